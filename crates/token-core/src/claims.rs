@@ -1,0 +1,794 @@
+//! Registered claims plus the application's own, and their JSON forms.
+//!
+//! [`Claims<T>`] holds the seven registered claims as typed fields and the
+//! application's claims as any serde type `T` (a struct of its own, a
+//! `serde_json::Map`, or [`NoCustomClaims`]). The JSON form depends on the format only
+//! through the time encoding: [`NumericDate`] (JWT, integer seconds) or [`Rfc3339`]
+//! (PASETO, RFC 3339 strings).
+//!
+//! Decoding is strict about registered claims: a claim that is present but not of its
+//! type (`"exp": "tomorrow"` in a JWT, a float, an array, `null`) is an error naming
+//! the claim, never silently treated as absent.
+
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::time::{Clock, Timestamp};
+
+/// The registered claim names of RFC 7519 section 4.1 (shared by PASETO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum RegisteredClaim {
+    /// `iss`: who issued the token.
+    Iss,
+    /// `sub`: whom the token is about.
+    Sub,
+    /// `aud`: whom the token is for.
+    Aud,
+    /// `exp`: when the token expires.
+    Exp,
+    /// `nbf`: when the token becomes valid.
+    Nbf,
+    /// `iat`: when the token was issued.
+    Iat,
+    /// `jti`: the token's unique id (for revocation and replay detection).
+    Jti,
+}
+
+impl RegisteredClaim {
+    /// Every registered claim.
+    pub const ALL: [Self; 7] = [
+        Self::Iss,
+        Self::Sub,
+        Self::Aud,
+        Self::Exp,
+        Self::Nbf,
+        Self::Iat,
+        Self::Jti,
+    ];
+
+    /// The claim's JSON name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Iss => "iss",
+            Self::Sub => "sub",
+            Self::Aud => "aud",
+            Self::Exp => "exp",
+            Self::Nbf => "nbf",
+            Self::Iat => "iat",
+            Self::Jti => "jti",
+        }
+    }
+
+    /// The registered claim with this JSON name, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl fmt::Display for RegisteredClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `aud` claim: one audience (a JSON string) or several (a JSON array of strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A single audience, written as a string.
+    One(String),
+    /// Several audiences, written as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Every audience named.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Self::One(a) => (Some(a.as_str()), [].iter()),
+            Self::Many(v) => (None, v.iter()),
+        };
+        one.into_iter().chain(many.map(String::as_str))
+    }
+
+    /// Whether `audience` is among those named.
+    pub fn contains(&self, audience: &str) -> bool {
+        self.iter().any(|a| a == audience)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(a: &str) -> Self {
+        Self::One(a.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(a: String) -> Self {
+        Self::One(a)
+    }
+}
+
+impl<S: Into<String>> FromIterator<S> for Audience {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        Self::Many(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::One(a) => s.serialize_str(a),
+            Self::Many(v) => {
+                let mut seq = s.serialize_seq(Some(v.len()))?;
+                for a in v {
+                    seq.serialize_element(a)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Audience, E> {
+                Ok(Audience::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Audience, E> {
+                Ok(Audience::One(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Audience, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(a) = seq.next_element::<String>()? {
+                    v.push(a);
+                }
+                Ok(Audience::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// No application claims: extra claims in a token are ignored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoCustomClaims {}
+
+/// The claims of a token: the registered ones, typed, plus the application's `T`.
+///
+/// `T` must serialize to a JSON object whose keys are not registered claim names;
+/// set registered claims through the fields here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claims<T = NoCustomClaims> {
+    /// `iss`.
+    pub iss: Option<String>,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `aud`.
+    pub aud: Option<Audience>,
+    /// `exp`.
+    pub exp: Option<Timestamp>,
+    /// `nbf`.
+    pub nbf: Option<Timestamp>,
+    /// `iat`.
+    pub iat: Option<Timestamp>,
+    /// `jti`.
+    pub jti: Option<String>,
+    /// The application's own claims.
+    pub custom: T,
+}
+
+impl<T> Claims<T> {
+    /// Claims holding only the application's own; set the rest with the builder methods.
+    pub fn new(custom: T) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            custom,
+        }
+    }
+
+    /// Sets `iss`.
+    #[must_use]
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.iss = Some(iss.into());
+        self
+    }
+
+    /// Sets `sub`.
+    #[must_use]
+    pub fn subject(mut self, sub: impl Into<String>) -> Self {
+        self.sub = Some(sub.into());
+        self
+    }
+
+    /// Sets `aud`.
+    #[must_use]
+    pub fn audience(mut self, aud: impl Into<Audience>) -> Self {
+        self.aud = Some(aud.into());
+        self
+    }
+
+    /// Sets `jti`.
+    #[must_use]
+    pub fn token_id(mut self, jti: impl Into<String>) -> Self {
+        self.jti = Some(jti.into());
+        self
+    }
+
+    /// Sets `jti` to 128 bits from the operating system's CSPRNG, as 32 hex digits.
+    ///
+    /// # Errors
+    /// [`Error::RandomnessUnavailable`] if the OS generator fails.
+    pub fn random_token_id(mut self) -> Result<Self> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|_| Error::RandomnessUnavailable)?;
+        let mut jti = String::with_capacity(32);
+        for b in bytes {
+            // Writing to a String cannot fail.
+            let _ = write!(jti, "{b:02x}");
+        }
+        self.jti = Some(jti);
+        Ok(self)
+    }
+
+    /// Sets `iat` and `nbf` to `clock`'s now and `exp` to now + `ttl`.
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`] if the expiry would fall after year 9999.
+    pub fn valid_for(mut self, clock: &dyn Clock, ttl: Duration) -> Result<Self> {
+        let now = clock.now();
+        self.iat = Some(now);
+        self.nbf = Some(now);
+        self.exp = Some(now.checked_add(ttl)?);
+        Ok(self)
+    }
+
+    /// Whether `claim` is present.
+    pub fn has(&self, claim: RegisteredClaim) -> bool {
+        match claim {
+            RegisteredClaim::Iss => self.iss.is_some(),
+            RegisteredClaim::Sub => self.sub.is_some(),
+            RegisteredClaim::Aud => self.aud.is_some(),
+            RegisteredClaim::Exp => self.exp.is_some(),
+            RegisteredClaim::Nbf => self.nbf.is_some(),
+            RegisteredClaim::Iat => self.iat.is_some(),
+            RegisteredClaim::Jti => self.jti.is_some(),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a format writes time claims. Sealed: [`NumericDate`] and [`Rfc3339`] only.
+pub trait TimeEncoding: sealed::Sealed + 'static {
+    #[doc(hidden)]
+    fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error>;
+    #[doc(hidden)]
+    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error>;
+}
+
+/// JWT time claims: NumericDate, an integer count of seconds (RFC 7519 section 2).
+/// Floats, strings and negative numbers are malformed.
+#[derive(Debug)]
+pub enum NumericDate {}
+
+/// PASETO time claims: RFC 3339 date-time strings. Numbers are malformed.
+#[derive(Debug)]
+pub enum Rfc3339 {}
+
+impl sealed::Sealed for NumericDate {}
+impl sealed::Sealed for Rfc3339 {}
+
+impl TimeEncoding for NumericDate {
+    fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_i64(t.unix_seconds())
+    }
+
+    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumericDate (an integer number of seconds since 1970)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Timestamp, E> {
+                i64::try_from(v)
+                    .ok()
+                    .and_then(|v| Timestamp::from_unix_seconds(v).ok())
+                    .ok_or_else(|| E::custom("NumericDate outside 1970..=9999"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Timestamp, E> {
+                Timestamp::from_unix_seconds(v)
+                    .map_err(|_| E::custom("NumericDate outside 1970..=9999"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl TimeEncoding for Rfc3339 {
+    fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339())
+    }
+
+    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 date-time string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A time claim on the wire, in encoding `E`.
+struct Time<E>(Timestamp, PhantomData<E>);
+
+impl<E: TimeEncoding> Serialize for Time<E> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        E::write(self.0, s)
+    }
+}
+
+impl<'de, E: TimeEncoding> Deserialize<'de> for Time<E> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        E::read(d).map(|t| Self(t, PhantomData))
+    }
+}
+
+/// A claim that is absent or present. Unlike `Option`, a JSON `null` is handed to the
+/// claim's own deserializer (which rejects it) instead of meaning "absent".
+enum Field<X> {
+    Absent,
+    Present(X),
+}
+
+// Not derived: the derive would demand `X: Default`.
+#[allow(clippy::derivable_impls)]
+impl<X> Default for Field<X> {
+    fn default() -> Self {
+        Self::Absent
+    }
+}
+
+impl<X> Field<X> {
+    fn into_option(self) -> Option<X> {
+        match self {
+            Self::Absent => None,
+            Self::Present(x) => Some(x),
+        }
+    }
+}
+
+impl<'de, X: Deserialize<'de>> Deserialize<'de> for Field<X> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        X::deserialize(d).map(Field::Present)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(bound(serialize = ""))]
+struct WireOut<'a, E: TimeEncoding> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<Time<E>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<Time<E>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<Time<E>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    #[serde(flatten)]
+    custom: &'a Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct WireIn<T, E: TimeEncoding> {
+    #[serde(default)]
+    iss: Field<String>,
+    #[serde(default)]
+    sub: Field<String>,
+    #[serde(default)]
+    aud: Field<Audience>,
+    #[serde(default)]
+    exp: Field<Time<E>>,
+    #[serde(default)]
+    nbf: Field<Time<E>>,
+    #[serde(default)]
+    iat: Field<Time<E>>,
+    #[serde(default)]
+    jti: Field<String>,
+    #[serde(flatten)]
+    custom: T,
+}
+
+fn time<E>(t: Option<Timestamp>) -> Option<Time<E>> {
+    t.map(|t| Time(t, PhantomData))
+}
+
+impl<T: Serialize> Claims<T> {
+    /// The claims as a JSON object, time claims in encoding `E`.
+    ///
+    /// # Errors
+    /// [`Error::CustomClaimsNotAnObject`] or [`Error::ReservedClaimName`] when `T` does not
+    /// serialize to an object of non-registered names; [`Error::InvalidCustomClaims`] when
+    /// `T`'s `Serialize` fails.
+    pub fn to_json<E: TimeEncoding>(&self) -> Result<Vec<u8>> {
+        let custom = match serde_json::to_value(&self.custom)
+            .map_err(|e| Error::InvalidCustomClaims(e.to_string()))?
+        {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => return Err(Error::CustomClaimsNotAnObject),
+        };
+        if let Some(k) = custom
+            .keys()
+            .find(|k| RegisteredClaim::from_name(k).is_some())
+        {
+            return Err(Error::ReservedClaimName(k.clone()));
+        }
+        let wire = WireOut::<E> {
+            iss: self.iss.as_deref(),
+            sub: self.sub.as_deref(),
+            aud: self.aud.as_ref(),
+            exp: time(self.exp),
+            nbf: time(self.nbf),
+            iat: time(self.iat),
+            jti: self.jti.as_deref(),
+            custom: &custom,
+        };
+        serde_json::to_vec(&wire).map_err(|e| Error::InvalidCustomClaims(e.to_string()))
+    }
+}
+
+impl<T: DeserializeOwned> Claims<T> {
+    /// Parses a JSON object of claims, time claims in encoding `E`.
+    ///
+    /// # Errors
+    /// [`Error::MalformedClaims`] if `json` is not a JSON object (or repeats a registered
+    /// claim); [`Error::MalformedClaim`] naming the registered claim that is present but
+    /// not of its type; [`Error::InvalidCustomClaims`] if the rest does not fit `T`.
+    pub fn from_json<E: TimeEncoding>(json: &[u8]) -> Result<Self> {
+        match serde_json::from_slice::<WireIn<T, E>>(json) {
+            Ok(w) => Ok(Self {
+                iss: w.iss.into_option(),
+                sub: w.sub.into_option(),
+                aud: w.aud.into_option(),
+                exp: w.exp.into_option().map(|t| t.0),
+                nbf: w.nbf.into_option().map(|t| t.0),
+                iat: w.iat.into_option().map(|t| t.0),
+                jti: w.jti.into_option(),
+                custom: w.custom,
+            }),
+            Err(e) => Err(diagnose::<E>(json, &e)),
+        }
+    }
+}
+
+/// Turns a failed typed parse into the most precise error: which registered claim is
+/// malformed, or whether the JSON or the custom claims are at fault. Runs only on the
+/// failure path.
+fn diagnose<E: TimeEncoding>(json: &[u8], err: &serde_json::Error) -> Error {
+    let map = match serde_json::from_slice::<Value>(json) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Error::MalformedClaims("the payload is not a JSON object".into()),
+        Err(e) => return Error::MalformedClaims(e.to_string()),
+    };
+    for claim in RegisteredClaim::ALL {
+        let Some(v) = map.get(claim.name()) else {
+            continue;
+        };
+        let checked = match claim {
+            RegisteredClaim::Exp | RegisteredClaim::Nbf | RegisteredClaim::Iat => {
+                Time::<E>::deserialize(v).map(drop)
+            }
+            RegisteredClaim::Aud => Audience::deserialize(v).map(drop),
+            RegisteredClaim::Iss | RegisteredClaim::Sub | RegisteredClaim::Jti => {
+                String::deserialize(v).map(drop)
+            }
+        };
+        if let Err(e) = checked {
+            return Error::MalformedClaim {
+                claim,
+                reason: e.to_string(),
+            };
+        }
+    }
+    let msg = err.to_string();
+    if msg.starts_with("duplicate field") {
+        Error::MalformedClaims(msg)
+    } else {
+        Error::InvalidCustomClaims(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::FixedClock;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct App {
+        role: String,
+        sid: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    }
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_unix_seconds(s).unwrap()
+    }
+
+    fn full() -> Claims<App> {
+        Claims::new(App {
+            role: "admin".into(),
+            sid: 7,
+            note: None,
+        })
+        .issuer("https://auth.example")
+        .subject("user-1")
+        .audience(["api", "billing"].into_iter().collect::<Audience>())
+        .token_id("abc")
+        .valid_for(&FixedClock(ts(1_700_000_000)), Duration::from_secs(900))
+        .unwrap()
+    }
+
+    #[test]
+    fn jwt_form_uses_numeric_dates() {
+        let json = full().to_json::<NumericDate>().unwrap();
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["exp"], Value::from(1_700_000_900));
+        assert_eq!(v["aud"], serde_json::json!(["api", "billing"]));
+        assert_eq!(v["role"], "admin");
+        assert_eq!(
+            Claims::<App>::from_json::<NumericDate>(&json).unwrap(),
+            full()
+        );
+    }
+
+    #[test]
+    fn paseto_form_uses_rfc3339() {
+        let json = full().to_json::<Rfc3339>().unwrap();
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["exp"], "2023-11-14T22:28:20Z");
+        assert_eq!(Claims::<App>::from_json::<Rfc3339>(&json).unwrap(), full());
+    }
+
+    #[test]
+    fn single_audience_is_a_string() {
+        let c = Claims::new(NoCustomClaims {}).audience("api");
+        let v: Value = serde_json::from_slice(&c.to_json::<NumericDate>().unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"aud": "api"}));
+    }
+
+    #[test]
+    fn formats_do_not_read_each_other() {
+        let jwt = full().to_json::<NumericDate>().unwrap();
+        assert!(matches!(
+            Claims::<App>::from_json::<Rfc3339>(&jwt),
+            Err(Error::MalformedClaim {
+                claim: RegisteredClaim::Exp,
+                ..
+            })
+        ));
+        let paseto = full().to_json::<Rfc3339>().unwrap();
+        assert!(matches!(
+            Claims::<App>::from_json::<NumericDate>(&paseto),
+            Err(Error::MalformedClaim {
+                claim: RegisteredClaim::Exp,
+                ..
+            })
+        ));
+    }
+
+    /// A registered claim that is present but unparsable must be an error, never
+    /// "absent" (the bug class of jsonwebtoken's CVE-2026-25537).
+    #[test]
+    fn present_but_malformed_registered_claims_are_errors() {
+        let cases: &[(&str, RegisteredClaim)] = &[
+            (r#"{"exp":"tomorrow"}"#, RegisteredClaim::Exp),
+            (r#"{"exp":1700000000.5}"#, RegisteredClaim::Exp),
+            (r#"{"exp":1.7e9}"#, RegisteredClaim::Exp),
+            (r#"{"exp":[1700000000]}"#, RegisteredClaim::Exp),
+            (r#"{"exp":null}"#, RegisteredClaim::Exp),
+            (r#"{"exp":-1}"#, RegisteredClaim::Exp),
+            (r#"{"exp":true}"#, RegisteredClaim::Exp),
+            (r#"{"exp":{"$date":1}}"#, RegisteredClaim::Exp),
+            (r#"{"exp":99999999999999999999}"#, RegisteredClaim::Exp),
+            (r#"{"nbf":"soon"}"#, RegisteredClaim::Nbf),
+            (r#"{"iat":1.0}"#, RegisteredClaim::Iat),
+            (r#"{"iss":7}"#, RegisteredClaim::Iss),
+            (r#"{"sub":null}"#, RegisteredClaim::Sub),
+            (r#"{"aud":42}"#, RegisteredClaim::Aud),
+            (r#"{"aud":["a",1]}"#, RegisteredClaim::Aud),
+            (r#"{"aud":null}"#, RegisteredClaim::Aud),
+            (r#"{"jti":{"id":1}}"#, RegisteredClaim::Jti),
+        ];
+        for (json, want) in cases {
+            match Claims::<NoCustomClaims>::from_json::<NumericDate>(json.as_bytes()) {
+                Err(Error::MalformedClaim { claim, .. }) => assert_eq!(claim, *want, "{json}"),
+                other => panic!("{json}: expected MalformedClaim({want}), got {other:?}"),
+            }
+        }
+        let e = Claims::<NoCustomClaims>::from_json::<Rfc3339>(br#"{"exp":1700000000}"#);
+        assert!(matches!(
+            e,
+            Err(Error::MalformedClaim {
+                claim: RegisteredClaim::Exp,
+                ..
+            })
+        ));
+        let e =
+            Claims::<NoCustomClaims>::from_json::<Rfc3339>(br#"{"exp":"2022-02-30T00:00:00Z"}"#);
+        assert!(matches!(
+            e,
+            Err(Error::MalformedClaim {
+                claim: RegisteredClaim::Exp,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_payloads_are_typed() {
+        for json in [&b"[]"[..], b"\"x\"", b"null", b"{", b"", b"{\"exp\":1}x"] {
+            assert!(
+                matches!(
+                    Claims::<NoCustomClaims>::from_json::<NumericDate>(json),
+                    Err(Error::MalformedClaims(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        assert!(matches!(
+            Claims::<NoCustomClaims>::from_json::<NumericDate>(br#"{"exp":1,"exp":2}"#),
+            Err(Error::MalformedClaims(m)) if m.contains("duplicate")
+        ));
+    }
+
+    #[test]
+    fn custom_claims_errors_are_separate() {
+        let e = Claims::<App>::from_json::<NumericDate>(br#"{"role":"x"}"#);
+        assert!(matches!(e, Err(Error::InvalidCustomClaims(m)) if m.contains("sid")));
+        let e = Claims::<App>::from_json::<NumericDate>(br#"{"role":"x","sid":"seven"}"#);
+        assert!(matches!(e, Err(Error::InvalidCustomClaims(_))));
+    }
+
+    #[test]
+    fn custom_claims_may_not_shadow_registered_ones() {
+        let mut m = Map::new();
+        m.insert("exp".into(), Value::from(1));
+        assert_eq!(
+            Claims::new(m).to_json::<NumericDate>(),
+            Err(Error::ReservedClaimName("exp".into()))
+        );
+        assert_eq!(
+            Claims::new(5_u8).to_json::<NumericDate>(),
+            Err(Error::CustomClaimsNotAnObject)
+        );
+    }
+
+    #[test]
+    fn unknown_claims_are_kept_in_a_map_and_ignored_otherwise() {
+        let json = br#"{"sub":"u","x":1,"y":[true]}"#;
+        let c = Claims::<Map<String, Value>>::from_json::<NumericDate>(json).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u"));
+        assert_eq!(c.custom.len(), 2);
+        let c = Claims::<NoCustomClaims>::from_json::<NumericDate>(json).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u"));
+        let c = Claims::<()>::from_json::<NumericDate>(json).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u"));
+        assert_eq!(
+            Claims::new(())
+                .subject("u")
+                .to_json::<NumericDate>()
+                .unwrap(),
+            br#"{"sub":"u"}"#
+        );
+    }
+
+    #[test]
+    fn random_token_ids_are_distinct_hex() {
+        let a = Claims::new(()).random_token_id().unwrap().jti.unwrap();
+        let b = Claims::new(()).random_token_id().unwrap().jti.unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn valid_for_refuses_overflow() {
+        let e = Claims::new(()).valid_for(&FixedClock(Timestamp::MAX), Duration::from_secs(1));
+        assert_eq!(e.err(), Some(Error::TimestampOutOfRange));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arb_claims() -> impl Strategy<Value = Claims<App>> {
+            let t = proptest::option::of((0..=Timestamp::MAX.unix_seconds()).prop_map(ts));
+            let s = || proptest::option::of("\\PC{0,24}");
+            let aud = proptest::option::of(prop_oneof![
+                "\\PC{0,12}".prop_map(Audience::One),
+                proptest::collection::vec("\\PC{0,12}", 0..4).prop_map(Audience::Many),
+            ]);
+            (
+                s(),
+                s(),
+                aud,
+                t.clone(),
+                t.clone(),
+                t,
+                s(),
+                "\\PC{0,16}",
+                any::<u64>(),
+                s(),
+            )
+                .prop_map(|(iss, sub, aud, exp, nbf, iat, jti, role, sid, note)| {
+                    Claims {
+                        iss,
+                        sub,
+                        aud,
+                        exp,
+                        nbf,
+                        iat,
+                        jti,
+                        custom: App { role, sid, note },
+                    }
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn both_encodings_round_trip(c in arb_claims()) {
+                let jwt = c.to_json::<NumericDate>().unwrap();
+                prop_assert_eq!(&Claims::<App>::from_json::<NumericDate>(&jwt).unwrap(), &c);
+                let paseto = c.to_json::<Rfc3339>().unwrap();
+                prop_assert_eq!(&Claims::<App>::from_json::<Rfc3339>(&paseto).unwrap(), &c);
+            }
+
+            #[test]
+            fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = Claims::<App>::from_json::<NumericDate>(&b);
+                let _ = Claims::<Map<String, Value>>::from_json::<Rfc3339>(&b);
+            }
+        }
+    }
+}

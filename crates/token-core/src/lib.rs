@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod claims;
+pub mod error;
+pub mod format;
+pub mod key;
+pub mod secret;
+pub mod time;
+pub mod traits;
+pub mod validation;
+
+pub use claims::{
+    Audience, Claims, NoCustomClaims, NumericDate, RegisteredClaim, Rfc3339, TimeEncoding,
+};
+pub use error::{Error, Result};
+pub use format::{MAX_TOKEN_LEN, OpaqueKind, PasetoPurpose, PasetoVersion, TokenFormat};
+pub use key::{KeyId, KeyRing, KeyStatus};
+pub use secret::{SecretBytes, constant_time_eq};
+pub use time::{Clock, FixedClock, SystemClock, Timestamp};
+pub use traits::{
+    AsymmetricSigner, TokenDecrypter, TokenEncrypter, TokenSigner, TokenVerifier, Verified,
+};
+pub use validation::{DEFAULT_LEEWAY, Validation};
+
+/// Re-exported so implementations and users name one `secrecy`.
+pub use secrecy;

@@ -1,0 +1,60 @@
+//! `cargo xtask fuzz`: cargo-fuzz (libFuzzer) on the stable toolchain.
+//!
+//! cargo-fuzz needs nightly-only flags (`-Zsanitizer`); `RUSTC_BOOTSTRAP=1` lets the
+//! stable compiler accept them. Install the runner once with `cargo install cargo-fuzz`.
+
+use std::path::PathBuf;
+
+use crate::util::{Result, available, cargo, exec, output, root, step};
+
+/// Options of `cargo xtask fuzz`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The fuzz target (a file in `fuzz/fuzz_targets/`, without `.rs`).
+    target: Option<String>,
+    /// Run every target in turn.
+    #[arg(long, conflicts_with = "target")]
+    all: bool,
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+}
+
+fn fuzz_dir() -> PathBuf {
+    root().join("fuzz")
+}
+
+fn targets() -> Result<Vec<String>> {
+    let mut cmd = cargo();
+    cmd.current_dir(fuzz_dir()).args(["fuzz", "list"]);
+    Ok(output(&mut cmd)?.lines().map(str::to_owned).collect())
+}
+
+pub(crate) fn run(args: &Args) -> Result {
+    if !available("cargo", &["fuzz", "--version"]) {
+        return Err("cargo-fuzz is not installed: run `cargo install cargo-fuzz`".into());
+    }
+    let all = targets()?;
+    let chosen = match (&args.target, args.all) {
+        (Some(t), false) if all.contains(t) => vec![t.clone()],
+        (Some(t), false) => {
+            return Err(format!("unknown fuzz target `{t}`; targets: {}", all.join(", ")).into());
+        }
+        (None, true) => all,
+        _ => return Err("name a target or pass --all".into()),
+    };
+    for target in chosen {
+        step(&format!("fuzz {target} for {} s", args.time));
+        let corpus = fuzz_dir().join("corpus").join(&target);
+        std::fs::create_dir_all(&corpus)?;
+        let mut cmd = cargo();
+        cmd.current_dir(fuzz_dir())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", &target])
+            .arg(&corpus)
+            .arg("--")
+            .arg(format!("-max_total_time={}", args.time));
+        exec(&format!("fuzz target {target}"), &mut cmd)?;
+    }
+    Ok(())
+}
