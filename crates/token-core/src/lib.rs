@@ -6,6 +6,8 @@ pub mod error;
 pub mod format;
 pub mod key;
 pub mod secret;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod time;
 pub mod traits;
 pub mod validation;
