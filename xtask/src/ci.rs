@@ -1,5 +1,8 @@
 //! `cargo xtask ci`: every check CI makes, in order, failing fast.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
 use crate::services;
 use crate::util::{Result, available, cargo, exec, step};
 
@@ -23,14 +26,13 @@ pub(crate) fn run() -> Result {
 
     step("cargo test");
     let env = services::up()?;
-    let tested = exec(
-        "cargo test",
+    let tested = run_tests(
         cargo()
             .args(["test", "--workspace", "--locked"])
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
     );
     let stopped = services::down();
-    tested?;
+    let tested = tested?;
     stopped?;
 
     step("cargo doc");
@@ -53,6 +55,71 @@ pub(crate) fn run() -> Result {
              The advisory database needs network access, so `advisories` is never run here."
         );
     }
+    let (passed, failed) = tested;
     println!("\nxtask ci: all checks passed");
+    println!("summary: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start cargo test: {e}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some((p, f)) = parse_result(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    let status = child.wait()?;
+    if status.success() {
+        Ok((passed, failed))
+    } else {
+        Err(format!("cargo test failed ({status}): {passed} passed, {failed} failed").into())
+    }
+}
+
+/// `test result: ok. 50 passed; 0 failed; …` → `(50, 0)`.
+fn parse_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';')
+            .find_map(|part| {
+                part.trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ")
+                    .strip_suffix(word)
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_result;
+
+    #[test]
+    fn parses_cargo_test_summaries() {
+        assert_eq!(
+            parse_result(
+                "test result: ok. 50 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.21s"
+            ),
+            Some((50, 0))
+        );
+        assert_eq!(
+            parse_result(
+                "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out"
+            ),
+            Some((3, 2))
+        );
+        assert_eq!(parse_result("running 3 tests"), None);
+    }
 }

@@ -11,6 +11,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod services;
+mod tidy;
 mod util;
 
 use std::process::ExitCode;

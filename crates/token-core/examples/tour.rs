@@ -23,10 +23,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(ok: &mut bool, what: &str, got: Result<(), Error>, want: Result<(), Error>) {
+fn check(ok: &mut bool, what: &str, got: &Result<(), Error>, want: &Result<(), Error>) {
     let pass = got == want;
     *ok &= pass;
-    let shown = match &got {
+    let shown = match got {
         Ok(()) => "accepted".to_owned(),
         Err(e) => format!("rejected: {e}"),
     };
@@ -70,35 +70,35 @@ fn run() -> Result<bool, Error> {
 
     let mut ok = true;
     println!("\nvalidation:");
-    check(&mut ok, "fresh token", v.validate(&claims), Ok(()));
+    check(&mut ok, "fresh token", &v.validate(&claims), &Ok(()));
     let exp = claims
         .exp
         .ok_or(Error::MissingClaim(RegisteredClaim::Exp))?;
     check(
         &mut ok,
         "16 minutes later",
-        at(16 * 60)?.validate(&claims),
-        Err(Error::Expired { exp }),
+        &at(16 * 60)?.validate(&claims),
+        &Err(Error::Expired { exp }),
     );
     check(
         &mut ok,
         "when another audience is expected",
-        v.clone().audience("billing").validate(&claims),
-        Err(Error::WrongAudience),
+        &v.clone().audience("billing").validate(&claims),
+        &Err(Error::WrongAudience),
     );
     check(
         &mut ok,
         "when another issuer is expected",
-        v.clone().issuer("https://evil.example").validate(&claims),
-        Err(Error::WrongIssuer),
+        &v.clone().issuer("https://evil.example").validate(&claims),
+        &Err(Error::WrongIssuer),
     );
     check(
         &mut ok,
         "longer-lived than 5 minutes allows",
-        v.clone()
+        &v.clone()
             .max_lifetime(Duration::from_secs(300))
             .validate(&claims),
-        Err(Error::LifetimeTooLong {
+        &Err(Error::LifetimeTooLong {
             lifetime: Duration::from_secs(900),
             max: Duration::from_secs(300),
         }),
@@ -118,6 +118,19 @@ fn run() -> Result<bool, Error> {
         bad.map_or_else(|e| format!("rejected: {e}"), |_| "accepted".into())
     );
 
+    detect_samples();
+    println!(
+        "\n{}",
+        if ok {
+            "all outcomes as expected"
+        } else {
+            "SOME OUTCOMES WERE UNEXPECTED"
+        }
+    );
+    Ok(ok)
+}
+
+fn detect_samples() {
     println!("\nformat detection (shape only, nothing trusted):");
     let samples = [
         "v4.public.eyJzdWIiOiJ1c2VyLTQyIn0.eyJraWQiOiJrNC5waWQueHl6In0",
@@ -140,13 +153,4 @@ fn run() -> Result<bool, Error> {
             Err(e) => println!("  {shown:<48}  refused: {e}"),
         }
     }
-    println!(
-        "\n{}",
-        if ok {
-            "all outcomes as expected"
-        } else {
-            "SOME OUTCOMES WERE UNEXPECTED"
-        }
-    );
-    Ok(ok)
 }
