@@ -1,2 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+mod encoding;
+pub mod error;
+pub mod keys;
+pub mod paserk;
+mod token;
+mod tokens;
+pub mod version;
+mod version3;
+mod version4;
+
+pub use error::{Error, Result};
+pub use keys::{LocalKey, PublicKey, SecretKey};
+pub use token::{MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS, MAX_FOOTER_LEN, VerifyOptions};
+pub use tokens::{LocalCipher, PublicIssuer, PublicVerifier};
+pub use version::{V3, V4, Version};
+pub use version3::P384Public;

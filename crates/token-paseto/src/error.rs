@@ -1,0 +1,73 @@
+//! The one error type of `token-paseto`.
+
+use token_core::{PasetoPurpose, PasetoVersion};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `token-paseto`.
+///
+/// Authenticity failures (bad signature, bad tag, wrong key, wrong implicit assertion)
+/// are all [`token_core::Error::InvalidToken`] inside [`Error::Core`]: no oracle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `token-core` error: claims, validation, key ring, or an authenticity failure.
+    #[error(transparent)]
+    Core(#[from] token_core::Error),
+    /// The token's version is not the one this key is for.
+    #[error("wrong PASETO version: expected {expected:?}, found {found:?}")]
+    WrongVersion {
+        /// The key's version.
+        expected: PasetoVersion,
+        /// The token's version.
+        found: PasetoVersion,
+    },
+    /// The token's purpose is not the one this key is for (a `public` token given to a
+    /// decrypter, a `local` token to a verifier).
+    #[error("wrong PASETO purpose: expected {expected:?}, found {found:?}")]
+    WrongPurpose {
+        /// The key's purpose.
+        expected: PasetoPurpose,
+        /// The token's purpose.
+        found: PasetoPurpose,
+    },
+    /// PASETO v1 (always) or v2 (without the `legacy-v2` feature).
+    #[error("unsupported PASETO version {0:?}")]
+    UnsupportedVersion(PasetoVersion),
+    /// The token is not a PASETO, or its segments are malformed.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// The footer is longer, deeper or wider than accepted, or not the JSON expected.
+    #[error("invalid footer: {0}")]
+    InvalidFooter(&'static str),
+    /// The footer differs from the one the caller requires.
+    #[error("footer does not match the expected footer")]
+    FooterMismatch,
+    /// The footer names no key id and the key ring holds several keys.
+    #[error("the token names no key id (footer `kid`) and the key ring holds several keys")]
+    MissingKeyId,
+    /// Key bytes or a key encoding are malformed.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// A PASERK string is malformed, or of another type or version than expected.
+    #[error("invalid PASERK: {0}")]
+    InvalidPaserk(&'static str),
+    /// Unwrapping, unsealing or decrypting a password-protected key failed: wrong
+    /// wrapping key, recipient key or password, or tampered data.
+    #[error("cannot recover the key: wrong key or password, or tampered data")]
+    KeyRecoveryFailed,
+    /// Password-hashing parameters below the accepted minimum, or above the maximum.
+    #[error("password-hashing parameters out of bounds: {0}")]
+    WeakPasswordParams(&'static str),
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator is unavailable")]
+    RandomnessUnavailable,
+}
+
+impl Error {
+    /// The opaque authenticity failure.
+    pub(crate) fn invalid() -> Self {
+        Self::Core(token_core::Error::InvalidToken)
+    }
+}

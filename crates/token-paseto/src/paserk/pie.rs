@@ -1,0 +1,1 @@
+//! PASERK `pie` (in progress).

@@ -1,0 +1,1 @@
+//! PASERK `pw` (in progress).

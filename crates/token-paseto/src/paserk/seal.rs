@@ -1,0 +1,1 @@
+//! PASERK `seal` (in progress).

@@ -1,0 +1,248 @@
+//! Parsing untrusted PASETO strings, and the bounded footer.
+//!
+//! Order of checks, before any key is touched: length bound, shape (via
+//! [`TokenFormat::detect`]), version, purpose, footer size, footer JSON depth and width,
+//! footer `kid`. Only then is a key looked up and the token authenticated.
+
+use serde::Deserialize;
+use token_core::{KeyId, KeyRing, MAX_TOKEN_LEN, PasetoPurpose, PasetoVersion, TokenFormat};
+
+use crate::encoding::b64_decode;
+use crate::error::{Error, Result};
+use crate::version::Version;
+
+/// The longest footer accepted, in decoded bytes.
+pub const MAX_FOOTER_LEN: usize = 2048;
+/// The deepest JSON nesting accepted in a footer (an object of scalars is depth 1).
+pub const MAX_FOOTER_DEPTH: usize = 2;
+/// The most keys accepted in a JSON footer's top-level object.
+pub const MAX_FOOTER_KEYS: usize = 16;
+
+/// A token split into its parts; nothing in it is authenticated yet. (Public only so
+/// the sealed `Version` trait can name it; not reachable from outside the crate.)
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The whole token.
+    pub(crate) raw: &'a str,
+    /// The base64url payload segment.
+    pub(crate) body: &'a str,
+    /// The decoded footer (empty when absent).
+    pub(crate) footer: Vec<u8>,
+}
+
+/// Splits `token`, refusing any other version or purpose than `V`'s `purpose`.
+pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<Parsed<'_>> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(token_core::Error::TokenTooLong {
+            len: token.len(),
+            max: MAX_TOKEN_LEN,
+        }
+        .into());
+    }
+    match TokenFormat::detect(token) {
+        Ok(TokenFormat::Paseto {
+            version,
+            purpose: found,
+            ..
+        }) => {
+            if matches!(version, PasetoVersion::V1 | PasetoVersion::V2) {
+                return Err(Error::UnsupportedVersion(version));
+            }
+            if version != V::ID {
+                return Err(Error::WrongVersion {
+                    expected: V::ID,
+                    found: version,
+                });
+            }
+            if found != purpose {
+                return Err(Error::WrongPurpose {
+                    expected: purpose,
+                    found,
+                });
+            }
+        }
+        Ok(_) => return Err(Error::Malformed("not a PASETO token")),
+        Err(token_core::Error::UnrecognizedFormat(why)) => return Err(Error::Malformed(why)),
+        Err(e) => return Err(e.into()),
+    }
+    let header = match purpose {
+        PasetoPurpose::Local => V::LOCAL_HEADER,
+        PasetoPurpose::Public => V::PUBLIC_HEADER,
+    };
+    let rest = token
+        .strip_prefix(header)
+        .ok_or(Error::Malformed("header"))?;
+    let (body, footer) = match rest.split_once('.') {
+        Some((body, footer)) => {
+            // Four base64 characters carry three bytes.
+            if footer.len() > MAX_FOOTER_LEN.div_ceil(3) * 4 {
+                return Err(Error::InvalidFooter("longer than 2048 bytes"));
+            }
+            (body, b64_decode(footer, "footer is not base64url")?)
+        }
+        None => (rest, Vec::new()),
+    };
+    Ok(Parsed {
+        raw: token,
+        body,
+        footer,
+    })
+}
+
+#[derive(Deserialize)]
+struct FooterKid {
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// Checks nesting depth and top-level width of a JSON text without parsing it, so a
+/// hostile footer costs one linear scan.
+fn check_json_shape(json: &[u8]) -> Result<()> {
+    let (mut depth, mut keys) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_FOOTER_DEPTH {
+                    return Err(Error::InvalidFooter("JSON nested deeper than 2 levels"));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b':' if depth == 1 => {
+                keys += 1;
+                if keys > MAX_FOOTER_KEYS {
+                    return Err(Error::InvalidFooter("JSON object with more than 16 keys"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The footer's `kid`, if the footer is a JSON object that has one. A footer that does
+/// not start with `{` is opaque data and names no key.
+pub(crate) fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
+    if footer.first() != Some(&b'{') {
+        return Ok(None);
+    }
+    check_json_shape(footer)?;
+    let parsed: FooterKid = serde_json::from_slice(footer)
+        .map_err(|_| Error::InvalidFooter("not a JSON object with a string `kid`"))?;
+    if let Some(kid) = &parsed.kid {
+        KeyId::check(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
+    }
+    Ok(parsed.kid)
+}
+
+/// The footer an issuer writes: `{"kid":"<id>"}`.
+pub(crate) fn kid_footer(kid: &KeyId) -> Vec<u8> {
+    // A key id is visible ASCII without quotes or backslashes worth escaping; serde
+    // escapes whatever needs it.
+    serde_json::to_vec(&serde_json::json!({ "kid": kid.as_str() })).unwrap_or_default()
+}
+
+/// What the caller requires of a token beyond its key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VerifyOptions<'a> {
+    /// The implicit assertion the token was bound to (empty when none).
+    pub implicit_assertion: &'a [u8],
+    /// The exact footer the token must carry; `None` accepts any footer.
+    pub footer: Option<&'a [u8]>,
+}
+
+impl<'a> VerifyOptions<'a> {
+    /// Binds to `implicit_assertion`, any footer.
+    pub fn with_implicit_assertion(implicit_assertion: &'a [u8]) -> Self {
+        Self {
+            implicit_assertion,
+            footer: None,
+        }
+    }
+}
+
+/// Picks the key a token names, checking that the footer's `kid` is an id of the
+/// expected kind (`id_prefix`, e.g. `k4.pid.`). Without a `kid`, a ring of exactly one
+/// key uses that key.
+pub(crate) fn select_key<'r, K>(
+    ring: &'r KeyRing<K>,
+    parsed: &Parsed<'_>,
+    options: &VerifyOptions<'_>,
+    id_prefix: &str,
+) -> Result<(&'r K, Option<KeyId>)> {
+    if let Some(expected) = options.footer {
+        if expected != parsed.footer.as_slice() {
+            return Err(Error::FooterMismatch);
+        }
+    }
+    match footer_kid(&parsed.footer)? {
+        Some(kid) => {
+            if !kid.starts_with(id_prefix) {
+                return Err(Error::InvalidFooter("`kid` is not a key id of this version and purpose"));
+            }
+            let key = ring.get(&kid)?;
+            Ok((key, KeyId::new(kid).ok()))
+        }
+        None => {
+            let mut keys = ring.iter();
+            match (keys.next(), keys.next()) {
+                (Some((id, key, _)), None) => Ok((key, Some(id.clone()))),
+                (None, _) => Err(token_core::Error::UnknownKeyId.into()),
+                (Some(_), Some(_)) => Err(Error::MissingKeyId),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_kid_is_read_from_json_objects_only() {
+        assert_eq!(footer_kid(b"").unwrap(), None);
+        assert_eq!(footer_kid(b"opaque footer").unwrap(), None);
+        assert_eq!(
+            footer_kid(br#"{"kid":"k4.pid.abc","x":[1,2]}"#).unwrap().as_deref(),
+            Some("k4.pid.abc")
+        );
+        assert_eq!(footer_kid(br#"{"other":1}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn footer_shape_is_bounded() {
+        assert!(matches!(
+            footer_kid(br#"{"a":{"b":{"c":1}}}"#),
+            Err(Error::InvalidFooter(_))
+        ));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(
+            footer_kid(format!("{{\"a\":{deep}}}").as_bytes()),
+            Err(Error::InvalidFooter(_))
+        ));
+        let wide: String = (0..17).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",");
+        assert!(matches!(
+            footer_kid(format!("{{{wide}}}").as_bytes()),
+            Err(Error::InvalidFooter(_))
+        ));
+        // Brackets and colons inside strings do not count.
+        assert_eq!(
+            footer_kid(br#"{"kid":"a","note":"{[:\"{{{{"}"#).unwrap().as_deref(),
+            Some("a")
+        );
+        assert!(matches!(footer_kid(br#"{"kid":7}"#), Err(Error::InvalidFooter(_))));
+        assert!(matches!(footer_kid(br#"{"kid":"a b"}"#), Err(Error::InvalidFooter(_))));
+        assert!(matches!(footer_kid(b"{not json"), Err(Error::InvalidFooter(_))));
+    }
+}

@@ -1,0 +1,300 @@
+//! Tokens carrying claims: issuers, verifiers and ciphers over key rings, implementing
+//! the `token-core` capability traits.
+//!
+//! Issuers write the current key's PASERK id into the footer as `{"kid": "…"}`
+//! (`k4.pid.…` for `public`, `k4.lid.…` for `local`); verifiers look the key up by
+//! that id in their ring, so rotation needs no coordination: issue with the new key,
+//! keep the old one verify-only until its tokens have expired, then remove it.
+
+use secrecy::SecretString;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use token_core::{
+    AsymmetricSigner, Claims, KeyId, KeyRing, PasetoPurpose, Rfc3339, TokenDecrypter,
+    TokenEncrypter, TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
+};
+
+use crate::error::{Error, Result};
+use crate::keys::{LocalKey, PublicKey, SecretKey};
+use crate::token::{VerifyOptions, kid_footer, parse, select_key};
+use crate::version::Version;
+
+fn format<V: Version>(purpose: PasetoPurpose) -> TokenFormat {
+    TokenFormat::Paseto {
+        version: V::ID,
+        purpose,
+        has_footer: true,
+    }
+}
+
+fn id_prefix<V: Version>(kind: &str) -> String {
+    format!("{}.{kind}.", V::PASERK.prefix())
+}
+
+fn finish<T: DeserializeOwned, V: Version>(
+    payload: &[u8],
+    key_id: Option<KeyId>,
+    purpose: PasetoPurpose,
+    validation: &Validation,
+) -> Result<Verified<T>> {
+    let claims = Claims::<T>::from_json::<Rfc3339>(payload)?;
+    validation.validate(&claims)?;
+    let mut format = format::<V>(purpose);
+    if let TokenFormat::Paseto { has_footer, .. } = &mut format {
+        *has_footer = key_id.is_some();
+    }
+    Ok(Verified::assume_verified(claims, key_id, format))
+}
+
+/// Issues `public` tokens with the current key of a ring of signing keys.
+#[derive(Debug)]
+pub struct PublicIssuer<V: Version> {
+    ring: KeyRing<SecretKey<V>>,
+    current: KeyId,
+}
+
+impl<V: Version> PublicIssuer<V> {
+    /// An issuer whose only (and current) key is `key`.
+    pub fn new(key: SecretKey<V>) -> Self {
+        let id = key.public_key().id().clone();
+        Self {
+            ring: KeyRing::new(id.clone(), key),
+            current: id,
+        }
+    }
+
+    /// Makes `key` current; the previous key stays in the ring (its public half keeps
+    /// verifying through [`PublicIssuer::verifier`]) until [`PublicIssuer::retire`]d.
+    ///
+    /// # Errors
+    /// A duplicate key id.
+    pub fn rotate_to(&mut self, key: SecretKey<V>) -> Result<()> {
+        let id = key.public_key().id().clone();
+        self.ring.rotate_to(id.clone(), key)?;
+        self.current = id;
+        Ok(())
+    }
+
+    /// Removes a non-current key by its public id (`k4.pid.…`).
+    ///
+    /// # Errors
+    /// An unknown id, or the current key.
+    pub fn retire(&mut self, pid: &str) -> Result<SecretKey<V>> {
+        Ok(self.ring.remove(pid)?)
+    }
+
+    /// The ring of signing keys.
+    pub fn keys(&self) -> &KeyRing<SecretKey<V>> {
+        &self.ring
+    }
+
+    /// Signs `claims`, binding the token to `implicit_assertion` (empty for none).
+    ///
+    /// # Errors
+    /// Claims that do not serialize; the ring's lack of a current key.
+    pub fn sign_with<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+        let (id, key) = self.ring.current()?;
+        let message = claims.to_json::<Rfc3339>()?;
+        key.sign_raw(&message, &kid_footer(id), implicit_assertion)
+    }
+
+    /// A verifier holding the public half of every key in the ring.
+    pub fn public_verifier(&self) -> PublicVerifier<V> {
+        let mut ring = KeyRing::verify_only();
+        for (id, key, _) in self.ring.iter() {
+            // Ids are unique in the source ring, so insertion cannot fail.
+            let _ = ring.insert_verify_only(id.clone(), key.public_key().clone());
+        }
+        PublicVerifier { ring }
+    }
+}
+
+impl<V: Version> TokenSigner for PublicIssuer<V> {
+    type Error = Error;
+
+    fn key_id(&self) -> &KeyId {
+        &self.current
+    }
+
+    fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
+        self.sign_with(claims, b"")
+    }
+}
+
+impl<V: Version> AsymmetricSigner for PublicIssuer<V> {
+    type Verifier = PublicVerifier<V>;
+
+    fn verifier(&self) -> PublicVerifier<V> {
+        self.public_verifier()
+    }
+}
+
+/// Verifies `public` tokens against a ring of public keys, picked by the footer `kid`.
+#[derive(Debug, Clone)]
+pub struct PublicVerifier<V: Version> {
+    ring: KeyRing<PublicKey<V>>,
+}
+
+impl<V: Version> PublicVerifier<V> {
+    /// A verifier trusting only `key`.
+    pub fn new(key: PublicKey<V>) -> Self {
+        let id = key.id().clone();
+        let mut ring = KeyRing::verify_only();
+        let _ = ring.insert_verify_only(id, key);
+        Self { ring }
+    }
+
+    /// A verifier trusting every key in `keys`.
+    ///
+    /// # Errors
+    /// The same key given twice.
+    pub fn from_keys(keys: impl IntoIterator<Item = PublicKey<V>>) -> Result<Self> {
+        let mut ring = KeyRing::verify_only();
+        for key in keys {
+            ring.insert_verify_only(key.id().clone(), key)?;
+        }
+        Ok(Self { ring })
+    }
+
+    /// Trusts one more key.
+    ///
+    /// # Errors
+    /// A key already trusted.
+    pub fn insert(&mut self, key: PublicKey<V>) -> Result<()> {
+        Ok(self.ring.insert_verify_only(key.id().clone(), key)?)
+    }
+
+    /// Stops trusting the key with this id (`k4.pid.…`): its tokens no longer verify.
+    ///
+    /// # Errors
+    /// An unknown id.
+    pub fn remove(&mut self, pid: &str) -> Result<PublicKey<V>> {
+        Ok(self.ring.remove(pid)?)
+    }
+
+    /// The trusted keys.
+    pub fn keys(&self) -> &KeyRing<PublicKey<V>> {
+        &self.ring
+    }
+
+    /// Verifies `token` (with the implicit assertion and footer rule in `options`), then
+    /// checks its claims with `validation`.
+    ///
+    /// # Errors
+    /// Typed format errors before any crypto (version, purpose, footer, unknown `kid`);
+    /// an opaque invalid-token error for a bad signature; claim errors afterwards.
+    pub fn verify_with<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        options: &VerifyOptions<'_>,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        let parsed = parse::<V>(token, PasetoPurpose::Public)?;
+        let (key, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("pid"))?;
+        let payload = V::verify(key.inner(), &parsed, options.implicit_assertion)?;
+        finish::<T, V>(&payload, key_id, PasetoPurpose::Public, validation)
+    }
+}
+
+impl<V: Version> TokenVerifier for PublicVerifier<V> {
+    type Error = Error;
+
+    fn verify<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<Verified<T>> {
+        self.verify_with(token, &VerifyOptions::default(), validation)
+    }
+}
+
+/// Encrypts and decrypts `local` tokens with a ring of symmetric keys: the current key
+/// encrypts, every key in the ring decrypts (picked by the footer `kid`).
+#[derive(Debug)]
+pub struct LocalCipher<V: Version> {
+    ring: KeyRing<LocalKey<V>>,
+    current: KeyId,
+}
+
+impl<V: Version> LocalCipher<V> {
+    /// A cipher whose only (and current) key is `key`.
+    pub fn new(key: LocalKey<V>) -> Self {
+        let id = key.id().clone();
+        Self {
+            ring: KeyRing::new(id.clone(), key),
+            current: id,
+        }
+    }
+
+    /// Makes `key` current; older keys keep decrypting until retired.
+    ///
+    /// # Errors
+    /// A duplicate key id.
+    pub fn rotate_to(&mut self, key: LocalKey<V>) -> Result<()> {
+        let id = key.id().clone();
+        self.ring.rotate_to(id.clone(), key)?;
+        self.current = id;
+        Ok(())
+    }
+
+    /// Removes a non-current key by id (`k4.lid.…`).
+    ///
+    /// # Errors
+    /// An unknown id, or the current key.
+    pub fn retire(&mut self, lid: &str) -> Result<LocalKey<V>> {
+        Ok(self.ring.remove(lid)?)
+    }
+
+    /// The ring of keys.
+    pub fn keys(&self) -> &KeyRing<LocalKey<V>> {
+        &self.ring
+    }
+
+    /// Encrypts `claims` with the current key, bound to `implicit_assertion`.
+    ///
+    /// # Errors
+    /// Claims that do not serialize; no randomness for the nonce.
+    pub fn encrypt_with<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+        let (id, key) = self.ring.current()?;
+        let message = claims.to_json::<Rfc3339>()?;
+        key.encrypt_raw(&message, &kid_footer(id), implicit_assertion)
+    }
+
+    /// Decrypts `token` under `options` and checks its claims with `validation`.
+    ///
+    /// # Errors
+    /// Typed format errors before any crypto; an opaque invalid-token error for a wrong
+    /// key, tag or implicit assertion; claim errors afterwards.
+    pub fn decrypt_with<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        options: &VerifyOptions<'_>,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        let parsed = parse::<V>(token, PasetoPurpose::Local)?;
+        let (key, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("lid"))?;
+        let payload = zeroize::Zeroizing::new(V::decrypt(key.inner(), &parsed, options.implicit_assertion)?);
+        finish::<T, V>(&payload, key_id, PasetoPurpose::Local, validation)
+    }
+}
+
+impl<V: Version> TokenEncrypter for LocalCipher<V> {
+    type Error = Error;
+
+    fn key_id(&self) -> &KeyId {
+        &self.current
+    }
+
+    fn encrypt<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+        self.encrypt_with(claims, implicit_assertion)
+    }
+}
+
+impl<V: Version> TokenDecrypter for LocalCipher<V> {
+    type Error = Error;
+
+    fn decrypt<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        implicit_assertion: &[u8],
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        self.decrypt_with(token, &VerifyOptions::with_implicit_assertion(implicit_assertion), validation)
+    }
+}

@@ -1,0 +1,103 @@
+//! PASETO v4 on `pasetors`: Ed25519 for `public`, XChaCha20 + BLAKE2b for `local`.
+
+use pasetors::keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey};
+use pasetors::token::UntrustedToken;
+use pasetors::version4::{LocalToken, PublicToken};
+use pasetors::{Local, Public};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::paserk::PaserkVersion;
+use crate::token::Parsed;
+use crate::version::{V4, Version};
+
+/// Maps a `pasetors` error to ours. Authenticity failures stay opaque.
+fn map(e: pasetors::errors::Error) -> Error {
+    use pasetors::errors::Error as P;
+    match e {
+        P::TokenFormat | P::Base64 => Error::Malformed("not a well-formed v4 token"),
+        P::EmptyPayload => Error::Malformed("empty payload"),
+        P::Key | P::PublicKeyConversion => Error::InvalidKey("not a valid v4 key"),
+        P::Csprng | P::KeyGeneration => Error::RandomnessUnavailable,
+        _ => Error::invalid(),
+    }
+}
+
+impl Version for V4 {
+    const ID: token_core::PasetoVersion = token_core::PasetoVersion::V4;
+    const PASERK: PaserkVersion = PaserkVersion::K4;
+    const LOCAL_HEADER: &'static str = "v4.local.";
+    const PUBLIC_HEADER: &'static str = "v4.public.";
+
+    type LocalInner = SymmetricKey<pasetors::version4::V4>;
+    type SecretInner = AsymmetricSecretKey<pasetors::version4::V4>;
+    type PublicInner = AsymmetricPublicKey<pasetors::version4::V4>;
+
+    fn local_from_bytes(bytes: &[u8]) -> Result<Self::LocalInner> {
+        SymmetricKey::from(bytes).map_err(|_| Error::InvalidKey("a v4 local key is 32 bytes"))
+    }
+
+    fn local_bytes(key: &Self::LocalInner) -> &[u8] {
+        key.as_bytes()
+    }
+
+    fn secret_from_bytes(bytes: &[u8]) -> Result<Self::SecretInner> {
+        // pasetors checks that the second half is the seed's public key.
+        AsymmetricSecretKey::from(bytes).map_err(|_| {
+            Error::InvalidKey("a v4 secret key is a 32-byte seed and its 32-byte public key")
+        })
+    }
+
+    fn secret_bytes(key: &Self::SecretInner) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(key.as_bytes().to_vec())
+    }
+
+    fn generate_secret() -> Result<Self::SecretInner> {
+        AsymmetricKeyPair::<pasetors::version4::V4>::generate()
+            .map(|kp| kp.secret)
+            .map_err(|_| Error::RandomnessUnavailable)
+    }
+
+    fn public_of(key: &Self::SecretInner) -> Result<Self::PublicInner> {
+        AsymmetricPublicKey::try_from(key).map_err(map)
+    }
+
+    fn public_from_bytes(bytes: &[u8]) -> Result<Self::PublicInner> {
+        AsymmetricPublicKey::from(bytes).map_err(|_| Error::InvalidKey("a v4 public key is 32 bytes"))
+    }
+
+    fn public_bytes(key: &Self::PublicInner) -> Vec<u8> {
+        key.as_bytes().to_vec()
+    }
+
+    fn encrypt(
+        key: &Self::LocalInner,
+        message: &[u8],
+        footer: &[u8],
+        implicit_assertion: &[u8],
+    ) -> Result<String> {
+        LocalToken::encrypt(key, message, Some(footer), Some(implicit_assertion)).map_err(map)
+    }
+
+    fn decrypt(key: &Self::LocalInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
+        let untrusted = UntrustedToken::<Local, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
+        let trusted = LocalToken::decrypt(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
+        Ok(trusted.payload().as_bytes().to_vec())
+    }
+
+    fn sign(
+        key: &Self::SecretInner,
+        message: &[u8],
+        footer: &[u8],
+        implicit_assertion: &[u8],
+    ) -> Result<String> {
+        PublicToken::sign(key, message, Some(footer), Some(implicit_assertion)).map_err(map)
+    }
+
+    fn verify(key: &Self::PublicInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
+        let untrusted = UntrustedToken::<Public, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
+        let trusted = PublicToken::verify(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
+        Ok(trusted.payload().as_bytes().to_vec())
+    }
+}
+
