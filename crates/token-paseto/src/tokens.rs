@@ -130,9 +130,17 @@ impl<V: Version> AsymmetricSigner for PublicIssuer<V> {
 }
 
 /// Verifies `public` tokens against a ring of public keys, picked by the footer `kid`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PublicVerifier<V: Version> {
     ring: KeyRing<PublicKey<V>>,
+}
+
+impl<V: Version> Clone for PublicVerifier<V> {
+    fn clone(&self) -> Self {
+        Self {
+            ring: self.ring.clone(),
+        }
+    }
 }
 
 impl<V: Version> PublicVerifier<V> {

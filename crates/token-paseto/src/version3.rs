@@ -103,6 +103,15 @@ pub(crate) fn encrypt_with_nonce(
     ))
 }
 
+/// PASETO payloads are text (JSON): refuse anything else, as v4 does.
+fn utf8(payload: Vec<u8>) -> Result<Vec<u8>> {
+    if std::str::from_utf8(&payload).is_ok() {
+        Ok(payload)
+    } else {
+        Err(Error::Malformed("payload is not UTF-8"))
+    }
+}
+
 impl Version for V3 {
     const ID: token_core::PasetoVersion = token_core::PasetoVersion::V3;
     const PASERK: PaserkVersion = PaserkVersion::K3;
@@ -200,7 +209,7 @@ impl Version for V3 {
         m.verify_slice(tag).map_err(|_| Error::invalid())?;
         let mut plaintext = ciphertext.to_vec();
         keystream(&enc, &mut plaintext)?;
-        Ok(plaintext)
+        utf8(plaintext)
     }
 
     fn sign(
@@ -242,7 +251,7 @@ impl Version for V3 {
             implicit_assertion,
         ]);
         key.key.verify(&m2, &sig).map_err(|_| Error::invalid())?;
-        Ok(body)
+        utf8(body)
     }
 }
 

@@ -17,6 +17,7 @@ fn map(e: pasetors::errors::Error) -> Error {
     match e {
         P::TokenFormat | P::Base64 => Error::Malformed("not a well-formed v4 token"),
         P::EmptyPayload => Error::Malformed("empty payload"),
+        P::PayloadInvalidUtf8 => Error::Malformed("payload is not UTF-8"),
         P::Key | P::PublicKeyConversion => Error::InvalidKey("not a valid v4 key"),
         P::Csprng | P::KeyGeneration => Error::RandomnessUnavailable,
         _ => Error::invalid(),

@@ -1,0 +1,139 @@
+//! The official PASERK vectors for plain keys and key ids (tests/vectors/paserk,
+//! unchanged), every case including the expect-fail ones.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use token_paseto::paserk::raw;
+use token_paseto::paserk::{KeyKind, PaserkVersion};
+use token_paseto::{Error, LocalKey, PublicKey, SecretKey, V3, V4};
+
+fn cases(json: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(json).unwrap();
+    v["tests"].as_array().unwrap().clone()
+}
+
+fn hex_of(case: &Value, key: &str) -> Option<Vec<u8>> {
+    case[key].as_str().map(|s| hex::decode(s).unwrap())
+}
+
+/// `k?.local/public/secret`: encode, decode, and the expect-fail cases.
+fn plain(json: &str, version: PaserkVersion, kind: KeyKind, total: usize) {
+    let cases = cases(json);
+    assert_eq!(cases.len(), total);
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let key = hex_of(case, "key");
+        let paserk = case["paserk"].as_str();
+        if case["expect-fail"].as_bool().unwrap() {
+            if let Some(p) = paserk {
+                assert!(
+                    matches!(raw::decode(version, kind, p), Err(Error::InvalidPaserk(_))),
+                    "{name}: decoded"
+                );
+            }
+            if let Some(k) = key {
+                assert!(
+                    matches!(raw::encode(version, kind, &k), Err(Error::InvalidKey(_))),
+                    "{name}: encoded"
+                );
+            }
+            assert!(paserk.is_some() || case["key"].is_string(), "{name}: nothing checked");
+        } else {
+            let (key, paserk) = (key.unwrap(), paserk.unwrap());
+            assert_eq!(raw::encode(version, kind, &key).unwrap(), paserk, "{name}");
+            assert_eq!(*raw::decode(version, kind, paserk).unwrap(), key, "{name}");
+        }
+    }
+}
+
+#[test]
+fn k4_plain_keys() {
+    plain(include_str!("vectors/paserk/k4.local.json"), PaserkVersion::K4, KeyKind::Local, 5);
+    plain(include_str!("vectors/paserk/k4.public.json"), PaserkVersion::K4, KeyKind::Public, 4);
+    plain(include_str!("vectors/paserk/k4.secret.json"), PaserkVersion::K4, KeyKind::Secret, 5);
+}
+
+#[test]
+fn k3_plain_keys() {
+    plain(include_str!("vectors/paserk/k3.local.json"), PaserkVersion::K3, KeyKind::Local, 5);
+    plain(include_str!("vectors/paserk/k3.public.json"), PaserkVersion::K3, KeyKind::Public, 3);
+    plain(include_str!("vectors/paserk/k3.secret.json"), PaserkVersion::K3, KeyKind::Secret, 5);
+}
+
+/// `k?.lid/pid/sid`.
+fn ids(json: &str, version: PaserkVersion, kind: KeyKind, total: usize) {
+    let cases = cases(json);
+    assert_eq!(cases.len(), total);
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let key = hex_of(case, "key").unwrap();
+        let got = raw::id_of_bytes(version, kind, &key);
+        if case["expect-fail"].as_bool().unwrap() {
+            assert!(matches!(got, Err(Error::InvalidKey(_))), "{name}: {got:?}");
+        } else {
+            assert_eq!(got.unwrap(), case["paserk"].as_str().unwrap(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn k4_ids() {
+    ids(include_str!("vectors/paserk/k4.lid.json"), PaserkVersion::K4, KeyKind::Local, 4);
+    ids(include_str!("vectors/paserk/k4.pid.json"), PaserkVersion::K4, KeyKind::Public, 5);
+    ids(include_str!("vectors/paserk/k4.sid.json"), PaserkVersion::K4, KeyKind::Secret, 4);
+}
+
+#[test]
+fn k3_ids() {
+    ids(include_str!("vectors/paserk/k3.lid.json"), PaserkVersion::K3, KeyKind::Local, 4);
+    ids(include_str!("vectors/paserk/k3.pid.json"), PaserkVersion::K3, KeyKind::Public, 4);
+    ids(include_str!("vectors/paserk/k3.sid.json"), PaserkVersion::K3, KeyKind::Secret, 4);
+}
+
+#[test]
+fn typed_keys_round_trip_through_paserk_and_carry_their_ids() {
+    let local = LocalKey::<V4>::generate().unwrap();
+    let again = LocalKey::<V4>::from_paserk(local.to_paserk().expose_secret()).unwrap();
+    assert_eq!(again.id(), local.id());
+    assert!(local.id().as_str().starts_with("k4.lid."));
+
+    let secret = SecretKey::<V3>::generate().unwrap();
+    let again = SecretKey::<V3>::from_paserk(secret.to_paserk().expose_secret()).unwrap();
+    assert_eq!(again.public_key().id(), secret.public_key().id());
+    assert!(secret.id().as_str().starts_with("k3.sid."));
+    assert!(secret.public_key().id().as_str().starts_with("k3.pid."));
+    let public = PublicKey::<V3>::from_paserk(&secret.public_key().to_paserk()).unwrap();
+    assert_eq!(public.id(), secret.public_key().id());
+
+    // Typed import checks more than the length: a v4 secret key whose second half is
+    // not its seed's public key, and a v3 point off the curve, are refused.
+    let mut bad = SecretKey::<V4>::generate().unwrap().expose_secret_bytes().to_vec();
+    bad[63] ^= 1;
+    assert!(matches!(SecretKey::<V4>::from_bytes(&bad), Err(Error::InvalidKey(_))));
+    let off_curve = raw::encode(PaserkVersion::K3, KeyKind::Public, &[2u8; 49]).unwrap();
+    assert!(matches!(PublicKey::<V3>::from_paserk(&off_curve), Err(Error::InvalidKey(_))));
+    // Version and type are part of the string.
+    assert!(matches!(
+        LocalKey::<V3>::from_paserk(local.to_paserk().expose_secret()),
+        Err(Error::InvalidPaserk(_))
+    ));
+    assert!(matches!(
+        PublicKey::<V4>::from_paserk(local.to_paserk().expose_secret()),
+        Err(Error::InvalidPaserk(_))
+    ));
+}
+
+#[test]
+fn debug_never_prints_key_material() {
+    let local = LocalKey::<V4>::generate().unwrap();
+    let paserk = local.to_paserk();
+    let body = paserk.expose_secret().trim_start_matches("k4.local.");
+    let dbg = format!("{local:?} {paserk:?}");
+    assert!(!dbg.contains(body), "{dbg}");
+    assert!(dbg.contains("REDACTED"));
+    let secret = SecretKey::<V4>::generate().unwrap();
+    let dbg = format!("{secret:?}");
+    let body = secret.to_paserk();
+    assert!(!dbg.contains(body.expose_secret().trim_start_matches("k4.secret.")));
+}
