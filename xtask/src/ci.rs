@@ -17,6 +17,7 @@ pub(crate) fn run() -> Result {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--locked",
             "--",
             "-D",
@@ -28,7 +29,7 @@ pub(crate) fn run() -> Result {
     let env = services::up()?;
     let tested = run_tests(
         cargo()
-            .args(["test", "--workspace", "--locked"])
+            .args(["test", "--workspace", "--all-features", "--locked"])
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
     );
     let stopped = services::down();
@@ -39,7 +40,7 @@ pub(crate) fn run() -> Result {
     exec(
         "cargo doc",
         cargo()
-            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .args(["doc", "--workspace", "--all-features", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
 

@@ -57,7 +57,8 @@ impl<V: Version> LocalKey<V> {
 
     /// The key's PASERK. It is the key itself: keep it secret.
     pub fn to_paserk(&self) -> SecretString {
-        let s = raw::encode(V::PASERK, KeyKind::Local, V::local_bytes(&self.inner)).unwrap_or_default();
+        let s =
+            raw::encode(V::PASERK, KeyKind::Local, V::local_bytes(&self.inner)).unwrap_or_default();
         SecretString::from(s)
     }
 
@@ -76,7 +77,12 @@ impl<V: Version> LocalKey<V> {
     ///
     /// # Errors
     /// [`crate::Error::RandomnessUnavailable`] if no nonce can be drawn.
-    pub fn encrypt_raw(&self, message: &[u8], footer: &[u8], implicit_assertion: &[u8]) -> Result<SecretString> {
+    pub fn encrypt_raw(
+        &self,
+        message: &[u8],
+        footer: &[u8],
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         V::encrypt(&self.inner, message, footer, implicit_assertion).map(SecretString::from)
     }
 
@@ -88,7 +94,10 @@ impl<V: Version> LocalKey<V> {
     /// mismatch; an opaque invalid-token error for a wrong key, tag or assertion.
     pub fn decrypt_raw(&self, token: &str, options: &VerifyOptions<'_>) -> Result<Vec<u8>> {
         let parsed = parse::<V>(token, PasetoPurpose::Local)?;
-        if options.footer.is_some_and(|f| f != parsed.footer.as_slice()) {
+        if options
+            .footer
+            .is_some_and(|f| f != parsed.footer.as_slice())
+        {
             return Err(crate::Error::FooterMismatch);
         }
         V::decrypt(&self.inner, &parsed, options.implicit_assertion)
@@ -170,7 +179,12 @@ impl<V: Version> SecretKey<V> {
     ///
     /// # Errors
     /// [`crate::Error::Malformed`] for an empty message (v4).
-    pub fn sign_raw(&self, message: &[u8], footer: &[u8], implicit_assertion: &[u8]) -> Result<SecretString> {
+    pub fn sign_raw(
+        &self,
+        message: &[u8],
+        footer: &[u8],
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         V::sign(&self.inner, message, footer, implicit_assertion).map(SecretString::from)
     }
 }
@@ -247,7 +261,10 @@ impl<V: Version> PublicKey<V> {
     /// mismatch; an opaque invalid-token error for a bad signature or assertion.
     pub fn verify_raw(&self, token: &str, options: &VerifyOptions<'_>) -> Result<Vec<u8>> {
         let parsed = parse::<V>(token, PasetoPurpose::Public)?;
-        if options.footer.is_some_and(|f| f != parsed.footer.as_slice()) {
+        if options
+            .footer
+            .is_some_and(|f| f != parsed.footer.as_slice())
+        {
             return Err(crate::Error::FooterMismatch);
         }
         V::verify(&self.inner, &parsed, options.implicit_assertion)

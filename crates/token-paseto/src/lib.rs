@@ -4,6 +4,8 @@
 mod encoding;
 pub mod error;
 pub mod keys;
+#[cfg(feature = "legacy-v2")]
+pub mod legacy;
 pub mod paserk;
 mod token;
 mod tokens;

@@ -186,22 +186,20 @@ pub(crate) fn select_key<'r, K>(
             return Err(Error::FooterMismatch);
         }
     }
-    match footer_kid(&parsed.footer)? {
-        Some(kid) => {
-            if !kid.starts_with(id_prefix) {
-                return Err(Error::InvalidFooter("`kid` is not a key id of this version and purpose"));
-            }
-            let key = ring.get(&kid)?;
-            Ok((key, KeyId::new(kid).ok()))
+    if let Some(kid) = footer_kid(&parsed.footer)? {
+        if !kid.starts_with(id_prefix) {
+            return Err(Error::InvalidFooter(
+                "`kid` is not a key id of this version and purpose",
+            ));
         }
-        None => {
-            let mut keys = ring.iter();
-            match (keys.next(), keys.next()) {
-                (Some((id, key, _)), None) => Ok((key, Some(id.clone()))),
-                (None, _) => Err(token_core::Error::UnknownKeyId.into()),
-                (Some(_), Some(_)) => Err(Error::MissingKeyId),
-            }
-        }
+        let key = ring.get(&kid)?;
+        return Ok((key, KeyId::new(kid).ok()));
+    }
+    let mut keys = ring.iter();
+    match (keys.next(), keys.next()) {
+        (Some((id, key, _)), None) => Ok((key, Some(id.clone()))),
+        (None, _) => Err(token_core::Error::UnknownKeyId.into()),
+        (Some(_), Some(_)) => Err(Error::MissingKeyId),
     }
 }
 
@@ -214,7 +212,9 @@ mod tests {
         assert_eq!(footer_kid(b"").unwrap(), None);
         assert_eq!(footer_kid(b"opaque footer").unwrap(), None);
         assert_eq!(
-            footer_kid(br#"{"kid":"k4.pid.abc","x":[1,2]}"#).unwrap().as_deref(),
+            footer_kid(br#"{"kid":"k4.pid.abc","x":[1,2]}"#)
+                .unwrap()
+                .as_deref(),
             Some("k4.pid.abc")
         );
         assert_eq!(footer_kid(br#"{"other":1}"#).unwrap(), None);
@@ -231,18 +231,32 @@ mod tests {
             footer_kid(format!("{{\"a\":{deep}}}").as_bytes()),
             Err(Error::InvalidFooter(_))
         ));
-        let wide: String = (0..17).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(",");
+        let wide: String = (0..17)
+            .map(|i| format!("\"k{i}\":1"))
+            .collect::<Vec<_>>()
+            .join(",");
         assert!(matches!(
             footer_kid(format!("{{{wide}}}").as_bytes()),
             Err(Error::InvalidFooter(_))
         ));
         // Brackets and colons inside strings do not count.
         assert_eq!(
-            footer_kid(br#"{"kid":"a","note":"{[:\"{{{{"}"#).unwrap().as_deref(),
+            footer_kid(br#"{"kid":"a","note":"{[:\"{{{{"}"#)
+                .unwrap()
+                .as_deref(),
             Some("a")
         );
-        assert!(matches!(footer_kid(br#"{"kid":7}"#), Err(Error::InvalidFooter(_))));
-        assert!(matches!(footer_kid(br#"{"kid":"a b"}"#), Err(Error::InvalidFooter(_))));
-        assert!(matches!(footer_kid(b"{not json"), Err(Error::InvalidFooter(_))));
+        assert!(matches!(
+            footer_kid(br#"{"kid":7}"#),
+            Err(Error::InvalidFooter(_))
+        ));
+        assert!(matches!(
+            footer_kid(br#"{"kid":"a b"}"#),
+            Err(Error::InvalidFooter(_))
+        ));
+        assert!(matches!(
+            footer_kid(b"{not json"),
+            Err(Error::InvalidFooter(_))
+        ));
     }
 }

@@ -92,7 +92,11 @@ impl<V: Version> PublicIssuer<V> {
     ///
     /// # Errors
     /// Claims that do not serialize; the ring's lack of a current key.
-    pub fn sign_with<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+    pub fn sign_with<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         let (id, key) = self.ring.current()?;
         let message = claims.to_json::<Rfc3339>()?;
         key.sign_raw(&message, &kid_footer(id), implicit_assertion)
@@ -207,7 +211,11 @@ impl<V: Version> PublicVerifier<V> {
 impl<V: Version> TokenVerifier for PublicVerifier<V> {
     type Error = Error;
 
-    fn verify<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<Verified<T>> {
+    fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
         self.verify_with(token, &VerifyOptions::default(), validation)
     }
 }
@@ -258,7 +266,11 @@ impl<V: Version> LocalCipher<V> {
     ///
     /// # Errors
     /// Claims that do not serialize; no randomness for the nonce.
-    pub fn encrypt_with<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+    pub fn encrypt_with<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         let (id, key) = self.ring.current()?;
         let message = claims.to_json::<Rfc3339>()?;
         key.encrypt_raw(&message, &kid_footer(id), implicit_assertion)
@@ -277,7 +289,11 @@ impl<V: Version> LocalCipher<V> {
     ) -> Result<Verified<T>> {
         let parsed = parse::<V>(token, PasetoPurpose::Local)?;
         let (key, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("lid"))?;
-        let payload = zeroize::Zeroizing::new(V::decrypt(key.inner(), &parsed, options.implicit_assertion)?);
+        let payload = zeroize::Zeroizing::new(V::decrypt(
+            key.inner(),
+            &parsed,
+            options.implicit_assertion,
+        )?);
         finish::<T, V>(&payload, key_id, PasetoPurpose::Local, validation)
     }
 }
@@ -289,7 +305,11 @@ impl<V: Version> TokenEncrypter for LocalCipher<V> {
         &self.current
     }
 
-    fn encrypt<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+    fn encrypt<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         self.encrypt_with(claims, implicit_assertion)
     }
 }
@@ -303,6 +323,10 @@ impl<V: Version> TokenDecrypter for LocalCipher<V> {
         implicit_assertion: &[u8],
         validation: &Validation,
     ) -> Result<Verified<T>> {
-        self.decrypt_with(token, &VerifyOptions::with_implicit_assertion(implicit_assertion), validation)
+        self.decrypt_with(
+            token,
+            &VerifyOptions::with_implicit_assertion(implicit_assertion),
+            validation,
+        )
     }
 }

@@ -47,7 +47,11 @@ pub struct P384Secret {
     public: P384Public,
 }
 
-fn split_keys(key: &[u8], nonce: &[u8]) -> Result<(Zeroizing<[u8; 48]>, Zeroizing<[u8; 48]>)> {
+/// 48 bytes of derived key material, zeroized on drop.
+type Derived = Zeroizing<[u8; 48]>;
+
+/// HKDF-SHA384 key split: (encryption key ‖ CTR nonce, authentication key).
+fn split_keys(key: &[u8], nonce: &[u8]) -> Result<(Derived, Derived)> {
     let hk = Hkdf::<Sha384>::new(None, key);
     let mut enc = Zeroizing::new([0u8; 48]);
     let mut auth = Zeroizing::new([0u8; 48]);
@@ -62,8 +66,7 @@ fn split_keys(key: &[u8], nonce: &[u8]) -> Result<(Zeroizing<[u8; 48]>, Zeroizin
 
 fn keystream(enc: &[u8; 48], data: &mut [u8]) -> Result<()> {
     let (key, iv) = enc.split_at(32);
-    let mut cipher =
-        Ctr128BE::<Aes256>::new_from_slices(key, iv).map_err(|_| Error::invalid())?;
+    let mut cipher = Ctr128BE::<Aes256>::new_from_slices(key, iv).map_err(|_| Error::invalid())?;
     cipher.apply_keystream(data);
     Ok(())
 }
@@ -135,7 +138,9 @@ impl Version for V3 {
 
     fn secret_from_bytes(bytes: &[u8]) -> Result<Self::SecretInner> {
         if bytes.len() != 48 {
-            return Err(Error::InvalidKey("a v3 secret key is a 48-byte P-384 scalar"));
+            return Err(Error::InvalidKey(
+                "a v3 secret key is a 48-byte P-384 scalar",
+            ));
         }
         let key = SigningKey::from_slice(bytes)
             .map_err(|_| Error::InvalidKey("not a valid P-384 scalar"))?;
@@ -166,7 +171,9 @@ impl Version for V3 {
 
     fn public_from_bytes(bytes: &[u8]) -> Result<Self::PublicInner> {
         if bytes.len() != COMPRESSED_LEN {
-            return Err(Error::InvalidKey("a v3 public key is a 49-byte compressed P-384 point"));
+            return Err(Error::InvalidKey(
+                "a v3 public key is a 49-byte compressed P-384 point",
+            ));
         }
         let key = VerifyingKey::from_sec1_bytes(bytes)
             .map_err(|_| Error::InvalidKey("not a point on P-384"))?;
@@ -188,10 +195,16 @@ impl Version for V3 {
         encrypt_with_nonce(key.as_slice(), &nonce, message, footer, implicit_assertion)
     }
 
-    fn decrypt(key: &Self::LocalInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
+    fn decrypt(
+        key: &Self::LocalInner,
+        token: &Parsed<'_>,
+        implicit_assertion: &[u8],
+    ) -> Result<Vec<u8>> {
         let body = b64_decode(token.body, "payload is not base64url")?;
         if body.len() < NONCE_LEN + TAG_LEN {
-            return Err(Error::Malformed("v3.local payload shorter than nonce and tag"));
+            return Err(Error::Malformed(
+                "v3.local payload shorter than nonce and tag",
+            ));
         }
         let (nonce, rest) = body.split_at(NONCE_LEN);
         let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
@@ -236,10 +249,16 @@ impl Version for V3 {
         ))
     }
 
-    fn verify(key: &Self::PublicInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
+    fn verify(
+        key: &Self::PublicInner,
+        token: &Parsed<'_>,
+        implicit_assertion: &[u8],
+    ) -> Result<Vec<u8>> {
         let mut body = b64_decode(token.body, "payload is not base64url")?;
         if body.len() <= SIG_LEN {
-            return Err(Error::Malformed("v3.public payload shorter than a signature"));
+            return Err(Error::Malformed(
+                "v3.public payload shorter than a signature",
+            ));
         }
         let sig_bytes = body.split_off(body.len() - SIG_LEN);
         let sig = Signature::from_slice(&sig_bytes).map_err(|_| Error::invalid())?;

@@ -1,6 +1,8 @@
 //! PASETO v4 on `pasetors`: Ed25519 for `public`, XChaCha20 + BLAKE2b for `local`.
 
-use pasetors::keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey};
+use pasetors::keys::{
+    AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey,
+};
 use pasetors::token::UntrustedToken;
 use pasetors::version4::{LocalToken, PublicToken};
 use pasetors::{Local, Public};
@@ -12,6 +14,7 @@ use crate::token::Parsed;
 use crate::version::{V4, Version};
 
 /// Maps a `pasetors` error to ours. Authenticity failures stay opaque.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(map)`
 fn map(e: pasetors::errors::Error) -> Error {
     use pasetors::errors::Error as P;
     match e {
@@ -64,7 +67,8 @@ impl Version for V4 {
     }
 
     fn public_from_bytes(bytes: &[u8]) -> Result<Self::PublicInner> {
-        AsymmetricPublicKey::from(bytes).map_err(|_| Error::InvalidKey("a v4 public key is 32 bytes"))
+        AsymmetricPublicKey::from(bytes)
+            .map_err(|_| Error::InvalidKey("a v4 public key is 32 bytes"))
     }
 
     fn public_bytes(key: &Self::PublicInner) -> Vec<u8> {
@@ -80,9 +84,15 @@ impl Version for V4 {
         LocalToken::encrypt(key, message, Some(footer), Some(implicit_assertion)).map_err(map)
     }
 
-    fn decrypt(key: &Self::LocalInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
-        let untrusted = UntrustedToken::<Local, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
-        let trusted = LocalToken::decrypt(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
+    fn decrypt(
+        key: &Self::LocalInner,
+        token: &Parsed<'_>,
+        implicit_assertion: &[u8],
+    ) -> Result<Vec<u8>> {
+        let untrusted =
+            UntrustedToken::<Local, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
+        let trusted =
+            LocalToken::decrypt(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
         Ok(trusted.payload().as_bytes().to_vec())
     }
 
@@ -95,10 +105,15 @@ impl Version for V4 {
         PublicToken::sign(key, message, Some(footer), Some(implicit_assertion)).map_err(map)
     }
 
-    fn verify(key: &Self::PublicInner, token: &Parsed<'_>, implicit_assertion: &[u8]) -> Result<Vec<u8>> {
-        let untrusted = UntrustedToken::<Public, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
-        let trusted = PublicToken::verify(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
+    fn verify(
+        key: &Self::PublicInner,
+        token: &Parsed<'_>,
+        implicit_assertion: &[u8],
+    ) -> Result<Vec<u8>> {
+        let untrusted =
+            UntrustedToken::<Public, pasetors::version4::V4>::try_from(token.raw).map_err(map)?;
+        let trusted =
+            PublicToken::verify(key, &untrusted, None, Some(implicit_assertion)).map_err(map)?;
         Ok(trusted.payload().as_bytes().to_vec())
     }
 }
-

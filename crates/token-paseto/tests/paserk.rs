@@ -1,6 +1,11 @@
 //! The official PASERK vectors for plain keys and key ids (tests/vectors/paserk,
 //! unchanged), every case including the expect-fail ones.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -38,7 +43,10 @@ fn plain(json: &str, version: PaserkVersion, kind: KeyKind, total: usize) {
                     "{name}: encoded"
                 );
             }
-            assert!(paserk.is_some() || case["key"].is_string(), "{name}: nothing checked");
+            assert!(
+                paserk.is_some() || case["key"].is_string(),
+                "{name}: nothing checked"
+            );
         } else {
             let (key, paserk) = (key.unwrap(), paserk.unwrap());
             assert_eq!(raw::encode(version, kind, &key).unwrap(), paserk, "{name}");
@@ -49,16 +57,46 @@ fn plain(json: &str, version: PaserkVersion, kind: KeyKind, total: usize) {
 
 #[test]
 fn k4_plain_keys() {
-    plain(include_str!("vectors/paserk/k4.local.json"), PaserkVersion::K4, KeyKind::Local, 5);
-    plain(include_str!("vectors/paserk/k4.public.json"), PaserkVersion::K4, KeyKind::Public, 4);
-    plain(include_str!("vectors/paserk/k4.secret.json"), PaserkVersion::K4, KeyKind::Secret, 5);
+    plain(
+        include_str!("vectors/paserk/k4.local.json"),
+        PaserkVersion::K4,
+        KeyKind::Local,
+        5,
+    );
+    plain(
+        include_str!("vectors/paserk/k4.public.json"),
+        PaserkVersion::K4,
+        KeyKind::Public,
+        4,
+    );
+    plain(
+        include_str!("vectors/paserk/k4.secret.json"),
+        PaserkVersion::K4,
+        KeyKind::Secret,
+        5,
+    );
 }
 
 #[test]
 fn k3_plain_keys() {
-    plain(include_str!("vectors/paserk/k3.local.json"), PaserkVersion::K3, KeyKind::Local, 5);
-    plain(include_str!("vectors/paserk/k3.public.json"), PaserkVersion::K3, KeyKind::Public, 3);
-    plain(include_str!("vectors/paserk/k3.secret.json"), PaserkVersion::K3, KeyKind::Secret, 5);
+    plain(
+        include_str!("vectors/paserk/k3.local.json"),
+        PaserkVersion::K3,
+        KeyKind::Local,
+        5,
+    );
+    plain(
+        include_str!("vectors/paserk/k3.public.json"),
+        PaserkVersion::K3,
+        KeyKind::Public,
+        3,
+    );
+    plain(
+        include_str!("vectors/paserk/k3.secret.json"),
+        PaserkVersion::K3,
+        KeyKind::Secret,
+        5,
+    );
 }
 
 /// `k?.lid/pid/sid`.
@@ -79,16 +117,46 @@ fn ids(json: &str, version: PaserkVersion, kind: KeyKind, total: usize) {
 
 #[test]
 fn k4_ids() {
-    ids(include_str!("vectors/paserk/k4.lid.json"), PaserkVersion::K4, KeyKind::Local, 4);
-    ids(include_str!("vectors/paserk/k4.pid.json"), PaserkVersion::K4, KeyKind::Public, 5);
-    ids(include_str!("vectors/paserk/k4.sid.json"), PaserkVersion::K4, KeyKind::Secret, 4);
+    ids(
+        include_str!("vectors/paserk/k4.lid.json"),
+        PaserkVersion::K4,
+        KeyKind::Local,
+        4,
+    );
+    ids(
+        include_str!("vectors/paserk/k4.pid.json"),
+        PaserkVersion::K4,
+        KeyKind::Public,
+        5,
+    );
+    ids(
+        include_str!("vectors/paserk/k4.sid.json"),
+        PaserkVersion::K4,
+        KeyKind::Secret,
+        4,
+    );
 }
 
 #[test]
 fn k3_ids() {
-    ids(include_str!("vectors/paserk/k3.lid.json"), PaserkVersion::K3, KeyKind::Local, 4);
-    ids(include_str!("vectors/paserk/k3.pid.json"), PaserkVersion::K3, KeyKind::Public, 4);
-    ids(include_str!("vectors/paserk/k3.sid.json"), PaserkVersion::K3, KeyKind::Secret, 4);
+    ids(
+        include_str!("vectors/paserk/k3.lid.json"),
+        PaserkVersion::K3,
+        KeyKind::Local,
+        4,
+    );
+    ids(
+        include_str!("vectors/paserk/k3.pid.json"),
+        PaserkVersion::K3,
+        KeyKind::Public,
+        4,
+    );
+    ids(
+        include_str!("vectors/paserk/k3.sid.json"),
+        PaserkVersion::K3,
+        KeyKind::Secret,
+        4,
+    );
 }
 
 #[test]
@@ -108,11 +176,20 @@ fn typed_keys_round_trip_through_paserk_and_carry_their_ids() {
 
     // Typed import checks more than the length: a v4 secret key whose second half is
     // not its seed's public key, and a v3 point off the curve, are refused.
-    let mut bad = SecretKey::<V4>::generate().unwrap().expose_secret_bytes().to_vec();
+    let mut bad = SecretKey::<V4>::generate()
+        .unwrap()
+        .expose_secret_bytes()
+        .to_vec();
     bad[63] ^= 1;
-    assert!(matches!(SecretKey::<V4>::from_bytes(&bad), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        SecretKey::<V4>::from_bytes(&bad),
+        Err(Error::InvalidKey(_))
+    ));
     let off_curve = raw::encode(PaserkVersion::K3, KeyKind::Public, &[2u8; 49]).unwrap();
-    assert!(matches!(PublicKey::<V3>::from_paserk(&off_curve), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        PublicKey::<V3>::from_paserk(&off_curve),
+        Err(Error::InvalidKey(_))
+    ));
     // Version and type are part of the string.
     assert!(matches!(
         LocalKey::<V3>::from_paserk(local.to_paserk().expose_secret()),

@@ -1,6 +1,11 @@
 //! Tokens carrying claims: issue, verify, rotate, bind, and refuse misuse with typed
 //! errors.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
@@ -13,7 +18,7 @@ use token_core::{
 };
 use token_paseto::{
     Error, LocalCipher, LocalKey, PublicIssuer, PublicKey, PublicVerifier, SecretKey, V3, V4,
-    Version, VerifyOptions,
+    VerifyOptions, Version,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +78,12 @@ fn public_round_trip<V: Version>() {
         .unwrap();
     assert_eq!(verified.claims(), &access_claims());
     assert_eq!(verified.key_id(), Some(issuer.key_id()));
-    assert!(issuer.key_id().as_str().starts_with(&format!("{}.pid.", V::PASERK.prefix())));
+    assert!(
+        issuer
+            .key_id()
+            .as_str()
+            .starts_with(&format!("{}.pid.", V::PASERK.prefix()))
+    );
 }
 
 #[test]
@@ -100,7 +110,9 @@ fn local_round_trip<V: Version>() {
     assert!(token.expose_secret().starts_with(V::LOCAL_HEADER));
     // The payload is not readable in the token.
     assert!(!token.expose_secret().contains("o-1"));
-    let v = Validation::new().clock(clock()).max_lifetime(Duration::from_secs(300));
+    let v = Validation::new()
+        .clock(clock())
+        .max_lifetime(Duration::from_secs(300));
     let got = cipher
         .decrypt::<Payment>(token.expose_secret(), b"user:alice", &v)
         .unwrap();
@@ -111,7 +123,9 @@ fn local_round_trip<V: Version>() {
         .unwrap_err();
     assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
     // Nor can anyone without the assertion.
-    let err = cipher.decrypt::<Payment>(token.expose_secret(), b"", &v).unwrap_err();
+    let err = cipher
+        .decrypt::<Payment>(token.expose_secret(), b"", &v)
+        .unwrap_err();
     assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
 }
 
@@ -131,13 +145,17 @@ fn rotation_keeps_old_tokens_valid_until_their_key_is_removed() {
     let pid_a = key_a.public_key().id().clone();
     let mut issuer = PublicIssuer::new(key_a);
     let from_a = issuer.sign(&access_claims()).unwrap();
-    issuer.rotate_to(SecretKey::<V4>::generate().unwrap()).unwrap();
+    issuer
+        .rotate_to(SecretKey::<V4>::generate().unwrap())
+        .unwrap();
     assert_ne!(issuer.key_id(), &pid_a);
     let from_b = issuer.sign(&access_claims()).unwrap();
 
     let mut verifier = issuer.verifier();
     for token in [&from_a, &from_b] {
-        verifier.verify::<Access>(token.expose_secret(), &validation()).unwrap();
+        verifier
+            .verify::<Access>(token.expose_secret(), &validation())
+            .unwrap();
     }
     // Retire A everywhere: its tokens are refused before any signature check.
     verifier.remove(pid_a.as_str()).unwrap();
@@ -146,7 +164,9 @@ fn rotation_keeps_old_tokens_valid_until_their_key_is_removed() {
         .verify::<Access>(from_a.expose_secret(), &validation())
         .unwrap_err();
     assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
-    verifier.verify::<Access>(from_b.expose_secret(), &validation()).unwrap();
+    verifier
+        .verify::<Access>(from_b.expose_secret(), &validation())
+        .unwrap();
     // The current key cannot be retired.
     let current = issuer.key_id().clone();
     assert!(matches!(
@@ -159,13 +179,19 @@ fn rotation_keeps_old_tokens_valid_until_their_key_is_removed() {
 fn local_rotation() {
     let mut cipher = LocalCipher::new(LocalKey::<V4>::generate().unwrap());
     let old_id = cipher.key_id().clone();
-    let claims = Claims::new(()).valid_for(&clock(), Duration::from_secs(60)).unwrap();
+    let claims = Claims::new(())
+        .valid_for(&clock(), Duration::from_secs(60))
+        .unwrap();
     let old = cipher.encrypt(&claims, b"u").unwrap();
-    cipher.rotate_to(LocalKey::<V4>::generate().unwrap()).unwrap();
+    cipher
+        .rotate_to(LocalKey::<V4>::generate().unwrap())
+        .unwrap();
     let v = Validation::new().clock(clock());
     cipher.decrypt::<()>(old.expose_secret(), b"u", &v).unwrap();
     cipher.retire(old_id.as_str()).unwrap();
-    let err = cipher.decrypt::<()>(old.expose_secret(), b"u", &v).unwrap_err();
+    let err = cipher
+        .decrypt::<()>(old.expose_secret(), b"u", &v)
+        .unwrap_err();
     assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
 }
 
@@ -174,7 +200,9 @@ fn a_key_from_another_issuer_is_unknown_not_a_bad_signature() {
     let issuer = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
     let stranger = PublicVerifier::new(SecretKey::<V4>::generate().unwrap().public_key().clone());
     let token = issuer.sign(&access_claims()).unwrap();
-    let err = stranger.verify::<Access>(token.expose_secret(), &validation()).unwrap_err();
+    let err = stranger
+        .verify::<Access>(token.expose_secret(), &validation())
+        .unwrap_err();
     assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
 }
 
@@ -186,23 +214,52 @@ fn version_and_purpose_confusion_are_typed_errors() {
     let claims = access_claims();
 
     let v3_token = v3_public.sign(&claims).unwrap();
-    let err = v4_public.verifier().verify::<Access>(v3_token.expose_secret(), &validation()).unwrap_err();
+    let err = v4_public
+        .verifier()
+        .verify::<Access>(v3_token.expose_secret(), &validation())
+        .unwrap_err();
     assert!(matches!(err, Error::WrongVersion { .. }), "{err:?}");
 
     let local_token = v4_local.encrypt(&claims, b"").unwrap();
-    let err = v4_public.verifier().verify::<Access>(local_token.expose_secret(), &validation()).unwrap_err();
+    let err = v4_public
+        .verifier()
+        .verify::<Access>(local_token.expose_secret(), &validation())
+        .unwrap_err();
     assert!(matches!(err, Error::WrongPurpose { .. }), "{err:?}");
 
     let public_token = v4_public.sign(&claims).unwrap();
-    let err = v4_local.decrypt::<Access>(public_token.expose_secret(), b"", &validation()).unwrap_err();
+    let err = v4_local
+        .decrypt::<Access>(public_token.expose_secret(), b"", &validation())
+        .unwrap_err();
     assert!(matches!(err, Error::WrongPurpose { .. }), "{err:?}");
 
-    for old in ["v1.public.AAAA", "v1.local.AAAA", "v2.public.AAAA", "v2.local.AAAA"] {
-        let err = v4_public.verifier().verify::<Access>(old, &validation()).unwrap_err();
-        assert!(matches!(err, Error::UnsupportedVersion(_)), "{old}: {err:?}");
+    for old in [
+        "v1.public.AAAA",
+        "v1.local.AAAA",
+        "v2.public.AAAA",
+        "v2.local.AAAA",
+    ] {
+        let err = v4_public
+            .verifier()
+            .verify::<Access>(old, &validation())
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedVersion(_)),
+            "{old}: {err:?}"
+        );
     }
-    for junk in ["", "v4.public.", "v4.public.@@@", "eyJhbGciOiJub25lIn0.e30.", "v4.public.AAAA.", "v9.public.AAAA"] {
-        let err = v4_public.verifier().verify::<Access>(junk, &validation()).unwrap_err();
+    for junk in [
+        "",
+        "v4.public.",
+        "v4.public.@@@",
+        "eyJhbGciOiJub25lIn0.e30.",
+        "v4.public.AAAA.",
+        "v9.public.AAAA",
+    ] {
+        let err = v4_public
+            .verifier()
+            .verify::<Access>(junk, &validation())
+            .unwrap_err();
         assert!(matches!(err, Error::Malformed(_)), "{junk:?}: {err:?}");
     }
 }
@@ -212,9 +269,16 @@ fn claims_are_validated_after_authentication() {
     let issuer = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
     let verifier = issuer.verifier();
     let token = issuer.sign(&access_claims()).unwrap();
-    let later = validation().clock(FixedClock(Timestamp::from_unix_seconds(NOW + 2000).unwrap()));
-    let err = verifier.verify::<Access>(token.expose_secret(), &later).unwrap_err();
-    assert!(matches!(core(&err), Some(token_core::Error::Expired { .. })), "{err:?}");
+    let later = validation().clock(FixedClock(
+        Timestamp::from_unix_seconds(NOW + 2000).unwrap(),
+    ));
+    let err = verifier
+        .verify::<Access>(token.expose_secret(), &later)
+        .unwrap_err();
+    assert!(
+        matches!(core(&err), Some(token_core::Error::Expired { .. })),
+        "{err:?}"
+    );
     let err = verifier
         .verify::<Access>(token.expose_secret(), &validation().audience("billing"))
         .unwrap_err();
@@ -224,13 +288,23 @@ fn claims_are_validated_after_authentication() {
     let key = SecretKey::<V4>::generate().unwrap();
     let footer = format!(r#"{{"kid":"{}"}}"#, key.public_key().id());
     let bad = key
-        .sign_raw(br#"{"exp":1800000000,"role":"a","sid":"b"}"#, footer.as_bytes(), b"")
+        .sign_raw(
+            br#"{"exp":1800000000,"role":"a","sid":"b"}"#,
+            footer.as_bytes(),
+            b"",
+        )
         .unwrap();
     let err = PublicVerifier::new(key.public_key().clone())
         .verify::<Access>(bad.expose_secret(), &Validation::new().clock(clock()))
         .unwrap_err();
     assert!(
-        matches!(core(&err), Some(token_core::Error::MalformedClaim { claim: RegisteredClaim::Exp, .. })),
+        matches!(
+            core(&err),
+            Some(token_core::Error::MalformedClaim {
+                claim: RegisteredClaim::Exp,
+                ..
+            })
+        ),
         "{err:?}"
     );
 }
@@ -247,20 +321,36 @@ fn footers_are_checked_before_key_lookup() {
     check(&sign("")).unwrap();
     // A kid of the wrong kind.
     let lid = LocalKey::<V4>::generate().unwrap().id().to_string();
-    assert!(matches!(check(&sign(&format!(r#"{{"kid":"{lid}"}}"#))), Err(Error::InvalidFooter(_))));
+    assert!(matches!(
+        check(&sign(&format!(r#"{{"kid":"{lid}"}}"#))),
+        Err(Error::InvalidFooter(_))
+    ));
     // Too deep.
-    assert!(matches!(check(&sign(r#"{"kid":{"a":{"b":1}}}"#)), Err(Error::InvalidFooter(_))));
+    assert!(matches!(
+        check(&sign(r#"{"kid":{"a":{"b":1}}}"#)),
+        Err(Error::InvalidFooter(_))
+    ));
     // Too long.
     let long = format!(r#"{{"pad":"{}"}}"#, "x".repeat(3000));
     assert!(matches!(check(&sign(&long)), Err(Error::InvalidFooter(_))));
     // The exact footer a caller demands.
     let t = sign("footer-a");
-    let opts = VerifyOptions { implicit_assertion: b"", footer: Some(b"footer-b") };
-    assert!(matches!(verifier.verify_with::<()>(t.expose_secret(), &opts, &v), Err(Error::FooterMismatch)));
+    let opts = VerifyOptions {
+        implicit_assertion: b"",
+        footer: Some(b"footer-b"),
+    };
+    assert!(matches!(
+        verifier.verify_with::<()>(t.expose_secret(), &opts, &v),
+        Err(Error::FooterMismatch)
+    ));
     // Several keys and no kid: refuse to guess.
     let mut two = verifier.clone();
-    two.insert(SecretKey::<V4>::generate().unwrap().public_key().clone()).unwrap();
-    assert!(matches!(two.verify::<()>(sign("").expose_secret(), &v), Err(Error::MissingKeyId)));
+    two.insert(SecretKey::<V4>::generate().unwrap().public_key().clone())
+        .unwrap();
+    assert!(matches!(
+        two.verify::<()>(sign("").expose_secret(), &v),
+        Err(Error::MissingKeyId)
+    ));
 }
 
 #[test]
@@ -268,7 +358,10 @@ fn a_public_key_cannot_be_inserted_twice() {
     let key = SecretKey::<V4>::generate().unwrap();
     let pk: PublicKey<V4> = key.public_key().clone();
     let err = PublicVerifier::from_keys([pk.clone(), pk]).unwrap_err();
-    assert!(matches!(core(&err), Some(token_core::Error::DuplicateKeyId(_))));
+    assert!(matches!(
+        core(&err),
+        Some(token_core::Error::DuplicateKeyId(_))
+    ));
 }
 
 fn arb_claims() -> impl Strategy<Value = Claims<Access>> {

@@ -1,10 +1,15 @@
 //! The official PASETO v3 and v4 test vectors (tests/vectors/paseto, unchanged), every
 //! case including the expect-fail ones, through the public API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use token_paseto::{Error, LocalKey, PublicKey, SecretKey, V3, V4, Version, VerifyOptions};
+use token_paseto::{Error, LocalKey, PublicKey, SecretKey, V3, V4, VerifyOptions, Version};
 
 fn cases(json: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(json).unwrap();
@@ -12,7 +17,9 @@ fn cases(json: &str) -> Vec<Value> {
 }
 
 fn s<'a>(case: &'a Value, key: &str) -> &'a str {
-    case[key].as_str().unwrap_or_else(|| panic!("{}: no {key}", case["name"]))
+    case[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no {key}", case["name"]))
 }
 
 fn hex(case: &Value, key: &str) -> Vec<u8> {
@@ -35,19 +42,30 @@ fn run_success<V: Version>(case: &Value) {
         assert_eq!(key.decrypt_raw(token, &options).unwrap(), payload, "{name}");
         // A fresh encryption (random nonce) of the payload decrypts to it too.
         let again = key.encrypt_raw(payload, footer, assertion).unwrap();
-        assert_eq!(key.decrypt_raw(again.expose_secret(), &options).unwrap(), payload, "{name}");
+        assert_eq!(
+            key.decrypt_raw(again.expose_secret(), &options).unwrap(),
+            payload,
+            "{name}"
+        );
         // The wrong implicit assertion is an authenticity failure.
         let wrong = VerifyOptions {
             implicit_assertion: b"someone else",
             footer: Some(footer),
         };
         assert!(
-            matches!(key.decrypt_raw(token, &wrong), Err(Error::Core(token_core::Error::InvalidToken))),
+            matches!(
+                key.decrypt_raw(token, &wrong),
+                Err(Error::Core(token_core::Error::InvalidToken))
+            ),
             "{name}"
         );
     } else {
         let public = PublicKey::<V>::from_bytes(&hex(case, "public-key")).unwrap();
-        assert_eq!(public.verify_raw(token, &options).unwrap(), payload, "{name}");
+        assert_eq!(
+            public.verify_raw(token, &options).unwrap(),
+            payload,
+            "{name}"
+        );
         let secret = SecretKey::<V>::from_bytes(&hex(case, "secret-key")).unwrap();
         assert_eq!(secret.public_key().to_bytes(), public.to_bytes(), "{name}");
         let signed = secret.sign_raw(payload, footer, assertion).unwrap();
@@ -57,7 +75,11 @@ fn run_success<V: Version>(case: &Value) {
         } else {
             // The v3 vectors were made with randomised ECDSA; ours (RFC 6979) differs
             // byte-wise but must verify under the same key.
-            assert_eq!(public.verify_raw(signed.expose_secret(), &options).unwrap(), payload, "{name}");
+            assert_eq!(
+                public.verify_raw(signed.expose_secret(), &options).unwrap(),
+                payload,
+                "{name}"
+            );
         }
     }
 }
@@ -70,7 +92,9 @@ fn run_fail<V: Version, Other: Version>(case: &Value) {
         footer: Some(s(case, "footer").as_bytes()),
     };
     let result = if case.get("key").is_some_and(Value::is_string) {
-        LocalKey::<V>::from_bytes(&hex(case, "key")).unwrap().decrypt_raw(token, &options)
+        LocalKey::<V>::from_bytes(&hex(case, "key"))
+            .unwrap()
+            .decrypt_raw(token, &options)
     } else {
         PublicKey::<V>::from_bytes(&hex(case, "public-key"))
             .unwrap()
@@ -89,7 +113,10 @@ fn run_fail<V: Version, Other: Version>(case: &Value) {
         // A bad authentication tag. The altered last character also sets base64
         // trailing bits, which the canonical decoder refuses before the tag is checked.
         "4" => assert!(
-            matches!(err, Error::Core(token_core::Error::InvalidToken) | Error::Malformed(_)),
+            matches!(
+                err,
+                Error::Core(token_core::Error::InvalidToken) | Error::Malformed(_)
+            ),
             "{name}: {err:?}"
         ),
         // Padded (non-canonical) base64.

@@ -23,7 +23,7 @@ use blake2::digest::typenum::{U16, U24, U32, U56};
 use token_core::SecretBytes;
 use zeroize::Zeroizing;
 
-use self::common::KeyKind;
+use self::common::ProtectedKind;
 use super::PaserkVersion;
 use crate::error::{Error, Result};
 
@@ -38,7 +38,7 @@ const NONCE_LEN: usize = 32;
 /// Errors: [`Error::InvalidKey`] if `wrapping_key` is not 32 bytes or `key` not 32
 /// bytes; [`Error::RandomnessUnavailable`].
 pub fn wrap_local(version: PaserkVersion, wrapping_key: &[u8], key: &[u8]) -> Result<String> {
-    wrap(version, KeyKind::Local, wrapping_key, key)
+    wrap(version, ProtectedKind::Local, wrapping_key, key)
 }
 
 /// Unwraps a `kN.local-wrap.pie.` PASERK into the 32-byte `local` key.
@@ -51,7 +51,7 @@ pub fn unwrap_local(
     wrapping_key: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
-    unwrap(version, KeyKind::Local, wrapping_key, paserk)
+    unwrap(version, ProtectedKind::Local, wrapping_key, paserk)
 }
 
 /// Wraps a `secret` key: k4 64 bytes (Ed25519 seed ‖ public key), k3 48 bytes (P-384
@@ -60,7 +60,7 @@ pub fn unwrap_local(
 /// Errors: [`Error::InvalidKey`] for a wrapping key that is not 32 bytes or a secret key
 /// of the wrong length or that is not a valid key; [`Error::RandomnessUnavailable`].
 pub fn wrap_secret(version: PaserkVersion, wrapping_key: &[u8], key: &[u8]) -> Result<String> {
-    wrap(version, KeyKind::Secret, wrapping_key, key)
+    wrap(version, ProtectedKind::Secret, wrapping_key, key)
 }
 
 /// Unwraps a `kN.secret-wrap.pie.` PASERK into the secret key (k4 64 bytes, k3 48 bytes).
@@ -72,16 +72,16 @@ pub fn unwrap_secret(
     wrapping_key: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
-    unwrap(version, KeyKind::Secret, wrapping_key, paserk)
+    unwrap(version, ProtectedKind::Secret, wrapping_key, paserk)
 }
 
 /// The PASERK header `h`, which is also authenticated by the tag.
-const fn header(version: PaserkVersion, kind: KeyKind) -> &'static str {
+const fn header(version: PaserkVersion, kind: ProtectedKind) -> &'static str {
     match (version, kind) {
-        (PaserkVersion::K3, KeyKind::Local) => "k3.local-wrap.pie.",
-        (PaserkVersion::K3, KeyKind::Secret) => "k3.secret-wrap.pie.",
-        (PaserkVersion::K4, KeyKind::Local) => "k4.local-wrap.pie.",
-        (PaserkVersion::K4, KeyKind::Secret) => "k4.secret-wrap.pie.",
+        (PaserkVersion::K3, ProtectedKind::Local) => "k3.local-wrap.pie.",
+        (PaserkVersion::K3, ProtectedKind::Secret) => "k3.secret-wrap.pie.",
+        (PaserkVersion::K4, ProtectedKind::Local) => "k4.local-wrap.pie.",
+        (PaserkVersion::K4, ProtectedKind::Secret) => "k4.secret-wrap.pie.",
     }
 }
 
@@ -99,7 +99,7 @@ fn wrapping_key(bytes: &[u8]) -> Result<&[u8; WRAPPING_KEY_LEN]> {
         .map_err(|_| Error::InvalidKey("a pie wrapping key is 32 bytes"))
 }
 
-fn wrap(version: PaserkVersion, kind: KeyKind, wk: &[u8], key: &[u8]) -> Result<String> {
+fn wrap(version: PaserkVersion, kind: ProtectedKind, wk: &[u8], key: &[u8]) -> Result<String> {
     let nonce = common::random::<NONCE_LEN>()?;
     wrap_with_nonce(version, kind, wk, key, &nonce)
 }
@@ -109,7 +109,7 @@ fn wrap(version: PaserkVersion, kind: KeyKind, wk: &[u8], key: &[u8]) -> Result<
 /// wrapping key; production code uses a random one.
 pub(crate) fn wrap_with_nonce(
     version: PaserkVersion,
-    kind: KeyKind,
+    kind: ProtectedKind,
     wk: &[u8],
     key: &[u8],
     nonce: &[u8; NONCE_LEN],
@@ -130,7 +130,7 @@ pub(crate) fn wrap_with_nonce(
 
 fn unwrap(
     version: PaserkVersion,
-    kind: KeyKind,
+    kind: ProtectedKind,
     wk: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
@@ -236,7 +236,7 @@ pub(super) mod common {
 
     /// The kind of key being protected.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(crate) enum KeyKind {
+    pub(crate) enum ProtectedKind {
         /// A 32-byte symmetric key for `local` tokens.
         Local,
         /// A secret key for `public` tokens: k4 Ed25519 seed ‖ public key (64 bytes),
@@ -244,7 +244,7 @@ pub(super) mod common {
         Secret,
     }
 
-    impl KeyKind {
+    impl ProtectedKind {
         /// The exact length of a key of this kind.
         pub(crate) const fn key_len(self, version: PaserkVersion) -> usize {
             match (self, version) {
@@ -284,7 +284,9 @@ pub(super) mod common {
                 }
                 (Self::Secret, PaserkVersion::K3) => {
                     if key.len() != self.key_len(version) {
-                        return Err(Error::InvalidKey("a k3 secret key is a 48-byte P-384 scalar"));
+                        return Err(Error::InvalidKey(
+                            "a k3 secret key is a 48-byte P-384 scalar",
+                        ));
                     }
                     p384::SecretKey::from_slice(key)
                         .map(|_| ())
@@ -494,7 +496,7 @@ mod tests {
     fn run_vectors(
         json: &str,
         version: PaserkVersion,
-        kind: KeyKind,
+        kind: ProtectedKind,
         unwrap_fn: Unwrap,
         expected_cases: usize,
     ) {
@@ -527,8 +529,7 @@ mod tests {
                 // vector byte for byte.
                 let body = common::parse(paserk, header(version, kind), paserk_len(version, kind))
                     .unwrap();
-                let nonce: [u8; NONCE_LEN] = body
-                    [tag_len(version)..tag_len(version) + NONCE_LEN]
+                let nonce: [u8; NONCE_LEN] = body[tag_len(version)..tag_len(version) + NONCE_LEN]
                     .try_into()
                     .unwrap();
                 let again = wrap_with_nonce(version, kind, &wk, &expected, &nonce).unwrap();
@@ -539,42 +540,66 @@ mod tests {
         assert_eq!(ran, expected_cases);
     }
 
-    fn paserk_len(version: PaserkVersion, kind: KeyKind) -> usize {
+    fn paserk_len(version: PaserkVersion, kind: ProtectedKind) -> usize {
         tag_len(version) + NONCE_LEN + kind.key_len(version)
     }
 
     #[test]
     fn k3_local_wrap_pie_vectors() {
-        run_vectors(LOCAL_K3, PaserkVersion::K3, KeyKind::Local, unwrap_local, 4);
+        run_vectors(
+            LOCAL_K3,
+            PaserkVersion::K3,
+            ProtectedKind::Local,
+            unwrap_local,
+            4,
+        );
     }
 
     #[test]
     fn k3_secret_wrap_pie_vectors() {
-        run_vectors(SECRET_K3, PaserkVersion::K3, KeyKind::Secret, unwrap_secret, 4);
+        run_vectors(
+            SECRET_K3,
+            PaserkVersion::K3,
+            ProtectedKind::Secret,
+            unwrap_secret,
+            4,
+        );
     }
 
     #[test]
     fn k4_local_wrap_pie_vectors() {
-        run_vectors(LOCAL_K4, PaserkVersion::K4, KeyKind::Local, unwrap_local, 4);
+        run_vectors(
+            LOCAL_K4,
+            PaserkVersion::K4,
+            ProtectedKind::Local,
+            unwrap_local,
+            4,
+        );
     }
 
     #[test]
     fn k4_secret_wrap_pie_vectors() {
-        run_vectors(SECRET_K4, PaserkVersion::K4, KeyKind::Secret, unwrap_secret, 4);
+        run_vectors(
+            SECRET_K4,
+            PaserkVersion::K4,
+            ProtectedKind::Secret,
+            unwrap_secret,
+            4,
+        );
     }
 
     const VERSIONS: [PaserkVersion; 2] = [PaserkVersion::K3, PaserkVersion::K4];
 
-    fn random_key(version: PaserkVersion, kind: KeyKind) -> Vec<u8> {
+    fn random_key(version: PaserkVersion, kind: ProtectedKind) -> Vec<u8> {
         match (kind, version) {
-            (KeyKind::Local, _) => common::random::<32>().unwrap().to_vec(),
-            (KeyKind::Secret, PaserkVersion::K4) => {
+            (ProtectedKind::Local, _) => common::random::<32>().unwrap().to_vec(),
+            (ProtectedKind::Secret, PaserkVersion::K4) => {
                 let seed = common::random::<32>().unwrap();
                 let mut key = seed.to_vec();
                 key.extend_from_slice(&common::ed25519_public_key(&seed));
                 key
             }
-            (KeyKind::Secret, PaserkVersion::K3) => loop {
+            (ProtectedKind::Secret, PaserkVersion::K3) => loop {
                 let bytes = common::random::<48>().unwrap();
                 if p384::SecretKey::from_slice(&*bytes).is_ok() {
                     break bytes.to_vec();
@@ -583,24 +608,24 @@ mod tests {
         }
     }
 
-    fn wrap_fn(kind: KeyKind) -> fn(PaserkVersion, &[u8], &[u8]) -> Result<String> {
+    fn wrap_fn(kind: ProtectedKind) -> fn(PaserkVersion, &[u8], &[u8]) -> Result<String> {
         match kind {
-            KeyKind::Local => wrap_local,
-            KeyKind::Secret => wrap_secret,
+            ProtectedKind::Local => wrap_local,
+            ProtectedKind::Secret => wrap_secret,
         }
     }
 
-    fn unwrap_fn(kind: KeyKind) -> Unwrap {
+    fn unwrap_fn(kind: ProtectedKind) -> Unwrap {
         match kind {
-            KeyKind::Local => unwrap_local,
-            KeyKind::Secret => unwrap_secret,
+            ProtectedKind::Local => unwrap_local,
+            ProtectedKind::Secret => unwrap_secret,
         }
     }
 
     #[test]
     fn round_trip_and_wrong_wrapping_key() {
         for version in VERSIONS {
-            for kind in [KeyKind::Local, KeyKind::Secret] {
+            for kind in [ProtectedKind::Local, ProtectedKind::Secret] {
                 let wk = common::random::<32>().unwrap();
                 let key = random_key(version, kind);
                 let paserk = wrap_fn(kind)(version, &*wk, &key).unwrap();
@@ -619,8 +644,8 @@ mod tests {
                 ));
                 // Local and secret PASERKs are not interchangeable.
                 let swapped = match kind {
-                    KeyKind::Local => KeyKind::Secret,
-                    KeyKind::Secret => KeyKind::Local,
+                    ProtectedKind::Local => ProtectedKind::Secret,
+                    ProtectedKind::Secret => ProtectedKind::Local,
                 };
                 assert!(matches!(
                     unwrap_fn(swapped)(version, &*wk, &paserk),
@@ -642,7 +667,7 @@ mod tests {
     #[test]
     fn every_bit_flip_is_rejected() {
         for version in VERSIONS {
-            for kind in [KeyKind::Local, KeyKind::Secret] {
+            for kind in [ProtectedKind::Local, ProtectedKind::Secret] {
                 let wk = [7u8; 32];
                 let key = random_key(version, kind);
                 let h = header(version, kind);
@@ -691,7 +716,7 @@ mod tests {
             ));
         }
         // k4: the public half must match the seed.
-        let mut key = random_key(PaserkVersion::K4, KeyKind::Secret);
+        let mut key = random_key(PaserkVersion::K4, ProtectedKind::Secret);
         key[40] ^= 1;
         assert!(matches!(
             wrap_secret(PaserkVersion::K4, &[0; 32], &key),
@@ -711,10 +736,10 @@ mod tests {
     #[test]
     fn authentic_invalid_secret_key_is_refused_on_unwrap() {
         // A peer that wrapped an inconsistent Ed25519 key: the tag is valid, the key is not.
-        let mut key = random_key(PaserkVersion::K4, KeyKind::Secret);
+        let mut key = random_key(PaserkVersion::K4, ProtectedKind::Secret);
         key[63] ^= 0x80;
         let nonce = [3u8; NONCE_LEN];
-        let h = header(PaserkVersion::K4, KeyKind::Secret);
+        let h = header(PaserkVersion::K4, ProtectedKind::Secret);
         let keys = Keys::derive(PaserkVersion::K4, &[9; 32], &nonce).unwrap();
         let mut c = key.clone();
         keys.apply_keystream(&mut c);
@@ -788,7 +813,7 @@ mod tests {
             body in proptest::collection::vec(any::<u8>(), 96..=96),
             truncate in 0usize..96,
         ) {
-            let h = header(PaserkVersion::K4, KeyKind::Local);
+            let h = header(PaserkVersion::K4, ProtectedKind::Local);
             let s = common::encode(h, &body);
             prop_assert!(matches!(
                 unwrap_local(PaserkVersion::K4, &[1; 32], &s),

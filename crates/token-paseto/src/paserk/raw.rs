@@ -2,8 +2,8 @@
 //! ids (`lid`, `pid`, `sid`). These check lengths only; the typed keys in
 //! [`crate::keys`] also check that the bytes are a valid key.
 
-use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
+use blake2::digest::{Update, VariableOutput};
 use sha2::{Digest, Sha384};
 use zeroize::Zeroizing;
 
@@ -73,7 +73,9 @@ pub fn encode(version: PaserkVersion, kind: KeyKind, bytes: &[u8]) -> Result<Str
 pub fn decode(version: PaserkVersion, kind: KeyKind, paserk: &str) -> Result<Zeroizing<Vec<u8>>> {
     let body = paserk
         .strip_prefix(&header(version, kind))
-        .ok_or(Error::InvalidPaserk("not a PASERK of the expected version and type"))?;
+        .ok_or(Error::InvalidPaserk(
+            "not a PASERK of the expected version and type",
+        ))?;
     let bytes = Zeroizing::new(
         b64_decode(body, "base64url").map_err(|_| Error::InvalidPaserk("not base64url"))?,
     );
