@@ -24,7 +24,13 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every supported public-key algorithm.
-    pub const ALL: [Self; 5] = [Self::Es256, Self::Es384, Self::EdDsa, Self::Ps256, Self::Rs256];
+    pub const ALL: [Self; 5] = [
+        Self::Es256,
+        Self::Es384,
+        Self::EdDsa,
+        Self::Ps256,
+        Self::Rs256,
+    ];
 
     /// The `alg` header value.
     pub const fn name(self) -> &'static str {

@@ -133,7 +133,9 @@ pub enum Error {
     },
     /// A JWKS entry carries private or secret members (`d`, `p`, `k`, …). A published
     /// key set holds public keys only.
-    #[error("JWKS entry {index} carries private key material; a key set publishes public keys only")]
+    #[error(
+        "JWKS entry {index} carries private key material; a key set publishes public keys only"
+    )]
     PrivateKeyInJwks {
         /// The entry's position in `keys`.
         index: usize,
@@ -173,7 +175,13 @@ pub(crate) fn echo(value: &str) -> String {
     let mut out: String = value
         .chars()
         .take(crate::MAX_ECHOED_LEN)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if value.chars().nth(crate::MAX_ECHOED_LEN).is_some() {
         out.push('…');

@@ -95,6 +95,10 @@ impl Header {
         }
         let json = b64::decode(segment)
             .ok_or_else(|| Error::MalformedHeader("not base64url".to_owned()))?;
+        // A derived `Deserialize` also takes a JSON array; a header is an object.
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return Err(Error::MalformedHeader("not a JSON object".to_owned()));
+        }
         let raw: RawHeader = serde_json::from_slice(&json)
             .map_err(|e| Error::MalformedHeader(echo(&e.to_string())))?;
         let kid = raw.kid.map(KeyId::new).transpose()?;

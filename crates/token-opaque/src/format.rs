@@ -221,7 +221,7 @@ impl Prefixes {
             return Err(Error::InvalidInput("two kinds cannot share a prefix"));
         }
         match self.entries.iter_mut().find(|(k, _)| *k == kind) {
-            Some(entry) => entry.1 = prefix.to_owned(),
+            Some(entry) => prefix.clone_into(&mut entry.1),
             None => self.entries.push((kind, prefix.to_owned())),
         }
         Ok(self)
@@ -348,7 +348,7 @@ fn encode_fixed(bytes: &[u8], width: usize) -> String {
             .copied()
             .unwrap_or(b'0');
     }
-    n.iter_mut().for_each(|b| *b = 0);
+    zeroize::Zeroize::zeroize(&mut n);
     digits.into_iter().map(char::from).collect()
 }
 

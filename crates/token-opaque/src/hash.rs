@@ -10,7 +10,7 @@
 //! verify-only ones. Long-lived API keys found under an old pepper are re-hashed under
 //! the current one on use, so an old pepper can be removed once no row names it.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -34,12 +34,10 @@ pub struct TokenHash {
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head: String = self
-            .digest
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let mut head = String::new();
+        for b in self.digest.iter().take(4) {
+            let _ = write!(head, "{b:02x}");
+        }
         f.debug_struct("TokenHash")
             .field("digest", &format_args!("{head}…"))
             .field("pepper_id", &self.pepper_id)
@@ -80,7 +78,8 @@ impl TokenHash {
     pub fn ct_matches(&self, other: &Self) -> bool {
         // The pepper id is not secret; the digest comparison is constant-time.
         let same_digest = constant_time_eq(&self.digest, &other.digest);
-        same_digest & (self.pepper_id == other.pepper_id)
+        let same_pepper = self.pepper_id == other.pepper_id;
+        same_digest && same_pepper
     }
 }
 

@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use token_core::{KeyId, PasetoPurpose};
 
 use crate::error::Result;
-use crate::paserk::{KeyKind, raw};
+use crate::paserk::pw::PwParams;
+use crate::paserk::{KeyKind, pie, pw, raw, seal};
 use crate::token::{VerifyOptions, parse};
 use crate::version::Version;
 
@@ -106,6 +107,80 @@ impl<V: Version> LocalKey<V> {
     pub(crate) fn inner(&self) -> &V::LocalInner {
         &self.inner
     }
+
+    /// Wraps this key under `wrapping_key` (`k4.local-wrap.pie.…`), for distribution to
+    /// holders of the wrapping key.
+    ///
+    /// # Errors
+    /// [`crate::Error::RandomnessUnavailable`].
+    pub fn wrap_with(&self, wrapping_key: &LocalKey<V>) -> Result<SecretString> {
+        pie::wrap_local(
+            V::PASERK,
+            wrapping_key.expose_secret_bytes(),
+            self.expose_secret_bytes(),
+        )
+        .map(SecretString::from)
+    }
+
+    /// Unwraps a `local-wrap.pie` PASERK made with `wrapping_key`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidPaserk`] for a malformed string or another version;
+    /// [`crate::Error::KeyRecoveryFailed`] for the wrong wrapping key or tampered data.
+    pub fn unwrap_with(paserk: &str, wrapping_key: &LocalKey<V>) -> Result<Self> {
+        let bytes = pie::unwrap_local(V::PASERK, wrapping_key.expose_secret_bytes(), paserk)?;
+        Self::from_bytes(bytes.expose_secret())
+    }
+
+    /// Seals this key to `recipient` (`k4.seal.…`): only the holder of the matching
+    /// secret key can open it, and no shared channel is needed.
+    ///
+    /// # Errors
+    /// [`crate::Error::RandomnessUnavailable`], or an unusable recipient key.
+    pub fn seal_to(&self, recipient: &PublicKey<V>) -> Result<SecretString> {
+        seal::seal(V::PASERK, &recipient.to_bytes(), self.expose_secret_bytes())
+            .map(SecretString::from)
+    }
+
+    /// Opens a `seal` PASERK addressed to `recipient`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidPaserk`]; [`crate::Error::KeyRecoveryFailed`] when it was
+    /// sealed to another key or tampered with.
+    pub fn unseal(paserk: &str, recipient: &SecretKey<V>) -> Result<Self> {
+        let bytes = seal::unseal(V::PASERK, &recipient.expose_secret_bytes(), paserk)?;
+        Self::from_bytes(bytes.expose_secret())
+    }
+
+    /// Protects this key with a password (`k4.local-pw.…`: Argon2id; `k3`: PBKDF2-SHA384).
+    ///
+    /// # Errors
+    /// [`crate::Error::WeakPasswordParams`] below the minimum cost, an empty password, or
+    /// parameters of the other version.
+    pub fn protect(&self, password: &[u8], params: &PwParams) -> Result<SecretString> {
+        check_params::<V>(params)?;
+        pw::protect_local(password, self.expose_secret_bytes(), params).map(SecretString::from)
+    }
+
+    /// Recovers a key from a `local-pw` PASERK.
+    ///
+    /// # Errors
+    /// [`crate::Error::KeyRecoveryFailed`] for a wrong password or tampered data;
+    /// [`crate::Error::WeakPasswordParams`] for absurd costs (checked before hashing).
+    pub fn unprotect(paserk: &str, password: &[u8]) -> Result<Self> {
+        let bytes = pw::unprotect_local(V::PASERK, password, paserk)?;
+        Self::from_bytes(bytes.expose_secret())
+    }
+}
+
+fn check_params<V: Version>(params: &PwParams) -> Result<()> {
+    if params.version() == V::PASERK {
+        Ok(())
+    } else {
+        Err(crate::Error::WeakPasswordParams(
+            "parameters are for the other PASERK version",
+        ))
+    }
 }
 
 impl<V: Version> fmt::Debug for LocalKey<V> {
@@ -172,6 +247,46 @@ impl<V: Version> SecretKey<V> {
     /// The raw secret key bytes, for key wrapping.
     pub fn expose_secret_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         V::secret_bytes(&self.inner)
+    }
+
+    /// Wraps this key under `wrapping_key` (`k4.secret-wrap.pie.…`).
+    ///
+    /// # Errors
+    /// [`crate::Error::RandomnessUnavailable`].
+    pub fn wrap_with(&self, wrapping_key: &LocalKey<V>) -> Result<SecretString> {
+        pie::wrap_secret(
+            V::PASERK,
+            wrapping_key.expose_secret_bytes(),
+            &self.expose_secret_bytes(),
+        )
+        .map(SecretString::from)
+    }
+
+    /// Unwraps a `secret-wrap.pie` PASERK made with `wrapping_key`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidPaserk`]; [`crate::Error::KeyRecoveryFailed`].
+    pub fn unwrap_with(paserk: &str, wrapping_key: &LocalKey<V>) -> Result<Self> {
+        let bytes = pie::unwrap_secret(V::PASERK, wrapping_key.expose_secret_bytes(), paserk)?;
+        Self::from_bytes(bytes.expose_secret())
+    }
+
+    /// Protects this key with a password (`k4.secret-pw.…`).
+    ///
+    /// # Errors
+    /// [`crate::Error::WeakPasswordParams`].
+    pub fn protect(&self, password: &[u8], params: &PwParams) -> Result<SecretString> {
+        check_params::<V>(params)?;
+        pw::protect_secret(password, &self.expose_secret_bytes(), params).map(SecretString::from)
+    }
+
+    /// Recovers a key from a `secret-pw` PASERK.
+    ///
+    /// # Errors
+    /// [`crate::Error::KeyRecoveryFailed`]; [`crate::Error::WeakPasswordParams`].
+    pub fn unprotect(paserk: &str, password: &[u8]) -> Result<Self> {
+        let bytes = pw::unprotect_secret(V::PASERK, password, paserk)?;
+        Self::from_bytes(bytes.expose_secret())
     }
 
     /// Signs `message` as a `public` token with `footer` and `implicit_assertion`. No

@@ -68,7 +68,12 @@ fn footer_matches(footer: Option<&[u8]>, actual: &[u8]) -> Result<()> {
     }
 }
 
-fn finish<T: DeserializeOwned>(payload: &str, purpose: PasetoPurpose, has_footer: bool, validation: &Validation) -> Result<Verified<T>> {
+fn finish<T: DeserializeOwned>(
+    payload: &str,
+    purpose: PasetoPurpose,
+    has_footer: bool,
+    validation: &Validation,
+) -> Result<Verified<T>> {
     let claims = Claims::<T>::from_json::<Rfc3339>(payload.as_bytes())?;
     validation.validate(&claims)?;
     Ok(Verified::assume_verified(
@@ -94,7 +99,8 @@ impl V2PublicVerifier {
     /// # Errors
     /// [`Error::InvalidKey`] for another length.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let key = AsymmetricPublicKey::from(bytes).map_err(|_| Error::InvalidKey("a v2 public key is 32 bytes"))?;
+        let key = AsymmetricPublicKey::from(bytes)
+            .map_err(|_| Error::InvalidKey("a v2 public key is 32 bytes"))?;
         Ok(Self { key })
     }
 
@@ -114,9 +120,19 @@ impl V2PublicVerifier {
     ///
     /// # Errors
     /// As [`V2PublicVerifier::verify_raw`], then claim errors.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str, footer: Option<&[u8]>, validation: &Validation) -> Result<Verified<T>> {
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        footer: Option<&[u8]>,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
         let payload = self.verify_raw(token, footer)?;
-        finish(&payload, PasetoPurpose::Public, token.matches('.').count() == 3, validation)
+        finish(
+            &payload,
+            PasetoPurpose::Public,
+            token.matches('.').count() == 3,
+            validation,
+        )
     }
 }
 
@@ -137,7 +153,8 @@ impl V2LocalDecrypter {
     /// # Errors
     /// [`Error::InvalidKey`] for another length.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let key = SymmetricKey::from(bytes).map_err(|_| Error::InvalidKey("a v2 local key is 32 bytes"))?;
+        let key = SymmetricKey::from(bytes)
+            .map_err(|_| Error::InvalidKey("a v2 local key is 32 bytes"))?;
         Ok(Self { key })
     }
 
@@ -157,8 +174,18 @@ impl V2LocalDecrypter {
     ///
     /// # Errors
     /// As [`V2LocalDecrypter::decrypt_raw`], then claim errors.
-    pub fn decrypt<T: DeserializeOwned>(&self, token: &str, footer: Option<&[u8]>, validation: &Validation) -> Result<Verified<T>> {
+    pub fn decrypt<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        footer: Option<&[u8]>,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
         let payload = self.decrypt_raw(token, footer)?;
-        finish(&payload, PasetoPurpose::Local, token.matches('.').count() == 3, validation)
+        finish(
+            &payload,
+            PasetoPurpose::Local,
+            token.matches('.').count() == 3,
+            validation,
+        )
     }
 }

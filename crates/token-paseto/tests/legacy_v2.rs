@@ -1,6 +1,11 @@
 //! The official v2 vectors, verify/decrypt only, behind the `legacy-v2` feature.
 #![cfg(feature = "legacy-v2")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::Value;
 use token_paseto::Error;
@@ -21,9 +26,11 @@ fn v2_vectors() {
                 .unwrap()
                 .decrypt_raw(token, Some(footer))
         } else {
-            V2PublicVerifier::from_bytes(&hex::decode(case["public-key"].as_str().unwrap()).unwrap())
-                .unwrap()
-                .verify_raw(token, Some(footer))
+            V2PublicVerifier::from_bytes(
+                &hex::decode(case["public-key"].as_str().unwrap()).unwrap(),
+            )
+            .unwrap()
+            .verify_raw(token, Some(footer))
         };
         if case["expect-fail"].as_bool().unwrap() {
             fails += 1;

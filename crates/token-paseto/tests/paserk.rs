@@ -214,3 +214,70 @@ fn debug_never_prints_key_material() {
     let body = secret.to_paserk();
     assert!(!dbg.contains(body.expose_secret().trim_start_matches("k4.secret.")));
 }
+
+#[test]
+fn keys_wrap_seal_and_protect_through_the_typed_api() {
+    use token_paseto::paserk::pw::{Argon2Params, Pbkdf2Params, PwParams};
+
+    let wrapping = LocalKey::<V4>::generate().unwrap();
+    let other = LocalKey::<V4>::generate().unwrap();
+    let payment_key = LocalKey::<V4>::generate().unwrap();
+
+    let wrapped = payment_key.wrap_with(&wrapping).unwrap();
+    assert!(wrapped.expose_secret().starts_with("k4.local-wrap.pie."));
+    let back = LocalKey::<V4>::unwrap_with(wrapped.expose_secret(), &wrapping).unwrap();
+    assert_eq!(back.id(), payment_key.id());
+    assert!(matches!(
+        LocalKey::<V4>::unwrap_with(wrapped.expose_secret(), &other),
+        Err(Error::KeyRecoveryFailed)
+    ));
+
+    // A payment service receives its key sealed to its own public key.
+    let service = SecretKey::<V4>::generate().unwrap();
+    let sealed = payment_key.seal_to(service.public_key()).unwrap();
+    assert!(sealed.expose_secret().starts_with("k4.seal."));
+    let opened = LocalKey::<V4>::unseal(sealed.expose_secret(), &service).unwrap();
+    assert_eq!(opened.id(), payment_key.id());
+    let eavesdropper = SecretKey::<V4>::generate().unwrap();
+    assert!(matches!(
+        LocalKey::<V4>::unseal(sealed.expose_secret(), &eavesdropper),
+        Err(Error::KeyRecoveryFailed)
+    ));
+
+    let signing = SecretKey::<V3>::generate().unwrap();
+    let wrapping3 = LocalKey::<V3>::generate().unwrap();
+    let wrapped = signing.wrap_with(&wrapping3).unwrap();
+    assert!(wrapped.expose_secret().starts_with("k3.secret-wrap.pie."));
+    let back = SecretKey::<V3>::unwrap_with(wrapped.expose_secret(), &wrapping3).unwrap();
+    assert_eq!(back.public_key().id(), signing.public_key().id());
+
+    // Password protection at the minimum accepted cost (fast enough for a test).
+    let k4_min = PwParams::K4(Argon2Params {
+        memlimit_bytes: Argon2Params::MIN_MEMLIMIT_BYTES,
+        opslimit: Argon2Params::MIN_OPSLIMIT,
+    });
+    let protected = payment_key.protect(b"correct horse", &k4_min).unwrap();
+    assert!(protected.expose_secret().starts_with("k4.local-pw."));
+    let back = LocalKey::<V4>::unprotect(protected.expose_secret(), b"correct horse").unwrap();
+    assert_eq!(back.id(), payment_key.id());
+    assert!(matches!(
+        LocalKey::<V4>::unprotect(protected.expose_secret(), b"wrong horse"),
+        Err(Error::KeyRecoveryFailed)
+    ));
+    let k3_min = PwParams::K3(Pbkdf2Params {
+        iterations: Pbkdf2Params::MIN_ITERATIONS,
+    });
+    let protected = signing.protect(b"pw", &k3_min).unwrap();
+    let back = SecretKey::<V3>::unprotect(protected.expose_secret(), b"pw").unwrap();
+    assert_eq!(back.public_key().id(), signing.public_key().id());
+    // Parameters of the other version, and weak ones, are refused.
+    assert!(matches!(
+        payment_key.protect(b"pw", &k3_min),
+        Err(Error::WeakPasswordParams(_))
+    ));
+    let weak = PwParams::K3(Pbkdf2Params { iterations: 1000 });
+    assert!(matches!(
+        signing.protect(b"pw", &weak),
+        Err(Error::WeakPasswordParams(_))
+    ));
+}

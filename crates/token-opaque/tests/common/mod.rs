@@ -1,0 +1,197 @@
+//! Test harness: a controllable clock and one store per backend, isolated per test.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use token_core::{Clock, Timestamp};
+use token_opaque::{Config, OpaqueStore, OpaqueTokens, PgStore, SqliteStore, TokenHasher};
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+/// Where every test's clock starts (2023-11-14).
+pub const START: i64 = 1_700_000_000;
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(START)))
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.0
+            .fetch_add(i64::try_from(d.as_secs()).unwrap(), Ordering::SeqCst);
+    }
+
+    pub fn advance_secs(&self, s: u64) {
+        self.advance(Duration::from_secs(s));
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_seconds(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+enum Cleanup {
+    Nothing,
+    Files(PathBuf),
+    Schema {
+        admin: sqlx::PgPool,
+        schema: String,
+    },
+}
+
+/// One backend, fresh for one test.
+pub struct Harness {
+    pub store: Arc<dyn OpaqueStore>,
+    pub clock: Arc<ManualClock>,
+    sqlite: Option<SqliteStore>,
+    pg: Option<PgStore>,
+    cleanup: Cleanup,
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Harness {
+    pub async fn sqlite_memory() -> Self {
+        let store = SqliteStore::memory().await.unwrap();
+        Self {
+            store: Arc::new(store.clone()),
+            clock: ManualClock::new(),
+            sqlite: Some(store),
+            pg: None,
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
+    pub fn sqlite_path() -> PathBuf {
+        std::env::temp_dir().join(format!("tessera-opaque-test-{}.db", random_suffix()))
+    }
+
+    pub async fn sqlite_file() -> Self {
+        let path = Self::sqlite_path();
+        let store = SqliteStore::open(&path).await.unwrap();
+        Self {
+            store: Arc::new(store.clone()),
+            clock: ManualClock::new(),
+            sqlite: Some(store),
+            pg: None,
+            cleanup: Cleanup::Files(path),
+        }
+    }
+
+    /// A PostgreSQL store in a schema of its own, or `None` (after a loud SKIP line)
+    /// when no server is configured.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let url = token_core::test_support::service_url(
+            token_core::test_support::DATABASE_URL,
+            test,
+        )?;
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .unwrap();
+        let schema = format!("t_{}", random_suffix());
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(40)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await
+            .unwrap();
+        let store = PgStore::open(pool).await.unwrap();
+        Some(Self {
+            store: Arc::new(store.clone()),
+            clock: ManualClock::new(),
+            sqlite: None,
+            pg: Some(store),
+            cleanup: Cleanup::Schema { admin, schema },
+        })
+    }
+
+    pub fn tokens(&self) -> OpaqueTokens {
+        self.tokens_with(Config::default())
+    }
+
+    pub fn tokens_with(&self, config: Config) -> OpaqueTokens {
+        self.tokens_full(config, TokenHasher::sha256())
+    }
+
+    pub fn tokens_full(&self, config: Config, hasher: TokenHasher) -> OpaqueTokens {
+        OpaqueTokens::builder(self.store.clone())
+            .clock(self.clock.clone())
+            .config(config)
+            .hasher(hasher)
+            .build()
+            .unwrap()
+    }
+
+    /// Opens `n` connections up front (PostgreSQL), so that racing tasks start their
+    /// transactions together instead of queueing behind connection set-up.
+    pub async fn warm_up(&self, n: usize) {
+        if let Some(p) = &self.pg {
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                held.push(p.pool().acquire().await.unwrap());
+            }
+        }
+    }
+
+    /// Closes the store's connections: every later query fails.
+    pub async fn close_store(&self) {
+        if let Some(s) = &self.sqlite {
+            s.close().await;
+        }
+        if let Some(p) = &self.pg {
+            p.pool().close().await;
+        }
+    }
+
+    /// A second, independent store on the same SQLite file (another process, in
+    /// effect).
+    pub async fn second_sqlite_store(&self) -> Option<SqliteStore> {
+        match &self.cleanup {
+            Cleanup::Files(path) => Some(SqliteStore::open(path).await.unwrap()),
+            _ => None,
+        }
+    }
+
+    pub async fn finish(self) {
+        self.close_store().await;
+        match self.cleanup {
+            Cleanup::Nothing => {}
+            Cleanup::Files(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::Schema { admin, schema } => {
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                admin.close().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! One conformance suite for both blocklist backends: in-process, and Redis on loopback
+//! (`TESSERA_TEST_REDIS_URL`; mandatory when `TESSERA_REQUIRE_SERVICES=1`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use token_core::test_support::{REDIS_URL, service_url};
+use token_core::{Clock, SystemClock, Timestamp};
+use token_policy::{Blocklist, Error, MemoryBlocklist, RedisBlocklist};
+
+/// A clock tests move by hand.
+struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    fn at_system_now() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(SystemClock.now().unix_seconds())))
+    }
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_seconds(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+fn ts(t: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(t).unwrap()
+}
+
+/// What every backend must do.
+async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
+    let now = clock.now().unix_seconds();
+    let jti = format!("{tag}-jti-1");
+
+    assert!(!list.is_revoked(&jti).await.unwrap());
+    list.revoke(&jti, ts(now + 100)).await.unwrap();
+    assert!(list.is_revoked(&jti).await.unwrap());
+    assert!(!list.is_revoked(&format!("{tag}-jti-2")).await.unwrap());
+    // Idempotent.
+    list.revoke(&jti, ts(now + 100)).await.unwrap();
+    assert!(list.is_revoked(&jti).await.unwrap());
+
+    // An already expired token needs no entry.
+    let old = format!("{tag}-expired");
+    list.revoke(&old, ts(now - 1)).await.unwrap();
+    assert!(!list.is_revoked(&old).await.unwrap());
+
+    // Subject cut-offs keep the later instant.
+    let sub = format!("{tag}-alice");
+    assert_eq!(list.subject_cutoff(&sub).await.unwrap(), None);
+    list.revoke_subject_before(&sub, ts(now), ts(now + 900))
+        .await
+        .unwrap();
+    assert_eq!(list.subject_cutoff(&sub).await.unwrap(), Some(ts(now)));
+    list.revoke_subject_before(&sub, ts(now - 50), ts(now + 900))
+        .await
+        .unwrap();
+    assert_eq!(list.subject_cutoff(&sub).await.unwrap(), Some(ts(now)));
+    list.revoke_subject_before(&sub, ts(now + 5), ts(now + 900))
+        .await
+        .unwrap();
+    assert_eq!(list.subject_cutoff(&sub).await.unwrap(), Some(ts(now + 5)));
+    assert_eq!(
+        list.subject_cutoff(&format!("{tag}-bob")).await.unwrap(),
+        None
+    );
+
+    // Ids are bounded.
+    for bad in [String::new(), "x".repeat(257)] {
+        assert!(matches!(
+            list.revoke(&bad, ts(now + 10)).await,
+            Err(Error::InvalidRevocationId)
+        ));
+        assert!(matches!(
+            list.is_revoked(&bad).await,
+            Err(Error::InvalidRevocationId)
+        ));
+        assert!(matches!(
+            list.subject_cutoff(&bad).await,
+            Err(Error::InvalidRevocationId)
+        ));
+    }
+    let _ = clock;
+}
+
+#[tokio::test]
+async fn memory_backend_conforms() {
+    let clock = ManualClock::at_system_now();
+    let list = MemoryBlocklist::with_capacity(1000, clock.clone());
+    conformance(&list, &clock, "mem").await;
+}
+
+#[tokio::test]
+async fn memory_entries_live_exactly_as_long_as_the_token() {
+    let clock = ManualClock::at_system_now();
+    let list = MemoryBlocklist::with_capacity(1000, clock.clone());
+    let now = clock.now().unix_seconds();
+    list.revoke("a", ts(now + 60)).await.unwrap();
+    list.revoke_subject_before("alice", ts(now), ts(now + 900))
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    clock.advance(59);
+    assert!(list.is_revoked("a").await.unwrap());
+    clock.advance(1);
+    assert!(!list.is_revoked("a").await.unwrap());
+    assert_eq!(list.len(), 1);
+    clock.advance(840);
+    assert_eq!(list.subject_cutoff("alice").await.unwrap(), None);
+    assert!(list.is_empty());
+}
+
+#[tokio::test]
+async fn memory_backend_refuses_rather_than_forgets_when_full() {
+    let clock = ManualClock::at_system_now();
+    let list = MemoryBlocklist::with_capacity(3, clock.clone());
+    let now = clock.now().unix_seconds();
+    list.revoke("a", ts(now + 10)).await.unwrap();
+    list.revoke("b", ts(now + 100)).await.unwrap();
+    list.revoke("c", ts(now + 100)).await.unwrap();
+    assert!(matches!(
+        list.revoke("d", ts(now + 100)).await,
+        Err(Error::BlocklistFull)
+    ));
+    // Every earlier revocation still holds.
+    for j in ["a", "b", "c"] {
+        assert!(list.is_revoked(j).await.unwrap(), "{j}");
+    }
+    // Re-revoking a present id needs no room.
+    list.revoke("b", ts(now + 100)).await.unwrap();
+    // Once "a" expires there is room again.
+    clock.advance(10);
+    list.revoke("d", ts(now + 100)).await.unwrap();
+    assert!(list.is_revoked("d").await.unwrap());
+    assert!(!list.is_revoked("a").await.unwrap());
+}
+
+async fn redis() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
+    let url = service_url(REDIS_URL, "redis blocklist")?;
+    let clock = ManualClock::at_system_now();
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let prefix = format!("test-{}:", u64::from_le_bytes(bytes));
+    let list = RedisBlocklist::connect(&url)
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone())
+        .with_clock(clock.clone());
+    Some((list, clock, prefix))
+}
+
+#[tokio::test]
+async fn redis_backend_conforms() {
+    let Some((list, clock, prefix)) = redis().await else {
+        return;
+    };
+    conformance(&list, &clock, &prefix).await;
+}
+
+#[tokio::test]
+async fn redis_ttl_is_the_remaining_lifetime() {
+    let Some((list, clock, _)) = redis().await else {
+        return;
+    };
+    let now = clock.now().unix_seconds();
+    list.revoke("ttl-check", ts(now + 100)).await.unwrap();
+    let ttl = list.remaining_ttl("ttl-check").await.unwrap().unwrap();
+    assert!((98..=100).contains(&ttl), "ttl {ttl}");
+    assert_eq!(list.remaining_ttl("never-revoked").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn redis_unreachable_is_a_backend_error() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = RedisBlocklist::connect(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+    let err = RedisBlocklist::connect("not a url").await.unwrap_err();
+    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+}
