@@ -32,7 +32,11 @@ pub struct NewApiKey {
 impl NewApiKey {
     /// A key named `name` for account `owner_id`, in `environment`, without scopes or
     /// expiry.
-    pub fn new(owner_id: impl Into<String>, name: impl Into<String>, environment: Environment) -> Self {
+    pub fn new(
+        owner_id: impl Into<String>,
+        name: impl Into<String>,
+        environment: Environment,
+    ) -> Self {
         Self {
             owner_id: owner_id.into(),
             name: name.into(),
@@ -175,8 +179,14 @@ impl ApiKeys {
     /// [`Error::InvalidInput`] for a bad owner id, name or scope, or an expiry that is
     /// not in the future; [`Error::Database`].
     pub async fn create(&self, new: NewApiKey) -> Result<CreatedApiKey> {
-        check_ident(&new.owner_id, "owner id must be 1-256 bytes without control characters")?;
-        check_ident(&new.name, "name must be 1-256 bytes without control characters")?;
+        check_ident(
+            &new.owner_id,
+            "owner id must be 1-256 bytes without control characters",
+        )?;
+        check_ident(
+            &new.name,
+            "name must be 1-256 bytes without control characters",
+        )?;
         check_scopes(&new.scopes)?;
         let now = self.inner.now();
         if new.expires_at.is_some_and(|e| e <= now) {

@@ -155,7 +155,9 @@ mod tests {
             c.clear_cookie(),
             "__Host-session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"
         );
-        let n = SessionCookie::with_name("sid").unwrap().same_site(SameSite::None);
+        let n = SessionCookie::with_name("sid")
+            .unwrap()
+            .same_site(SameSite::None);
         assert_eq!(n.name(), "__Host-sid");
         assert!(n.clear_cookie().contains("SameSite=None"));
         for bad in ["", "a b", "a;b", "a=b", "é"] {

@@ -435,7 +435,10 @@ mod tests {
         let t = p.format(OpaqueKind::ApiKeyLive, &[0; 32]).unwrap();
         let t = t.expose_secret();
         let crc = crc32fast::hash(format!("sk_live_{}", "0".repeat(43)).as_bytes());
-        assert_eq!(t, &format!("sk_live_{}{}", "0".repeat(43), encode_checksum(crc)));
+        assert_eq!(
+            t,
+            &format!("sk_live_{}{}", "0".repeat(43), encode_checksum(crc))
+        );
     }
 
     #[test]
@@ -445,9 +448,15 @@ mod tests {
         let good = good.expose_secret();
         let m = |s: &str| p.parse(s).unwrap_err();
         assert_eq!(m(""), Error::Malformed("shorter than any opaque token"));
-        assert_eq!(m(&"a".repeat(1000)), Error::Malformed("longer than any opaque token"));
+        assert_eq!(
+            m(&"a".repeat(1000)),
+            Error::Malformed("longer than any opaque token")
+        );
         assert_eq!(m(&"a".repeat(60)), Error::Malformed("no prefix"));
-        assert_eq!(m(&format!("{good}a")), Error::Malformed("wrong length after the prefix"));
+        assert_eq!(
+            m(&format!("{good}a")),
+            Error::Malformed("wrong length after the prefix")
+        );
         assert_eq!(
             m(&format!("xx_{}", &good[3..])),
             Error::Malformed("unknown prefix")
@@ -458,7 +467,10 @@ mod tests {
         let swapped = format!("ses_{}", &good[3..]);
         assert_eq!(m(&swapped), Error::BadChecksum);
         let out_of_range = format!("rt_{}", "z".repeat(49));
-        assert_eq!(m(&out_of_range), Error::Malformed("random part out of range"));
+        assert_eq!(
+            m(&out_of_range),
+            Error::Malformed("random part out of range")
+        );
         let non_ascii = format!("é_{}", "a".repeat(49));
         assert!(matches!(p.parse(&non_ascii), Err(Error::Malformed(_))));
     }
@@ -486,10 +498,20 @@ mod tests {
             .unwrap();
         let t = p.generate(OpaqueKind::Refresh).unwrap();
         assert!(t.expose_secret().starts_with("acme_rt_"));
-        assert_eq!(p.parse(t.expose_secret()).unwrap().kind(), OpaqueKind::Refresh);
-        assert!(Prefixes::default().with(OpaqueKind::Refresh, "ses_").is_err());
+        assert_eq!(
+            p.parse(t.expose_secret()).unwrap().kind(),
+            OpaqueKind::Refresh
+        );
+        assert!(
+            Prefixes::default()
+                .with(OpaqueKind::Refresh, "ses_")
+                .is_err()
+        );
         for bad in ["", "x", "RT_", "rt", "1rt_", "r-t_", "a_very_long_prefix_"] {
-            assert!(Prefixes::default().with(OpaqueKind::Refresh, bad).is_err(), "{bad}");
+            assert!(
+                Prefixes::default().with(OpaqueKind::Refresh, bad).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(
             Prefixes::default().scanner_regex(),

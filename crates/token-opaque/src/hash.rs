@@ -208,7 +208,8 @@ mod tests {
         let old = TokenHasher::hmac(KeyRing::new(KeyId::new("p1").unwrap(), pepper(1)))
             .unwrap()
             .hash("tok");
-        ring.rotate_to(KeyId::new("p2").unwrap(), pepper(2)).unwrap();
+        ring.rotate_to(KeyId::new("p2").unwrap(), pepper(2))
+            .unwrap();
         let h = TokenHasher::hmac(ring).unwrap();
         let c = h.candidates("tok");
         assert_eq!(c.len(), 2);

@@ -143,8 +143,14 @@ impl OpaqueTokens {
     /// # Errors
     /// [`Error::InvalidInput`], [`Error::Database`].
     pub async fn revoke_user(&self, user_id: &str) -> Result<UserRevocation> {
-        util::check_ident(user_id, "user id must be 1-256 bytes without control characters")?;
-        self.inner.store.revoke_user(user_id, self.inner.now()).await
+        util::check_ident(
+            user_id,
+            "user id must be 1-256 bytes without control characters",
+        )?;
+        self.inner
+            .store
+            .revoke_user(user_id, self.inner.now())
+            .await
     }
 
     /// Deletes every row that can no longer be used: expired one-time tokens, sessions

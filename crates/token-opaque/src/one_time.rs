@@ -98,7 +98,10 @@ impl OneTimeTokens {
         user_id: &str,
         data: Option<&str>,
     ) -> Result<IssuedOneTime> {
-        check_ident(user_id, "user id must be 1-256 bytes without control characters")?;
+        check_ident(
+            user_id,
+            "user id must be 1-256 bytes without control characters",
+        )?;
         if data.is_some_and(|d| d.len() > MAX_DATA_LEN) {
             return Err(Error::InvalidInput("data is longer than 4096 bytes"));
         }
@@ -164,7 +167,10 @@ impl OneTimeTokens {
     /// # Errors
     /// [`Error::Database`].
     pub async fn credentials_changed(&self, user_id: &str) -> Result<u64> {
-        self.inner.store.delete_one_time_for_user(user_id, None).await
+        self.inner
+            .store
+            .delete_one_time_for_user(user_id, None)
+            .await
     }
 
     /// Invalidates the outstanding tokens of `kind` of `user_id`.

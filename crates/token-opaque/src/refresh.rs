@@ -109,7 +109,10 @@ impl RefreshTokens {
     /// # Errors
     /// [`Error::InvalidInput`], [`Error::Database`].
     pub async fn issue(&self, user_id: &str) -> Result<IssuedRefresh> {
-        check_ident(user_id, "user id must be 1-256 bytes without control characters")?;
+        check_ident(
+            user_id,
+            "user id must be 1-256 bytes without control characters",
+        )?;
         let policy = self.inner.config.refresh;
         let now = self.inner.now();
         let absolute = add(now, policy.absolute_lifetime)?;
@@ -119,7 +122,11 @@ impl RefreshTokens {
             .config
             .prefixes
             .generate(token_core::OpaqueKind::Refresh)?;
-        let first = NewRefreshToken::new(new_id()?, self.inner.hasher.hash(token.expose_secret()), now);
+        let first = NewRefreshToken::new(
+            new_id()?,
+            self.inner.hasher.hash(token.expose_secret()),
+            now,
+        );
         let family = RefreshFamilyRecord {
             id: new_id()?,
             user_id: user_id.to_owned(),
@@ -131,7 +138,10 @@ impl RefreshTokens {
             revoked_at: None,
             revoke_reason: None,
         };
-        self.inner.store.create_refresh_family(&family, &first).await?;
+        self.inner
+            .store
+            .create_refresh_family(&family, &first)
+            .await?;
         Ok(IssuedRefresh {
             token,
             family_id: family.id,
@@ -285,8 +295,14 @@ mod tests {
         let random = [9u8; RANDOM_BYTES];
         let sealed = xor(&random, &grace_keystream("rt_presented", "succ"));
         assert_ne!(*sealed, random);
-        assert_eq!(*xor(&sealed, &grace_keystream("rt_presented", "succ")), random);
+        assert_eq!(
+            *xor(&sealed, &grace_keystream("rt_presented", "succ")),
+            random
+        );
         assert_ne!(*xor(&sealed, &grace_keystream("rt_other", "succ")), random);
-        assert_ne!(*xor(&sealed, &grace_keystream("rt_presented", "other")), random);
+        assert_ne!(
+            *xor(&sealed, &grace_keystream("rt_presented", "other")),
+            random
+        );
     }
 }

@@ -92,7 +92,10 @@ impl Sessions {
     /// # Errors
     /// [`Error::InvalidInput`], [`Error::Database`].
     pub async fn create(&self, user_id: &str, data: serde_json::Value) -> Result<CreatedSession> {
-        check_ident(user_id, "user id must be 1-256 bytes without control characters")?;
+        check_ident(
+            user_id,
+            "user id must be 1-256 bytes without control characters",
+        )?;
         let text = data_text(&data)?;
         let policy = self.inner.config.sessions;
         let now = self.inner.now();
@@ -163,7 +166,12 @@ impl Sessions {
     pub async fn update(&self, raw: &str, data: serde_json::Value) -> Result<Session> {
         let text = data_text(&data)?;
         let mut session = self.load(raw).await?;
-        if !self.inner.store.set_session_data(&session.handle, &text).await? {
+        if !self
+            .inner
+            .store
+            .set_session_data(&session.handle, &text)
+            .await?
+        {
             return Err(Error::NotFound);
         }
         session.data = data;
@@ -211,6 +219,9 @@ impl Sessions {
     /// # Errors
     /// [`Error::Database`].
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<u64> {
-        self.inner.store.delete_sessions_for_user(user_id, keep).await
+        self.inner
+            .store
+            .delete_sessions_for_user(user_id, keep)
+            .await
     }
 }

@@ -65,7 +65,10 @@ mod tests {
     fn time_helpers() {
         let t = ts(100).unwrap();
         assert_eq!(add(t, Duration::from_secs(5)).unwrap(), ts(105).unwrap());
-        assert_eq!(add_capped(t, Duration::from_secs(50), ts(120).unwrap()), ts(120).unwrap());
+        assert_eq!(
+            add_capped(t, Duration::from_secs(50), ts(120).unwrap()),
+            ts(120).unwrap()
+        );
         assert!(add(Timestamp::MAX, Duration::from_secs(1)).is_err());
         assert!(ts(-1).is_err());
         assert!(check_ident("", "x").is_err());

@@ -5,7 +5,10 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::too_many_lines
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
+    clippy::match_same_arms,
+    clippy::print_stdout
 )]
 
 mod common;
@@ -53,16 +56,21 @@ fn typo(token: &str) -> String {
 mod suite {
     use super::*;
 
-    pub async fn api_key_lifecycle(h: &Harness) {
+    pub(crate) async fn api_key_lifecycle(h: &Harness) {
         let t = h.tokens();
         let keys = t.api_keys();
         let created = keys
-            .create(NewApiKey::new("acct_1", "ci deploy", Environment::Live).scopes(["read", "write"]))
+            .create(
+                NewApiKey::new("acct_1", "ci deploy", Environment::Live).scopes(["read", "write"]),
+            )
             .await
             .unwrap();
         let raw = s(&created.key);
         assert!(raw.starts_with("sk_live_"));
-        assert!(!format!("{created:?}").contains(&raw[8..]), "Debug leaks the key");
+        assert!(
+            !format!("{created:?}").contains(&raw[8..]),
+            "Debug leaks the key"
+        );
 
         let info = keys.verify(&raw).await.unwrap();
         assert_eq!(info.id, created.info.id);
@@ -76,16 +84,27 @@ mod suite {
         );
 
         // Garbage and misdirected tokens are typed errors.
-        assert_eq!(keys.verify(&typo(&raw)).await.unwrap_err(), Error::BadChecksum);
-        assert!(matches!(keys.verify("sk_live_nope").await, Err(Error::Malformed(_))));
         assert_eq!(
-            keys.verify(&never_issued(&t, OpaqueKind::ApiKeyLive)).await.unwrap_err(),
+            keys.verify(&typo(&raw)).await.unwrap_err(),
+            Error::BadChecksum
+        );
+        assert!(matches!(
+            keys.verify("sk_live_nope").await,
+            Err(Error::Malformed(_))
+        ));
+        assert_eq!(
+            keys.verify(&never_issued(&t, OpaqueKind::ApiKeyLive))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         let refresh = t.refresh().issue("user_1").await.unwrap();
         assert_eq!(
             keys.verify(&s(&refresh.token)).await.unwrap_err(),
-            Error::WrongKind { expected: TokenPurpose::ApiKey, found: TokenPurpose::Refresh }
+            Error::WrongKind {
+                expected: TokenPurpose::ApiKey,
+                found: TokenPurpose::Refresh
+            }
         );
 
         // Test-mode keys carry their environment.
@@ -123,7 +142,7 @@ mod suite {
         assert!(!revoked.is_active(at(1)));
     }
 
-    pub async fn api_key_last_used_is_throttled(h: &Harness) {
+    pub(crate) async fn api_key_last_used_is_throttled(h: &Harness) {
         let t = h.tokens();
         let keys = t.api_keys();
         let k = keys
@@ -135,15 +154,21 @@ mod suite {
         assert_eq!(keys.verify(&raw).await.unwrap().last_used_at, Some(at(0)));
         h.clock.advance_secs(30);
         assert_eq!(keys.verify(&raw).await.unwrap().last_used_at, Some(at(0)));
-        assert_eq!(keys.get("acct", &k.info.id).await.unwrap().last_used_at, Some(at(0)));
+        assert_eq!(
+            keys.get("acct", &k.info.id).await.unwrap().last_used_at,
+            Some(at(0))
+        );
         h.clock.advance_secs(29);
         assert_eq!(keys.verify(&raw).await.unwrap().last_used_at, Some(at(0)));
         h.clock.advance_secs(1);
         assert_eq!(keys.verify(&raw).await.unwrap().last_used_at, Some(at(60)));
-        assert_eq!(keys.get("acct", &k.info.id).await.unwrap().last_used_at, Some(at(60)));
+        assert_eq!(
+            keys.get("acct", &k.info.id).await.unwrap().last_used_at,
+            Some(at(60))
+        );
     }
 
-    pub async fn api_key_expiry(h: &Harness) {
+    pub(crate) async fn api_key_expiry(h: &Harness) {
         let t = h.tokens();
         let keys = t.api_keys();
         assert!(matches!(
@@ -161,7 +186,7 @@ mod suite {
         assert_eq!(keys.verify(&s(&k.key)).await.unwrap_err(), Error::Expired);
     }
 
-    pub async fn api_key_roll_with_overlap(h: &Harness) {
+    pub(crate) async fn api_key_roll_with_overlap(h: &Harness) {
         let t = h.tokens();
         let keys = t.api_keys();
         let old = keys
@@ -183,18 +208,25 @@ mod suite {
         assert_eq!(rolled.info.scopes, ["charges:write"]);
         assert_eq!(rolled.info.expires_at, Some(at(100 * HOUR)));
         assert_eq!(rolled.previous.expires_at, Some(at(10 + HOUR)));
-        assert_eq!(rolled.previous.replaced_by.as_deref(), Some(rolled.info.id.as_str()));
+        assert_eq!(
+            rolled.previous.replaced_by.as_deref(),
+            Some(rolled.info.id.as_str())
+        );
 
         // Both work during the overlap.
         assert!(keys.verify(&s(&old.key)).await.is_ok());
         assert!(keys.verify(&s(&rolled.key)).await.is_ok());
         // A key is rolled once; other owners cannot roll it.
         assert_eq!(
-            keys.roll("acct", &old.info.id, Duration::ZERO).await.unwrap_err(),
+            keys.roll("acct", &old.info.id, Duration::ZERO)
+                .await
+                .unwrap_err(),
             Error::AlreadyRolled
         );
         assert_eq!(
-            keys.roll("acct_x", &rolled.info.id, Duration::ZERO).await.unwrap_err(),
+            keys.roll("acct_x", &rolled.info.id, Duration::ZERO)
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         // After the overlap only the replacement works.
@@ -202,7 +234,9 @@ mod suite {
         assert_eq!(keys.verify(&s(&old.key)).await.unwrap_err(), Error::Expired);
         assert!(keys.verify(&s(&rolled.key)).await.is_ok());
         assert_eq!(
-            keys.roll("acct", &old.info.id, Duration::ZERO).await.unwrap_err(),
+            keys.roll("acct", &old.info.id, Duration::ZERO)
+                .await
+                .unwrap_err(),
             Error::Expired
         );
 
@@ -211,20 +245,38 @@ mod suite {
             .roll("acct", &rolled.info.id, Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(keys.verify(&s(&rolled.key)).await.unwrap_err(), Error::Expired);
+        assert_eq!(
+            keys.verify(&s(&rolled.key)).await.unwrap_err(),
+            Error::Expired
+        );
         assert!(keys.verify(&s(&again.key)).await.is_ok());
         keys.revoke("acct", &again.info.id).await.unwrap();
         assert_eq!(
-            keys.roll("acct", &again.info.id, Duration::ZERO).await.unwrap_err(),
+            keys.roll("acct", &again.info.id, Duration::ZERO)
+                .await
+                .unwrap_err(),
             Error::Revoked
         );
     }
 
-    pub async fn api_key_pepper_rotation(h: &Harness) {
-        let p1 = || (KeyId::new("pepper-1").unwrap(), SecretBytes::new(vec![1; 32]));
-        let p2 = || (KeyId::new("pepper-2").unwrap(), SecretBytes::new(vec![2; 32]));
+    pub(crate) async fn api_key_pepper_rotation(h: &Harness) {
+        let p1 = || {
+            (
+                KeyId::new("pepper-1").unwrap(),
+                SecretBytes::new(vec![1; 32]),
+            )
+        };
+        let p2 = || {
+            (
+                KeyId::new("pepper-2").unwrap(),
+                SecretBytes::new(vec![2; 32]),
+            )
+        };
         let (id, p) = p1();
-        let first = h.tokens_full(Config::default(), TokenHasher::hmac(KeyRing::new(id, p)).unwrap());
+        let first = h.tokens_full(
+            Config::default(),
+            TokenHasher::hmac(KeyRing::new(id, p)).unwrap(),
+        );
         let k = first
             .api_keys()
             .create(NewApiKey::new("acct", "k", Environment::Live))
@@ -233,7 +285,10 @@ mod suite {
         let raw = s(&k.key);
 
         // Plain SHA-256 does not find a peppered row.
-        assert_eq!(h.tokens().api_keys().verify(&raw).await.unwrap_err(), Error::NotFound);
+        assert_eq!(
+            h.tokens().api_keys().verify(&raw).await.unwrap_err(),
+            Error::NotFound
+        );
 
         // Rotate: pepper-2 current, pepper-1 verify-only. The key still verifies and is
         // re-hashed under pepper-2 on that use.
@@ -246,12 +301,18 @@ mod suite {
 
         // pepper-1 removed: the key still verifies.
         let (id, p) = p2();
-        let only_new = h.tokens_full(Config::default(), TokenHasher::hmac(KeyRing::new(id, p)).unwrap());
+        let only_new = h.tokens_full(
+            Config::default(),
+            TokenHasher::hmac(KeyRing::new(id, p)).unwrap(),
+        );
         assert!(only_new.api_keys().verify(&raw).await.is_ok());
-        assert_eq!(first.api_keys().verify(&raw).await.unwrap_err(), Error::NotFound);
+        assert_eq!(
+            first.api_keys().verify(&raw).await.unwrap_err(),
+            Error::NotFound
+        );
     }
 
-    pub async fn refresh_rotation_and_replay(h: &Harness) {
+    pub(crate) async fn refresh_rotation_and_replay(h: &Harness) {
         let t = h.tokens();
         let rt = t.refresh();
         let issued = rt.issue("user_1").await.unwrap();
@@ -280,17 +341,22 @@ mod suite {
         // Garbage, unknown and misdirected tokens.
         assert_eq!(rt.rotate(&typo(&t2)).await.unwrap_err(), Error::BadChecksum);
         assert_eq!(
-            rt.rotate(&never_issued(&t, OpaqueKind::Refresh)).await.unwrap_err(),
+            rt.rotate(&never_issued(&t, OpaqueKind::Refresh))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         let session = t.sessions().create("user_1", json!({})).await.unwrap();
         assert_eq!(
             rt.rotate(&s(&session.session_id)).await.unwrap_err(),
-            Error::WrongKind { expected: TokenPurpose::Refresh, found: TokenPurpose::Session }
+            Error::WrongKind {
+                expected: TokenPurpose::Refresh,
+                found: TokenPurpose::Session
+            }
         );
     }
 
-    pub async fn refresh_idle_and_absolute_expiry(h: &Harness) {
+    pub(crate) async fn refresh_idle_and_absolute_expiry(h: &Harness) {
         let mut config = Config::default();
         config.refresh.idle_timeout = Duration::from_secs(HOUR);
         config.refresh.absolute_lifetime = Duration::from_secs(3 * HOUR);
@@ -330,7 +396,7 @@ mod suite {
         }
     }
 
-    pub async fn refresh_grace_window(h: &Harness) {
+    pub(crate) async fn refresh_grace_window(h: &Harness) {
         let mut config = Config::default();
         config.refresh.grace = GracePolicy::new(Duration::from_secs(30), 2);
         let t = h.tokens_with(config);
@@ -378,7 +444,7 @@ mod suite {
         assert!(!t2.from_grace);
     }
 
-    pub async fn refresh_logout(h: &Harness) {
+    pub(crate) async fn refresh_logout(h: &Harness) {
         let t = h.tokens();
         let rt = t.refresh();
         let a = rt.issue("u").await.unwrap();
@@ -390,17 +456,23 @@ mod suite {
         assert!(rt.revoke(&s(&a.token)).await.unwrap());
         assert!(!rt.revoke(&s(&a1.token)).await.unwrap());
         assert_eq!(rt.rotate(&s(&a1.token)).await.unwrap_err(), Error::Revoked);
-        assert!(!rt.revoke_family("someone-else", &b.family_id).await.unwrap());
+        assert!(
+            !rt.revoke_family("someone-else", &b.family_id)
+                .await
+                .unwrap()
+        );
         assert!(rt.revoke_family("u", &b.family_id).await.unwrap());
         assert_eq!(rt.rotate(&s(&b.token)).await.unwrap_err(), Error::Revoked);
         assert!(rt.list("u").await.unwrap().is_empty());
         assert_eq!(
-            rt.revoke(&never_issued(&t, OpaqueKind::Refresh)).await.unwrap_err(),
+            rt.revoke(&never_issued(&t, OpaqueKind::Refresh))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
     }
 
-    pub async fn one_time_single_use_and_purpose(h: &Harness) {
+    pub(crate) async fn one_time_single_use_and_purpose(h: &Harness) {
         let t = h.tokens();
         let ot = t.one_time();
         let evt = ot
@@ -412,7 +484,9 @@ mod suite {
         assert_eq!(evt.expires_at, at(24 * HOUR));
         // A verification token is never a reset token, nor an API key.
         assert_eq!(
-            ot.redeem(OneTimeKind::PasswordReset, &raw).await.unwrap_err(),
+            ot.redeem(OneTimeKind::PasswordReset, &raw)
+                .await
+                .unwrap_err(),
             Error::WrongKind {
                 expected: TokenPurpose::PasswordReset,
                 found: TokenPurpose::EmailVerification
@@ -420,100 +494,185 @@ mod suite {
         );
         assert!(matches!(
             t.api_keys().verify(&raw).await,
-            Err(Error::WrongKind { expected: TokenPurpose::ApiKey, .. })
+            Err(Error::WrongKind {
+                expected: TokenPurpose::ApiKey,
+                ..
+            })
         ));
         assert_eq!(
-            ot.redeem(OneTimeKind::EmailVerification, &typo(&raw)).await.unwrap_err(),
+            ot.redeem(OneTimeKind::EmailVerification, &typo(&raw))
+                .await
+                .unwrap_err(),
             Error::BadChecksum
         );
-        let redeemed = ot.redeem(OneTimeKind::EmailVerification, &raw).await.unwrap();
+        let redeemed = ot
+            .redeem(OneTimeKind::EmailVerification, &raw)
+            .await
+            .unwrap();
         assert_eq!(redeemed.user_id, "u");
         assert_eq!(redeemed.data.as_deref(), Some("a@example.com"));
         assert_eq!(redeemed.issued_at, at(0));
         assert_eq!(
-            ot.redeem(OneTimeKind::EmailVerification, &raw).await.unwrap_err(),
+            ot.redeem(OneTimeKind::EmailVerification, &raw)
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
     }
 
-    pub async fn one_time_expiry(h: &Harness) {
+    pub(crate) async fn one_time_expiry(h: &Harness) {
         let t = h.tokens();
         let ot = t.one_time();
-        let prt = ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        let prt = ot
+            .issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
         assert_eq!(prt.expires_at, at(HOUR));
         h.clock.advance_secs(HOUR);
         let raw = s(&prt.token);
-        assert_eq!(ot.redeem(OneTimeKind::PasswordReset, &raw).await.unwrap_err(), Error::Expired);
+        assert_eq!(
+            ot.redeem(OneTimeKind::PasswordReset, &raw)
+                .await
+                .unwrap_err(),
+            Error::Expired
+        );
         // The expired row went with that attempt.
-        assert_eq!(ot.redeem(OneTimeKind::PasswordReset, &raw).await.unwrap_err(), Error::NotFound);
+        assert_eq!(
+            ot.redeem(OneTimeKind::PasswordReset, &raw)
+                .await
+                .unwrap_err(),
+            Error::NotFound
+        );
 
-        let prt = ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        let prt = ot
+            .issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
         h.clock.advance_secs(HOUR - 1);
-        assert!(ot.redeem(OneTimeKind::PasswordReset, &s(&prt.token)).await.is_ok());
+        assert!(
+            ot.redeem(OneTimeKind::PasswordReset, &s(&prt.token))
+                .await
+                .is_ok()
+        );
     }
 
-    pub async fn one_time_rate_limit(h: &Harness) {
+    pub(crate) async fn one_time_rate_limit(h: &Harness) {
         let t = h.tokens();
         let ot = t.one_time();
-        ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
         assert_eq!(
-            ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap_err(),
-            Error::RateLimited { retry_after: Duration::from_secs(300) }
+            ot.issue(OneTimeKind::PasswordReset, "u", None)
+                .await
+                .unwrap_err(),
+            Error::RateLimited {
+                retry_after: Duration::from_secs(300)
+            }
         );
         // Other users and the other kind have their own limits.
-        ot.issue(OneTimeKind::PasswordReset, "v", None).await.unwrap();
-        ot.issue(OneTimeKind::EmailVerification, "u", None).await.unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "v", None)
+            .await
+            .unwrap();
+        ot.issue(OneTimeKind::EmailVerification, "u", None)
+            .await
+            .unwrap();
         h.clock.advance_secs(299);
         assert_eq!(
-            ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap_err(),
-            Error::RateLimited { retry_after: Duration::from_secs(1) }
+            ot.issue(OneTimeKind::PasswordReset, "u", None)
+                .await
+                .unwrap_err(),
+            Error::RateLimited {
+                retry_after: Duration::from_secs(1)
+            }
         );
         h.clock.advance_secs(1);
-        ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
 
         // Zero disables the limit.
         let mut config = Config::default();
         config.one_time.min_issue_interval = Duration::ZERO;
         let free = h.tokens_with(config).one_time();
         for _ in 0..3 {
-            free.issue(OneTimeKind::EmailVerification, "w", None).await.unwrap();
+            free.issue(OneTimeKind::EmailVerification, "w", None)
+                .await
+                .unwrap();
         }
     }
 
-    pub async fn one_time_invalidated_on_credential_change(h: &Harness) {
+    pub(crate) async fn one_time_invalidated_on_credential_change(h: &Harness) {
         let t = h.tokens();
         let ot = t.one_time();
-        let evt = ot.issue(OneTimeKind::EmailVerification, "u", None).await.unwrap();
-        let prt = ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
-        let other = ot.issue(OneTimeKind::PasswordReset, "v", None).await.unwrap();
+        let evt = ot
+            .issue(OneTimeKind::EmailVerification, "u", None)
+            .await
+            .unwrap();
+        let prt = ot
+            .issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
+        let other = ot
+            .issue(OneTimeKind::PasswordReset, "v", None)
+            .await
+            .unwrap();
         assert_eq!(ot.credentials_changed("u").await.unwrap(), 2);
         assert_eq!(
-            ot.redeem(OneTimeKind::EmailVerification, &s(&evt.token)).await.unwrap_err(),
+            ot.redeem(OneTimeKind::EmailVerification, &s(&evt.token))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         assert_eq!(
-            ot.redeem(OneTimeKind::PasswordReset, &s(&prt.token)).await.unwrap_err(),
+            ot.redeem(OneTimeKind::PasswordReset, &s(&prt.token))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
-        assert!(ot.redeem(OneTimeKind::PasswordReset, &s(&other.token)).await.is_ok());
+        assert!(
+            ot.redeem(OneTimeKind::PasswordReset, &s(&other.token))
+                .await
+                .is_ok()
+        );
         h.clock.advance_secs(300);
-        let evt = ot.issue(OneTimeKind::EmailVerification, "u", None).await.unwrap();
-        ot.issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
-        assert_eq!(ot.invalidate(OneTimeKind::PasswordReset, "u").await.unwrap(), 1);
-        assert!(ot.redeem(OneTimeKind::EmailVerification, &s(&evt.token)).await.is_ok());
+        let evt = ot
+            .issue(OneTimeKind::EmailVerification, "u", None)
+            .await
+            .unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            ot.invalidate(OneTimeKind::PasswordReset, "u")
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            ot.redeem(OneTimeKind::EmailVerification, &s(&evt.token))
+                .await
+                .is_ok()
+        );
     }
 
-    pub async fn sessions_lifecycle(h: &Harness) {
+    pub(crate) async fn sessions_lifecycle(h: &Harness) {
         let t = h.tokens();
         let ss = t.sessions();
-        let a = ss.create("u", json!({"ua": "firefox", "mfa": true})).await.unwrap();
+        let a = ss
+            .create("u", json!({"ua": "firefox", "mfa": true}))
+            .await
+            .unwrap();
         let raw = s(&a.session_id);
         assert!(raw.starts_with("ses_"));
         let loaded = ss.load(&raw).await.unwrap();
         assert_eq!(loaded.user_id, "u");
         assert_eq!(loaded.data, json!({"ua": "firefox", "mfa": true}));
         assert_eq!(loaded.handle, a.session.handle);
-        let updated = ss.update(&raw, json!({"ua": "firefox", "cart": [1, 2]})).await.unwrap();
+        let updated = ss
+            .update(&raw, json!({"ua": "firefox", "cart": [1, 2]}))
+            .await
+            .unwrap();
         assert_eq!(updated.data["cart"], json!([1, 2]));
         assert_eq!(ss.load(&raw).await.unwrap().data["cart"], json!([1, 2]));
         assert!(matches!(
@@ -529,9 +688,18 @@ mod suite {
         // Revoke one, then all but the current one.
         assert!(!ss.revoke("v", &b.session.handle).await.unwrap());
         assert!(ss.revoke("u", &b.session.handle).await.unwrap());
-        assert_eq!(ss.load(&s(&b.session_id)).await.unwrap_err(), Error::NotFound);
-        assert_eq!(ss.revoke_all("u", Some(&a.session.handle)).await.unwrap(), 1);
-        assert_eq!(ss.load(&s(&c.session_id)).await.unwrap_err(), Error::NotFound);
+        assert_eq!(
+            ss.load(&s(&b.session_id)).await.unwrap_err(),
+            Error::NotFound
+        );
+        assert_eq!(
+            ss.revoke_all("u", Some(&a.session.handle)).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            ss.load(&s(&c.session_id)).await.unwrap_err(),
+            Error::NotFound
+        );
         assert!(ss.load(&raw).await.is_ok());
         ss.end(&raw).await.unwrap();
         assert_eq!(ss.load(&raw).await.unwrap_err(), Error::NotFound);
@@ -539,7 +707,7 @@ mod suite {
         assert_eq!(ss.load(&typo(&raw)).await.unwrap_err(), Error::BadChecksum);
     }
 
-    pub async fn sessions_sliding_and_absolute_expiry(h: &Harness) {
+    pub(crate) async fn sessions_sliding_and_absolute_expiry(h: &Harness) {
         let mut config = Config::default();
         config.sessions.idle_timeout = Duration::from_secs(30 * MIN);
         config.sessions.absolute_lifetime = Duration::from_secs(2 * HOUR);
@@ -567,11 +735,14 @@ mod suite {
         h.clock.advance_secs(30 * MIN - 1);
         assert!(ss.load(&s(&idle.session_id)).await.is_ok());
         h.clock.advance_secs(30 * MIN);
-        assert_eq!(ss.load(&s(&idle.session_id)).await.unwrap_err(), Error::Expired);
+        assert_eq!(
+            ss.load(&s(&idle.session_id)).await.unwrap_err(),
+            Error::Expired
+        );
         assert!(ss.list("u").await.unwrap().is_empty());
     }
 
-    pub async fn sessions_touch_is_throttled(h: &Harness) {
+    pub(crate) async fn sessions_touch_is_throttled(h: &Harness) {
         let t = h.tokens();
         let ss = t.sessions();
         let created = ss.create("u", json!({})).await.unwrap();
@@ -581,17 +752,28 @@ mod suite {
         assert_eq!(ss.list("u").await.unwrap()[0].last_seen_at, at(0));
         h.clock.advance_secs(1);
         assert_eq!(ss.load(&raw).await.unwrap().last_seen_at, at(60));
-        assert_eq!(ss.list("u").await.unwrap()[0].idle_expires_at, at(60 + 30 * MIN));
+        assert_eq!(
+            ss.list("u").await.unwrap()[0].idle_expires_at,
+            at(60 + 30 * MIN)
+        );
     }
 
-    pub async fn revoke_user_ends_everything(h: &Harness) {
+    pub(crate) async fn revoke_user_ends_everything(h: &Harness) {
         let t = h.tokens();
         let family = t.refresh().issue("u").await.unwrap();
         let rotated = t.refresh().rotate(&s(&family.token)).await.unwrap();
         let second = t.refresh().issue("u").await.unwrap();
         let session = t.sessions().create("u", json!({})).await.unwrap();
-        let evt = t.one_time().issue(OneTimeKind::EmailVerification, "u", None).await.unwrap();
-        let prt = t.one_time().issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        let evt = t
+            .one_time()
+            .issue(OneTimeKind::EmailVerification, "u", None)
+            .await
+            .unwrap();
+        let prt = t
+            .one_time()
+            .issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
         let key = t
             .api_keys()
             .create(NewApiKey::new("u", "k", Environment::Live))
@@ -603,29 +785,54 @@ mod suite {
         assert_eq!(done.refresh_families, 2);
         assert_eq!(done.sessions, 1);
         assert_eq!(done.one_time_tokens, 2);
-        assert_eq!(t.refresh().rotate(&s(&rotated.token)).await.unwrap_err(), Error::Revoked);
-        assert_eq!(t.refresh().rotate(&s(&second.token)).await.unwrap_err(), Error::Revoked);
-        assert_eq!(t.sessions().load(&s(&session.session_id)).await.unwrap_err(), Error::NotFound);
         assert_eq!(
-            t.one_time().redeem(OneTimeKind::EmailVerification, &s(&evt.token)).await.unwrap_err(),
+            t.refresh().rotate(&s(&rotated.token)).await.unwrap_err(),
+            Error::Revoked
+        );
+        assert_eq!(
+            t.refresh().rotate(&s(&second.token)).await.unwrap_err(),
+            Error::Revoked
+        );
+        assert_eq!(
+            t.sessions()
+                .load(&s(&session.session_id))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         assert_eq!(
-            t.one_time().redeem(OneTimeKind::PasswordReset, &s(&prt.token)).await.unwrap_err(),
+            t.one_time()
+                .redeem(OneTimeKind::EmailVerification, &s(&evt.token))
+                .await
+                .unwrap_err(),
+            Error::NotFound
+        );
+        assert_eq!(
+            t.one_time()
+                .redeem(OneTimeKind::PasswordReset, &s(&prt.token))
+                .await
+                .unwrap_err(),
             Error::NotFound
         );
         // API keys belong to accounts and are revoked on their own.
         assert!(t.api_keys().verify(&s(&key.key)).await.is_ok());
         assert!(t.sessions().load(&s(&bystander.session_id)).await.is_ok());
-        assert_eq!(t.revoke_user("u").await.unwrap(), token_opaque::UserRevocation::default());
+        assert_eq!(
+            t.revoke_user("u").await.unwrap(),
+            token_opaque::UserRevocation::default()
+        );
     }
 
-    pub async fn purge_expired(h: &Harness) {
+    pub(crate) async fn purge_expired(h: &Harness) {
         let t = h.tokens();
         // Short-lived rows.
         let ot = t.one_time();
-        ot.issue(OneTimeKind::PasswordReset, "a", None).await.unwrap();
-        ot.issue(OneTimeKind::PasswordReset, "b", None).await.unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "a", None)
+            .await
+            .unwrap();
+        ot.issue(OneTimeKind::PasswordReset, "b", None)
+            .await
+            .unwrap();
         t.sessions().create("a", json!({})).await.unwrap();
         let key = t
             .api_keys()
@@ -644,10 +851,19 @@ mod suite {
 
         // Nothing has expired yet.
         let report = t.purge_expired().await.unwrap();
-        assert_eq!(report.one_time_tokens + report.sessions + report.api_keys, 0);
+        assert_eq!(
+            report.one_time_tokens + report.sessions + report.api_keys,
+            0
+        );
         assert_eq!(report.refresh_families, 0);
         // A revoked family is kept until it expires, so a replay still says Revoked.
-        assert_eq!(t.refresh().rotate(&s(&revoked_family.token)).await.unwrap_err(), Error::Revoked);
+        assert_eq!(
+            t.refresh()
+                .rotate(&s(&revoked_family.token))
+                .await
+                .unwrap_err(),
+            Error::Revoked
+        );
 
         h.clock.advance_secs(2 * HOUR);
         let fresh_session = t.sessions().create("a", json!({})).await.unwrap();
@@ -657,39 +873,67 @@ mod suite {
         assert_eq!(report.api_keys, 1);
         assert_eq!(report.rate_limits, 2);
         assert_eq!(report.refresh_families, 0);
-        assert_eq!(t.api_keys().verify(&s(&key.key)).await.unwrap_err(), Error::NotFound);
+        assert_eq!(
+            t.api_keys().verify(&s(&key.key)).await.unwrap_err(),
+            Error::NotFound
+        );
         assert!(t.api_keys().verify(&s(&long_key.key)).await.is_ok());
-        assert!(t.sessions().load(&s(&fresh_session.session_id)).await.is_ok());
+        assert!(
+            t.sessions()
+                .load(&s(&fresh_session.session_id))
+                .await
+                .is_ok()
+        );
 
         // Families go when their idle timeout (7 days) passes, revoked or not.
         h.clock.advance_secs(7 * 24 * HOUR);
         let report = t.purge_expired().await.unwrap();
         assert_eq!(report.refresh_families, 2);
         assert_eq!(report.sessions, 1);
-        assert_eq!(t.refresh().rotate(&s(&family.token)).await.unwrap_err(), Error::NotFound);
         assert_eq!(
-            t.refresh().rotate(&s(&revoked_family.token)).await.unwrap_err(),
+            t.refresh().rotate(&s(&family.token)).await.unwrap_err(),
             Error::NotFound
         );
-        assert_eq!(t.purge_expired().await.unwrap(), token_opaque::PurgeReport::default());
+        assert_eq!(
+            t.refresh()
+                .rotate(&s(&revoked_family.token))
+                .await
+                .unwrap_err(),
+            Error::NotFound
+        );
+        assert_eq!(
+            t.purge_expired().await.unwrap(),
+            token_opaque::PurgeReport::default()
+        );
     }
 
-    pub async fn shape_errors_never_reach_the_database(h: &Harness) {
+    pub(crate) async fn shape_errors_never_reach_the_database(h: &Harness) {
         let t = h.tokens();
         let good_key = never_issued(&t, OpaqueKind::ApiKeyLive);
         let refresh = never_issued(&t, OpaqueKind::Refresh);
         h.close_store().await;
         // With the store closed, any query fails with a database error: these did not
         // query.
-        assert_eq!(t.api_keys().verify(&typo(&good_key)).await.unwrap_err(), Error::BadChecksum);
-        assert!(matches!(t.api_keys().verify("").await, Err(Error::Malformed(_))));
+        assert_eq!(
+            t.api_keys().verify(&typo(&good_key)).await.unwrap_err(),
+            Error::BadChecksum
+        );
+        assert!(matches!(
+            t.api_keys().verify("").await,
+            Err(Error::Malformed(_))
+        ));
         assert!(matches!(
             t.api_keys().verify(&refresh).await,
             Err(Error::WrongKind { .. })
         ));
-        assert!(matches!(t.refresh().rotate(&good_key).await, Err(Error::WrongKind { .. })));
         assert!(matches!(
-            t.one_time().redeem(OneTimeKind::PasswordReset, &typo(&refresh)).await,
+            t.refresh().rotate(&good_key).await,
+            Err(Error::WrongKind { .. })
+        ));
+        assert!(matches!(
+            t.one_time()
+                .redeem(OneTimeKind::PasswordReset, &typo(&refresh))
+                .await,
             Err(Error::BadChecksum)
         ));
         // A well-formed token does query, and the failure is a sanitised database error.
@@ -724,7 +968,7 @@ mod suite {
         out
     }
 
-    pub async fn concurrent_rotation_has_one_winner(h: &Harness) {
+    pub(crate) async fn concurrent_rotation_has_one_winner(h: &Harness) {
         const TASKS: usize = 32;
         let t = h.tokens();
         let issued = t.refresh().issue("u").await.unwrap();
@@ -737,7 +981,11 @@ mod suite {
         })
         .await;
         let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(winners.len(), 1, "exactly one rotation succeeds: {results:?}");
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one rotation succeeds: {results:?}"
+        );
         let mut reuse = 0;
         for r in &results {
             match r {
@@ -753,11 +1001,14 @@ mod suite {
             t.refresh().rotate(&s(&winners[0].token)).await.unwrap_err(),
             Error::Revoked
         );
-        println!("{}: {TASKS} concurrent rotations: 1 ok, {reuse} ReuseDetected, {} Revoked",
-            h.store.backend(), TASKS - 1 - reuse);
+        println!(
+            "{}: {TASKS} concurrent rotations: 1 ok, {reuse} ReuseDetected, {} Revoked",
+            h.store.backend(),
+            TASKS - 1 - reuse
+        );
     }
 
-    pub async fn concurrent_rotation_within_grace_does_not_fork(h: &Harness) {
+    pub(crate) async fn concurrent_rotation_within_grace_does_not_fork(h: &Harness) {
         const TASKS: usize = 16;
         let mut config = Config::default();
         config.refresh.grace = GracePolicy::new(Duration::from_secs(30), 32);
@@ -770,17 +1021,33 @@ mod suite {
             async move { rt.rotate(&raw).await }
         })
         .await;
-        let tokens: Vec<String> = results.iter().map(|r| s(&r.as_ref().unwrap().token)).collect();
-        assert!(tokens.iter().all(|x| *x == tokens[0]), "one successor for every tab");
-        assert_eq!(results.iter().filter(|r| !r.as_ref().unwrap().from_grace).count(), 1);
+        let tokens: Vec<String> = results
+            .iter()
+            .map(|r| s(&r.as_ref().unwrap().token))
+            .collect();
+        assert!(
+            tokens.iter().all(|x| *x == tokens[0]),
+            "one successor for every tab"
+        );
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| !r.as_ref().unwrap().from_grace)
+                .count(),
+            1
+        );
         assert_eq!(t.refresh().list("u").await.unwrap().len(), 1);
         assert_eq!(t.refresh().rotate(&tokens[0]).await.unwrap().generation, 2);
     }
 
-    pub async fn concurrent_one_time_redemption_has_one_winner(h: &Harness) {
+    pub(crate) async fn concurrent_one_time_redemption_has_one_winner(h: &Harness) {
         const TASKS: usize = 32;
         let t = h.tokens();
-        let issued = t.one_time().issue(OneTimeKind::PasswordReset, "u", None).await.unwrap();
+        let issued = t
+            .one_time()
+            .issue(OneTimeKind::PasswordReset, "u", None)
+            .await
+            .unwrap();
         let raw = s(&issued.token);
         h.warm_up(TASKS).await;
         let results = race(TASKS, |_| {
@@ -789,11 +1056,19 @@ mod suite {
             async move { ot.redeem(OneTimeKind::PasswordReset, &raw).await }
         })
         .await;
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
-        assert!(results.iter().all(|r| r.is_ok() || r.as_ref().unwrap_err() == &Error::NotFound));
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || r.as_ref().unwrap_err() == &Error::NotFound)
+        );
     }
 
-    pub async fn concurrent_issuance_is_rate_limited(h: &Harness) {
+    pub(crate) async fn concurrent_issuance_is_rate_limited(h: &Harness) {
         const TASKS: usize = 16;
         let t = h.tokens();
         h.warm_up(TASKS).await;
@@ -803,12 +1078,14 @@ mod suite {
         })
         .await;
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(results
-            .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(Error::RateLimited { .. }))));
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(Error::RateLimited { .. })))
+        );
     }
 
-    pub async fn concurrent_roll_has_one_winner(h: &Harness) {
+    pub(crate) async fn concurrent_roll_has_one_winner(h: &Harness) {
         const TASKS: usize = 8;
         let t = h.tokens();
         let key = t
@@ -825,13 +1102,15 @@ mod suite {
         })
         .await;
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(results
-            .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(Error::AlreadyRolled))));
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(Error::AlreadyRolled)))
+        );
         assert_eq!(t.api_keys().list("acct").await.unwrap().len(), 2);
     }
 
-    pub async fn concurrent_purge_is_safe(h: &Harness) {
+    pub(crate) async fn concurrent_purge_is_safe(h: &Harness) {
         let mut config = Config::default();
         config.one_time.min_issue_interval = Duration::ZERO;
         let t = h.tokens_with(config);
@@ -840,7 +1119,10 @@ mod suite {
                 .issue(OneTimeKind::PasswordReset, &format!("user{i}"), None)
                 .await
                 .unwrap();
-            t.sessions().create(&format!("user{i}"), json!({})).await.unwrap();
+            t.sessions()
+                .create(&format!("user{i}"), json!({}))
+                .await
+                .unwrap();
             t.refresh().issue(&format!("user{i}")).await.unwrap();
         }
         h.clock.advance_secs(8 * 24 * HOUR);
@@ -953,7 +1235,11 @@ async fn sqlite_two_stores_on_one_file_are_serialised() {
         let barrier = Arc::new(Barrier::new(16));
         let mut handles = Vec::new();
         for i in 0..16 {
-            let ot = if i % 2 == 0 { t1.one_time() } else { t2.one_time() };
+            let ot = if i % 2 == 0 {
+                t1.one_time()
+            } else {
+                t2.one_time()
+            };
             let raw = raw.clone();
             let barrier = barrier.clone();
             handles.push(tokio::spawn(async move {
@@ -975,13 +1261,24 @@ async fn sqlite_two_stores_on_one_file_are_serialised() {
         let barrier = Arc::new(Barrier::new(8));
         let mut handles = Vec::new();
         for i in 0..8 {
-            let rt = if i % 2 == 0 { t1.refresh() } else { t2.refresh() };
-            let ot = if i % 2 == 0 { t1.one_time() } else { t2.one_time() };
+            let rt = if i % 2 == 0 {
+                t1.refresh()
+            } else {
+                t2.refresh()
+            };
+            let ot = if i % 2 == 0 {
+                t1.one_time()
+            } else {
+                t2.one_time()
+            };
             let (raw, barrier, user) = (raw.clone(), barrier.clone(), format!("r{round}"));
             handles.push(tokio::spawn(async move {
                 barrier.wait().await;
                 let rotated = rt.rotate(&raw).await.map(drop);
-                let issued = ot.issue(OneTimeKind::EmailVerification, &user, None).await.map(drop);
+                let issued = ot
+                    .issue(OneTimeKind::EmailVerification, &user, None)
+                    .await
+                    .map(drop);
                 (rotated, issued)
             }));
         }
@@ -1041,11 +1338,18 @@ async fn postgres_concurrent_migrations() {
     ) else {
         return;
     };
-    let admin = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).unwrap();
-    let schema = format!("m_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let schema = format!("m_{:016x}", u64::from_le_bytes(b));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     let options = PgConnectOptions::from_str(&url)
         .unwrap()
         .options([("search_path", schema.as_str())]);
@@ -1053,7 +1357,11 @@ async fn postgres_concurrent_migrations() {
     for _ in 0..6 {
         let options = options.clone();
         handles.push(tokio::spawn(async move {
-            let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .unwrap();
             let store = token_opaque::PgStore::open(pool.clone()).await;
             pool.close().await;
             store.map(drop)
@@ -1078,12 +1386,19 @@ async fn postgres_concurrent_migrations() {
     .execute(&admin)
     .await
     .unwrap();
-    let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
     assert!(matches!(
         token_opaque::PgStore::open(pool.clone()).await,
         Err(Error::Migration(_))
     ));
     pool.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
 }

@@ -1,7 +1,12 @@
 //! Properties of the token format: the parser never panics and accepts exactly the
 //! tokens the generator makes; any mutation of a valid token is rejected by the
 //! checksum or, failing that, by the lookup.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 

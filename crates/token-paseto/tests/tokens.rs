@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -404,7 +405,34 @@ proptest! {
         prop_assert_eq!(local3.decrypt_raw(t.expose_secret(), &opts).unwrap(), msg.clone());
         let secret = SecretKey::<V4>::generate().unwrap();
         let t = secret.sign_raw(&msg, &footer, &assertion).unwrap();
-        prop_assert_eq!(secret.public_key().verify_raw(t.expose_secret(), &opts).unwrap(), msg);
+        prop_assert_eq!(secret.public_key().verify_raw(t.expose_secret(), &opts).unwrap(), msg.clone());
+
+        // Any single flipped bit of the footer or the implicit assertion is rejected.
+        for (which, original) in [("footer", &footer), ("assertion", &assertion)] {
+            for i in 0..original.len() * 8 {
+                let mut changed = original.clone();
+                changed[i / 8] ^= 1 << (i % 8);
+                let opts = if which == "footer" {
+                    VerifyOptions { implicit_assertion: &assertion, footer: Some(&changed) }
+                } else {
+                    VerifyOptions { implicit_assertion: &changed, footer: Some(&footer) }
+                };
+                prop_assert!(secret.public_key().verify_raw(t.expose_secret(), &opts).is_err());
+            }
+        }
+        // A token re-assembled with a flipped footer byte fails authentication.
+        if !footer.is_empty() {
+            let mut changed = footer.clone();
+            changed[0] ^= 1;
+            let t = secret.sign_raw(&msg, &footer, &assertion).unwrap();
+            let body = t.expose_secret().rsplit_once('.').unwrap().0.to_owned();
+            let forged = format!("{body}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&changed));
+            let any_footer = VerifyOptions { implicit_assertion: &assertion, footer: None };
+            prop_assert!(matches!(
+                secret.public_key().verify_raw(&forged, &any_footer),
+                Err(Error::Core(token_core::Error::InvalidToken))
+            ));
+        }
     }
 
     #[test]

@@ -97,7 +97,12 @@ mod tests {
         }
     }
 
-    fn token(id: &str, used_at: Option<i64>, successor: Option<&str>, reuses: i64) -> RefreshTokenRow {
+    fn token(
+        id: &str,
+        used_at: Option<i64>,
+        successor: Option<&str>,
+        reuses: i64,
+    ) -> RefreshTokenRow {
         RefreshTokenRow {
             id: id.into(),
             hash: TokenHasher::sha256().hash(id),
@@ -110,7 +115,12 @@ mod tests {
         }
     }
 
-    fn decide(f: &RefreshFamilyRecord, tok: &RefreshTokenRow, now: i64, grace: GracePolicy) -> Decision {
+    fn decide(
+        f: &RefreshFamilyRecord,
+        tok: &RefreshTokenRow,
+        now: i64,
+        grace: GracePolicy,
+    ) -> Decision {
         let h = TokenHasher::sha256().hash("successor");
         let request = RotateRequest::new(
             tok.hash.clone(),
@@ -127,7 +137,10 @@ mod tests {
     fn strict_reuse_revokes() {
         let f = family();
         let strict = GracePolicy::disabled();
-        assert_eq!(decide(&f, &token("b", None, None, 0), 101, strict), Decision::Rotate);
+        assert_eq!(
+            decide(&f, &token("b", None, None, 0), 101, strict),
+            Decision::Rotate
+        );
         assert_eq!(
             decide(&f, &token("a", Some(100), Some("b"), 0), 101, strict),
             Decision::RevokeForReuse

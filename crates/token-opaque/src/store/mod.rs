@@ -333,8 +333,11 @@ pub trait OpaqueStore: Send + Sync + Debug {
     /// Inserts a new key.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
     /// The key of `kind` whose digest is `hash`'s.
-    async fn find_api_key(&self, hash: &TokenHash, kind: OpaqueKind)
-    -> Result<Option<ApiKeyRecord>>;
+    async fn find_api_key(
+        &self,
+        hash: &TokenHash,
+        kind: OpaqueKind,
+    ) -> Result<Option<ApiKeyRecord>>;
     /// The key `id` of `owner_id`.
     async fn get_api_key(&self, owner_id: &str, id: &str) -> Result<Option<ApiKeyRecord>>;
     /// Every key of `owner_id`, oldest first.
@@ -415,8 +418,11 @@ pub trait OpaqueStore: Send + Sync + Debug {
         now: Timestamp,
     ) -> Result<OneTimeRecord>;
     /// Deletes the outstanding one-time tokens of `user_id` (of `kind`, or all).
-    async fn delete_one_time_for_user(&self, user_id: &str, kind: Option<OpaqueKind>)
-    -> Result<u64>;
+    async fn delete_one_time_for_user(
+        &self,
+        user_id: &str,
+        kind: Option<OpaqueKind>,
+    ) -> Result<u64>;
 
     // ---- sessions -----------------------------------------------------------------
 

@@ -42,10 +42,7 @@ impl Clock for ManualClock {
 enum Cleanup {
     Nothing,
     Files(PathBuf),
-    Schema {
-        admin: sqlx::PgPool,
-        schema: String,
-    },
+    Schema { admin: sqlx::PgPool, schema: String },
 }
 
 /// One backend, fresh for one test.
@@ -60,7 +57,7 @@ pub struct Harness {
 fn random_suffix() -> String {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    format!("{:016x}", u64::from_le_bytes(b))
 }
 
 impl Harness {
@@ -94,10 +91,8 @@ impl Harness {
     /// A PostgreSQL store in a schema of its own, or `None` (after a loud SKIP line)
     /// when no server is configured.
     pub async fn postgres(test: &str) -> Option<Self> {
-        let url = token_core::test_support::service_url(
-            token_core::test_support::DATABASE_URL,
-            test,
-        )?;
+        let url =
+            token_core::test_support::service_url(token_core::test_support::DATABASE_URL, test)?;
         let admin = PgPoolOptions::new()
             .max_connections(2)
             .connect(&url)

@@ -5,6 +5,7 @@
 //! here: wrapping with a symmetric key (`*-wrap.pie`, [`pie`]), protecting with a
 //! password (`*-pw`, [`pw`]), and sealing to a public key (`seal`, [`seal`]).
 
+mod common;
 pub mod pie;
 pub mod pw;
 pub mod raw;

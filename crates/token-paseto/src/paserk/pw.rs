@@ -39,7 +39,7 @@ use token_core::SecretBytes;
 use zeroize::Zeroizing;
 
 use super::PaserkVersion;
-use super::pie::common::{self, ProtectedKind};
+use super::common::{self, ProtectedKind};
 use crate::error::{Error, Result};
 
 const MIB: u64 = 1024 * 1024;
@@ -467,7 +467,7 @@ fn k4_seal(
 
 #[cfg(test)]
 mod tests {
-    use super::super::pie::common::test_support;
+    use super::super::common::test_support;
     use super::*;
     use proptest::prelude::*;
     use serde_json::Value;

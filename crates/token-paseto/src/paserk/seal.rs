@@ -34,7 +34,7 @@ use token_core::SecretBytes;
 use zeroize::Zeroizing;
 
 use super::PaserkVersion;
-use super::pie::common::{self, ProtectedKind};
+use super::common::{self, ProtectedKind};
 use crate::error::{Error, Result};
 
 /// Length of a sealed key: always a 32-byte `local` key.
@@ -303,7 +303,7 @@ fn k3_unseal(secret_key: &[u8], body: &[u8]) -> Result<SecretBytes> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::pie::common::test_support;
+    use super::super::common::test_support;
     use super::*;
     use p384::pkcs8::DecodePublicKey;
     use proptest::prelude::*;
