@@ -1,5 +1,11 @@
 //! The one error type of `token-policy`.
 
+use std::time::Duration;
+
+use token_core::TokenFormat;
+
+use crate::policy::Job;
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -10,6 +16,48 @@ pub enum Error {
     /// A `token-core` error: claims, validation, format detection, keys.
     #[error(transparent)]
     Core(#[from] token_core::Error),
+    /// A PASETO error.
+    #[error(transparent)]
+    Paseto(#[from] token_paseto::Error),
+    /// A JWT error.
+    #[error(transparent)]
+    Jwt(#[from] token_jwt::Error),
+    /// An opaque-token error (refresh, API key, one-time token, session).
+    #[error(transparent)]
+    Opaque(#[from] token_opaque::Error),
+    /// A lifetime above the job's limit, without a `dangerous_` override.
+    #[error("{job} lifetime {}s exceeds the limit of {}s; raising it needs the dangerous_raise_* override", .requested.as_secs(), .limit.as_secs())]
+    LimitExceeded {
+        /// The job.
+        job: Job,
+        /// The lifetime asked for.
+        requested: Duration,
+        /// The limit.
+        limit: Duration,
+    },
+    /// A policy or configuration that makes no sense.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(String),
+    /// A key not allowed for the job (e.g. an RSA key for access tokens).
+    #[error("key not allowed for the {job} job: {reason}")]
+    KeyNotAllowed {
+        /// The job.
+        job: Job,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A readable (signed, unencrypted) payload would carry a sensitive-looking claim.
+    #[error("claim `{0}` looks sensitive and access tokens are readable; put it in a payment (encrypted) token or server-side")]
+    SensitiveClaim(String),
+    /// A token of another type than the job takes (an API key given as an access
+    /// token, a JWT where PASETO is configured, …).
+    #[error("a {found} is not a {job} token")]
+    WrongTokenType {
+        /// The job.
+        job: Job,
+        /// What the token looks like.
+        found: TokenFormat,
+    },
     /// A token id or subject is empty or longer than 256 bytes.
     #[error("token id or subject must be 1 to 256 bytes")]
     InvalidRevocationId,
@@ -22,4 +70,46 @@ pub enum Error {
     /// The token was revoked (its `jti`, or every token of its subject before a cut-off).
     #[error("token revoked")]
     Revoked,
+    /// A single-use token (payment) was already consumed.
+    #[error("token already used")]
+    AlreadyUsed,
+    /// The migration verifier's allow-list does not admit this kind of token.
+    #[error("token kind not allowed: {0}")]
+    NotAllowed(String),
+    /// JWT access tokens are no longer accepted (the migration's cut-off has passed).
+    #[error("JWT access tokens are no longer accepted")]
+    JwtRetired,
+    /// A configuration file or key reference is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A short reason for logs and responses, naming no secret: `expired`, `revoked`,
+    /// `wrong audience`, `invalid token`, …
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Core(e)
+            | Self::Paseto(token_paseto::Error::Core(e))
+            | Self::Jwt(token_jwt::Error::Core(e)) => core_reason(e),
+            Self::Revoked => "revoked".into(),
+            Self::AlreadyUsed => "already used".into(),
+            Self::WrongTokenType { .. } => "wrong token type".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn core_reason(e: &token_core::Error) -> String {
+    match e {
+        token_core::Error::Expired { .. } => "expired".into(),
+        token_core::Error::NotYetValid { .. } => "not yet valid".into(),
+        token_core::Error::IssuedInFuture { .. } => "issued in the future".into(),
+        token_core::Error::WrongAudience => "wrong audience".into(),
+        token_core::Error::WrongIssuer => "wrong issuer".into(),
+        token_core::Error::WrongSubject => "wrong subject".into(),
+        token_core::Error::InvalidToken => "invalid token".into(),
+        token_core::Error::UnknownKeyId => "unknown key".into(),
+        other => other.to_string(),
+    }
 }

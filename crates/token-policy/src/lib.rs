@@ -2,7 +2,17 @@
 #![forbid(unsafe_code)]
 
 pub mod blocklist;
+pub mod dual;
 pub mod error;
+pub mod keys;
+pub mod policy;
+pub mod service;
+pub mod services;
 
 pub use blocklist::{Blocklist, MemoryBlocklist, RedisBlocklist};
+pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
+pub use keys::{AccessKey, AccessVerifier, PaymentKey};
+pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
+pub use service::{AccessClaims, LoginTokens, TokenService, TokenServiceBuilder};
+pub use services::ServiceAuth;

@@ -42,16 +42,16 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
     let jti = format!("{tag}-jti-1");
 
     assert!(!list.is_revoked(&jti).await.unwrap());
-    list.revoke(&jti, ts(now + 100)).await.unwrap();
+    assert!(list.revoke(&jti, ts(now + 100)).await.unwrap());
     assert!(list.is_revoked(&jti).await.unwrap());
     assert!(!list.is_revoked(&format!("{tag}-jti-2")).await.unwrap());
-    // Idempotent.
-    list.revoke(&jti, ts(now + 100)).await.unwrap();
+    // Idempotent, and the second call knows it was not first.
+    assert!(!list.revoke(&jti, ts(now + 100)).await.unwrap());
     assert!(list.is_revoked(&jti).await.unwrap());
 
     // An already expired token needs no entry.
     let old = format!("{tag}-expired");
-    list.revoke(&old, ts(now - 1)).await.unwrap();
+    assert!(!list.revoke(&old, ts(now - 1)).await.unwrap());
     assert!(!list.is_revoked(&old).await.unwrap());
 
     // Subject cut-offs keep the later instant.
@@ -90,6 +90,36 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
         ));
     }
     let _ = clock;
+}
+
+/// Of many concurrent revocations of one id, exactly one is first.
+async fn single_winner(list: Arc<dyn Blocklist>, clock: &ManualClock, tag: &str) {
+    let now = clock.now().unix_seconds();
+    let jti = format!("{tag}-race");
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let list = list.clone();
+        let jti = jti.clone();
+        tasks.push(tokio::spawn(async move { list.revoke(&jti, ts(now + 60)).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_single_winner() {
+    let clock = ManualClock::at_system_now();
+    let list: Arc<dyn Blocklist> = Arc::new(MemoryBlocklist::with_capacity(1000, clock.clone()));
+    single_winner(list, &clock, "mem").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_single_winner() {
+    let Some((list, clock, prefix)) = redis().await else { return };
+    single_winner(Arc::new(list), &clock, &prefix).await;
 }
 
 #[tokio::test]

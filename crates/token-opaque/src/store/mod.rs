@@ -30,7 +30,6 @@ pub use migrate::{MIGRATIONS_TABLE, SCHEMA_VERSION};
 
 /// A stored API key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ApiKeyRecord {
     /// Public id (for listing, revoking, rolling).
     pub id: String,
@@ -87,7 +86,6 @@ impl ApiKeyRecord {
 
 /// A refresh-token family: one login session's chain of rotations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RefreshFamilyRecord {
     /// Family id.
     pub id: String,
@@ -111,7 +109,6 @@ pub struct RefreshFamilyRecord {
 
 /// A refresh token to insert.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct NewRefreshToken {
     /// Token id.
     pub id: String,
@@ -201,7 +198,6 @@ pub enum RotateOutcome {
 
 /// A stored email-verification or password-reset token.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct OneTimeRecord {
     /// Row id.
     pub id: String,
@@ -244,7 +240,6 @@ impl OneTimeRecord {
 
 /// A stored server-side session.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SessionRecord {
     /// Public handle (for listing and revoking; not a credential).
     pub id: String,
@@ -291,7 +286,6 @@ impl SessionRecord {
 
 /// What [`OpaqueStore::revoke_user`] ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct UserRevocation {
     /// Refresh families revoked.
     pub refresh_families: u64,
@@ -303,7 +297,6 @@ pub struct UserRevocation {
 
 /// What [`OpaqueStore::purge_expired`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct PurgeReport {
     /// Expired one-time tokens.
     pub one_time_tokens: u64,

@@ -134,22 +134,22 @@ impl MemoryBlocklist {
 
 #[async_trait]
 impl Blocklist for MemoryBlocklist {
-    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<bool> {
         check_id(jti)?;
         let now = self.clock.now();
         if expires_at <= now {
-            return Ok(());
+            return Ok(false);
         }
         let mut inner = self.lock();
-        if inner.jtis.get(jti, now).is_none() {
-            self.make_room(&mut inner, now)?;
+        if let Some(until) = inner.jtis.get(jti, now) {
+            if expires_at > until {
+                inner.jtis.put(jti, expires_at);
+            }
+            return Ok(false);
         }
-        let until = inner
-            .jtis
-            .get(jti, now)
-            .map_or(expires_at, |t| t.max(expires_at));
-        inner.jtis.put(jti, until);
-        Ok(())
+        self.make_room(&mut inner, now)?;
+        inner.jtis.put(jti, expires_at);
+        Ok(true)
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {

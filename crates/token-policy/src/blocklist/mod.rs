@@ -24,9 +24,11 @@ pub const MAX_ID_LEN: usize = 256;
 /// live tokens.
 #[async_trait]
 pub trait Blocklist: Send + Sync {
-    /// Revokes the token `jti`, which expires at `expires_at`. Revoking an already
-    /// expired token stores nothing.
-    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
+    /// Revokes the token `jti`, which expires at `expires_at`. Returns `true` if this
+    /// call revoked it, `false` if it was already revoked (atomically: of concurrent
+    /// calls for one `jti`, exactly one sees `true`, which makes single use possible).
+    /// Revoking an already expired token stores nothing and returns `false`.
+    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<bool>;
 
     /// Whether `jti` is revoked.
     async fn is_revoked(&self, jti: &str) -> Result<bool>;

@@ -121,17 +121,23 @@ impl RedisBlocklist {
 
 #[async_trait]
 impl Blocklist for RedisBlocklist {
-    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<bool> {
         check_id(jti)?;
         let Some(ttl) = self.ttl(expires_at) else {
-            return Ok(());
+            return Ok(false);
         };
         let mut conn = self.conn.clone();
-        let () = conn
-            .set_ex(self.jti_key(jti), 1u8, ttl)
+        // SET NX EX: atomic, so exactly one concurrent caller sees `OK`.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.jti_key(jti))
+            .arg(1u8)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl)
+            .query_async(&mut conn)
             .await
             .map_err(|e| backend(&e))?;
-        Ok(())
+        Ok(set.is_some())
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {

@@ -1,0 +1,195 @@
+//! Migration between formats: one verifier that accepts both JWT and PASETO during a
+//! rollout, by an explicit allow-list that fails closed.
+//!
+//! The PASETO specification advises libraries not to route between versions by
+//! default; routing lives here, separate from the format crates, and admits only what
+//! the allow-list names: (format, version, purpose, algorithms, key set). Everything
+//! else is refused with [`Error::NotAllowed`]. Both routes apply the same
+//! [`Validation`]. JWT can be cut off at a date, and [`DualVerifier::counts`] tells
+//! operators when JWT traffic has drained.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use token_core::{
+    Clock, PasetoPurpose, PasetoVersion, SystemClock, Timestamp, TokenFormat, TokenVerifier,
+    Validation, Verified,
+};
+use token_jwt::{Algorithm, JwtVerifier, VerifyingKey};
+use token_paseto::{PublicVerifier, V3, V4};
+
+use crate::error::{Error, Result};
+
+struct JwtRoute {
+    verifier: JwtVerifier<VerifyingKey>,
+    algorithms: Vec<Algorithm>,
+    until: Option<Timestamp>,
+}
+
+/// Tokens seen per route since the verifier was built.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// PASETO tokens routed to a PASETO verifier.
+    pub paseto: u64,
+    /// JWTs routed to the JWT verifier.
+    pub jwt: u64,
+    /// Tokens the allow-list refused (including JWTs after the cut-off).
+    pub refused: u64,
+}
+
+/// Accepts exactly the token kinds on its allow-list.
+pub struct DualVerifier {
+    v4: Option<PublicVerifier<V4>>,
+    v3: Option<PublicVerifier<V3>>,
+    jwt: Option<JwtRoute>,
+    clock: Arc<dyn Clock>,
+    paseto_seen: AtomicU64,
+    jwt_seen: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl std::fmt::Debug for DualVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DualVerifier")
+            .field("v4_public", &self.v4.is_some())
+            .field("v3_public", &self.v3.is_some())
+            .field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
+            .field("jwt_until", &self.jwt.as_ref().and_then(|j| j.until))
+            .field("counts", &self.counts())
+            .finish()
+    }
+}
+
+impl Default for DualVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DualVerifier {
+    /// An empty allow-list: every token is refused until a route is added.
+    pub fn new() -> Self {
+        Self {
+            v4: None,
+            v3: None,
+            jwt: None,
+            clock: Arc::new(SystemClock),
+            paseto_seen: AtomicU64::new(0),
+            jwt_seen: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Admits `v4.public` tokens verified by `verifier`'s keys.
+    #[must_use]
+    pub fn allow_paseto_v4_public(mut self, verifier: PublicVerifier<V4>) -> Self {
+        self.v4 = Some(verifier);
+        self
+    }
+
+    /// Admits `v3.public` tokens verified by `verifier`'s keys.
+    #[must_use]
+    pub fn allow_paseto_v3_public(mut self, verifier: PublicVerifier<V3>) -> Self {
+        self.v3 = Some(verifier);
+        self
+    }
+
+    /// Admits JWS tokens whose header `alg` is one of `algorithms`, verified by
+    /// `verifier`'s keys (each key also pins its own algorithm).
+    #[must_use]
+    pub fn allow_jwt(mut self, verifier: JwtVerifier<VerifyingKey>, algorithms: &[Algorithm]) -> Self {
+        self.jwt = Some(JwtRoute {
+            verifier,
+            algorithms: algorithms.to_vec(),
+            until: self.jwt.and_then(|j| j.until),
+        });
+        self
+    }
+
+    /// Refuses JWTs from `t` on ([`Error::JwtRetired`]), whatever their expiry.
+    #[must_use]
+    pub fn stop_accepting_jwt_after(mut self, t: Timestamp) -> Self {
+        if let Some(j) = self.jwt.as_mut() {
+            j.until = Some(t);
+        }
+        self
+    }
+
+    /// Reads "now" (for the JWT cut-off) from `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Tokens seen per route so far.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            paseto: self.paseto_seen.load(Ordering::Relaxed),
+            jwt: self.jwt_seen.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    fn refuse(&self, why: String) -> Error {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Error::NotAllowed(why)
+    }
+
+    /// Routes `token` by its shape to the verifier the allow-list names, then applies
+    /// `validation`.
+    ///
+    /// # Errors
+    /// [`Error::NotAllowed`] for anything off the list; [`Error::JwtRetired`] after the
+    /// cut-off; the format crates' errors; claim errors.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<Verified<T>> {
+        let format = TokenFormat::detect(token).map_err(|e| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            Error::from(e)
+        })?;
+        match format {
+            TokenFormat::Paseto {
+                version: PasetoVersion::V4,
+                purpose: PasetoPurpose::Public,
+                ..
+            } if self.v4.is_some() => {
+                self.paseto_seen.fetch_add(1, Ordering::Relaxed);
+                match &self.v4 {
+                    Some(v) => Ok(v.verify(token, validation)?),
+                    None => Err(self.refuse(format.to_string())),
+                }
+            }
+            TokenFormat::Paseto {
+                version: PasetoVersion::V3,
+                purpose: PasetoPurpose::Public,
+                ..
+            } if self.v3.is_some() => {
+                self.paseto_seen.fetch_add(1, Ordering::Relaxed);
+                match &self.v3 {
+                    Some(v) => Ok(v.verify(token, validation)?),
+                    None => Err(self.refuse(format.to_string())),
+                }
+            }
+            TokenFormat::Jws => {
+                let Some(route) = &self.jwt else {
+                    return Err(self.refuse(format.to_string()));
+                };
+                if route.until.is_some_and(|until| self.clock.now() >= until) {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(Error::JwtRetired);
+                }
+                let header = token_jwt::dangerous_decode_header(token)?;
+                let allowed = Algorithm::from_name(header.alg())
+                    .is_some_and(|alg| route.algorithms.contains(&alg));
+                if !allowed {
+                    return Err(self.refuse(format!("JWT algorithm {:?}", header.alg())));
+                }
+                self.jwt_seen.fetch_add(1, Ordering::Relaxed);
+                Ok(route.verifier.verify(token, validation)?)
+            }
+            other => Err(self.refuse(other.to_string())),
+        }
+    }
+}

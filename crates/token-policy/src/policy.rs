@@ -1,0 +1,586 @@
+//! The decision matrix: which token each job gets, for how long, under which rules.
+//!
+//! Limits are defaults that can be *lowered* freely. Raising one past its default needs
+//! a method whose name starts with `dangerous_`, and every such override is listed by
+//! [`Policy::explain`].
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The jobs tokens are issued for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Job {
+    /// Access / authentication: short-lived, asymmetrically signed.
+    Access,
+    /// Refresh: opaque, stored hashed, rotated on every use.
+    Refresh,
+    /// Payment: encrypted, bound to the user by the implicit assertion.
+    Payment,
+    /// API keys: opaque, prefixed, scoped, revocable.
+    ApiKey,
+    /// Email verification: opaque, single use.
+    EmailVerification,
+    /// Password reset: opaque, single use.
+    PasswordReset,
+    /// Server-side sessions: opaque id in a cookie.
+    Session,
+    /// Service-to-service: JWT with one audience per target.
+    ServiceToService,
+}
+
+impl Job {
+    /// Every job, in the order of the decision matrix.
+    pub const ALL: [Self; 8] = [
+        Self::Access,
+        Self::Refresh,
+        Self::Payment,
+        Self::ApiKey,
+        Self::EmailVerification,
+        Self::PasswordReset,
+        Self::Session,
+        Self::ServiceToService,
+    ];
+
+    /// The job's name in explanations and configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+            Self::Payment => "payment",
+            Self::ApiKey => "api-key",
+            Self::EmailVerification => "email-verification",
+            Self::PasswordReset => "password-reset",
+            Self::Session => "session",
+            Self::ServiceToService => "service-to-service",
+        }
+    }
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The default (and, without an override, maximum) access-token lifetime.
+pub const MAX_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+/// The default (and, without an override, maximum) payment-token lifetime.
+pub const MAX_PAYMENT_TTL: Duration = Duration::from_secs(5 * 60);
+/// The default (and, without an override, maximum) service-token lifetime.
+pub const MAX_SERVICE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Claim names that must not appear in a readable (signed, unencrypted) payload.
+pub const DEFAULT_SENSITIVE_CLAIMS: &[&str] = &[
+    "email",
+    "phone",
+    "password",
+    "passwd",
+    "secret",
+    "ssn",
+    "card",
+    "card_number",
+    "pan",
+    "cvv",
+    "cvc",
+    "iban",
+    "account_number",
+    "dob",
+    "date_of_birth",
+    "address",
+    "token",
+    "api_key",
+    "private_key",
+];
+
+/// Which format the access job uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AccessFormat {
+    /// PASETO `v4.public` (Ed25519): the default.
+    PasetoV4Public,
+    /// PASETO `v3.public` (ECDSA P-384): NIST.
+    PasetoV3Public,
+    /// JWT ES256: OAuth/OIDC interop.
+    JwtEs256,
+    /// JWT EdDSA (Ed25519).
+    JwtEdDsa,
+}
+
+impl AccessFormat {
+    /// A short description.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::PasetoV4Public => "PASETO v4.public (Ed25519)",
+            Self::PasetoV3Public => "PASETO v3.public (ECDSA P-384)",
+            Self::JwtEs256 => "JWT ES256",
+            Self::JwtEdDsa => "JWT EdDSA (Ed25519)",
+        }
+    }
+}
+
+/// Which format the payment job uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum PaymentFormat {
+    /// PASETO `v4.local` (XChaCha20 + BLAKE2b): the default.
+    PasetoV4Local,
+    /// PASETO `v3.local` (AES-256-CTR + HMAC-SHA384): NIST.
+    PasetoV3Local,
+}
+
+impl PaymentFormat {
+    /// A short description.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::PasetoV4Local => "PASETO v4.local (XChaCha20-BLAKE2b)",
+            Self::PasetoV3Local => "PASETO v3.local (AES-256-CTR + HMAC-SHA384)",
+        }
+    }
+}
+
+/// A limit raised past its default, as recorded for [`Policy::explain`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Override {
+    /// The job.
+    pub job: Job,
+    /// What was raised.
+    pub what: &'static str,
+    /// The default limit, in seconds.
+    pub default_secs: u64,
+    /// The value in force, in seconds.
+    pub value_secs: u64,
+}
+
+/// The decision matrix of an application: issuer, audiences, lifetimes, rules.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    issuer: String,
+    audience: String,
+    access_format: AccessFormat,
+    payment_format: PaymentFormat,
+    access_ttl: Duration,
+    payment_ttl: Duration,
+    service_ttl: Duration,
+    sensitive_claims: Vec<String>,
+    overrides: Vec<Override>,
+}
+
+impl Policy {
+    /// The default policy for tokens issued by `issuer` for the API `audience`.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            access_format: AccessFormat::PasetoV4Public,
+            payment_format: PaymentFormat::PasetoV4Local,
+            access_ttl: MAX_ACCESS_TTL,
+            payment_ttl: MAX_PAYMENT_TTL,
+            service_ttl: MAX_SERVICE_TTL,
+            sensitive_claims: DEFAULT_SENSITIVE_CLAIMS.iter().map(|s| (*s).to_owned()).collect(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// The issuer (`iss`) of access and service tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience (`aud`) of access tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The access-token format (set by the service from its signer).
+    pub fn access_format(&self) -> AccessFormat {
+        self.access_format
+    }
+
+    /// The payment-token format (set by the service from its cipher).
+    pub fn payment_format(&self) -> PaymentFormat {
+        self.payment_format
+    }
+
+    pub(crate) fn set_formats(&mut self, access: AccessFormat, payment: PaymentFormat) {
+        self.access_format = access;
+        self.payment_format = payment;
+    }
+
+    /// The access-token lifetime.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// The payment-token lifetime.
+    pub fn payment_ttl(&self) -> Duration {
+        self.payment_ttl
+    }
+
+    /// The service-token lifetime.
+    pub fn service_ttl(&self) -> Duration {
+        self.service_ttl
+    }
+
+    /// Claim names refused in readable payloads.
+    pub fn sensitive_claims(&self) -> &[String] {
+        &self.sensitive_claims
+    }
+
+    /// Overrides in force.
+    pub fn overrides(&self) -> &[Override] {
+        &self.overrides
+    }
+
+    fn bounded(job: Job, requested: Duration, limit: Duration) -> Result<Duration> {
+        if requested.is_zero() {
+            return Err(Error::InvalidPolicy(format!("{job} lifetime must be positive")));
+        }
+        if requested > limit {
+            return Err(Error::LimitExceeded {
+                job,
+                requested,
+                limit,
+            });
+        }
+        Ok(requested)
+    }
+
+    fn raise(&mut self, job: Job, what: &'static str, default: Duration, value: Duration) {
+        self.overrides.retain(|o| !(o.job == job && o.what == what));
+        if value > default {
+            self.overrides.push(Override {
+                job,
+                what,
+                default_secs: default.as_secs(),
+                value_secs: value.as_secs(),
+            });
+        }
+    }
+
+    /// Sets the access-token lifetime, at most 15 minutes.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] above the limit.
+    pub fn with_access_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.access_ttl = Self::bounded(Job::Access, ttl, MAX_ACCESS_TTL)?;
+        self.raise(Job::Access, "ttl", MAX_ACCESS_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Sets the payment-token lifetime, at most 5 minutes.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] above the limit.
+    pub fn with_payment_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.payment_ttl = Self::bounded(Job::Payment, ttl, MAX_PAYMENT_TTL)?;
+        self.raise(Job::Payment, "ttl", MAX_PAYMENT_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Sets the service-token lifetime, at most 5 minutes.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] above the limit.
+    pub fn with_service_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.service_ttl = Self::bounded(Job::ServiceToService, ttl, MAX_SERVICE_TTL)?;
+        self.raise(Job::ServiceToService, "ttl", MAX_SERVICE_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Raises the access-token lifetime past 15 minutes. A stolen access token replays
+    /// until it expires; this widens that window. Reported by [`Policy::explain`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] for a zero lifetime.
+    pub fn dangerous_raise_access_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.access_ttl = Self::bounded(Job::Access, ttl, Duration::MAX)?;
+        self.raise(Job::Access, "ttl", MAX_ACCESS_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Raises the payment-token lifetime past 5 minutes. Reported by [`Policy::explain`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] for a zero lifetime.
+    pub fn dangerous_raise_payment_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.payment_ttl = Self::bounded(Job::Payment, ttl, Duration::MAX)?;
+        self.raise(Job::Payment, "ttl", MAX_PAYMENT_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Raises the service-token lifetime past 5 minutes. Reported by [`Policy::explain`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] for a zero lifetime.
+    pub fn dangerous_raise_service_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.service_ttl = Self::bounded(Job::ServiceToService, ttl, Duration::MAX)?;
+        self.raise(Job::ServiceToService, "ttl", MAX_SERVICE_TTL, ttl);
+        Ok(self)
+    }
+
+    /// Replaces the list of claim names refused in readable payloads (matched
+    /// case-insensitively, also as a `_`/`-` separated part: `user_email` matches
+    /// `email`).
+    #[must_use]
+    pub fn sensitive_claim_names<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.sensitive_claims = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The first claim name in `names` that looks sensitive, if any.
+    pub fn find_sensitive<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        names.into_iter().find(|name| {
+            let lower = name.to_ascii_lowercase();
+            self.sensitive_claims.iter().any(|s| {
+                let s = s.to_ascii_lowercase();
+                lower == s || lower.split(['_', '-', '.']).any(|part| part == s)
+            })
+        })
+    }
+
+    /// The effective decision matrix.
+    pub fn explain(&self) -> Explanation {
+        let mins = |d: Duration| humanize(d);
+        let o = |job: Job| {
+            self.overrides
+                .iter()
+                .filter(move |o| o.job == job)
+                .map(|o| format!("OVERRIDE: {} raised from {}s to {}s", o.what, o.default_secs, o.value_secs))
+        };
+        let mut rows = vec![
+            Row {
+                job: Job::Access,
+                token: self.access_format.describe().to_owned(),
+                lifetime: mins(self.access_ttl),
+                rules: [
+                    "asymmetric signature only: verifiers hold no secret".to_owned(),
+                    format!("iss = {:?}, aud = {:?}, sub and jti required", self.issuer, self.audience),
+                    format!("lifetime at most {}", mins(MAX_ACCESS_TTL)),
+                    format!("readable payload: refuses claim names like {}", self.sensitive_claims.iter().take(6).cloned().collect::<Vec<_>>().join(", ")),
+                    "revocable by jti and by subject cut-off (blocklist, TTL = remaining lifetime)".to_owned(),
+                ]
+                .into_iter()
+                .chain(o(Job::Access))
+                .collect(),
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::Refresh,
+                token: "opaque random string, stored hashed (SHA-256)".to_owned(),
+                lifetime: "family lifetime and idle timeout (token-opaque)".to_owned(),
+                rules: vec![
+                    "never a JWT or PASETO: there is no API for it".to_owned(),
+                    "rotated on every use; a rotated token seen again revokes its whole family".to_owned(),
+                ],
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::Payment,
+                token: self.payment_format.describe().to_owned(),
+                lifetime: mins(self.payment_ttl),
+                rules: [
+                    "encrypted only: the payload is not readable".to_owned(),
+                    "implicit assertion = authenticated user id, on issue and on consume".to_owned(),
+                    format!("lifetime at most {}", mins(MAX_PAYMENT_TTL)),
+                    "single use: consumed tokens are blocklisted".to_owned(),
+                ]
+                .into_iter()
+                .chain(o(Job::Payment))
+                .collect(),
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::ApiKey,
+                token: "opaque prefixed key (sk_live_/sk_test_), stored hashed".to_owned(),
+                lifetime: "until revoked, rolled or expired".to_owned(),
+                rules: vec![
+                    "shown once; scoped; revocation effective on the next verify".to_owned(),
+                    "checksum rejects typos before any database query".to_owned(),
+                ],
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::EmailVerification,
+                token: "opaque one-time token (evt_), stored hashed".to_owned(),
+                lifetime: "expiry in the database row".to_owned(),
+                rules: vec!["single use; deleted on use; issuance rate-limited per user".to_owned()],
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::PasswordReset,
+                token: "opaque one-time token (prt_), stored hashed".to_owned(),
+                lifetime: "expiry in the database row".to_owned(),
+                rules: vec![
+                    "single use; deleted on use; issuance rate-limited per user".to_owned(),
+                    "a password change invalidates every outstanding token of the user".to_owned(),
+                ],
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::Session,
+                token: "opaque session id (ses_) in a __Host- HttpOnly Secure SameSite cookie".to_owned(),
+                lifetime: "sliding idle expiry plus absolute expiry".to_owned(),
+                rules: vec!["server-side state; revocable one by one or all of a user's".to_owned()],
+                key_ids: Vec::new(),
+            },
+            Row {
+                job: Job::ServiceToService,
+                token: "JWT ES256".to_owned(),
+                lifetime: mins(self.service_ttl),
+                rules: [
+                    "explicit aud per target service; verifiers accept only their own name".to_owned(),
+                    format!("lifetime at most {}", mins(MAX_SERVICE_TTL)),
+                    "keys published as JWKS; no key is ever fetched from a URL in a token".to_owned(),
+                ]
+                .into_iter()
+                .chain(o(Job::ServiceToService))
+                .collect(),
+                key_ids: Vec::new(),
+            },
+        ];
+        rows.shrink_to_fit();
+        Explanation {
+            rows,
+            overrides: self.overrides.clone(),
+        }
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// One row of the decision matrix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// The job.
+    pub job: Job,
+    /// The token type.
+    pub token: String,
+    /// Its lifetime.
+    pub lifetime: String,
+    /// The rules enforced.
+    pub rules: Vec<String>,
+    /// Key ids in use (filled by a configured service).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<String>,
+}
+
+/// The decision matrix: [`fmt::Display`] renders text, [`Explanation::to_json`] JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// One row per job.
+    pub rows: Vec<Row>,
+    /// Limits raised past their defaults.
+    pub overrides: Vec<Override>,
+}
+
+impl Explanation {
+    /// The rows as a JSON array of `{"job", "token", "lifetime", "rules"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.rows).unwrap_or_default()
+    }
+
+    /// The row for `job`.
+    pub fn row(&self, job: Job) -> Option<&Row> {
+        self.rows.iter().find(|r| r.job == job)
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for row in &self.rows {
+            writeln!(f, "{:<20} {}  [{}]", row.job.name(), row.token, row.lifetime)?;
+            for rule in &row.rules {
+                writeln!(f, "{:<20}   - {rule}", "")?;
+            }
+            if !row.key_ids.is_empty() {
+                writeln!(f, "{:<20}   keys: {}", "", row.key_ids.join(", "))?;
+            }
+        }
+        if self.overrides.is_empty() {
+            writeln!(f, "no limit is raised past its default")?;
+        } else {
+            for o in &self.overrides {
+                writeln!(
+                    f,
+                    "WARNING: {} {} raised from {}s to {}s",
+                    o.job, o.what, o.default_secs, o.value_secs
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_limits_and_raising_needs_an_override() {
+        let p = Policy::new("https://auth.example", "api");
+        assert_eq!(p.access_ttl(), MAX_ACCESS_TTL);
+        assert!(matches!(
+            p.clone().with_access_ttl(Duration::from_secs(16 * 60)),
+            Err(Error::LimitExceeded { job: Job::Access, .. })
+        ));
+        assert!(matches!(
+            p.clone().with_payment_ttl(Duration::from_secs(301)),
+            Err(Error::LimitExceeded { job: Job::Payment, .. })
+        ));
+        assert!(matches!(
+            p.clone().with_service_ttl(Duration::from_secs(301)),
+            Err(Error::LimitExceeded { job: Job::ServiceToService, .. })
+        ));
+        assert!(matches!(p.clone().with_access_ttl(Duration::ZERO), Err(Error::InvalidPolicy(_))));
+        let lowered = p.clone().with_access_ttl(Duration::from_secs(300)).unwrap();
+        assert!(lowered.overrides().is_empty());
+        let raised = p.dangerous_raise_access_ttl(Duration::from_secs(3600)).unwrap();
+        assert_eq!(raised.access_ttl(), Duration::from_secs(3600));
+        assert_eq!(raised.overrides().len(), 1);
+        let text = raised.explain().to_string();
+        assert!(text.contains("WARNING: access ttl raised from 900s to 3600s"), "{text}");
+        // Lowering again clears the override.
+        let back = raised.with_access_ttl(Duration::from_secs(600)).unwrap();
+        assert!(back.overrides().is_empty());
+    }
+
+    #[test]
+    fn explain_lists_every_job_as_json() {
+        let e = Policy::new("iss", "api").explain();
+        let json = e.to_json();
+        let rows = json.as_array().unwrap();
+        assert_eq!(rows.len(), Job::ALL.len());
+        for (row, job) in rows.iter().zip(Job::ALL) {
+            assert_eq!(row["job"], job.name());
+            assert!(row["token"].is_string() && row["lifetime"].is_string() && row["rules"].is_array());
+        }
+        assert_eq!(e.row(Job::Payment).unwrap().lifetime, "5 min");
+        assert!(e.to_string().contains("no limit is raised"));
+    }
+
+    #[test]
+    fn sensitive_names_are_found() {
+        let p = Policy::new("iss", "api");
+        assert_eq!(p.find_sensitive(["role", "sid"]), None);
+        assert_eq!(p.find_sensitive(["role", "Email"]), Some("Email"));
+        assert_eq!(p.find_sensitive(["user_email"]), Some("user_email"));
+        assert_eq!(p.find_sensitive(["card-number"]), Some("card-number"));
+        assert_eq!(p.find_sensitive(["emailed_at_count"]), None);
+        let custom = p.sensitive_claim_names(["tenant_secret_hint"]);
+        assert_eq!(custom.find_sensitive(["email"]), None);
+        assert_eq!(custom.find_sensitive(["tenant_secret_hint"]), Some("tenant_secret_hint"));
+    }
+}

@@ -1,0 +1,481 @@
+//! [`TokenService`]: the flows applications write by hand today, each with the right
+//! token type for its job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use token_core::{
+    AsymmetricSigner, Claims, Clock, RegisteredClaim, SystemClock, TokenDecrypter,
+    TokenEncrypter, TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
+};
+use token_opaque::{
+    ApiKeyInfo, CreatedApiKey, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens,
+    RedeemedOneTime,
+};
+
+use crate::blocklist::{Blocklist, MemoryBlocklist};
+use crate::error::{Error, Result};
+use crate::keys::{AccessKey, AccessVerifier, PaymentKey};
+use crate::policy::{Explanation, Job, Policy};
+use crate::services::ServiceAuth;
+
+/// The custom claims of an access token: the session (refresh family) id plus the
+/// application's own claims, flattened beside the registered ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims<T> {
+    /// The login session (refresh-token family) the token belongs to.
+    pub sid: String,
+    /// The application's claims (role, tenant, …): readable, so nothing secret.
+    #[serde(flatten)]
+    pub session: T,
+}
+
+/// What a login or a refresh returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoginTokens {
+    /// The access token (`Authorization: Bearer …`).
+    pub access: SecretString,
+    /// The refresh token (an `__Host-` HttpOnly cookie, never JavaScript-readable storage).
+    pub refresh: SecretString,
+    /// The access token's lifetime.
+    pub expires_in: Duration,
+    /// The login session (refresh family) id.
+    pub session_id: String,
+    /// The user.
+    pub subject: String,
+}
+
+/// The implicit assertion binding a payment token to its user.
+fn payment_assertion(user: &str) -> Vec<u8> {
+    [b"tessera:payment:user:".as_slice(), user.as_bytes()].concat()
+}
+
+/// Issues and verifies every job's tokens under one [`Policy`].
+pub struct TokenService {
+    policy: Policy,
+    access: AccessKey,
+    access_verifier: AccessVerifier,
+    payment: PaymentKey,
+    opaque: OpaqueTokens,
+    blocklist: Arc<dyn Blocklist>,
+    services: Option<ServiceAuth>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("policy", &self.policy)
+            .field("access", &self.access)
+            .field("payment", &self.payment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenService`].
+pub struct TokenServiceBuilder {
+    policy: Policy,
+    access: AccessKey,
+    payment: PaymentKey,
+    opaque: OpaqueTokens,
+    blocklist: Option<Arc<dyn Blocklist>>,
+    services: Option<ServiceAuth>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TokenServiceBuilder {
+    /// Uses `blocklist` (default: an in-process [`MemoryBlocklist`]).
+    #[must_use]
+    pub fn blocklist(mut self, blocklist: Arc<dyn Blocklist>) -> Self {
+        self.blocklist = Some(blocklist);
+        self
+    }
+
+    /// Enables service-to-service tokens.
+    #[must_use]
+    pub fn services(mut self, services: ServiceAuth) -> Self {
+        self.services = Some(services);
+        self
+    }
+
+    /// Reads time from `clock` (default: the system clock). Give the same clock to
+    /// the opaque store and the blocklist.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> TokenService {
+        let mut policy = self.policy;
+        policy.set_formats(self.access.format(), self.payment.format());
+        let access_verifier = self.access.verifier();
+        let clock = self.clock;
+        let blocklist = self.blocklist.unwrap_or_else(|| {
+            Arc::new(MemoryBlocklist::with_capacity(
+                crate::blocklist::DEFAULT_CAPACITY,
+                clock.clone(),
+            ))
+        });
+        TokenService {
+            policy,
+            access: self.access,
+            access_verifier,
+            payment: self.payment,
+            opaque: self.opaque,
+            blocklist,
+            services: self.services,
+            clock,
+        }
+    }
+}
+
+impl TokenService {
+    /// Starts a service from its policy, the access and payment keys, and the opaque
+    /// token store.
+    pub fn builder(
+        policy: Policy,
+        access: impl Into<AccessKey>,
+        payment: impl Into<PaymentKey>,
+        opaque: OpaqueTokens,
+    ) -> TokenServiceBuilder {
+        TokenServiceBuilder {
+            policy,
+            access: access.into(),
+            payment: payment.into(),
+            opaque,
+            blocklist: None,
+            services: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The decision matrix with the key ids in use.
+    pub fn explain(&self) -> Explanation {
+        let mut e = self.policy.explain();
+        for row in &mut e.rows {
+            row.key_ids = match row.job {
+                Job::Access => self.access.key_ids(),
+                Job::Payment => self.payment.key_ids(),
+                Job::ServiceToService => self
+                    .services
+                    .as_ref()
+                    .map(ServiceAuth::key_ids)
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+        }
+        e
+    }
+
+    /// The public verifier of access tokens (for services that only verify).
+    pub fn access_verifier(&self) -> &AccessVerifier {
+        &self.access_verifier
+    }
+
+    /// The access signing keys.
+    pub fn access_keys(&self) -> &AccessKey {
+        &self.access
+    }
+
+    /// The opaque token stores (refresh, API keys, one-time tokens, sessions).
+    pub fn opaque(&self) -> &OpaqueTokens {
+        &self.opaque
+    }
+
+    /// The blocklist.
+    pub fn blocklist(&self) -> &Arc<dyn Blocklist> {
+        &self.blocklist
+    }
+
+    /// Service-to-service tokens, when enabled.
+    pub fn services(&self) -> Option<&ServiceAuth> {
+        self.services.as_ref()
+    }
+
+    fn access_validation(&self) -> Validation {
+        Validation::new()
+            .issuer(self.policy.issuer())
+            .audience(self.policy.audience())
+            .max_lifetime(self.policy.access_ttl())
+            .require(RegisteredClaim::Sub)
+            .require(RegisteredClaim::Jti)
+            .shared_clock(self.clock.clone())
+    }
+
+    /// Signs an access token for `subject` in login session `sid`.
+    ///
+    /// # Errors
+    /// [`Error::SensitiveClaim`] if `session` carries a sensitive-looking claim name;
+    /// signing errors.
+    pub fn issue_access<T: Serialize>(&self, subject: &str, sid: &str, session: &T) -> Result<SecretString> {
+        self.check_readable(session)?;
+        let claims = Claims::new(AccessClaims {
+            sid: sid.to_owned(),
+            session,
+        })
+        .issuer(self.policy.issuer())
+        .subject(subject)
+        .audience(self.policy.audience())
+        .random_token_id()?
+        .valid_for(self.clock.as_ref(), self.policy.access_ttl())?;
+        self.access.sign(&claims)
+    }
+
+    fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
+        let value = serde_json::to_value(session)
+            .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))?;
+        let mut names = Vec::new();
+        collect_names(&value, &mut names);
+        match self.policy.find_sensitive(names.iter().map(String::as_str)) {
+            Some(name) => Err(Error::SensitiveClaim(name.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// Login: a new refresh family for `subject` and an access token carrying
+    /// `session` (the application's claims, e.g. the role).
+    ///
+    /// # Errors
+    /// [`Error::SensitiveClaim`]; store errors.
+    pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
+        self.check_readable(session)?;
+        let refresh = self.opaque.refresh().issue(subject).await?;
+        let access = self.issue_access(subject, &refresh.family_id, session)?;
+        Ok(LoginTokens {
+            access,
+            refresh: refresh.token,
+            expires_in: self.policy.access_ttl(),
+            session_id: refresh.family_id,
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// Verifies a bearer access token: format → signature → claims → revocation.
+    ///
+    /// # Errors
+    /// [`Error::WrongTokenType`] for another kind of token (an API key, a payment
+    /// token, a JWT where PASETO is configured); the format crates' errors; claim errors;
+    /// [`Error::Revoked`].
+    pub async fn verify_access<T: DeserializeOwned>(&self, bearer: &str) -> Result<Verified<AccessClaims<T>>> {
+        let format = TokenFormat::detect(bearer)?;
+        if !self.access_verifier.accepts(&format) {
+            return Err(Error::WrongTokenType {
+                job: Job::Access,
+                found: format,
+            });
+        }
+        let verified = self
+            .access_verifier
+            .verify::<AccessClaims<T>>(bearer, &self.access_validation())?;
+        self.check_revocation(verified.claims()).await?;
+        Ok(verified)
+    }
+
+    async fn check_revocation<T>(&self, claims: &Claims<T>) -> Result<()> {
+        if let Some(jti) = &claims.jti {
+            if self.blocklist.is_revoked(jti).await? {
+                return Err(Error::Revoked);
+            }
+        }
+        if let (Some(sub), Some(iat)) = (&claims.sub, claims.iat) {
+            if let Some(cutoff) = self.blocklist.subject_cutoff(sub).await? {
+                // Tokens issued up to and including the cut-off second are revoked.
+                if iat <= cutoff {
+                    return Err(Error::Revoked);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refresh: rotates `refresh_token` (a replay revokes the whole family) and signs a
+    /// new access token with the claims `session` gives for the user.
+    ///
+    /// # Errors
+    /// The opaque crate's `ReuseDetected`, `NotFound`, expiry errors; signing errors.
+    pub async fn refresh<T: Serialize>(
+        &self,
+        refresh_token: &str,
+        session: impl FnOnce(&str) -> T,
+    ) -> Result<LoginTokens> {
+        let rotated = self.opaque.refresh().rotate(refresh_token).await?;
+        let claims = session(&rotated.user_id);
+        let access = self.issue_access(&rotated.user_id, &rotated.family_id, &claims)?;
+        Ok(LoginTokens {
+            access,
+            refresh: rotated.token,
+            expires_in: self.policy.access_ttl(),
+            session_id: rotated.family_id,
+            subject: rotated.user_id,
+        })
+    }
+
+    /// Logout: revokes the access token by `jti` (until its expiry) and the refresh
+    /// token's whole family. An access token that no longer verifies (expired, say)
+    /// needs no revocation.
+    ///
+    /// # Errors
+    /// Store and blocklist errors.
+    pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
+        if let Ok(verified) = self.verify_access::<serde_json::Map<String, serde_json::Value>>(access).await {
+            let claims = verified.claims();
+            if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
+                self.blocklist.revoke(jti, exp).await?;
+            }
+        }
+        match self.opaque.refresh().revoke(refresh).await {
+            Ok(_) | Err(token_opaque::Error::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Revokes one access token by id until `expires_at`.
+    ///
+    /// # Errors
+    /// Blocklist errors.
+    pub async fn revoke_access(&self, jti: &str, expires_at: token_core::Timestamp) -> Result<()> {
+        self.blocklist.revoke(jti, expires_at).await.map(drop)
+    }
+
+    /// Log out everywhere (password change, compromise): every refresh family,
+    /// session and one-time token of `subject` ends, and every access token issued
+    /// until now is refused.
+    ///
+    /// # Errors
+    /// Store and blocklist errors.
+    pub async fn logout_everywhere(&self, subject: &str) -> Result<()> {
+        self.opaque.revoke_user(subject).await?;
+        let now = self.clock.now();
+        let keep_until = now.checked_add(self.policy.access_ttl())?;
+        self.blocklist
+            .revoke_subject_before(subject, now, keep_until)
+            .await
+    }
+
+    /// A payment token for `user`: encrypted, bound to the user, short-lived.
+    ///
+    /// # Errors
+    /// Encryption errors.
+    pub fn issue_payment<T: Serialize>(&self, payload: T, user: &str) -> Result<SecretString> {
+        let claims = Claims::new(payload)
+            .issuer(self.policy.issuer())
+            .subject(user)
+            .random_token_id()?
+            .valid_for(self.clock.as_ref(), self.policy.payment_ttl())?;
+        self.payment.encrypt(&claims, &payment_assertion(user))
+    }
+
+    /// Consumes a payment token in `user`'s session: decrypts it under `user`'s
+    /// implicit assertion (another user's session gets an opaque cryptographic
+    /// failure), checks its lifetime, and blocklists it so it is used once.
+    ///
+    /// # Errors
+    /// [`Error::WrongTokenType`]; an invalid-token error for another user;
+    /// claim errors; [`Error::AlreadyUsed`].
+    pub async fn consume_payment<T: DeserializeOwned>(&self, token: &str, user: &str) -> Result<T> {
+        let format = TokenFormat::detect(token)?;
+        if !matches!(format, TokenFormat::Paseto { purpose: token_core::PasetoPurpose::Local, .. }) {
+            return Err(Error::WrongTokenType {
+                job: Job::Payment,
+                found: format,
+            });
+        }
+        let validation = Validation::new()
+            .issuer(self.policy.issuer())
+            .subject(user)
+            .max_lifetime(self.policy.payment_ttl())
+            .require(RegisteredClaim::Jti)
+            .shared_clock(self.clock.clone());
+        let verified = self
+            .payment
+            .decrypt::<T>(token, &payment_assertion(user), &validation)?;
+        let claims = verified.into_claims();
+        if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
+            if !self.blocklist.revoke(jti, exp).await? {
+                return Err(Error::AlreadyUsed);
+            }
+        }
+        Ok(claims.custom)
+    }
+
+    /// Creates an API key (the raw key is in the result, shown once).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn issue_api_key(&self, new: NewApiKey) -> Result<CreatedApiKey> {
+        Ok(self.opaque.api_keys().create(new).await?)
+    }
+
+    /// Verifies an API key.
+    ///
+    /// # Errors
+    /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
+    /// errors (malformed, checksum, unknown, revoked, expired).
+    pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
+        Ok(self.opaque.api_keys().verify(raw).await?)
+    }
+
+    /// Issues a one-time token (email verification or password reset), rate-limited.
+    ///
+    /// # Errors
+    /// The opaque crate's `RateLimited`, store errors.
+    pub async fn issue_one_time(&self, kind: OneTimeKind, user: &str) -> Result<IssuedOneTime> {
+        Ok(self.opaque.one_time().issue(kind, user, None).await?)
+    }
+
+    /// Redeems a one-time token: single use, even under concurrent use.
+    ///
+    /// # Errors
+    /// The opaque crate's errors.
+    pub async fn redeem_one_time(&self, kind: OneTimeKind, raw: &str) -> Result<RedeemedOneTime> {
+        Ok(self.opaque.one_time().redeem(kind, raw).await?)
+    }
+
+    /// A service token for `target` (its own `aud`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] when service tokens are not configured; signing errors.
+    pub fn service_token(&self, target: &str) -> Result<SecretString> {
+        self.services()
+            .ok_or_else(|| Error::InvalidPolicy("service-to-service tokens are not configured".into()))?
+            .issue(target, self.policy.service_ttl(), self.clock.as_ref())
+    }
+
+    /// Verifies a service token addressed to this service.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] when not configured; JWT and claim errors.
+    pub fn verify_service_token(&self, token: &str) -> Result<Verified<()>> {
+        self.services()
+            .ok_or_else(|| Error::InvalidPolicy("service-to-service tokens are not configured".into()))?
+            .verify(token, self.policy.service_ttl(), self.clock.clone())
+    }
+}
+
+fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                collect_names(v, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                collect_names(v, out);
+            }
+        }
+        _ => {}
+    }
+}
