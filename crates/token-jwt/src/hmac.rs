@@ -60,10 +60,9 @@ impl HmacKey {
                 HmacAlgorithm::Hs512 => "HS512 secret shorter than 64 bytes",
             }));
         }
-        let trimmed = bytes.trim_ascii_start();
-        if trimmed.starts_with(b"-----BEGIN") || trimmed.starts_with(b"{") {
+        if looks_like_a_key(bytes) {
             return Err(Error::InvalidKey(
-                "an HMAC secret must be random bytes, not a PEM or JSON key",
+                "an HMAC secret must be random bytes, not a PEM, DER or JWK key",
             ));
         }
         let signer = alg
@@ -155,6 +154,16 @@ impl HmacKey {
     pub(crate) fn verifier(&self) -> &dyn JwsVerifier {
         &self.verifier
     }
+}
+
+/// Whether `secret` is really a key in a standard encoding: a PEM block, a DER
+/// SubjectPublicKeyInfo, or a JWK. (Random bytes are none of these, except with
+/// negligible probability.)
+fn looks_like_a_key(secret: &[u8]) -> bool {
+    secret.trim_ascii_start().starts_with(b"-----BEGIN")
+        || openssl::pkey::PKey::public_key_from_der(secret).is_ok()
+        || serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(secret)
+            .is_ok_and(|jwk| jwk.contains_key("kty"))
 }
 
 /// The RFC 7638 thumbprint input of an `oct` key.
@@ -256,8 +265,8 @@ mod tests {
             "../tests/vectors/jose/jws/4_4.hmac-sha2_integrity_protection.json"
         ))
         .unwrap();
-        let key =
-            HmacKey::dangerous_from_jwk(HmacAlgorithm::Hs256, &v["input"]["key"].to_string()).unwrap();
+        let key = HmacKey::dangerous_from_jwk(HmacAlgorithm::Hs256, &v["input"]["key"].to_string())
+            .unwrap();
         let input = v["signing"]["sig-input"].as_str().unwrap();
         let tag = key.signer().sign(input.as_bytes()).unwrap();
         assert_eq!(b64::encode(&tag), v["signing"]["sig"].as_str().unwrap());

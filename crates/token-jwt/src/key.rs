@@ -641,9 +641,10 @@ mod tests {
     /// cookbook's private JWK reproduces the signature byte for byte.
     #[test]
     fn rfc7520_4_1_signature_is_reproduced() {
-        let v: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/vectors/jose/jws/4_1.rsa_v15_signature.json"))
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../tests/vectors/jose/jws/4_1.rsa_v15_signature.json"
+        ))
+        .unwrap();
         let key = SigningKey::from_jwk(Algorithm::Rs256, &v["input"]["key"].to_string()).unwrap();
         let input = v["signing"]["sig-input"].as_str().unwrap();
         let sig = key.signer().sign(input.as_bytes()).unwrap();

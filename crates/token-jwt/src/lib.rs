@@ -26,9 +26,6 @@ pub use jws::{JwsSigningKey, JwtVerifier, SigningKeySet, VerificationKey};
 pub use key::{GENERATED_RSA_BITS, SigningKey, VerifyingKey};
 pub use unverified::{UntrustedJwt, dangerous_decode_header, dangerous_decode_unverified};
 
-/// Re-exported so users name the same `token-core`.
-pub use token_core;
-
 /// The most bytes of an attacker-chosen header value (`alg`, `enc`, `typ`, a `crit`
 /// name) echoed in an [`Error`].
 pub const MAX_ECHOED_LEN: usize = 64;

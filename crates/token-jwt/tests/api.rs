@@ -1,6 +1,11 @@
 //! The public API end to end: every algorithm, every key format, key sets, rotation,
 //! JWE, and interoperability with josekit's own JWT functions.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -60,15 +65,27 @@ fn every_algorithm_signs_and_verifies() {
         };
         check(key.verifying_key().verify(token, &validation()).unwrap());
         check(key.verifier().verify(token, &validation()).unwrap());
-        check(JwtVerifier::new(key.verifier()).verify(token, &validation()).unwrap());
+        check(
+            JwtVerifier::new(key.verifier())
+                .verify(token, &validation())
+                .unwrap(),
+        );
         let mut jwks = Jwks::new();
         jwks.push_verifying_key(key.verifying_key());
-        check(JwtVerifier::from_jwks(&jwks.to_json()).unwrap().verify(token, &validation()).unwrap());
+        check(
+            JwtVerifier::from_jwks(&jwks.to_json())
+                .unwrap()
+                .verify(token, &validation())
+                .unwrap(),
+        );
 
         // Another key of the same algorithm does not verify it.
         let other = SigningKey::generate(alg).unwrap();
         assert_eq!(
-            other.verifying_key().verify::<Scope>(token, &validation()).map(drop),
+            other
+                .verifying_key()
+                .verify::<Scope>(token, &validation())
+                .map(drop),
             Err(Error::Core(Core::InvalidToken)),
             "{alg}"
         );
@@ -81,16 +98,29 @@ fn hmac_signs_and_verifies_with_its_own_algorithm_only() {
         let secret = vec![0x5a; alg.output_len()];
         let key = HmacKey::dangerous_shared_secret(alg, SecretBytes::new(secret.clone())).unwrap();
         let token = key.sign(&claims()).unwrap();
-        let verified = key.verify::<()>(token.expose_secret(), &validation()).unwrap();
+        let verified = key
+            .verify::<()>(token.expose_secret(), &validation())
+            .unwrap();
         assert_eq!(verified.key_id(), Some(key.key_id()));
         let same = HmacKey::dangerous_shared_secret(alg, SecretBytes::new(secret)).unwrap();
-        JwtVerifier::new(same).verify::<()>(token.expose_secret(), &validation()).unwrap();
-        let other = HmacKey::dangerous_shared_secret(alg, SecretBytes::new(vec![1; alg.output_len()])).unwrap();
+        JwtVerifier::new(same)
+            .verify::<()>(token.expose_secret(), &validation())
+            .unwrap();
+        let other =
+            HmacKey::dangerous_shared_secret(alg, SecretBytes::new(vec![1; alg.output_len()]))
+                .unwrap();
         assert_eq!(
-            other.verify::<()>(token.expose_secret(), &validation()).map(drop),
+            other
+                .verify::<()>(token.expose_secret(), &validation())
+                .map(drop),
             Err(Error::Core(Core::InvalidToken))
         );
-        assert_eq!(dangerous_decode_header(token.expose_secret()).unwrap().alg(), alg.name());
+        assert_eq!(
+            dangerous_decode_header(token.expose_secret())
+                .unwrap()
+                .alg(),
+            alg.name()
+        );
     }
 }
 
@@ -103,10 +133,15 @@ fn asymmetric_capability() {
         S::Verifier: TokenVerifier<Error = Error>,
     {
         let token = signer.sign(&claims()).unwrap();
-        signer.verifier().verify::<()>(token.expose_secret(), &validation()).unwrap();
+        signer
+            .verifier()
+            .verify::<()>(token.expose_secret(), &validation())
+            .unwrap();
     }
     issue_and_check(&SigningKey::generate(Algorithm::EdDsa).unwrap());
-    issue_and_check(&SigningKeySet::new(SigningKey::generate(Algorithm::Es384).unwrap()));
+    issue_and_check(&SigningKeySet::new(
+        SigningKey::generate(Algorithm::Es384).unwrap(),
+    ));
 }
 
 #[test]
@@ -114,8 +149,15 @@ fn keys_read_pem_and_der() {
     for alg in Algorithm::ALL {
         let key = SigningKey::generate(alg).unwrap();
         let pem = key.to_pkcs8_pem_dangerous().unwrap();
-        let pkey = openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
-        let same = |k: &SigningKey| assert_eq!(k.verifying_key().thumbprint(), key.verifying_key().thumbprint(), "{alg}");
+        let pkey =
+            openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
+        let same = |k: &SigningKey| {
+            assert_eq!(
+                k.verifying_key().thumbprint(),
+                key.verifying_key().thumbprint(),
+                "{alg}"
+            );
+        };
 
         same(&SigningKey::from_pem(alg, pem.expose_secret()).unwrap());
         same(&SigningKey::from_der(alg, &pkey.private_key_to_pkcs8().unwrap()).unwrap());
@@ -127,7 +169,9 @@ fn keys_read_pem_and_der() {
         ] {
             assert_eq!(public.thumbprint(), key.verifying_key().thumbprint());
             let token = key.sign(&claims()).unwrap();
-            public.verify::<()>(token.expose_secret(), &validation()).unwrap();
+            public
+                .verify::<()>(token.expose_secret(), &validation())
+                .unwrap();
         }
         // Traditional (SEC 1 / PKCS#1) encodings too.
         if let Ok(ec) = pkey.ec_key() {
@@ -143,12 +187,19 @@ fn keys_read_pem_and_der() {
             let public_pkcs1 = String::from_utf8(rsa.public_key_to_pem_pkcs1().unwrap()).unwrap();
             let public = VerifyingKey::from_pem(alg, &public_pkcs1).unwrap();
             assert_eq!(public.thumbprint(), key.verifying_key().thumbprint());
-            let public = VerifyingKey::from_der(alg, &rsa.public_key_to_der_pkcs1().unwrap()).unwrap();
+            let public =
+                VerifyingKey::from_der(alg, &rsa.public_key_to_der_pkcs1().unwrap()).unwrap();
             assert_eq!(public.thumbprint(), key.verifying_key().thumbprint());
         }
         // A private key is not a verifying key; a public key is not a signing key.
-        assert!(matches!(VerifyingKey::from_pem(alg, pem.expose_secret()), Err(Error::InvalidKey(_))));
-        assert!(matches!(SigningKey::from_pem(alg, &spki_pem), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            VerifyingKey::from_pem(alg, pem.expose_secret()),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            SigningKey::from_pem(alg, &spki_pem),
+            Err(Error::InvalidKey(_))
+        ));
         // Encrypted PEM is refused, never prompted for.
         let encrypted = pkey
             .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pass")
@@ -158,9 +209,18 @@ fn keys_read_pem_and_der() {
             Err(Error::UnsupportedKey("encrypted PEM; decrypt it first"))
         );
     }
-    assert!(matches!(SigningKey::from_der(Algorithm::Es256, b"junk"), Err(Error::InvalidKey(_))));
-    assert!(matches!(VerifyingKey::from_der(Algorithm::Es256, b"junk"), Err(Error::InvalidKey(_))));
-    assert!(matches!(VerifyingKey::from_pem(Algorithm::Es256, "junk"), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        SigningKey::from_der(Algorithm::Es256, b"junk"),
+        Err(Error::InvalidKey(_))
+    ));
+    assert!(matches!(
+        VerifyingKey::from_der(Algorithm::Es256, b"junk"),
+        Err(Error::InvalidKey(_))
+    ));
+    assert!(matches!(
+        VerifyingKey::from_pem(Algorithm::Es256, "junk"),
+        Err(Error::InvalidKey(_))
+    ));
 }
 
 #[test]
@@ -177,8 +237,10 @@ fn certificates_give_their_public_key() {
     cert.set_subject_name(&name).unwrap();
     cert.set_issuer_name(&name).unwrap();
     cert.set_pubkey(&pkey).unwrap();
-    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
     cert.sign(&pkey, MessageDigest::sha256()).unwrap();
     let cert = String::from_utf8(cert.build().to_pem().unwrap()).unwrap();
     let public = VerifyingKey::from_pem(Algorithm::Es256, &cert).unwrap();
@@ -198,13 +260,19 @@ fn keys_must_fit_their_algorithm() {
     );
     assert!(matches!(
         VerifyingKey::from_jwk(Algorithm::EdDsa, &p384.to_jwk()),
-        Err(Error::KeyAlgorithmMismatch { expected: "EdDSA", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "EdDSA",
+            ..
+        })
     ));
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
     let ed_pem = ed.to_pkcs8_pem_dangerous().unwrap();
     assert!(matches!(
         SigningKey::from_pem(Algorithm::Rs256, ed_pem.expose_secret()),
-        Err(Error::KeyAlgorithmMismatch { expected: "RS256", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "RS256",
+            ..
+        })
     ));
     // RSA under 2048 bits is weak; PS256 and RS256 share the rule.
     let small = openssl::rsa::Rsa::generate(1024).unwrap();
@@ -239,14 +307,23 @@ fn jwk_import_checks_alg_use_and_consistency() {
     // Its own alg must be the requested one.
     assert!(matches!(
         VerifyingKey::from_jwk(Algorithm::Es384, &public.to_string()),
-        Err(Error::KeyAlgorithmMismatch { expected: "ES384", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "ES384",
+            ..
+        })
     ));
     // `use: enc` and `key_ops` without verify forbid it.
     public["use"] = "enc".into();
-    assert!(matches!(VerifyingKey::from_jwk(Algorithm::Es256, &public.to_string()), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        VerifyingKey::from_jwk(Algorithm::Es256, &public.to_string()),
+        Err(Error::InvalidKey(_))
+    ));
     public["use"] = "sig".into();
     public["key_ops"] = serde_json::json!(["sign"]);
-    assert!(matches!(VerifyingKey::from_jwk(Algorithm::Es256, &public.to_string()), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        VerifyingKey::from_jwk(Algorithm::Es256, &public.to_string()),
+        Err(Error::InvalidKey(_))
+    ));
     public["key_ops"] = serde_json::json!(["verify"]);
     VerifyingKey::from_jwk(Algorithm::Es256, &public.to_string()).unwrap();
     // A kid that is not a valid key id.
@@ -270,7 +347,10 @@ fn jwk_import_checks_alg_use_and_consistency() {
             private["y"] = other_public["y"].clone();
         }
         assert!(
-            matches!(SigningKey::from_jwk(alg, &private.to_string()), Err(Error::InvalidKey(_))),
+            matches!(
+                SigningKey::from_jwk(alg, &private.to_string()),
+                Err(Error::InvalidKey(_))
+            ),
             "{alg}"
         );
     }
@@ -284,7 +364,14 @@ fn jwk_import_checks_alg_use_and_consistency() {
     assert_eq!(renamed.key_id().as_str(), "2025-01");
     assert_eq!(renamed.verifying_key().key_id().as_str(), "2025-01");
     let token = renamed.sign(&claims()).unwrap();
-    assert_eq!(dangerous_decode_header(token.expose_secret()).unwrap().kid().unwrap().as_str(), "2025-01");
+    assert_eq!(
+        dangerous_decode_header(token.expose_secret())
+            .unwrap()
+            .kid()
+            .unwrap()
+            .as_str(),
+        "2025-01"
+    );
 }
 
 #[test]
@@ -329,31 +416,52 @@ fn jwks_reads_what_it_can_use_and_skips_the_rest() {
     let jwks = Jwks::from_json(&set).unwrap();
     assert_eq!(jwks.len(), 7);
     let ring = jwks.verifying_keys().unwrap();
-    let ids: Vec<_> = ring.iter().map(|(id, k, s)| (id.clone(), k.algorithm(), s)).collect();
+    let ids: Vec<_> = ring
+        .iter()
+        .map(|(id, k, s)| (id.clone(), k.algorithm(), s))
+        .collect();
     assert_eq!(
         ids,
         vec![
-            (KeyId::new(es.verifying_key().thumbprint()).unwrap(), Algorithm::Es256, KeyStatus::VerifyOnly),
+            (
+                KeyId::new(es.verifying_key().thumbprint()).unwrap(),
+                Algorithm::Es256,
+                KeyStatus::VerifyOnly
+            ),
             (ed.key_id().clone(), Algorithm::EdDsa, KeyStatus::VerifyOnly),
-            (rsa.key_id().clone(), Algorithm::Rs256, KeyStatus::VerifyOnly),
+            (
+                rsa.key_id().clone(),
+                Algorithm::Rs256,
+                KeyStatus::VerifyOnly
+            ),
         ]
     );
     let verifier = JwtVerifier::from_jwks(&set).unwrap();
     for key in [&es, &ed, &rsa] {
-        verifier.verify::<()>(key.sign(&claims()).unwrap().expose_secret(), &validation()).unwrap();
+        verifier
+            .verify::<()>(key.sign(&claims()).unwrap().expose_secret(), &validation())
+            .unwrap();
     }
     // The encryption key in the same set is found by kid.
     let enc = EncryptingKey::from_jwks(&jwks, recipient.key_id().as_str()).unwrap();
     assert_eq!(enc.thumbprint(), recipient.encrypting_key().thumbprint());
-    assert_eq!(EncryptingKey::from_jwks(&jwks, "nope").map(drop), Err(Error::Core(Core::UnknownKeyId)));
+    assert_eq!(
+        EncryptingKey::from_jwks(&jwks, "nope").map(drop),
+        Err(Error::Core(Core::UnknownKeyId))
+    );
     // Re-published, unknown members are gone and nothing private appears.
     let again = jwks.to_json();
-    assert!(!again.contains("x5t") && !again.contains("\"d\""), "{again}");
+    assert!(
+        !again.contains("x5t") && !again.contains("\"d\""),
+        "{again}"
+    );
     assert_eq!(Jwks::from_json(&again).unwrap().len(), 7);
     // The verifier's own key set exports as a JWKS that verifies the same tokens.
     let exported = verifier.to_jwks().to_json();
     let round = JwtVerifier::from_jwks(&exported).unwrap();
-    round.verify::<()>(es.sign(&claims()).unwrap().expose_secret(), &validation()).unwrap();
+    round
+        .verify::<()>(es.sign(&claims()).unwrap().expose_secret(), &validation())
+        .unwrap();
 }
 
 #[test]
@@ -364,14 +472,35 @@ fn jwks_errors() {
         JwtVerifier::from_jwks(&format!(r#"{{"keys":[{jwk},{jwk}]}}"#)).map(drop),
         Err(Error::Core(Core::DuplicateKeyId(es.key_id().to_string())))
     );
-    assert_eq!(JwtVerifier::from_jwks(r#"{"keys":[]}"#).map(drop), Err(Error::EmptyKeySet));
-    for bad in [r#"[]"#, r#"{"keys":{}}"#, r#"{"keys":[["EC"]]}"#, r#"{"nokeys":[]}"#, "junk"] {
-        assert!(matches!(Jwks::from_json(bad), Err(Error::InvalidKey(_))), "{bad}");
+    assert_eq!(
+        JwtVerifier::from_jwks(r#"{"keys":[]}"#).map(drop),
+        Err(Error::EmptyKeySet)
+    );
+    for bad in [
+        "[]",
+        r#"{"keys":{}}"#,
+        r#"{"keys":[["EC"]]}"#,
+        r#"{"nokeys":[]}"#,
+        "junk",
+    ] {
+        assert!(
+            matches!(Jwks::from_json(bad), Err(Error::InvalidKey(_))),
+            "{bad}"
+        );
     }
-    let many = format!(r#"{{"keys":[{}]}}"#, vec![r#"{"kty":"EC"}"#; MAX_JWKS_KEYS + 1].join(","));
-    assert_eq!(Jwks::from_json(&many).map(drop), Err(Error::JwksTooLarge("over 100 keys")));
+    let many = format!(
+        r#"{{"keys":[{}]}}"#,
+        vec![r#"{"kty":"EC"}"#; MAX_JWKS_KEYS + 1].join(",")
+    );
+    assert_eq!(
+        Jwks::from_json(&many).map(drop),
+        Err(Error::JwksTooLarge("over 100 keys"))
+    );
     let huge = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(MAX_JWKS_LEN));
-    assert_eq!(Jwks::from_json(&huge).map(drop), Err(Error::JwksTooLarge("over 256 KiB")));
+    assert_eq!(
+        Jwks::from_json(&huge).map(drop),
+        Err(Error::JwksTooLarge("over 256 KiB"))
+    );
     // An entry that claims a supported algorithm but is broken fails the set.
     let mut broken: serde_json::Value = serde_json::from_str(&jwk).unwrap();
     broken["x"] = "AAAA".into();
@@ -379,7 +508,8 @@ fn jwks_errors() {
         JwtVerifier::from_jwks(&format!(r#"{{"keys":[{broken}]}}"#)),
         Err(Error::InvalidKey(_))
     ));
-    let mut weak: serde_json::Value = serde_json::from_str(&SigningKey::generate(Algorithm::Rs256).unwrap().to_jwk()).unwrap();
+    let mut weak: serde_json::Value =
+        serde_json::from_str(&SigningKey::generate(Algorithm::Rs256).unwrap().to_jwk()).unwrap();
     weak["n"] = b64([0xc3u8; 128]).into();
     assert!(matches!(
         JwtVerifier::from_jwks(&format!(r#"{{"keys":[{weak}]}}"#)),
@@ -389,7 +519,10 @@ fn jwks_errors() {
     mismatched["alg"] = "RS256".into();
     assert!(matches!(
         JwtVerifier::from_jwks(&format!(r#"{{"keys":[{mismatched}]}}"#)),
-        Err(Error::KeyAlgorithmMismatch { expected: "RS256", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "RS256",
+            ..
+        })
     ));
 }
 
@@ -399,7 +532,8 @@ fn signing_key_set_rotates_and_publishes() {
     let first_id = first.key_id().clone();
     let mut set = SigningKeySet::new(first);
     let old = set.sign(&claims()).unwrap();
-    set.rotate_to(SigningKey::generate(Algorithm::Ps256).unwrap()).unwrap();
+    set.rotate_to(SigningKey::generate(Algorithm::Ps256).unwrap())
+        .unwrap();
     assert_eq!(set.current().algorithm(), Algorithm::Ps256);
     assert_eq!(TokenSigner::key_id(&set), set.current().key_id());
     let statuses: Vec<_> = set.iter().map(|(id, _, s)| (id.clone(), s)).collect();
@@ -408,8 +542,12 @@ fn signing_key_set_rotates_and_publishes() {
     let new = set.sign_as(&TokenType::AccessToken, &claims()).unwrap();
     let published = set.jwks().to_json();
     let verifier = JwtVerifier::from_jwks(&published).unwrap();
-    verifier.verify::<()>(old.expose_secret(), &validation()).unwrap();
-    let rs = JwtVerifier::from_jwks(&published).unwrap().expect_type(TokenType::AccessToken);
+    verifier
+        .verify::<()>(old.expose_secret(), &validation())
+        .unwrap();
+    let rs = JwtVerifier::from_jwks(&published)
+        .unwrap()
+        .expect_type(TokenType::AccessToken);
     let verified = rs.verify::<()>(new.expose_secret(), &validation()).unwrap();
     assert_eq!(verified.key_id(), Some(set.current().key_id()));
     // Published entries have kid, alg and use, and nothing private.
@@ -426,11 +564,19 @@ fn signing_key_set_rotates_and_publishes() {
     let mut verifier = JwtVerifier::from_jwks(&published).unwrap();
     verifier.remove(first_id.as_str()).unwrap();
     assert_eq!(
-        verifier.verify::<()>(old.expose_secret(), &validation()).map(drop),
+        verifier
+            .verify::<()>(old.expose_secret(), &validation())
+            .map(drop),
         Err(Error::Core(Core::UnknownKeyId))
     );
-    assert_eq!(verifier.remove("absent").map(drop), Err(Error::Core(Core::UnknownKeyId)));
-    assert_eq!(JwtVerifier::<VerifyingKey>::from_key_ring(token_core::KeyRing::verify_only()).map(drop), Err(Error::EmptyKeySet));
+    assert_eq!(
+        verifier.remove("absent").map(drop),
+        Err(Error::Core(Core::UnknownKeyId))
+    );
+    assert_eq!(
+        JwtVerifier::<VerifyingKey>::from_key_ring(token_core::KeyRing::verify_only()).map(drop),
+        Err(Error::EmptyKeySet)
+    );
 }
 
 #[test]
@@ -440,7 +586,10 @@ fn direct_jwe_round_trips() {
     let token = token.expose_secret();
     assert_eq!(TokenFormat::detect(token).unwrap(), TokenFormat::Jwe);
     let header = dangerous_decode_header(token).unwrap();
-    assert_eq!((header.alg(), header.enc(), header.typ()), ("dir", Some("A256GCM"), Some("JWT")));
+    assert_eq!(
+        (header.alg(), header.enc(), header.typ()),
+        ("dir", Some("A256GCM"), Some("JWT"))
+    );
     assert_eq!(header.kid(), Some(key.key_id()));
     assert!(!token.contains("read write"), "claims must not be readable");
     let verified = key.decrypt::<Scope>(token, &validation()).unwrap();
@@ -453,16 +602,29 @@ fn direct_jwe_round_trips() {
     again.decrypt::<Scope>(token, &validation()).unwrap();
     assert_eq!(again.key_id(), key.key_id());
     let other = DirectKey::generate().unwrap();
-    assert_eq!(other.decrypt::<Scope>(token, &validation()).map(drop), Err(Error::Core(Core::InvalidToken)));
-    assert!(matches!(DirectKey::from_secret(SecretBytes::new(vec![0; 16])), Err(Error::InvalidKey(_))));
+    assert_eq!(
+        other.decrypt::<Scope>(token, &validation()).map(drop),
+        Err(Error::Core(Core::InvalidToken))
+    );
+    assert!(matches!(
+        DirectKey::from_secret(SecretBytes::new(vec![0; 16])),
+        Err(Error::InvalidKey(_))
+    ));
     // Nested with a direct key and an HMAC signer.
-    let hmac = HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs512, SecretBytes::new(vec![9; 64])).unwrap();
+    let hmac =
+        HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs512, SecretBytes::new(vec![9; 64]))
+            .unwrap();
     let nested = key.encrypt_signed(&hmac, &claims()).unwrap();
-    let verified = key.decrypt_signed::<(), _>(nested.expose_secret(), &hmac, &validation()).unwrap();
+    let verified = key
+        .decrypt_signed::<(), _>(nested.expose_secret(), &hmac, &validation())
+        .unwrap();
     assert_eq!(verified.key_id(), Some(hmac.key_id()));
     let (h, plain) = hazmat::decrypt_jwe_direct(&key, nested.expose_secret()).unwrap();
     assert_eq!(h.cty(), Some("JWT"));
-    assert_eq!(TokenFormat::detect(std::str::from_utf8(plain.expose_secret()).unwrap()).unwrap(), TokenFormat::Jws);
+    assert_eq!(
+        TokenFormat::detect(std::str::from_utf8(plain.expose_secret()).unwrap()).unwrap(),
+        TokenFormat::Jws
+    );
 }
 
 #[test]
@@ -470,8 +632,13 @@ fn nested_jwe_round_trips_on_both_curves() {
     for curve in [EcdhCurve::P256, EcdhCurve::X25519] {
         let recipient = DecryptingKey::generate(curve).unwrap();
         let mut issuers = SigningKeySet::new(SigningKey::generate(Algorithm::EdDsa).unwrap());
-        issuers.rotate_to(SigningKey::generate(Algorithm::Es256).unwrap()).unwrap();
-        let token = recipient.encrypting_key().encrypt_signed(&issuers, &app_claims()).unwrap();
+        issuers
+            .rotate_to(SigningKey::generate(Algorithm::Es256).unwrap())
+            .unwrap();
+        let token = recipient
+            .encrypting_key()
+            .encrypt_signed(&issuers, &app_claims())
+            .unwrap();
         let token = token.expose_secret();
         let header = dangerous_decode_header(token).unwrap();
         assert_eq!(header.alg(), "ECDH-ES+A256KW");
@@ -488,13 +655,21 @@ fn nested_jwe_round_trips_on_both_curves() {
         let jwk = recipient.to_private_jwk_dangerous().unwrap();
         let again = DecryptingKey::from_jwk(jwk.expose_secret()).unwrap();
         assert_eq!(again.key_id(), recipient.key_id());
-        again.decrypt_signed::<Scope, _>(token, &issuers.verifier(), &validation()).unwrap();
+        again
+            .decrypt_signed::<Scope, _>(token, &issuers.verifier(), &validation())
+            .unwrap();
         let public = EncryptingKey::from_jwk(&recipient.encrypting_key().to_jwk()).unwrap();
         assert_eq!(public.curve(), curve);
         let mut jwks = Jwks::new();
         jwks.push_encrypting_key(&public);
-        assert_eq!(JwtVerifier::from_jwks(&jwks.to_json()).map(drop), Err(Error::EmptyKeySet));
-        assert!(!format!("{recipient:?}").contains(&jwk.expose_secret()[jwk.expose_secret().len() - 20..]));
+        assert_eq!(
+            JwtVerifier::from_jwks(&jwks.to_json()).map(drop),
+            Err(Error::EmptyKeySet)
+        );
+        assert!(
+            !format!("{recipient:?}")
+                .contains(&jwk.expose_secret()[jwk.expose_secret().len() - 20..])
+        );
     }
     // PEM and DER, PKCS#8 and SEC 1.
     let p256 = openssl::ec::EcKey::generate(
@@ -511,26 +686,52 @@ fn nested_jwe_round_trips_on_both_curves() {
         let from_der = DecryptingKey::from_der(&pkey.private_key_to_pkcs8().unwrap()).unwrap();
         assert_eq!(from_der.key_id(), key.key_id());
         let spki = String::from_utf8(pkey.public_key_to_pem().unwrap()).unwrap();
-        assert_eq!(EncryptingKey::from_pem(&spki).unwrap().key_id(), key.key_id());
-        assert_eq!(EncryptingKey::from_der(&pkey.public_key_to_der().unwrap()).unwrap().key_id(), key.key_id());
+        assert_eq!(
+            EncryptingKey::from_pem(&spki).unwrap().key_id(),
+            key.key_id()
+        );
+        assert_eq!(
+            EncryptingKey::from_der(&pkey.public_key_to_der().unwrap())
+                .unwrap()
+                .key_id(),
+            key.key_id()
+        );
         let signer = SigningKey::generate(Algorithm::Es256).unwrap();
-        let token = EncryptingKey::from_pem(&spki).unwrap().encrypt_signed(&signer, &claims()).unwrap();
-        key.decrypt_signed::<(), _>(token.expose_secret(), signer.verifying_key(), &validation()).unwrap();
-        assert!(matches!(DecryptingKey::from_pem(&spki), Err(Error::InvalidKey(_))));
-        assert!(matches!(EncryptingKey::from_pem(&pem), Err(Error::InvalidKey(_))));
+        let token = EncryptingKey::from_pem(&spki)
+            .unwrap()
+            .encrypt_signed(&signer, &claims())
+            .unwrap();
+        key.decrypt_signed::<(), _>(token.expose_secret(), signer.verifying_key(), &validation())
+            .unwrap();
+        assert!(matches!(
+            DecryptingKey::from_pem(&spki),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            EncryptingKey::from_pem(&pem),
+            Err(Error::InvalidKey(_))
+        ));
     }
     assert_eq!(
         DecryptingKey::from_pem(&sec1).unwrap().key_id(),
-        DecryptingKey::from_der(&p256.private_key_to_der().unwrap()).unwrap().key_id()
+        DecryptingKey::from_der(&p256.private_key_to_der().unwrap())
+            .unwrap()
+            .key_id()
     );
     // Keys of the wrong kind.
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
-    assert!(matches!(EncryptingKey::from_jwk(&ed.to_jwk()), Err(Error::KeyAlgorithmMismatch { .. })));
+    assert!(matches!(
+        EncryptingKey::from_jwk(&ed.to_jwk()),
+        Err(Error::KeyAlgorithmMismatch { .. })
+    ));
     let p384 = SigningKey::generate(Algorithm::Es384).unwrap();
     let mut jwk: serde_json::Value = serde_json::from_str(&p384.to_jwk()).unwrap();
     jwk.as_object_mut().unwrap().remove("alg");
     jwk["use"] = "enc".into();
-    assert!(matches!(EncryptingKey::from_jwk(&jwk.to_string()), Err(Error::UnsupportedKey(_))));
+    assert!(matches!(
+        EncryptingKey::from_jwk(&jwk.to_string()),
+        Err(Error::UnsupportedKey(_))
+    ));
 }
 
 #[test]
@@ -539,11 +740,16 @@ fn interoperates_with_josekit_jwt() {
     // josekit issues, this crate verifies.
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
     let pem = key.to_pkcs8_pem_dangerous().unwrap();
-    let mut signer = josekit::jws::ES256.signer_from_pem(pem.expose_secret().as_bytes()).unwrap();
+    let mut signer = josekit::jws::ES256
+        .signer_from_pem(pem.expose_secret().as_bytes())
+        .unwrap();
     signer.set_key_id(key.key_id().as_str());
     let mut header = josekit::jws::JwsHeader::new();
     header.set_token_type("JWT");
-    let payload = JwtPayload::from_map(serde_json::from_str::<serde_json::Map<_, _>>(&claims_json()).unwrap()).unwrap();
+    let payload = JwtPayload::from_map(
+        serde_json::from_str::<serde_json::Map<_, _>>(&claims_json()).unwrap(),
+    )
+    .unwrap();
     let token = jwt::encode_with_signer(&payload, &header, &signer).unwrap();
     let verifier = JwtVerifier::new(key.verifying_key().clone());
     verifier.verify::<()>(&token, &validation()).unwrap();
@@ -554,8 +760,14 @@ fn interoperates_with_josekit_jwt() {
         let token = key.sign(&claims()).unwrap();
         let jwk = josekit::jwk::Jwk::from_bytes(key.to_jwk()).unwrap();
         let (payload, header) = match alg {
-            Algorithm::EdDsa => jwt::decode_with_verifier(token.expose_secret(), &josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap()),
-            _ => jwt::decode_with_verifier(token.expose_secret(), &josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap()),
+            Algorithm::EdDsa => jwt::decode_with_verifier(
+                token.expose_secret(),
+                &josekit::jws::EdDSA.verifier_from_jwk(&jwk).unwrap(),
+            ),
+            _ => jwt::decode_with_verifier(
+                token.expose_secret(),
+                &josekit::jws::PS256.verifier_from_jwk(&jwk).unwrap(),
+            ),
         }
         .unwrap();
         assert_eq!(payload.issuer(), Some(common::ISSUER));
@@ -566,21 +778,42 @@ fn interoperates_with_josekit_jwt() {
     // this crate opens josekit's.
     let recipient = DecryptingKey::generate(EcdhCurve::P256).unwrap();
     let signer = SigningKey::generate(Algorithm::Es256).unwrap();
-    let ours = recipient.encrypting_key().encrypt_signed(&signer, &claims()).unwrap();
-    let private = josekit::jwk::Jwk::from_bytes(recipient.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
-    let decrypter = josekit::jwe::ECDH_ES_A256KW.decrypter_from_jwk(&private).unwrap();
-    let (inner, header) = josekit::jwe::deserialize_compact(ours.expose_secret(), &decrypter).unwrap();
+    let ours = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
+    let private = josekit::jwk::Jwk::from_bytes(
+        recipient
+            .to_private_jwk_dangerous()
+            .unwrap()
+            .expose_secret(),
+    )
+    .unwrap();
+    let decrypter = josekit::jwe::ECDH_ES_A256KW
+        .decrypter_from_jwk(&private)
+        .unwrap();
+    let (inner, header) =
+        josekit::jwe::deserialize_compact(ours.expose_secret(), &decrypter).unwrap();
     assert_eq!(header.content_type(), Some("JWT"));
-    signer.verifying_key().verify::<()>(std::str::from_utf8(&inner).unwrap(), &validation()).unwrap();
+    signer
+        .verifying_key()
+        .verify::<()>(std::str::from_utf8(&inner).unwrap(), &validation())
+        .unwrap();
 
     let public = josekit::jwk::Jwk::from_bytes(recipient.encrypting_key().to_jwk()).unwrap();
-    let encrypter = josekit::jwe::ECDH_ES_A256KW.encrypter_from_jwk(&public).unwrap();
+    let encrypter = josekit::jwe::ECDH_ES_A256KW
+        .encrypter_from_jwk(&public)
+        .unwrap();
     let mut header = josekit::jwe::JweHeader::new();
     header.set_content_encryption("A256GCM");
     header.set_content_type("JWT");
     let inner = signer.sign(&claims()).unwrap();
-    let theirs = josekit::jwe::serialize_compact(inner.expose_secret().as_bytes(), &header, &encrypter).unwrap();
-    recipient.decrypt_signed::<(), _>(&theirs, signer.verifying_key(), &validation()).unwrap();
+    let theirs =
+        josekit::jwe::serialize_compact(inner.expose_secret().as_bytes(), &header, &encrypter)
+            .unwrap();
+    recipient
+        .decrypt_signed::<(), _>(&theirs, signer.verifying_key(), &validation())
+        .unwrap();
 }
 
 #[test]
@@ -592,18 +825,33 @@ fn unverified_decoding_is_for_inspection_only() {
     assert_eq!(untrusted.into_claims().sub.as_deref(), Some("user-1"));
     // The verified API refuses the same token.
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    assert_eq!(key.verifying_key().verify::<()>(&unsigned, &validation()).map(drop), Err(Error::UnsecuredJwt));
+    assert_eq!(
+        key.verifying_key()
+            .verify::<()>(&unsigned, &validation())
+            .map(drop),
+        Err(Error::UnsecuredJwt)
+    );
     // A JWE's claims cannot be decoded without its key; its header can.
     let direct = DirectKey::generate().unwrap();
     let jwe = direct.encrypt(&claims()).unwrap();
     assert_eq!(
         dangerous_decode_unverified::<()>(jwe.expose_secret()).map(drop),
-        Err(Error::UnexpectedFormat { expected: TokenFormat::Jws, found: TokenFormat::Jwe })
+        Err(Error::UnexpectedFormat {
+            expected: TokenFormat::Jws,
+            found: TokenFormat::Jwe
+        })
     );
-    assert_eq!(dangerous_decode_header(jwe.expose_secret()).unwrap().enc(), Some("A256GCM"));
+    assert_eq!(
+        dangerous_decode_header(jwe.expose_secret()).unwrap().enc(),
+        Some("A256GCM")
+    );
     assert!(dangerous_decode_header("v4.local.AAAA").is_err());
     // Strict claims even here.
-    let bad = forge(r#"{"alg":"ES256"}"#, r#"{"exp":"soon"}"#, &*raw_signer(&key));
+    let bad = forge(
+        r#"{"alg":"ES256"}"#,
+        r#"{"exp":"soon"}"#,
+        &*raw_signer(&key),
+    );
     assert!(matches!(
         dangerous_decode_unverified::<()>(&bad),
         Err(Error::Core(Core::MalformedClaim { .. }))
@@ -617,15 +865,26 @@ fn debug_output_never_shows_secrets() {
         serde_json::from_str(key.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
     let d = private["d"].as_str().unwrap();
     let dbg = format!("{key:?}");
-    assert!(dbg.contains(key.key_id().as_str()) && !dbg.contains(d), "{dbg}");
+    assert!(
+        dbg.contains(key.key_id().as_str()) && !dbg.contains(d),
+        "{dbg}"
+    );
 
     let secret = vec![0x42; 32];
-    let hmac = HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(secret.clone())).unwrap();
+    let hmac =
+        HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(secret.clone()))
+            .unwrap();
     let dbg = format!("{hmac:?}");
-    assert!(!dbg.contains(&b64(&secret)) && !dbg.contains("66, 66"), "{dbg}");
+    assert!(
+        !dbg.contains(&b64(&secret)) && !dbg.contains("66, 66"),
+        "{dbg}"
+    );
     let direct = DirectKey::from_secret(SecretBytes::new(secret.clone())).unwrap();
     let dbg = format!("{direct:?}");
-    assert!(!dbg.contains(&b64(&secret)) && !dbg.contains("66, 66"), "{dbg}");
+    assert!(
+        !dbg.contains(&b64(&secret)) && !dbg.contains("66, 66"),
+        "{dbg}"
+    );
     let token = key.sign(&claims()).unwrap();
     assert!(!format!("{token:?}").contains(&token.expose_secret()[..20]));
     let verifier = JwtVerifier::new(key.verifier());

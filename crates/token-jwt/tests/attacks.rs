@@ -1,5 +1,10 @@
 //! The attack suite: every known JWT attack as a test asserting the exact typed error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -12,7 +17,7 @@ use josekit::jws::{JwsSigner as _, JwsVerifier as _};
 use secrecy::ExposeSecret;
 use token_core::{
     Claims, Error as Core, KeyId, MAX_TOKEN_LEN, PasetoPurpose, PasetoVersion, RegisteredClaim,
-    SecretBytes, Timestamp, TokenFormat, TokenVerifier, Validation,
+    SecretBytes, Timestamp, TokenFormat, TokenSigner, TokenVerifier, Validation,
 };
 use token_jwt::{
     Algorithm, DecryptingKey, DirectKey, EcdhCurve, Error, HmacAlgorithm, HmacKey, JwtVerifier,
@@ -38,7 +43,6 @@ fn with_header(token: &str, header: &str) -> String {
 }
 
 fn signed(key: &SigningKey) -> String {
-    use token_core::TokenSigner;
     key.sign(&claims()).unwrap().expose_secret().to_owned()
 }
 
@@ -53,15 +57,24 @@ fn alg_none_is_refused_in_every_spelling() {
         let header = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
         let unsigned = format!("{}.{}.", b64(&header), b64(claims_json()));
         assert_eq!(verify(public, &unsigned), Err(Error::UnsecuredJwt), "{alg}");
-        assert_eq!(verify_set(&set, &unsigned), Err(Error::UnsecuredJwt), "{alg}");
+        assert_eq!(
+            verify_set(&set, &unsigned),
+            Err(Error::UnsecuredJwt),
+            "{alg}"
+        );
         // With the original signature kept, and with the key's own kid.
         let header = format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, key.key_id());
         let resigned = with_header(&signed(&key), &header);
         assert_eq!(verify(public, &resigned), Err(Error::UnsecuredJwt), "{alg}");
-        assert_eq!(verify_set(&set, &resigned), Err(Error::UnsecuredJwt), "{alg}");
+        assert_eq!(
+            verify_set(&set, &resigned),
+            Err(Error::UnsecuredJwt),
+            "{alg}"
+        );
     }
-    let hmac = HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![3; 32]))
-        .unwrap();
+    let hmac =
+        HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![3; 32]))
+            .unwrap();
     let unsigned = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(claims_json()));
     assert_eq!(
         hmac.verify::<()>(&unsigned, &validation()).map(drop),
@@ -115,7 +128,8 @@ fn hs256_signed_with_the_public_key_does_not_forge() {
             assert_eq!(verify(&verifier, &forged), Err(refused.clone()));
             let set = JwtVerifier::new(verifier.clone());
             assert_eq!(verify_set(&set, &forged), Err(refused.clone()));
-            let jwks = JwtVerifier::from_jwks(&key.verifying_key().clone().into_jwks_json()).unwrap();
+            let jwks =
+                JwtVerifier::from_jwks(&key.verifying_key().clone().into_jwks_json()).unwrap();
             assert_eq!(verify_set(&jwks, &forged), Err(refused));
         }
         // And the public key cannot be made into an HMAC key by mistake.
@@ -156,8 +170,9 @@ impl IntoJwks for VerifyingKey {
 
 #[test]
 fn an_hmac_key_refuses_asymmetric_tokens_and_the_reverse() {
-    let hmac = HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![5; 32]))
-        .unwrap();
+    let hmac =
+        HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![5; 32]))
+            .unwrap();
     let es = es256();
     assert_eq!(
         hmac.verify::<()>(&signed(&es), &validation()).map(drop),
@@ -166,10 +181,7 @@ fn an_hmac_key_refuses_asymmetric_tokens_and_the_reverse() {
             found: "ES256".into()
         })
     );
-    let hs_token = {
-        use token_core::TokenSigner;
-        hmac.sign(&claims()).unwrap().expose_secret().to_owned()
-    };
+    let hs_token = { hmac.sign(&claims()).unwrap().expose_secret().to_owned() };
     assert_eq!(
         verify(es.verifying_key(), &hs_token),
         Err(Error::AlgorithmNotAllowed {
@@ -195,7 +207,9 @@ fn an_hmac_key_refuses_asymmetric_tokens_and_the_reverse() {
 fn swapped_alg_is_refused_before_crypto() {
     let key = es256();
     let token = signed(&key);
-    for alg in ["ES384", "ES512", "EdDSA", "RS256", "PS256", "HS256", "es256", "ES256 "] {
+    for alg in [
+        "ES384", "ES512", "EdDSA", "RS256", "PS256", "HS256", "es256", "ES256 ",
+    ] {
         let swapped = with_header(&token, &format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
         assert_eq!(
             verify(key.verifying_key(), &swapped),
@@ -218,10 +232,14 @@ fn swapped_alg_is_refused_before_crypto() {
     // A hostile alg value is echoed cut short and sanitized.
     let hostile = format!("{}\n{}", "A".repeat(100), "B");
     let swapped = with_header(&token, &serde_json::json!({ "alg": hostile }).to_string());
-    let Err(Error::AlgorithmNotAllowed { found, .. }) = verify(key.verifying_key(), &swapped) else {
+    let Err(Error::AlgorithmNotAllowed { found, .. }) = verify(key.verifying_key(), &swapped)
+    else {
         panic!("not refused")
     };
-    assert!(found.len() <= token_jwt::MAX_ECHOED_LEN + 3 && !found.contains('\n'), "{found}");
+    assert!(
+        found.len() <= token_jwt::MAX_ECHOED_LEN + 3 && !found.contains('\n'),
+        "{found}"
+    );
 }
 
 // ---- kid ------------------------------------------------------------------------------------
@@ -233,17 +251,29 @@ fn kid_naming_a_missing_key_fails_fast() {
     let mut set = JwtVerifier::new(a.verifying_key().clone());
     set.insert(b.verifying_key().clone()).unwrap();
     let sign = raw_signer(&a);
-    for kid in ["missing", "../../../etc/passwd", "'OR'1'='1", "https://evil.example/key"] {
+    for kid in [
+        "missing",
+        "../../../etc/passwd",
+        "'OR'1'='1",
+        "https://evil.example/key",
+    ] {
         let header = serde_json::json!({ "alg": "ES256", "kid": kid }).to_string();
         let token = forge(&header, &claims_json(), &*sign);
-        assert_eq!(verify_set(&set, &token), Err(Error::Core(Core::UnknownKeyId)), "{kid}");
+        assert_eq!(
+            verify_set(&set, &token),
+            Err(Error::Core(Core::UnknownKeyId)),
+            "{kid}"
+        );
     }
     // A kid that is no valid key id at all: bounded, visible ASCII.
     for kid in ["", "a b", "line\nbreak", "é", &"k".repeat(257)] {
         let header = serde_json::json!({ "alg": "ES256", "kid": kid }).to_string();
         let token = forge(&header, &claims_json(), &*sign);
         assert!(
-            matches!(verify_set(&set, &token), Err(Error::Core(Core::InvalidKeyId(_)))),
+            matches!(
+                verify_set(&set, &token),
+                Err(Error::Core(Core::InvalidKeyId(_)))
+            ),
             "{kid:?}: {:?}",
             verify_set(&set, &token)
         );
@@ -289,7 +319,11 @@ fn header_key_sources_are_never_used() {
             let mut header = extra.as_object().unwrap().clone();
             header.insert("alg".into(), "ES256".into());
             header.insert("kid".into(), kid.as_str().into());
-            let token = forge(&serde_json::Value::Object(header).to_string(), &claims_json(), &*sign);
+            let token = forge(
+                &serde_json::Value::Object(header).to_string(),
+                &claims_json(),
+                &*sign,
+            );
             let expected = if kid == ours.key_id() {
                 // Our key is looked up and the attacker's signature fails under it.
                 Error::Core(Core::InvalidToken)
@@ -298,7 +332,10 @@ fn header_key_sources_are_never_used() {
             };
             assert_eq!(verify_set(&set, &token), Err(expected.clone()), "{extra}");
             // The single-key verifier does not consult kid: the signature decides.
-            assert_eq!(verify(ours.verifying_key(), &token), Err(Error::Core(Core::InvalidToken)));
+            assert_eq!(
+                verify(ours.verifying_key(), &token),
+                Err(Error::Core(Core::InvalidToken))
+            );
         }
     }
     // The same members on a token we signed change nothing: they are not read.
@@ -319,7 +356,10 @@ fn unknown_crit_is_refused() {
     for (header, name) in [
         (r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, "exp"),
         (r#"{"alg":"ES256","b64":false,"crit":["b64"]}"#, "b64"),
-        (r#"{"alg":"ES256","crit":["http://example.com/must-understand"]}"#, "http://example.com/must-understand"),
+        (
+            r#"{"alg":"ES256","crit":["http://example.com/must-understand"]}"#,
+            "http://example.com/must-understand",
+        ),
     ] {
         let token = forge(header, &claims_json(), &*sign);
         assert_eq!(
@@ -328,7 +368,10 @@ fn unknown_crit_is_refused() {
         );
     }
     let token = forge(r#"{"alg":"ES256","crit":[]}"#, &claims_json(), &*sign);
-    assert!(matches!(verify(key.verifying_key(), &token), Err(Error::MalformedHeader(_))));
+    assert!(matches!(
+        verify(key.verifying_key(), &token),
+        Err(Error::MalformedHeader(_))
+    ));
 }
 
 // ---- signature stripped, truncated, tampered -------------------------------------------------
@@ -341,25 +384,62 @@ fn stripped_truncated_or_tampered_signatures_are_invalid() {
         let (input, sig) = token.rsplit_once('.').unwrap();
         let invalid = Err(Error::Core(Core::InvalidToken));
         // Stripped.
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.")), invalid, "{alg}");
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{input}.")),
+            invalid,
+            "{alg}"
+        );
         // Truncated.
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.{}", &sig[..sig.len() - 4])), invalid, "{alg}");
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.{}", &sig[..sig.len() / 2])), invalid, "{alg}");
+        assert_eq!(
+            verify(
+                key.verifying_key(),
+                &format!("{input}.{}", &sig[..sig.len() - 4])
+            ),
+            invalid,
+            "{alg}"
+        );
+        assert_eq!(
+            verify(
+                key.verifying_key(),
+                &format!("{input}.{}", &sig[..sig.len() / 2])
+            ),
+            invalid,
+            "{alg}"
+        );
         // Extended.
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.{sig}AAAA")), invalid, "{alg}");
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{input}.{sig}AAAA")),
+            invalid,
+            "{alg}"
+        );
         // One bit flipped.
         let mut raw = unb64(sig);
         raw[0] ^= 1;
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.{}", b64(&raw))), invalid, "{alg}");
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{input}.{}", b64(&raw))),
+            invalid,
+            "{alg}"
+        );
         // Payload changed under the old signature.
         let other = claims().subject("admin");
         let body = b64(other.to_json::<token_core::NumericDate>().unwrap());
         let (header, _) = input.split_once('.').unwrap();
-        assert_eq!(verify(key.verifying_key(), &format!("{header}.{body}.{sig}")), invalid, "{alg}");
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{header}.{body}.{sig}")),
+            invalid,
+            "{alg}"
+        );
         // Another key's signature.
         let other_key = SigningKey::generate(alg).unwrap();
-        let (_, other_sig) = signed(&other_key).rsplit_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap();
-        assert_eq!(verify(key.verifying_key(), &format!("{input}.{other_sig}")), invalid, "{alg}");
+        let (_, other_sig) = signed(&other_key)
+            .rsplit_once('.')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{input}.{other_sig}")),
+            invalid,
+            "{alg}"
+        );
     }
     // ECDSA: r = s = 0 is no signature.
     let key = es256();
@@ -381,33 +461,69 @@ fn time_and_audience_and_issuer_claims_are_enforced() {
     let exp = Timestamp::from_unix_seconds(NOW + 300).unwrap();
 
     let late = validation().clock(at(NOW + 300 + 61));
-    assert_eq!(public.verify::<()>(&token, &late).map(drop), Err(Error::Core(Core::Expired { exp })));
+    assert_eq!(
+        public.verify::<()>(&token, &late).map(drop),
+        Err(Error::Core(Core::Expired { exp }))
+    );
 
     let nbf = Timestamp::from_unix_seconds(NOW + 3600).unwrap();
     let future = Claims::new(()).issuer(ISSUER).audience(AUDIENCE);
-    let future = Claims { nbf: Some(nbf), exp: Some(Timestamp::from_unix_seconds(NOW + 7200).unwrap()), ..future };
+    let future = Claims {
+        nbf: Some(nbf),
+        exp: Some(Timestamp::from_unix_seconds(NOW + 7200).unwrap()),
+        ..future
+    };
     let t = sign_claims(&key, &future);
-    assert_eq!(public.verify::<()>(&t, &validation()).map(drop), Err(Error::Core(Core::NotYetValid { nbf })));
+    assert_eq!(
+        public.verify::<()>(&t, &validation()).map(drop),
+        Err(Error::Core(Core::NotYetValid { nbf }))
+    );
 
     let iat = Timestamp::from_unix_seconds(NOW + 3600).unwrap();
-    let issued_later = Claims { iat: Some(iat), ..claims() };
+    let issued_later = Claims {
+        iat: Some(iat),
+        ..claims()
+    };
     let t = sign_claims(&key, &issued_later);
-    assert_eq!(public.verify::<()>(&t, &validation()).map(drop), Err(Error::Core(Core::IssuedInFuture { iat })));
+    assert_eq!(
+        public.verify::<()>(&t, &validation()).map(drop),
+        Err(Error::Core(Core::IssuedInFuture { iat }))
+    );
 
     let wrong_aud = validation().audience("another-service");
-    assert_eq!(public.verify::<()>(&token, &wrong_aud).map(drop), Err(Error::Core(Core::WrongAudience)));
-    let aud_list = Claims { aud: Some(["x", "y"].into_iter().collect()), ..claims() };
+    assert_eq!(
+        public.verify::<()>(&token, &wrong_aud).map(drop),
+        Err(Error::Core(Core::WrongAudience))
+    );
+    let aud_list = Claims {
+        aud: Some(["x", "y"].into_iter().collect()),
+        ..claims()
+    };
     let t = sign_claims(&key, &aud_list);
-    assert_eq!(public.verify::<()>(&t, &validation()).map(drop), Err(Error::Core(Core::WrongAudience)));
-    public.verify::<()>(&t, &validation().audience("y")).unwrap();
+    assert_eq!(
+        public.verify::<()>(&t, &validation()).map(drop),
+        Err(Error::Core(Core::WrongAudience))
+    );
+    public
+        .verify::<()>(&t, &validation().audience("y"))
+        .unwrap();
     // The default validation expects no audience: a token minted for someone is refused.
     let default = Validation::new().issuer(ISSUER).clock(common::now());
-    assert_eq!(public.verify::<()>(&token, &default).map(drop), Err(Error::Core(Core::WrongAudience)));
+    assert_eq!(
+        public.verify::<()>(&token, &default).map(drop),
+        Err(Error::Core(Core::WrongAudience))
+    );
 
     let wrong_iss = validation().issuer("https://evil.example");
-    assert_eq!(public.verify::<()>(&token, &wrong_iss).map(drop), Err(Error::Core(Core::WrongIssuer)));
+    assert_eq!(
+        public.verify::<()>(&token, &wrong_iss).map(drop),
+        Err(Error::Core(Core::WrongIssuer))
+    );
 
-    let no_exp = Claims { exp: None, ..claims() };
+    let no_exp = Claims {
+        exp: None,
+        ..claims()
+    };
     let t = sign_claims(&key, &no_exp);
     assert_eq!(
         public.verify::<()>(&t, &validation()).map(drop),
@@ -422,7 +538,6 @@ fn time_and_audience_and_issuer_claims_are_enforced() {
 }
 
 fn sign_claims(key: &SigningKey, claims: &Claims<()>) -> String {
-    use token_core::TokenSigner;
     key.sign(claims).unwrap().expose_secret().to_owned()
 }
 
@@ -446,10 +561,16 @@ fn malformed_claims_are_errors_after_authentication_only() {
         // The same payload under a bad signature is only ever InvalidToken.
         let (input, _) = token.rsplit_once('.').unwrap();
         let bad = format!("{input}.{}", b64([1u8; 64]));
-        assert_eq!(verify(key.verifying_key(), &bad), Err(Error::Core(Core::InvalidToken)));
+        assert_eq!(
+            verify(key.verifying_key(), &bad),
+            Err(Error::Core(Core::InvalidToken))
+        );
     }
     let token = forge(header, "[1,2,3]", &*sign);
-    assert!(matches!(verify(key.verifying_key(), &token), Err(Error::Core(Core::MalformedClaims(_)))));
+    assert!(matches!(
+        verify(key.verifying_key(), &token),
+        Err(Error::Core(Core::MalformedClaims(_)))
+    ));
 }
 
 // ---- typ and cty ---------------------------------------------------------------------------
@@ -486,9 +607,20 @@ fn explicit_types_are_not_confused() {
             found: None
         })
     );
-    let dpop = forge(r#"{"alg":"ES256","typ":"dpop+jwt"}"#, &claims_json(), &*sign);
-    assert!(matches!(verify(key.verifying_key(), &dpop), Err(Error::TokenTypeMismatch { .. })));
-    let media = forge(r#"{"alg":"ES256","typ":"application/at+jwt"}"#, &claims_json(), &*sign);
+    let dpop = forge(
+        r#"{"alg":"ES256","typ":"dpop+jwt"}"#,
+        &claims_json(),
+        &*sign,
+    );
+    assert!(matches!(
+        verify(key.verifying_key(), &dpop),
+        Err(Error::TokenTypeMismatch { .. })
+    ));
+    let media = forge(
+        r#"{"alg":"ES256","typ":"application/at+jwt"}"#,
+        &claims_json(),
+        &*sign,
+    );
     verify_set(&rs, &media).unwrap();
     // A JWS whose cty says its payload is a nested JWT is not a claims set.
     let nested = forge(r#"{"alg":"ES256","cty":"JWT"}"#, &claims_json(), &*sign);
@@ -507,7 +639,10 @@ fn explicit_types_are_not_confused() {
 fn jwe_given_to_a_jws_verifier_and_the_reverse() {
     let key = es256();
     let recipient = DecryptingKey::generate(EcdhCurve::P256).unwrap();
-    let jwe = recipient.encrypting_key().encrypt_signed(&key, &claims()).unwrap();
+    let jwe = recipient
+        .encrypting_key()
+        .encrypt_signed(&key, &claims())
+        .unwrap();
     assert_eq!(
         verify(key.verifying_key(), jwe.expose_secret()),
         Err(Error::UnexpectedFormat {
@@ -573,7 +708,10 @@ fn oversized_tokens_and_headers_are_refused_before_parsing() {
         Err(Error::Core(Core::TokenTooLong { .. }))
     ));
     // A header over its own bound, inside the total bound: refused before decoding.
-    let header = format!(r#"{{"alg":"ES256","pad":"{}"}}"#, "x".repeat(MAX_HEADER_LEN));
+    let header = format!(
+        r#"{{"alg":"ES256","pad":"{}"}}"#,
+        "x".repeat(MAX_HEADER_LEN)
+    );
     let header_b64 = b64(&header);
     let token = format!("{header_b64}.{}.{}", b64(claims_json()), b64([0u8; 64]));
     assert_eq!(
@@ -585,13 +723,22 @@ fn oversized_tokens_and_headers_are_refused_before_parsing() {
     );
     // Deeply nested JSON in an ignored header member is skipped without recursion, up
     // to the header bound; the token then fails where it should, at the signature.
-    let deep = format!(r#"{{"alg":"ES256","x":{}1{}}}"#, "[".repeat(3000), "]".repeat(3000));
+    let deep = format!(
+        r#"{{"alg":"ES256","x":{}1{}}}"#,
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
     let token = format!("{}.{}.{}", b64(&deep), b64(claims_json()), b64([0u8; 64]));
-    assert_eq!(verify(key.verifying_key(), &token), Err(Error::Core(Core::InvalidToken)));
+    assert_eq!(
+        verify(key.verifying_key(), &token),
+        Err(Error::Core(Core::InvalidToken))
+    );
     // Signing refuses to mint a token no verifier would accept.
     let big_claims = Claims::new(serde_json::json!({ "pad": "x".repeat(MAX_TOKEN_LEN) }));
-    use token_core::TokenSigner;
-    assert!(matches!(key.sign(&big_claims), Err(Error::Core(Core::TokenTooLong { .. }))));
+    assert!(matches!(
+        key.sign(&big_claims),
+        Err(Error::Core(Core::TokenTooLong { .. }))
+    ));
 }
 
 // ---- malformed headers ---------------------------------------------------------------------------
@@ -609,7 +756,10 @@ fn ambiguous_headers_are_refused() {
     ] {
         let token = forge(header, &claims_json(), &*sign);
         assert!(
-            matches!(verify(key.verifying_key(), &token), Err(Error::MalformedHeader(_))),
+            matches!(
+                verify(key.verifying_key(), &token),
+                Err(Error::MalformedHeader(_))
+            ),
             "{header}: {:?}",
             verify(key.verifying_key(), &token)
         );
@@ -618,7 +768,9 @@ fn ambiguous_headers_are_refused() {
     let token = forge(r#"["ES256"]"#, &claims_json(), &*sign);
     assert_eq!(
         verify(key.verifying_key(), &token),
-        Err(Error::Core(Core::UnrecognizedFormat("not a JWS compact serialization")))
+        Err(Error::Core(Core::UnrecognizedFormat(
+            "not a JWS compact serialization"
+        )))
     );
     // Padding or the standard alphabet in any segment is not base64url.
     let token = signed(&key);
@@ -633,16 +785,25 @@ fn ambiguous_headers_are_refused() {
     let (h, _) = input.split_once('.').unwrap();
     assert_eq!(
         verify(key.verifying_key(), &format!("{h}..{sig}")),
-        Err(Error::MalformedToken("empty payload (detached content is not supported)"))
+        Err(Error::MalformedToken(
+            "empty payload (detached content is not supported)"
+        ))
     );
 }
 
 // ---- JWE-specific attacks ---------------------------------------------------------------------------
 
 /// A JWE to `recipient` built with josekit directly, with any header.
-fn raw_jwe(recipient: &DecryptingKey, header: &josekit::jwe::JweHeader, payload: &[u8], zip: bool) -> String {
+fn raw_jwe(
+    recipient: &DecryptingKey,
+    header: &josekit::jwe::JweHeader,
+    payload: &[u8],
+    zip: bool,
+) -> String {
     let jwk = josekit::jwk::Jwk::from_bytes(recipient.encrypting_key().to_jwk()).unwrap();
-    let encrypter = josekit::jwe::ECDH_ES_A256KW.encrypter_from_jwk(&jwk).unwrap();
+    let encrypter = josekit::jwe::ECDH_ES_A256KW
+        .encrypter_from_jwk(&jwk)
+        .unwrap();
     let mut header = header.clone();
     if zip {
         header.set_compression("DEF");
@@ -684,7 +845,10 @@ fn refused_jwe_algorithms_encodings_and_compression() {
 
     // RSA1_5 (a decryption oracle) and other key management algorithms.
     let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
-    let rsa_pem = openssl::pkey::PKey::from_rsa(rsa).unwrap().public_key_to_pem().unwrap();
+    let rsa_pem = openssl::pkey::PKey::from_rsa(rsa)
+        .unwrap()
+        .public_key_to_pem()
+        .unwrap();
     let mut h = josekit::jwe::JweHeader::new();
     h.set_content_encryption("A256GCM");
     #[allow(deprecated)]
@@ -710,10 +874,17 @@ fn refused_jwe_algorithms_encodings_and_compression() {
             found: "dir".into()
         })
     );
-    let ecdh_token = recipient.encrypting_key().encrypt_signed(&signer, &claims()).unwrap();
+    let ecdh_token = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
     assert_eq!(
         direct
-            .decrypt_signed::<(), _>(ecdh_token.expose_secret(), signer.verifying_key(), &validation())
+            .decrypt_signed::<(), _>(
+                ecdh_token.expose_secret(),
+                signer.verifying_key(),
+                &validation()
+            )
             .map(drop),
         Err(Error::AlgorithmNotAllowed {
             expected: "dir",
@@ -726,7 +897,10 @@ fn refused_jwe_algorithms_encodings_and_compression() {
 fn tampered_or_misdirected_jwe_is_invalid() {
     let signer = es256();
     let recipient = DecryptingKey::generate(EcdhCurve::P256).unwrap();
-    let token = recipient.encrypting_key().encrypt_signed(&signer, &claims()).unwrap();
+    let token = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
     let token = token.expose_secret();
     let decrypt = |key: &DecryptingKey, t: &str| {
         key.decrypt_signed::<(), _>(t, signer.verifying_key(), &validation())
@@ -747,7 +921,11 @@ fn tampered_or_misdirected_jwe_is_invalid() {
     for i in [1, 3, 4] {
         let mut raw = unb64(parts[i]);
         raw[0] ^= 1;
-        assert_eq!(decrypt(&recipient, &join(i, &b64(&raw))), invalid, "segment {i}");
+        assert_eq!(
+            decrypt(&recipient, &join(i, &b64(&raw))),
+            invalid,
+            "segment {i}"
+        );
     }
     // A truncated tag (GCM with short tags is forgeable).
     let tag = unb64(parts[4]);
@@ -756,14 +934,26 @@ fn tampered_or_misdirected_jwe_is_invalid() {
     let header: serde_json::Value = serde_json::from_slice(&unb64(parts[0])).unwrap();
     let mut changed = header.as_object().unwrap().clone();
     changed.insert("kid".into(), "someone-else".into());
-    assert_eq!(decrypt(&recipient, &join(0, &b64(serde_json::Value::Object(changed).to_string()))), invalid);
+    assert_eq!(
+        decrypt(
+            &recipient,
+            &join(0, &b64(serde_json::Value::Object(changed).to_string()))
+        ),
+        invalid
+    );
     // An ephemeral key that is not on the curve (invalid-curve attack).
     let mut off_curve = header.as_object().unwrap().clone();
     let epk = off_curve.get_mut("epk").unwrap().as_object_mut().unwrap();
     let mut y = unb64(epk["y"].as_str().unwrap());
     y[31] ^= 1;
     epk.insert("y".into(), b64(&y).into());
-    assert_eq!(decrypt(&recipient, &join(0, &b64(serde_json::Value::Object(off_curve).to_string()))), invalid);
+    assert_eq!(
+        decrypt(
+            &recipient,
+            &join(0, &b64(serde_json::Value::Object(off_curve).to_string()))
+        ),
+        invalid
+    );
     // Structurally wrong IV or wrapped key are format errors.
     assert_eq!(
         decrypt(&recipient, &join(2, &b64([0u8; 16]))),
@@ -787,8 +977,14 @@ fn nested_jwe_checks_the_inner_token_too() {
     };
     // Signed by someone else: anyone can encrypt to a public key, so the inner
     // signature is what makes the token authentic.
-    let token = recipient.encrypting_key().encrypt_signed(&stranger, &claims()).unwrap();
-    assert_eq!(decrypt(token.expose_secret()), Err(Error::Core(Core::InvalidToken)));
+    let token = recipient
+        .encrypting_key()
+        .encrypt_signed(&stranger, &claims())
+        .unwrap();
+    assert_eq!(
+        decrypt(token.expose_secret()),
+        Err(Error::Core(Core::InvalidToken))
+    );
     // An unsigned inner token.
     let unsigned = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(claims_json()));
     let mut h = josekit::jwe::JweHeader::new();
@@ -809,12 +1005,18 @@ fn nested_jwe_checks_the_inner_token_too() {
     );
     // Plain claims encrypted to a public key never reach the verified API.
     let token = raw_jwe(&recipient, &h, claims_json().as_bytes(), false);
-    assert!(matches!(decrypt(&token), Err(Error::ContentTypeMismatch { .. })));
+    assert!(matches!(
+        decrypt(&token),
+        Err(Error::ContentTypeMismatch { .. })
+    ));
     // A JWE nested in a JWE is not a signed JWT.
     let mut h = josekit::jwe::JweHeader::new();
     h.set_content_encryption("A256GCM");
     h.set_content_type("JWT");
-    let inner = recipient.encrypting_key().encrypt_signed(&signer, &claims()).unwrap();
+    let inner = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
     let token = raw_jwe(&recipient, &h, inner.expose_secret().as_bytes(), false);
     assert_eq!(
         decrypt(&token),
@@ -825,7 +1027,10 @@ fn nested_jwe_checks_the_inner_token_too() {
     );
     // And the inner claims are validated.
     let late = validation().clock(at(NOW + 3600));
-    let token = recipient.encrypting_key().encrypt_signed(&signer, &claims()).unwrap();
+    let token = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
     assert!(matches!(
         recipient.decrypt_signed::<(), _>(token.expose_secret(), signer.verifying_key(), &late),
         Err(Error::Core(Core::Expired { .. }))
@@ -834,7 +1039,9 @@ fn nested_jwe_checks_the_inner_token_too() {
     let direct = DirectKey::generate().unwrap();
     let nested = direct.encrypt_signed(&signer, &claims()).unwrap();
     assert_eq!(
-        direct.decrypt::<()>(nested.expose_secret(), &validation()).map(drop),
+        direct
+            .decrypt::<()>(nested.expose_secret(), &validation())
+            .map(drop),
         Err(Error::ContentTypeMismatch {
             expected: None,
             found: Some("JWT".into())
@@ -860,22 +1067,28 @@ fn removed_keys_stop_verifying() {
     let first = es256();
     let first_id = first.key_id().clone();
     let mut keys = SigningKeySet::new(first);
-    let old = {
-        use token_core::TokenSigner;
-        keys.sign(&claims()).unwrap().expose_secret().to_owned()
-    };
-    keys.rotate_to(SigningKey::generate(Algorithm::EdDsa).unwrap()).unwrap();
+    let old = { keys.sign(&claims()).unwrap().expose_secret().to_owned() };
+    keys.rotate_to(SigningKey::generate(Algorithm::EdDsa).unwrap())
+        .unwrap();
     let verifier = keys.verifier();
     verify_set(&verifier, &old).unwrap();
     assert_eq!(
-        keys.remove(keys.current().key_id().clone().as_str()).map(drop),
+        keys.remove(keys.current().key_id().clone().as_str())
+            .map(drop),
         Err(Error::Core(Core::CannotRemoveCurrentKey))
     );
     keys.remove(first_id.as_str()).unwrap();
-    assert_eq!(verify_set(&keys.verifier(), &old), Err(Error::Core(Core::UnknownKeyId)));
-    let again = SigningKey::generate(Algorithm::Es256).unwrap().with_key_id(KeyId::new("dup").unwrap());
+    assert_eq!(
+        verify_set(&keys.verifier(), &old),
+        Err(Error::Core(Core::UnknownKeyId))
+    );
+    let again = SigningKey::generate(Algorithm::Es256)
+        .unwrap()
+        .with_key_id(KeyId::new("dup").unwrap());
     keys.rotate_to(again).unwrap();
-    let dup = SigningKey::generate(Algorithm::Es256).unwrap().with_key_id(KeyId::new("dup").unwrap());
+    let dup = SigningKey::generate(Algorithm::Es256)
+        .unwrap()
+        .with_key_id(KeyId::new("dup").unwrap());
     assert_eq!(
         keys.rotate_to(dup),
         Err(Error::Core(Core::DuplicateKeyId("dup".into())))

@@ -1,6 +1,11 @@
 //! Property tests: no input panics; what is signed or encrypted comes back unchanged; no
 //! changed token verifies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -49,7 +54,11 @@ fn feed(s: &str) {
     let keys = &*KEYS;
     let v = Validation::new().dangerous_skip_audience_check();
     for k in &keys.signing {
-        assert!(k.verifying_key().verify::<Map<String, Value>>(s, &v).is_err());
+        assert!(
+            k.verifying_key()
+                .verify::<Map<String, Value>>(s, &v)
+                .is_err()
+        );
         assert!(hazmat::verify_jws(k.verifying_key(), s).is_err());
     }
     assert!(keys.set.verify::<Map<String, Value>>(s, &v).is_err());
@@ -106,8 +115,18 @@ fn header() -> impl Strategy<Value = Value> {
         "[A-Za-z0-9+-]{0,8}",
     ];
     let member = prop_oneof![
-        Just("kid"), Just("typ"), Just("cty"), Just("crit"), Just("enc"), Just("zip"),
-        Just("jku"), Just("jwk"), Just("x5c"), Just("b64"), Just("epk"), Just("alg"),
+        Just("kid"),
+        Just("typ"),
+        Just("cty"),
+        Just("crit"),
+        Just("enc"),
+        Just("zip"),
+        Just("jku"),
+        Just("jwk"),
+        Just("x5c"),
+        Just("b64"),
+        Just("epk"),
+        Just("alg"),
     ];
     (alg, prop::collection::vec((member, json_value()), 0..4)).prop_map(|(alg, members)| {
         let mut map = Map::new();
@@ -145,7 +164,9 @@ fn claims_strategy() -> impl Strategy<Value = Claims<Map<String, Value>>> {
 }
 
 fn permissive() -> Validation {
-    Validation::new().dangerous_skip_audience_check().clock(common::now())
+    Validation::new()
+        .dangerous_skip_audience_check()
+        .clock(common::now())
 }
 
 proptest! {

@@ -5,7 +5,12 @@
 //! the typed error named in each test. The cookbook's payloads are prose, not JWT
 //! claims, so the signature-level checks go through [`token_jwt::hazmat`]; the one JWT
 //! among them (the nested example's inner JWS) goes through `TokenVerifier`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -39,7 +44,10 @@ fn rfc7520_4_1_rs256_verifies() {
     let (header, body) = hazmat::verify_jws(&key, compact(&v)).unwrap();
     assert_eq!(body, payload(&v).as_bytes());
     assert_eq!(header.alg(), "RS256");
-    assert_eq!(header.kid().map(KeyId::as_str), Some("bilbo.baggins@hobbiton.example"));
+    assert_eq!(
+        header.kid().map(KeyId::as_str),
+        Some("bilbo.baggins@hobbiton.example")
+    );
 
     // Through a JWKS (no `alg` in the entry: an RSA key is taken as RS256), by kid.
     let jwks = format!(r#"{{"keys":[{jwk}]}}"#);
@@ -72,7 +80,10 @@ fn rfc7520_4_1_rs256_verifies() {
 fn rfc7520_4_4_hs256_verifies() {
     let v = vector("jws/4_4.hmac-sha2_integrity_protection.json");
     let key = HmacKey::dangerous_from_jwk(HmacAlgorithm::Hs256, &text(&v["input"]["key"])).unwrap();
-    assert_eq!(key.key_id().as_str(), "018c0ae5-4d9b-471b-bfd6-eef314bc7037");
+    assert_eq!(
+        key.key_id().as_str(),
+        "018c0ae5-4d9b-471b-bfd6-eef314bc7037"
+    );
     let (header, body) = hazmat::verify_jws(&key, compact(&v)).unwrap();
     assert_eq!(body, payload(&v).as_bytes());
     assert_eq!(header.alg(), "HS256");
@@ -100,8 +111,14 @@ fn rfc8037_eddsa_verifies() {
     let public = text(&public_part(&v["input"]["key"]));
     let key = VerifyingKey::from_jwk(Algorithm::EdDsa, &public).unwrap();
     // RFC 8037 appendix A.3: the thumbprint of this key, and so its default kid.
-    assert_eq!(key.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
-    assert_eq!(key.key_id().as_str(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    assert_eq!(
+        key.thumbprint(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
+    assert_eq!(
+        key.key_id().as_str(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
     let (header, body) = hazmat::verify_jws(&key, compact(&v)).unwrap();
     assert_eq!(body, payload(&v).as_bytes());
     assert_eq!(header.alg(), "EdDSA");
@@ -118,7 +135,10 @@ fn rfc8037_eddsa_verifies() {
     // Imported for another algorithm, the key is refused.
     assert!(matches!(
         VerifyingKey::from_jwk(Algorithm::Es256, &public),
-        Err(Error::KeyAlgorithmMismatch { expected: "ES256", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "ES256",
+            ..
+        })
     ));
 }
 
@@ -135,25 +155,36 @@ fn rfc7520_6_nested_inner_ps256_jwt_verifies_outer_rsa_oaep_is_refused() {
     // exp is 1300819380 (2011-03-22T18:43:00Z): validate at a time before it.
     let then = FixedClock(Timestamp::from_unix_seconds(1_300_819_000).unwrap());
     let validation = Validation::new().issuer("hobbiton.example").clock(then);
-    let verified = key.verify::<serde_json::Map<String, Value>>(inner, &validation).unwrap();
+    let verified = key
+        .verify::<serde_json::Map<String, Value>>(inner, &validation)
+        .unwrap();
     assert_eq!(verified.claims().iss.as_deref(), Some("hobbiton.example"));
-    assert_eq!(verified.claims().custom["http://example.com/is_root"], Value::Bool(true));
+    assert_eq!(
+        verified.claims().custom["http://example.com/is_root"],
+        Value::Bool(true)
+    );
     // And not after.
-    let later = validation.clone().clock(FixedClock(Timestamp::from_unix_seconds(1_400_000_000).unwrap()));
+    let later = validation.clone().clock(FixedClock(
+        Timestamp::from_unix_seconds(1_400_000_000).unwrap(),
+    ));
     assert!(matches!(
         key.verify::<()>(inner, &later),
         Err(Error::Core(Core::Expired { .. }))
     ));
     // The same claims re-encode as NumericDate integers.
-    assert!(String::from_utf8(verified.claims().to_json::<NumericDate>().unwrap())
-        .unwrap()
-        .contains(r#""exp":1300819380"#));
+    assert!(
+        String::from_utf8(verified.claims().to_json::<NumericDate>().unwrap())
+            .unwrap()
+            .contains(r#""exp":1300819380"#)
+    );
 
     // Outer: RSA-OAEP with A128GCM.
     let recipient = DecryptingKey::generate(EcdhCurve::P256).unwrap();
     let outer = v["encrypt"]["output"]["compact"].as_str().unwrap();
     assert_eq!(
-        recipient.decrypt_signed::<(), _>(outer, &key, &validation).map(drop),
+        recipient
+            .decrypt_signed::<(), _>(outer, &key, &validation)
+            .map(drop),
         Err(Error::AlgorithmNotAllowed {
             expected: "ECDH-ES+A256KW",
             found: "RSA-OAEP".into()
@@ -166,7 +197,8 @@ fn rfc7520_6_nested_inner_ps256_jwt_verifies_outer_rsa_oaep_is_refused() {
 #[test]
 fn rfc7520_4_2_ps384_is_refused() {
     let v = vector("jws/4_2.rsa-pss_signature.json");
-    let key = VerifyingKey::from_jwk(Algorithm::Ps256, &text(&public_part(&v["input"]["key"]))).unwrap();
+    let key =
+        VerifyingKey::from_jwk(Algorithm::Ps256, &text(&public_part(&v["input"]["key"]))).unwrap();
     assert_eq!(
         hazmat::verify_jws(&key, compact(&v)).map(drop),
         Err(Error::AlgorithmNotAllowed {
@@ -205,7 +237,9 @@ fn rfc7520_4_5_detached_content_is_refused() {
     let key = HmacKey::dangerous_from_jwk(HmacAlgorithm::Hs256, &text(&v["input"]["key"])).unwrap();
     assert_eq!(
         hazmat::verify_jws(&key, compact(&v)).map(drop),
-        Err(Error::MalformedToken("empty payload (detached content is not supported)"))
+        Err(Error::MalformedToken(
+            "empty payload (detached content is not supported)"
+        ))
     );
 }
 
@@ -225,7 +259,9 @@ fn json_serialization_examples_are_refused() {
         let v = vector(file);
         assert!(v["output"].get("compact").is_none(), "{file}");
         for form in ["json", "json_flat"] {
-            let Some(token) = v["output"].get(form) else { continue };
+            let Some(token) = v["output"].get(form) else {
+                continue;
+            };
             assert_eq!(
                 hazmat::verify_jws(&key, &text(token)).map(drop),
                 Err(Error::JsonSerialization),
@@ -243,7 +279,9 @@ fn json_serialization_examples_are_refused() {
         let v = vector(file);
         assert!(v["output"].get("compact").is_none(), "{file}");
         for form in ["json", "json_flat"] {
-            let Some(token) = v["output"].get(form) else { continue };
+            let Some(token) = v["output"].get(form) else {
+                continue;
+            };
             assert_eq!(
                 hazmat::decrypt_jwe(&recipient, &text(token)).map(drop),
                 Err(Error::JsonSerialization),
@@ -260,7 +298,9 @@ fn rfc7797_unencoded_payload_is_refused() {
     // The compact form carries the raw payload, spaces and all: not a JWS by shape.
     assert_eq!(
         hazmat::verify_jws(&key, compact(&v)).map(drop),
-        Err(Error::Core(Core::UnrecognizedFormat("not a JWS compact serialization")))
+        Err(Error::Core(Core::UnrecognizedFormat(
+            "not a JWS compact serialization"
+        )))
     );
     // With the payload base64url-encoded, the header's `crit: ["b64"]` is what refuses it.
     let (header, rest) = compact(&v).split_once('.').unwrap();
@@ -282,16 +322,43 @@ fn rfc7520_jwe_compact_examples_are_refused() {
         found: found.into(),
     };
     for (file, expected) in [
-        ("jwe/5_1.key_encryption_using_rsa_v15_and_aes-hmac-sha2.json", refused("RSA1_5")),
-        ("jwe/5_2.key_encryption_using_rsa-oaep_with_aes-gcm.json", refused("RSA-OAEP")),
-        ("jwe/5_3.key_wrap_using_pbes2-aes-keywrap_with-aes-cbc-hmac-sha2.json", refused("PBES2-HS512+A256KW")),
-        ("jwe/5_4.key_agreement_with_key_wrapping_using_ecdh-es_and_aes-keywrap_with_aes-gcm.json", refused("ECDH-ES+A128KW")),
-        ("jwe/5_5.key_agreement_using_ecdh-es_with_aes-cbc-hmac-sha2.json", refused("ECDH-ES")),
-        ("jwe/5_6.direct_encryption_using_aes-gcm.json", refused("dir")),
-        ("jwe/5_7.key_wrap_using_aes-gcm_keywrap_with_aes-cbc-hmac-sha2.json", refused("A256GCMKW")),
-        ("jwe/5_8.key_wrap_using_aes-keywrap_with_aes-gcm.json", refused("A128KW")),
+        (
+            "jwe/5_1.key_encryption_using_rsa_v15_and_aes-hmac-sha2.json",
+            refused("RSA1_5"),
+        ),
+        (
+            "jwe/5_2.key_encryption_using_rsa-oaep_with_aes-gcm.json",
+            refused("RSA-OAEP"),
+        ),
+        (
+            "jwe/5_3.key_wrap_using_pbes2-aes-keywrap_with-aes-cbc-hmac-sha2.json",
+            refused("PBES2-HS512+A256KW"),
+        ),
+        (
+            "jwe/5_4.key_agreement_with_key_wrapping_using_ecdh-es_and_aes-keywrap_with_aes-gcm.json",
+            refused("ECDH-ES+A128KW"),
+        ),
+        (
+            "jwe/5_5.key_agreement_using_ecdh-es_with_aes-cbc-hmac-sha2.json",
+            refused("ECDH-ES"),
+        ),
+        (
+            "jwe/5_6.direct_encryption_using_aes-gcm.json",
+            refused("dir"),
+        ),
+        (
+            "jwe/5_7.key_wrap_using_aes-gcm_keywrap_with_aes-cbc-hmac-sha2.json",
+            refused("A256GCMKW"),
+        ),
+        (
+            "jwe/5_8.key_wrap_using_aes-keywrap_with_aes-gcm.json",
+            refused("A128KW"),
+        ),
         // Compression is refused before the algorithm is even looked at.
-        ("jwe/5_9.compressed_content.json", Error::CompressionNotAllowed),
+        (
+            "jwe/5_9.compressed_content.json",
+            Error::CompressionNotAllowed,
+        ),
     ] {
         let v = vector(file);
         assert_eq!(
@@ -362,7 +429,11 @@ fn rfc7520_3_jwks() {
         Err(Error::EmptyKeySet)
     );
     assert_eq!(
-        SigningKey::from_jwk(Algorithm::Es384, &text(&vector("jwk/3_2.ec_private_key.json"))).map(drop),
+        SigningKey::from_jwk(
+            Algorithm::Es384,
+            &text(&vector("jwk/3_2.ec_private_key.json"))
+        )
+        .map(drop),
         Err(Error::UnsupportedKey("EC curve P-521"))
     );
 
@@ -411,7 +482,10 @@ fn rfc7520_3_jwks() {
     let enc = text(&vector("jwk/3_6.symmetric_key_encryption.json"));
     assert!(matches!(
         DirectKey::from_jwk(&enc),
-        Err(Error::KeyAlgorithmMismatch { expected: "dir", .. })
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "dir",
+            ..
+        })
     ));
     let mut unlabelled = vector("jwk/3_6.symmetric_key_encryption.json");
     unlabelled.as_object_mut().unwrap().remove("alg");

@@ -58,7 +58,7 @@ impl std::fmt::Debug for DualVerifier {
             .field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
             .field("jwt_until", &self.jwt.as_ref().and_then(|j| j.until))
             .field("counts", &self.counts())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +99,11 @@ impl DualVerifier {
     /// Admits JWS tokens whose header `alg` is one of `algorithms`, verified by
     /// `verifier`'s keys (each key also pins its own algorithm).
     #[must_use]
-    pub fn allow_jwt(mut self, verifier: JwtVerifier<VerifyingKey>, algorithms: &[Algorithm]) -> Self {
+    pub fn allow_jwt(
+        mut self,
+        verifier: JwtVerifier<VerifyingKey>,
+        algorithms: &[Algorithm],
+    ) -> Self {
         self.jwt = Some(JwtRoute {
             verifier,
             algorithms: algorithms.to_vec(),
@@ -144,7 +148,11 @@ impl DualVerifier {
     /// # Errors
     /// [`Error::NotAllowed`] for anything off the list; [`Error::JwtRetired`] after the
     /// cut-off; the format crates' errors; claim errors.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<Verified<T>> {
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
         let format = TokenFormat::detect(token).map_err(|e| {
             self.refused.fetch_add(1, Ordering::Relaxed);
             Error::from(e)

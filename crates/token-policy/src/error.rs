@@ -47,7 +47,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// A readable (signed, unencrypted) payload would carry a sensitive-looking claim.
-    #[error("claim `{0}` looks sensitive and access tokens are readable; put it in a payment (encrypted) token or server-side")]
+    #[error(
+        "claim `{0}` looks sensitive and access tokens are readable; put it in a payment (encrypted) token or server-side"
+    )]
     SensitiveClaim(String),
     /// A token of another type than the job takes (an API key given as an access
     /// token, a JWT where PASETO is configured, …).

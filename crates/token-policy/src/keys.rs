@@ -121,7 +121,8 @@ impl AccessVerifier {
     /// Whether a token of `format` can be for this verifier at all.
     pub fn accepts(&self, format: &TokenFormat) -> bool {
         use token_core::{PasetoPurpose, PasetoVersion};
-        match (self, format) {
+        matches!(
+            (self, format),
             (
                 Self::PasetoV4(_),
                 TokenFormat::Paseto {
@@ -129,25 +130,26 @@ impl AccessVerifier {
                     purpose: PasetoPurpose::Public,
                     ..
                 },
-            )
-            | (
+            ) | (
                 Self::PasetoV3(_),
                 TokenFormat::Paseto {
                     version: PasetoVersion::V3,
                     purpose: PasetoPurpose::Public,
                     ..
                 },
-            )
-            | (Self::Jwt(_), TokenFormat::Jws) => true,
-            _ => false,
-        }
+            ) | (Self::Jwt(_), TokenFormat::Jws)
+        )
     }
 }
 
 impl TokenVerifier for AccessVerifier {
     type Error = Error;
 
-    fn verify<T: DeserializeOwned>(&self, token: &str, validation: &Validation) -> Result<Verified<T>> {
+    fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
         Ok(match self {
             Self::PasetoV4(v) => v.verify(token, validation)?,
             Self::PasetoV3(v) => v.verify(token, validation)?,
@@ -205,7 +207,11 @@ impl TokenEncrypter for PaymentKey {
         }
     }
 
-    fn encrypt<T: Serialize>(&self, claims: &Claims<T>, implicit_assertion: &[u8]) -> Result<SecretString> {
+    fn encrypt<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
         Ok(match self {
             Self::PasetoV4(k) => k.encrypt(claims, implicit_assertion)?,
             Self::PasetoV3(k) => k.encrypt(claims, implicit_assertion)?,

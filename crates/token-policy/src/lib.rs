@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blocklist;
+pub mod config;
 pub mod dual;
 pub mod error;
 pub mod keys;

@@ -180,7 +180,10 @@ impl Policy {
             access_ttl: MAX_ACCESS_TTL,
             payment_ttl: MAX_PAYMENT_TTL,
             service_ttl: MAX_SERVICE_TTL,
-            sensitive_claims: DEFAULT_SENSITIVE_CLAIMS.iter().map(|s| (*s).to_owned()).collect(),
+            sensitive_claims: DEFAULT_SENSITIVE_CLAIMS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             overrides: Vec::new(),
         }
     }
@@ -237,7 +240,9 @@ impl Policy {
 
     fn bounded(job: Job, requested: Duration, limit: Duration) -> Result<Duration> {
         if requested.is_zero() {
-            return Err(Error::InvalidPolicy(format!("{job} lifetime must be positive")));
+            return Err(Error::InvalidPolicy(format!(
+                "{job} lifetime must be positive"
+            )));
         }
         if requested > limit {
             return Err(Error::LimitExceeded {
@@ -326,7 +331,10 @@ impl Policy {
     /// case-insensitively, also as a `_`/`-` separated part: `user_email` matches
     /// `email`).
     #[must_use]
-    pub fn sensitive_claim_names<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+    pub fn sensitive_claim_names<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
         self.sensitive_claims = names.into_iter().map(Into::into).collect();
         self
     }
@@ -343,13 +351,19 @@ impl Policy {
     }
 
     /// The effective decision matrix.
+    #[allow(clippy::too_many_lines)] // one table, row by row
     pub fn explain(&self) -> Explanation {
         let mins = |d: Duration| humanize(d);
         let o = |job: Job| {
             self.overrides
                 .iter()
                 .filter(move |o| o.job == job)
-                .map(|o| format!("OVERRIDE: {} raised from {}s to {}s", o.what, o.default_secs, o.value_secs))
+                .map(|o| {
+                    format!(
+                        "OVERRIDE: {} raised from {}s to {}s",
+                        o.what, o.default_secs, o.value_secs
+                    )
+                })
         };
         let mut rows = vec![
             Row {
@@ -358,10 +372,22 @@ impl Policy {
                 lifetime: mins(self.access_ttl),
                 rules: [
                     "asymmetric signature only: verifiers hold no secret".to_owned(),
-                    format!("iss = {:?}, aud = {:?}, sub and jti required", self.issuer, self.audience),
+                    format!(
+                        "iss = {:?}, aud = {:?}, sub and jti required",
+                        self.issuer, self.audience
+                    ),
                     format!("lifetime at most {}", mins(MAX_ACCESS_TTL)),
-                    format!("readable payload: refuses claim names like {}", self.sensitive_claims.iter().take(6).cloned().collect::<Vec<_>>().join(", ")),
-                    "revocable by jti and by subject cut-off (blocklist, TTL = remaining lifetime)".to_owned(),
+                    format!(
+                        "readable payload: refuses claim names like {}",
+                        self.sensitive_claims
+                            .iter()
+                            .take(6)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "revocable by jti and by subject cut-off (blocklist, TTL = remaining lifetime)"
+                        .to_owned(),
                 ]
                 .into_iter()
                 .chain(o(Job::Access))
@@ -374,7 +400,8 @@ impl Policy {
                 lifetime: "family lifetime and idle timeout (token-opaque)".to_owned(),
                 rules: vec![
                     "never a JWT or PASETO: there is no API for it".to_owned(),
-                    "rotated on every use; a rotated token seen again revokes its whole family".to_owned(),
+                    "rotated on every use; a rotated token seen again revokes its whole family"
+                        .to_owned(),
                 ],
                 key_ids: Vec::new(),
             },
@@ -384,7 +411,8 @@ impl Policy {
                 lifetime: mins(self.payment_ttl),
                 rules: [
                     "encrypted only: the payload is not readable".to_owned(),
-                    "implicit assertion = authenticated user id, on issue and on consume".to_owned(),
+                    "implicit assertion = authenticated user id, on issue and on consume"
+                        .to_owned(),
                     format!("lifetime at most {}", mins(MAX_PAYMENT_TTL)),
                     "single use: consumed tokens are blocklisted".to_owned(),
                 ]
@@ -407,7 +435,9 @@ impl Policy {
                 job: Job::EmailVerification,
                 token: "opaque one-time token (evt_), stored hashed".to_owned(),
                 lifetime: "expiry in the database row".to_owned(),
-                rules: vec!["single use; deleted on use; issuance rate-limited per user".to_owned()],
+                rules: vec![
+                    "single use; deleted on use; issuance rate-limited per user".to_owned(),
+                ],
                 key_ids: Vec::new(),
             },
             Row {
@@ -422,9 +452,12 @@ impl Policy {
             },
             Row {
                 job: Job::Session,
-                token: "opaque session id (ses_) in a __Host- HttpOnly Secure SameSite cookie".to_owned(),
+                token: "opaque session id (ses_) in a __Host- HttpOnly Secure SameSite cookie"
+                    .to_owned(),
                 lifetime: "sliding idle expiry plus absolute expiry".to_owned(),
-                rules: vec!["server-side state; revocable one by one or all of a user's".to_owned()],
+                rules: vec![
+                    "server-side state; revocable one by one or all of a user's".to_owned(),
+                ],
                 key_ids: Vec::new(),
             },
             Row {
@@ -432,9 +465,11 @@ impl Policy {
                 token: "JWT ES256".to_owned(),
                 lifetime: mins(self.service_ttl),
                 rules: [
-                    "explicit aud per target service; verifiers accept only their own name".to_owned(),
+                    "explicit aud per target service; verifiers accept only their own name"
+                        .to_owned(),
                     format!("lifetime at most {}", mins(MAX_SERVICE_TTL)),
-                    "keys published as JWKS; no key is ever fetched from a URL in a token".to_owned(),
+                    "keys published as JWKS; no key is ever fetched from a URL in a token"
+                        .to_owned(),
                 ]
                 .into_iter()
                 .chain(o(Job::ServiceToService))
@@ -501,7 +536,13 @@ impl Explanation {
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for row in &self.rows {
-            writeln!(f, "{:<20} {}  [{}]", row.job.name(), row.token, row.lifetime)?;
+            writeln!(
+                f,
+                "{:<20} {}  [{}]",
+                row.job.name(),
+                row.token,
+                row.lifetime
+            )?;
             for rule in &row.rules {
                 writeln!(f, "{:<20}   - {rule}", "")?;
             }
@@ -534,24 +575,41 @@ mod tests {
         assert_eq!(p.access_ttl(), MAX_ACCESS_TTL);
         assert!(matches!(
             p.clone().with_access_ttl(Duration::from_secs(16 * 60)),
-            Err(Error::LimitExceeded { job: Job::Access, .. })
+            Err(Error::LimitExceeded {
+                job: Job::Access,
+                ..
+            })
         ));
         assert!(matches!(
             p.clone().with_payment_ttl(Duration::from_secs(301)),
-            Err(Error::LimitExceeded { job: Job::Payment, .. })
+            Err(Error::LimitExceeded {
+                job: Job::Payment,
+                ..
+            })
         ));
         assert!(matches!(
             p.clone().with_service_ttl(Duration::from_secs(301)),
-            Err(Error::LimitExceeded { job: Job::ServiceToService, .. })
+            Err(Error::LimitExceeded {
+                job: Job::ServiceToService,
+                ..
+            })
         ));
-        assert!(matches!(p.clone().with_access_ttl(Duration::ZERO), Err(Error::InvalidPolicy(_))));
+        assert!(matches!(
+            p.clone().with_access_ttl(Duration::ZERO),
+            Err(Error::InvalidPolicy(_))
+        ));
         let lowered = p.clone().with_access_ttl(Duration::from_secs(300)).unwrap();
         assert!(lowered.overrides().is_empty());
-        let raised = p.dangerous_raise_access_ttl(Duration::from_secs(3600)).unwrap();
+        let raised = p
+            .dangerous_raise_access_ttl(Duration::from_secs(3600))
+            .unwrap();
         assert_eq!(raised.access_ttl(), Duration::from_secs(3600));
         assert_eq!(raised.overrides().len(), 1);
         let text = raised.explain().to_string();
-        assert!(text.contains("WARNING: access ttl raised from 900s to 3600s"), "{text}");
+        assert!(
+            text.contains("WARNING: access ttl raised from 900s to 3600s"),
+            "{text}"
+        );
         // Lowering again clears the override.
         let back = raised.with_access_ttl(Duration::from_secs(600)).unwrap();
         assert!(back.overrides().is_empty());
@@ -565,7 +623,9 @@ mod tests {
         assert_eq!(rows.len(), Job::ALL.len());
         for (row, job) in rows.iter().zip(Job::ALL) {
             assert_eq!(row["job"], job.name());
-            assert!(row["token"].is_string() && row["lifetime"].is_string() && row["rules"].is_array());
+            assert!(
+                row["token"].is_string() && row["lifetime"].is_string() && row["rules"].is_array()
+            );
         }
         assert_eq!(e.row(Job::Payment).unwrap().lifetime, "5 min");
         assert!(e.to_string().contains("no limit is raised"));
@@ -581,6 +641,9 @@ mod tests {
         assert_eq!(p.find_sensitive(["emailed_at_count"]), None);
         let custom = p.sensitive_claim_names(["tenant_secret_hint"]);
         assert_eq!(custom.find_sensitive(["email"]), None);
-        assert_eq!(custom.find_sensitive(["tenant_secret_hint"]), Some("tenant_secret_hint"));
+        assert_eq!(
+            custom.find_sensitive(["tenant_secret_hint"]),
+            Some("tenant_secret_hint")
+        );
     }
 }

@@ -8,12 +8,11 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use token_core::{
-    AsymmetricSigner, Claims, Clock, RegisteredClaim, SystemClock, TokenDecrypter,
-    TokenEncrypter, TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
+    AsymmetricSigner, Claims, Clock, RegisteredClaim, SystemClock, TokenDecrypter, TokenEncrypter,
+    TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
 };
 use token_opaque::{
-    ApiKeyInfo, CreatedApiKey, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens,
-    RedeemedOneTime,
+    ApiKeyInfo, CreatedApiKey, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens, RedeemedOneTime,
 };
 
 use crate::blocklist::{Blocklist, MemoryBlocklist};
@@ -218,7 +217,12 @@ impl TokenService {
     /// # Errors
     /// [`Error::SensitiveClaim`] if `session` carries a sensitive-looking claim name;
     /// signing errors.
-    pub fn issue_access<T: Serialize>(&self, subject: &str, sid: &str, session: &T) -> Result<SecretString> {
+    pub fn issue_access<T: Serialize>(
+        &self,
+        subject: &str,
+        sid: &str,
+        session: &T,
+    ) -> Result<SecretString> {
         self.check_readable(session)?;
         let claims = Claims::new(AccessClaims {
             sid: sid.to_owned(),
@@ -267,7 +271,10 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for another kind of token (an API key, a payment
     /// token, a JWT where PASETO is configured); the format crates' errors; claim errors;
     /// [`Error::Revoked`].
-    pub async fn verify_access<T: DeserializeOwned>(&self, bearer: &str) -> Result<Verified<AccessClaims<T>>> {
+    pub async fn verify_access<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
         let format = TokenFormat::detect(bearer)?;
         if !self.access_verifier.accepts(&format) {
             return Err(Error::WrongTokenType {
@@ -328,7 +335,10 @@ impl TokenService {
     /// # Errors
     /// Store and blocklist errors.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
-        if let Ok(verified) = self.verify_access::<serde_json::Map<String, serde_json::Value>>(access).await {
+        if let Ok(verified) = self
+            .verify_access::<serde_json::Map<String, serde_json::Value>>(access)
+            .await
+        {
             let claims = verified.claims();
             if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
                 self.blocklist.revoke(jti, exp).await?;
@@ -385,7 +395,13 @@ impl TokenService {
     /// claim errors; [`Error::AlreadyUsed`].
     pub async fn consume_payment<T: DeserializeOwned>(&self, token: &str, user: &str) -> Result<T> {
         let format = TokenFormat::detect(token)?;
-        if !matches!(format, TokenFormat::Paseto { purpose: token_core::PasetoPurpose::Local, .. }) {
+        if !matches!(
+            format,
+            TokenFormat::Paseto {
+                purpose: token_core::PasetoPurpose::Local,
+                ..
+            }
+        ) {
             return Err(Error::WrongTokenType {
                 job: Job::Payment,
                 found: format,
@@ -448,7 +464,9 @@ impl TokenService {
     /// [`Error::InvalidPolicy`] when service tokens are not configured; signing errors.
     pub fn service_token(&self, target: &str) -> Result<SecretString> {
         self.services()
-            .ok_or_else(|| Error::InvalidPolicy("service-to-service tokens are not configured".into()))?
+            .ok_or_else(|| {
+                Error::InvalidPolicy("service-to-service tokens are not configured".into())
+            })?
             .issue(target, self.policy.service_ttl(), self.clock.as_ref())
     }
 
@@ -458,7 +476,9 @@ impl TokenService {
     /// [`Error::InvalidPolicy`] when not configured; JWT and claim errors.
     pub fn verify_service_token(&self, token: &str) -> Result<Verified<()>> {
         self.services()
-            .ok_or_else(|| Error::InvalidPolicy("service-to-service tokens are not configured".into()))?
+            .ok_or_else(|| {
+                Error::InvalidPolicy("service-to-service tokens are not configured".into())
+            })?
             .verify(token, self.policy.service_ttl(), self.clock.clone())
     }
 }

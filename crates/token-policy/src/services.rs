@@ -31,7 +31,11 @@ impl ServiceAuth {
     /// # Errors
     /// [`Error::KeyNotAllowed`] for a non-ES256 signing key; [`Error::InvalidPolicy`]
     /// for an empty name.
-    pub fn new(name: impl Into<String>, signer: SigningKeySet, peers: JwtVerifier<VerifyingKey>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        signer: SigningKeySet,
+        peers: JwtVerifier<VerifyingKey>,
+    ) -> Result<Self> {
         let name = name.into();
         if name.is_empty() {
             return Err(Error::InvalidPolicy("a service needs a name".into()));
@@ -42,7 +46,11 @@ impl ServiceAuth {
                 reason: "service tokens are ES256",
             });
         }
-        Ok(Self { name, signer, peers })
+        Ok(Self {
+            name,
+            signer,
+            peers,
+        })
     }
 
     /// This service's name: the `iss` of its tokens and the `aud` it accepts.
@@ -58,7 +66,10 @@ impl ServiceAuth {
 
     /// Ids of this service's signing keys.
     pub fn key_ids(&self) -> Vec<String> {
-        self.signer.iter().map(|(id, _, _)| id.to_string()).collect()
+        self.signer
+            .iter()
+            .map(|(id, _, _)| id.to_string())
+            .collect()
     }
 
     /// A token for calling `target`: `iss` = `sub` = this service, `aud` = `target`.
@@ -67,7 +78,9 @@ impl ServiceAuth {
     /// [`Error::InvalidPolicy`] for an empty or own target; signing errors.
     pub fn issue(&self, target: &str, ttl: Duration, clock: &dyn Clock) -> Result<SecretString> {
         if target.is_empty() {
-            return Err(Error::InvalidPolicy("a service token needs a target audience".into()));
+            return Err(Error::InvalidPolicy(
+                "a service token needs a target audience".into(),
+            ));
         }
         let claims = Claims::new(())
             .issuer(self.name.as_str())
@@ -83,7 +96,12 @@ impl ServiceAuth {
     /// # Errors
     /// [`Error::WrongTokenType`] for a non-JWS; JWT errors (unknown `kid`, algorithm
     /// not allowed, bad signature); claim errors (wrong audience, expired, too long).
-    pub fn verify(&self, token: &str, max_ttl: Duration, clock: Arc<dyn Clock>) -> Result<Verified<()>> {
+    pub fn verify(
+        &self,
+        token: &str,
+        max_ttl: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Verified<()>> {
         let format = TokenFormat::detect(token)?;
         if format != TokenFormat::Jws {
             return Err(Error::WrongTokenType {

@@ -100,7 +100,9 @@ async fn single_winner(list: Arc<dyn Blocklist>, clock: &ManualClock, tag: &str)
     for _ in 0..32 {
         let list = list.clone();
         let jti = jti.clone();
-        tasks.push(tokio::spawn(async move { list.revoke(&jti, ts(now + 60)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            list.revoke(&jti, ts(now + 60)).await.unwrap()
+        }));
     }
     let mut winners = 0;
     for t in tasks {
@@ -118,7 +120,9 @@ async fn memory_single_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_single_winner() {
-    let Some((list, clock, prefix)) = redis().await else { return };
+    let Some((list, clock, prefix)) = redis().await else {
+        return;
+    };
     single_winner(Arc::new(list), &clock, &prefix).await;
 }
 

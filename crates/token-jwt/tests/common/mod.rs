@@ -36,7 +36,10 @@ pub(crate) fn claims() -> Claims<()> {
 
 /// The validation matching [`claims`], at `NOW`.
 pub(crate) fn validation() -> Validation {
-    Validation::new().issuer(ISSUER).audience(AUDIENCE).clock(now())
+    Validation::new()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .clock(now())
 }
 
 pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -61,7 +64,9 @@ pub(crate) fn forge(header: &str, payload: &str, sign: &dyn Fn(&[u8]) -> Vec<u8>
 
 /// A signing function for `key`'s private key, through josekit directly (so that any
 /// header can be signed).
-pub(crate) fn raw_signer(key: &SigningKey) -> Box<dyn Fn(&[u8]) -> Vec<u8>> {
+pub(crate) type RawSigner = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+pub(crate) fn raw_signer(key: &SigningKey) -> RawSigner {
     let pem = key.to_pkcs8_pem_dangerous().unwrap();
     let pem = pem.expose_secret().as_bytes();
     let signer: Box<dyn josekit::jws::JwsSigner> = match key.algorithm() {

@@ -1,0 +1,446 @@
+//! Configuration from a TOML file, with keys referenced by file or environment
+//! variable (never inline: secrets do not belong in configuration files).
+//!
+//! ```toml
+//! issuer = "https://auth.example"
+//! audience = "api"
+//!
+//! [access]
+//! key = "file:keys/access/secret.paserk"  # k4.secret / k3.secret PASERK, or an ES256/EdDSA private JWK
+//! ttl = "15m"
+//!
+//! [payment]
+//! key = "env:TESSERA_PAYMENT_KEY"         # k4.local / k3.local PASERK
+//! ttl = "5m"
+//!
+//! [service]                               # optional: service-to-service tokens
+//! name = "auth"
+//! key = "file:keys/service/secret.jwk"    # ES256 private JWK
+//! peers = "file:keys/peers.jwks.json"     # JWKS of the services allowed to call this one
+//!
+//! [storage]
+//! database = "sqlite://tessera.db"        # or sqlite::memory: or postgres://…
+//! redis = "redis://127.0.0.1:6379/"       # optional: a blocklist shared by a fleet
+//!
+//! [dangerous]                             # limits raised past their defaults
+//! access_ttl = "1h"
+//! ```
+//!
+//! File paths are relative to the configuration file's directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use token_jwt::{Algorithm, JwtVerifier, SigningKey, SigningKeySet};
+use token_opaque::{OpaqueStore, OpaqueTokens, PgStore, SqliteStore};
+use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V3, V4};
+
+use crate::blocklist::{Blocklist, MemoryBlocklist, RedisBlocklist};
+use crate::error::{Error, Result};
+use crate::keys::{AccessKey, PaymentKey};
+use crate::policy::Policy;
+use crate::service::TokenService;
+use crate::services::ServiceAuth;
+
+/// Parses `90s`, `15m`, `2h`, `7d` (a whole number and one unit).
+///
+/// # Errors
+/// [`Error::Config`] for anything else.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| Error::Config(format!("duration {s:?} needs a unit (s, m, h, d)")))?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| Error::Config(format!("duration {s:?} must start with a whole number")))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| Error::Config(format!("duration {s:?}: unit must be s, m, h or d")))?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    issuer: String,
+    audience: String,
+    access: Option<KeySection>,
+    payment: Option<KeySection>,
+    service: Option<ServiceSection>,
+    storage: Option<StorageSection>,
+    dangerous: Option<DangerousSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeySection {
+    key: Option<String>,
+    ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceSection {
+    name: String,
+    key: String,
+    peers: Option<String>,
+    ttl: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    database: Option<String>,
+    redis: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // the field names are the file's keys
+struct DangerousSection {
+    access_ttl: Option<String>,
+    payment_ttl: Option<String>,
+    service_ttl: Option<String>,
+}
+
+/// A parsed configuration file.
+pub struct Config {
+    file: File,
+    base: PathBuf,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.file.issuer)
+            .field("audience", &self.file.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Parses TOML text; relative paths resolve against `base`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid TOML or unknown fields.
+    pub fn from_toml(text: &str, base: impl Into<PathBuf>) -> Result<Self> {
+        let file: File = toml::from_str(text).map_err(|e| Error::Config(e.message().to_owned()))?;
+        Ok(Self {
+            file,
+            base: base.into(),
+        })
+    }
+
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when it cannot be read or parsed.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, base)
+    }
+
+    /// The policy the file describes (no key is loaded).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for malformed durations; [`Error::LimitExceeded`] for a
+    /// lifetime above its limit outside `[dangerous]`.
+    pub fn policy(&self) -> Result<Policy> {
+        let f = &self.file;
+        let mut p = Policy::new(f.issuer.clone(), f.audience.clone());
+        if let Some(ttl) = f.access.as_ref().and_then(|s| s.ttl.as_deref()) {
+            p = p.with_access_ttl(parse_duration(ttl)?)?;
+        }
+        if let Some(ttl) = f.payment.as_ref().and_then(|s| s.ttl.as_deref()) {
+            p = p.with_payment_ttl(parse_duration(ttl)?)?;
+        }
+        if let Some(ttl) = f.service.as_ref().and_then(|s| s.ttl.as_deref()) {
+            p = p.with_service_ttl(parse_duration(ttl)?)?;
+        }
+        if let Some(d) = &f.dangerous {
+            if let Some(ttl) = &d.access_ttl {
+                p = p.dangerous_raise_access_ttl(parse_duration(ttl)?)?;
+            }
+            if let Some(ttl) = &d.payment_ttl {
+                p = p.dangerous_raise_payment_ttl(parse_duration(ttl)?)?;
+            }
+            if let Some(ttl) = &d.service_ttl {
+                p = p.dangerous_raise_service_ttl(parse_duration(ttl)?)?;
+            }
+        }
+        Ok(p)
+    }
+
+    /// Reads a key reference: `file:PATH` or `env:VAR`.
+    fn secret(&self, reference: &str) -> Result<SecretString> {
+        if let Some(path) = reference.strip_prefix("file:") {
+            let path = self.base.join(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("key file {}: {e}", path.display())))?;
+            Ok(SecretString::from(text.trim().to_owned()))
+        } else if let Some(var) = reference.strip_prefix("env:") {
+            let value = std::env::var(var)
+                .map_err(|_| Error::Config(format!("environment variable {var} is not set")))?;
+            Ok(SecretString::from(value.trim().to_owned()))
+        } else {
+            Err(Error::Config(
+                "a key reference is file:PATH or env:VAR (keys are never inline)".into(),
+            ))
+        }
+    }
+
+    fn access_key(&self) -> Result<AccessKey> {
+        let reference = self
+            .file
+            .access
+            .as_ref()
+            .and_then(|s| s.key.as_deref())
+            .ok_or_else(|| Error::Config("[access] key is required".into()))?;
+        let key = self.secret(reference)?;
+        let text = key.expose_secret();
+        if text.starts_with("k4.secret.") {
+            Ok(PublicIssuer::new(SecretKey::<V4>::from_paserk(text)?).into())
+        } else if text.starts_with("k3.secret.") {
+            Ok(PublicIssuer::new(SecretKey::<V3>::from_paserk(text)?).into())
+        } else if text.starts_with('{') {
+            AccessKey::jwt(SigningKeySet::new(signing_jwk(text)?))
+        } else {
+            Err(Error::Config(
+                "[access] key must be a k4.secret / k3.secret PASERK or a private JWK".into(),
+            ))
+        }
+    }
+
+    fn payment_key(&self) -> Result<PaymentKey> {
+        let reference = self
+            .file
+            .payment
+            .as_ref()
+            .and_then(|s| s.key.as_deref())
+            .ok_or_else(|| Error::Config("[payment] key is required".into()))?;
+        let key = self.secret(reference)?;
+        let text = key.expose_secret();
+        if text.starts_with("k4.local.") {
+            Ok(LocalCipher::new(LocalKey::<V4>::from_paserk(text)?).into())
+        } else if text.starts_with("k3.local.") {
+            Ok(LocalCipher::new(LocalKey::<V3>::from_paserk(text)?).into())
+        } else {
+            Err(Error::Config(
+                "[payment] key must be a k4.local or k3.local PASERK (payment tokens are encrypted)".into(),
+            ))
+        }
+    }
+
+    fn service_auth(&self) -> Result<Option<ServiceAuth>> {
+        let Some(s) = &self.file.service else {
+            return Ok(None);
+        };
+        let key = self.secret(&s.key)?;
+        let signer = SigningKeySet::new(signing_jwk(key.expose_secret())?);
+        let peers = if let Some(reference) = &s.peers {
+            let jwks = self.secret(reference)?;
+            JwtVerifier::from_jwks(jwks.expose_secret())?
+        } else {
+            use token_core::AsymmetricSigner;
+            signer.verifier()
+        };
+        Ok(Some(ServiceAuth::new(s.name.clone(), signer, peers)?))
+    }
+
+    /// The database URL (default: `sqlite://tessera.db`).
+    pub fn database_url(&self) -> &str {
+        self.file
+            .storage
+            .as_ref()
+            .and_then(|s| s.database.as_deref())
+            .unwrap_or("sqlite://tessera.db")
+    }
+
+    /// Builds the whole service: keys, store (migrated), blocklist.
+    ///
+    /// # Errors
+    /// Configuration, key, database and Redis errors.
+    pub async fn build(&self) -> Result<TokenService> {
+        let policy = self.policy()?;
+        let access = self.access_key()?;
+        let payment = self.payment_key()?;
+        let services = self.service_auth()?;
+        let store = open_store(self.database_url()).await?;
+        let opaque = OpaqueTokens::new(store);
+        let blocklist: Arc<dyn Blocklist> =
+            match self.file.storage.as_ref().and_then(|s| s.redis.as_deref()) {
+                Some(url) => Arc::new(RedisBlocklist::connect(url).await?),
+                None => Arc::new(MemoryBlocklist::new()),
+            };
+        let mut builder =
+            TokenService::builder(policy, access, payment, opaque).blocklist(blocklist);
+        if let Some(services) = services {
+            builder = builder.services(services);
+        }
+        Ok(builder.build())
+    }
+}
+
+/// A private JWK whose algorithm follows from its `alg` member or its curve.
+///
+/// # Errors
+/// [`Error::Config`] when the algorithm cannot be told; JWT key errors.
+pub fn signing_jwk(jwk: &str) -> Result<SigningKey> {
+    Ok(SigningKey::from_jwk(jwk_algorithm(jwk)?, jwk)?)
+}
+
+/// The algorithm a JWK is for: its `alg`, else its curve (`P-256` → ES256, `P-384` →
+/// ES384, `Ed25519` → EdDSA). RSA keys must name their `alg`.
+///
+/// # Errors
+/// [`Error::Config`] when it cannot be told.
+pub fn jwk_algorithm(jwk: &str) -> Result<Algorithm> {
+    let v: serde_json::Value = serde_json::from_str(jwk)
+        .map_err(|_| Error::Config("a JWK must be a JSON object".into()))?;
+    if let Some(alg) = v.get("alg").and_then(serde_json::Value::as_str) {
+        return Algorithm::from_name(alg)
+            .ok_or_else(|| Error::Config(format!("JWK algorithm {alg:?} is not supported")));
+    }
+    match (
+        v.get("kty").and_then(serde_json::Value::as_str),
+        v.get("crv").and_then(serde_json::Value::as_str),
+    ) {
+        (Some("EC"), Some("P-256")) => Ok(Algorithm::Es256),
+        (Some("EC"), Some("P-384")) => Ok(Algorithm::Es384),
+        (Some("OKP"), Some("Ed25519")) => Ok(Algorithm::EdDsa),
+        _ => Err(Error::Config(
+            "the JWK has no `alg` and its key type does not imply one".into(),
+        )),
+    }
+}
+
+/// Opens an opaque-token store by URL: `sqlite://PATH`, `sqlite::memory:`, or
+/// `postgres://…`. Migrations run on open.
+///
+/// # Errors
+/// [`Error::Config`] for another scheme; database errors.
+pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    if url == "sqlite::memory:" {
+        Ok(Arc::new(SqliteStore::memory().await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(SqliteStore::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| Error::Backend(format!("postgres: {}", redact_db_error(&e))))?;
+        Ok(Arc::new(PgStore::open(pool).await?))
+    } else {
+        Err(Error::Config(
+            "database URL must be sqlite://PATH, sqlite::memory: or postgres://…".into(),
+        ))
+    }
+}
+
+fn redact_db_error(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::Configuration(_) => "invalid URL",
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "cannot connect",
+        sqlx::Error::PoolTimedOut => "connection timed out",
+        sqlx::Error::Database(_) => "server refused the connection",
+        _ => "connection failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        for bad in [
+            "",
+            "15",
+            "m",
+            "1.5m",
+            "15 m",
+            "15min",
+            "-1s",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn policy_from_toml() {
+        let c = Config::from_toml(
+            "issuer = \"https://a\"\naudience = \"api\"\n[access]\nttl = \"10m\"\n[payment]\nttl = \"2m\"\n",
+            ".",
+        )
+        .unwrap();
+        let p = c.policy().unwrap();
+        assert_eq!(p.access_ttl(), Duration::from_secs(600));
+        assert_eq!(p.payment_ttl(), Duration::from_secs(120));
+        assert!(p.overrides().is_empty());
+
+        let over = Config::from_toml(
+            "issuer = \"a\"\naudience = \"b\"\n[access]\nttl = \"1h\"\n",
+            ".",
+        )
+        .unwrap();
+        assert!(matches!(over.policy(), Err(Error::LimitExceeded { .. })));
+        let raised = Config::from_toml(
+            "issuer = \"a\"\naudience = \"b\"\n[dangerous]\naccess_ttl = \"1h\"\n",
+            ".",
+        )
+        .unwrap();
+        assert_eq!(raised.policy().unwrap().overrides().len(), 1);
+        assert!(matches!(
+            Config::from_toml("issuer = \"a\"\naudience = \"b\"\nsurprise = 1\n", "."),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn keys_are_never_inline() {
+        let c = Config::from_toml(
+            "issuer = \"a\"\naudience = \"b\"\n[access]\nkey = \"k4.secret.AAAA\"\n",
+            ".",
+        )
+        .unwrap();
+        assert!(matches!(c.access_key(), Err(Error::Config(m)) if m.contains("file:PATH")));
+    }
+
+    #[test]
+    fn jwk_algorithms() {
+        assert_eq!(
+            jwk_algorithm(r#"{"kty":"EC","crv":"P-256"}"#).unwrap(),
+            Algorithm::Es256
+        );
+        assert_eq!(
+            jwk_algorithm(r#"{"kty":"OKP","crv":"Ed25519"}"#).unwrap(),
+            Algorithm::EdDsa
+        );
+        assert_eq!(
+            jwk_algorithm(r#"{"kty":"RSA","alg":"PS256"}"#).unwrap(),
+            Algorithm::Ps256
+        );
+        assert!(jwk_algorithm(r#"{"kty":"RSA"}"#).is_err());
+        assert!(jwk_algorithm(r#"{"kty":"oct","alg":"HS256"}"#).is_err());
+        assert!(jwk_algorithm("nope").is_err());
+    }
+}
