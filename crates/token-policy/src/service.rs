@@ -12,7 +12,8 @@ use token_core::{
     TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
 };
 use token_opaque::{
-    ApiKeyInfo, CreatedApiKey, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens, RedeemedOneTime,
+    ApiKeyInfo, CreatedApiKey, CreatedSession, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens,
+    RedeemedOneTime, Session,
 };
 
 use crate::blocklist::{Blocklist, MemoryBlocklist};
@@ -456,6 +457,27 @@ impl TokenService {
     /// The opaque crate's errors.
     pub async fn redeem_one_time(&self, kind: OneTimeKind, raw: &str) -> Result<RedeemedOneTime> {
         Ok(self.opaque.one_time().redeem(kind, raw).await?)
+    }
+
+    /// Starts a server-side session for `user` with `data`; the raw session id goes in
+    /// an `__Host-` HttpOnly Secure cookie (see [`token_opaque::SessionCookie`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn create_session(
+        &self,
+        user: &str,
+        data: serde_json::Value,
+    ) -> Result<CreatedSession> {
+        Ok(self.opaque.sessions().create(user, data).await?)
+    }
+
+    /// Loads the session a cookie names (sliding its idle expiry).
+    ///
+    /// # Errors
+    /// The opaque crate's errors (malformed, unknown, expired, revoked).
+    pub async fn load_session(&self, raw: &str) -> Result<Session> {
+        Ok(self.opaque.sessions().load(raw).await?)
     }
 
     /// A service token for `target` (its own `aud`).

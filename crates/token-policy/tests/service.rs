@@ -410,6 +410,54 @@ async fn api_keys_and_one_time_tokens() {
 }
 
 #[tokio::test]
+async fn sessions_are_server_side_and_revocable() {
+    for backend in backends() {
+        let clock = ManualClock::new();
+        let svc = service(&backend, clock.clone()).await;
+        let gina = user("gina");
+        let created = svc
+            .create_session(&gina, serde_json::json!({"cart": 3}))
+            .await
+            .unwrap();
+        let cookie = token_opaque::SessionCookie::with_name("session").unwrap();
+        let header = cookie.set_cookie(&created.session_id, None);
+        for attr in [
+            "__Host-session=",
+            "HttpOnly",
+            "Secure",
+            "SameSite",
+            "Path=/",
+        ] {
+            assert!(
+                header.expose_secret().contains(attr),
+                "{attr}: {}",
+                header.expose_secret()
+            );
+        }
+        let loaded = svc
+            .load_session(created.session_id.expose_secret())
+            .await
+            .unwrap();
+        assert_eq!(loaded.data, serde_json::json!({"cart": 3}));
+        // Logging out everywhere ends server-side sessions too.
+        svc.logout_everywhere(&gina).await.unwrap();
+        assert!(
+            svc.load_session(created.session_id.expose_secret())
+                .await
+                .is_err(),
+            "{}",
+            backend.name
+        );
+        // A session id is not an access token.
+        let err = svc
+            .verify_access::<Session>(created.session_id.expose_secret())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::WrongTokenType { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn service_tokens_name_their_target() {
     let backend = &backends()[0];
     let clock = ManualClock::new();
