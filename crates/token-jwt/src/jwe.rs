@@ -14,12 +14,15 @@
 //! These keys do not implement [`TokenEncrypter`](token_core::TokenEncrypter): a
 //! compact JWE has no additional authenticated data to bind an implicit assertion to.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use josekit::jwe::alg::direct::{DirectJweDecrypter, DirectJweEncrypter};
+use josekit::JoseError;
 use josekit::jwe::alg::ecdh_es::{EcdhEsJweDecrypter, EcdhEsJweEncrypter};
-use josekit::jwe::{JweContext, JweDecrypter, JweEncrypter, JweHeader};
+use josekit::jwe::{
+    JweAlgorithm, JweContentEncryption, JweContext, JweDecrypter, JweEncrypter, JweHeader,
+};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
@@ -461,9 +464,7 @@ impl DecryptingKey {
 /// thumbprint of the `oct` JWK.
 pub struct DirectKey {
     kid: KeyId,
-    secret: SecretBytes,
-    encrypter: DirectJweEncrypter,
-    decrypter: DirectJweDecrypter,
+    cek: DirectCek,
 }
 
 impl fmt::Debug for DirectKey {
@@ -493,13 +494,6 @@ impl DirectKey {
         if secret.len() != KEY_LEN {
             return Err(Error::InvalidKey("a `dir` A256GCM key is exactly 32 bytes"));
         }
-        let bad = |_| Error::InvalidKey("josekit refused the key");
-        let encrypter = josekit::jwe::Dir
-            .encrypter_from_bytes(secret.expose_secret())
-            .map_err(bad)?;
-        let decrypter = josekit::jwe::Dir
-            .decrypter_from_bytes(secret.expose_secret())
-            .map_err(bad)?;
         let k = Zeroizing::new(b64::encode(secret.expose_secret()));
         let thumbprint_input = Zeroizing::new(format!(r#"{{"k":"{}","kty":"oct"}}"#, k.as_str()));
         let kid = KeyId::new(b64::encode(<sha2::Sha256 as sha2::Digest>::digest(
@@ -507,9 +501,9 @@ impl DirectKey {
         )))?;
         Ok(Self {
             kid,
-            secret,
-            encrypter,
-            decrypter,
+            cek: DirectCek {
+                key: Arc::new(secret),
+            },
         })
     }
 
@@ -566,7 +560,7 @@ impl DirectKey {
         push_member(
             &mut out,
             "k",
-            &Zeroizing::new(b64::encode(self.secret.expose_secret())),
+            &Zeroizing::new(b64::encode(self.cek.key.expose_secret())),
         );
         out.push('}');
         SecretString::from(out)
@@ -580,7 +574,7 @@ impl DirectKey {
     /// [`token_core::Error::TokenTooLong`].
     pub fn encrypt<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
         let payload = Zeroizing::new(claims.to_json::<NumericDate>()?);
-        encrypt(&self.encrypter, &self.kid, &payload, Some("JWT"), None)
+        encrypt(&self.cek, &self.kid, &payload, Some("JWT"), None)
     }
 
     /// Decrypts a directly encrypted JWT (no `cty`) and applies `validation`.
@@ -593,7 +587,7 @@ impl DirectKey {
         token: &str,
         validation: &Validation,
     ) -> Result<Verified<T>> {
-        let (_, payload) = decrypt(token, DIR, &self.decrypter, Cty::Claims)?;
+        let (_, payload) = decrypt(token, DIR, &self.cek, Cty::Claims)?;
         let claims = Claims::<T>::from_json::<NumericDate>(&payload)?;
         validation.validate(&claims)?;
         Ok(Verified::assume_verified(
@@ -612,7 +606,7 @@ impl DirectKey {
         signer: &S,
         claims: &Claims<T>,
     ) -> Result<SecretString> {
-        encrypt_signed(&self.encrypter, &self.kid, signer, claims)
+        encrypt_signed(&self.cek, &self.kid, signer, claims)
     }
 
     /// Decrypts a nested JWT (`cty: "JWT"`), then verifies the inner signed JWT.
@@ -625,12 +619,94 @@ impl DirectKey {
         verifier: &V,
         validation: &Validation,
     ) -> Result<Verified<T>> {
-        let (_, inner) = decrypt(token, DIR, &self.decrypter, Cty::Nested)?;
+        let (_, inner) = decrypt(token, DIR, &self.cek, Cty::Nested)?;
         verify_inner(&inner, verifier, validation)
     }
 
     pub(crate) fn decrypt_raw(&self, token: &str) -> Result<(Header, Zeroizing<Vec<u8>>)> {
-        decrypt(token, DIR, &self.decrypter, Cty::Any)
+        decrypt(token, DIR, &self.cek, Cty::Any)
+    }
+}
+
+/// `dir` over a zeroizing key. josekit's own `dir` objects keep the key in a plain
+/// `Vec` (not cleared when dropped) and print it in their derived `Debug`.
+#[derive(Clone)]
+struct DirectCek {
+    key: Arc<SecretBytes>,
+}
+
+impl fmt::Debug for DirectCek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DirectCek([REDACTED])")
+    }
+}
+
+/// josekit's `dir` algorithm object, for `algorithm()`.
+const DIR_ALGORITHM: &josekit::jwe::alg::direct::DirectJweAlgorithm = &josekit::jwe::Dir;
+
+impl JweEncrypter for DirectCek {
+    fn algorithm(&self) -> &dyn JweAlgorithm {
+        DIR_ALGORITHM
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn compute_content_encryption_key(
+        &self,
+        cencryption: &dyn JweContentEncryption,
+        _in_header: &JweHeader,
+        _out_header: &mut JweHeader,
+    ) -> Result<Option<Cow<'_, [u8]>>, JoseError> {
+        if cencryption.key_len() == self.key.len() {
+            Ok(Some(Cow::Borrowed(self.key.expose_secret())))
+        } else {
+            Err(JoseError::InvalidKeyFormat(anyhow::Error::msg(
+                "the `dir` key does not fit the content encryption",
+            )))
+        }
+    }
+
+    fn encrypt(
+        &self,
+        _key: &[u8],
+        _in_header: &JweHeader,
+        _out_header: &mut JweHeader,
+    ) -> Result<Option<Vec<u8>>, JoseError> {
+        Ok(None)
+    }
+
+    fn box_clone(&self) -> Box<dyn JweEncrypter> {
+        Box::new(self.clone())
+    }
+}
+
+impl JweDecrypter for DirectCek {
+    fn algorithm(&self) -> &dyn JweAlgorithm {
+        DIR_ALGORITHM
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn decrypt(
+        &self,
+        encrypted_key: Option<&[u8]>,
+        _cencryption: &dyn JweContentEncryption,
+        _header: &JweHeader,
+    ) -> Result<Cow<'_, [u8]>, JoseError> {
+        if encrypted_key.is_some() {
+            return Err(JoseError::InvalidJweFormat(anyhow::Error::msg(
+                "`dir` takes no encrypted key",
+            )));
+        }
+        Ok(Cow::Borrowed(self.key.expose_secret()))
+    }
+
+    fn box_clone(&self) -> Box<dyn JweDecrypter> {
+        Box::new(self.clone())
     }
 }
 

@@ -859,6 +859,30 @@ fn unverified_decoding_is_for_inspection_only() {
 }
 
 #[test]
+fn keys_and_verifiers_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<SigningKey>();
+    shared::<VerifyingKey>();
+    shared::<HmacKey>();
+    shared::<JwtVerifier>();
+    shared::<JwtVerifier<HmacKey>>();
+    shared::<SigningKeySet>();
+    shared::<DecryptingKey>();
+    shared::<EncryptingKey>();
+    shared::<DirectKey>();
+    shared::<Jwks>();
+    shared::<Error>();
+    let verifier = std::sync::Arc::new(JwtVerifier::new(
+        SigningKey::generate(Algorithm::EdDsa).unwrap().verifier(),
+    ));
+    let handle = {
+        let verifier = verifier.clone();
+        std::thread::spawn(move || verifier.verify::<()>("not.a.token", &validation()).is_err())
+    };
+    assert!(handle.join().unwrap());
+}
+
+#[test]
 fn debug_output_never_shows_secrets() {
     let key = SigningKey::generate(Algorithm::EdDsa).unwrap();
     let private: serde_json::Value =

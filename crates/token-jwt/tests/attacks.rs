@@ -1059,6 +1059,34 @@ fn nested_jwe_checks_the_inner_token_too() {
     );
 }
 
+#[test]
+fn small_order_x25519_ephemeral_keys_are_invalid() {
+    let signer = es256();
+    let recipient = DecryptingKey::generate(EcdhCurve::X25519).unwrap();
+    let token = recipient
+        .encrypting_key()
+        .encrypt_signed(&signer, &claims())
+        .unwrap();
+    let parts: Vec<&str> = token.expose_secret().split('.').collect();
+    let header: serde_json::Value = serde_json::from_slice(&unb64(parts[0])).unwrap();
+    // Low-order points give an all-zero shared secret, which OpenSSL refuses.
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for x in [[0u8; 32], one] {
+        let mut h = header.clone();
+        h["epk"]["x"] = b64(x).into();
+        let mut p = parts.clone();
+        let encoded = b64(h.to_string());
+        p[0] = &encoded;
+        assert_eq!(
+            recipient
+                .decrypt_signed::<(), _>(&p.join("."), signer.verifying_key(), &validation())
+                .map(drop),
+            Err(Error::Core(Core::InvalidToken))
+        );
+    }
+}
+
 // ---- rotation ----------------------------------------------------------------------------------------
 
 #[test]
