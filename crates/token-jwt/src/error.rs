@@ -1,19 +1,4 @@
 //! The one error type of `token-jwt`.
-//!
-//! Same three grades as `token-core`:
-//! - **Parsing and policy** errors say exactly what is wrong with the token's shape or
-//!   header (a JWE given to a JWS verifier, `alg` not the key's algorithm, an unknown
-//!   `crit` entry, compression). They are found before any key material is used.
-//! - **Authenticity** failures are one opaque [`token_core::Error::InvalidToken`],
-//!   carried in [`Error::Core`]: a bad signature, a truncated signature, a bad tag, a
-//!   failed key agreement and a wrong key all look the same.
-//! - **Claim** errors, found only after authentication, are `token-core`'s precise
-//!   errors ([`token_core::Error::Expired`], [`token_core::Error::WrongAudience`], …),
-//!   also carried in [`Error::Core`].
-//!
-//! No variant carries key material or a whole token. Header values an attacker chose
-//! (`alg`, `enc`, `typ`, a `crit` name) are echoed only after being cut to
-//! [`MAX_ECHOED_LEN`](crate::MAX_ECHOED_LEN) bytes of visible ASCII.
 
 use token_core::TokenFormat;
 
@@ -21,6 +6,21 @@ use token_core::TokenFormat;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in `token-jwt`.
+///
+/// Same three grades as `token-core`:
+/// - **Parsing and policy** errors say exactly what is wrong with the token's shape or
+///   header (a JWE given to a JWS verifier, `alg` not the key's algorithm, an unknown
+///   `crit` entry, compression). They are found before any key material is used.
+/// - **Authenticity** failures are one opaque [`token_core::Error::InvalidToken`],
+///   carried in [`Error::Core`]: a bad signature, a truncated signature, a bad tag, a
+///   failed key agreement and a wrong key all look the same.
+/// - **Claim** errors, found only after authentication, are `token-core`'s precise
+///   errors ([`token_core::Error::Expired`], [`token_core::Error::WrongAudience`], …),
+///   also carried in [`Error::Core`].
+///
+/// No variant carries key material or a whole token. Header values an attacker chose
+/// (`alg`, `enc`, `typ`, a `crit` name) are echoed only after being cut to
+/// [`MAX_ECHOED_LEN`](crate::MAX_ECHOED_LEN) characters of visible ASCII.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

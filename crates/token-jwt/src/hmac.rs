@@ -132,7 +132,7 @@ impl HmacKey {
     /// The secret as an `oct` JWK with `kid`, `alg` and `use: "sig"`, in a
     /// [`SecretString`]. For moving the key into a secret store; never publish it.
     pub fn to_secret_jwk_dangerous(&self) -> SecretString {
-        let mut out = String::with_capacity(256);
+        let mut out = Zeroizing::new(String::with_capacity(1024));
         out.push('{');
         push_member(&mut out, "kty", "oct");
         push_member(&mut out, "kid", self.kid.as_str());
@@ -144,7 +144,7 @@ impl HmacKey {
             &Zeroizing::new(b64::encode(self.secret.expose_secret())),
         );
         out.push('}');
-        SecretString::from(out)
+        crate::jwk::into_secret(&out)
     }
 
     pub(crate) fn signer(&self) -> &dyn JwsSigner {

@@ -256,7 +256,8 @@ impl Jwks {
 
 /// The private key of a JWE recipient, for `ECDH-ES+A256KW` with `A256GCM`.
 ///
-/// Not `Clone`; `Debug` shows only the curve and key id.
+/// Not `Clone`; `Debug` shows only the curve and key id. A single key: the token's
+/// `kid` is not consulted (a wrong key fails as `InvalidToken`).
 pub struct DecryptingKey {
     private: PKey<Private>,
     decrypter: EcdhEsJweDecrypter,
@@ -422,7 +423,7 @@ impl DecryptingKey {
             }
             EcdhCurve::X25519 => self.private.raw_private_key().map_err(bad)?,
         });
-        let mut out = String::with_capacity(512);
+        let mut out = Zeroizing::new(String::with_capacity(1024));
         out.push('{');
         for (name, value) in self.encrypting.jwk_members() {
             if let serde_json::Value::String(v) = value {
@@ -431,7 +432,7 @@ impl DecryptingKey {
         }
         push_member(&mut out, "d", &Zeroizing::new(b64::encode(d.as_slice())));
         out.push('}');
-        Ok(SecretString::from(out))
+        Ok(crate::jwk::into_secret(&out))
     }
 
     /// Decrypts a nested JWT (`cty: "JWT"`), then verifies the inner signed JWT with
@@ -461,7 +462,7 @@ impl DecryptingKey {
 /// A shared 256-bit key for `dir` with `A256GCM`: it encrypts and decrypts.
 ///
 /// Not `Clone`; `Debug` shows only the key id. Its key id defaults to the RFC 7638
-/// thumbprint of the `oct` JWK.
+/// thumbprint of the `oct` JWK; the token's `kid` is not consulted when decrypting.
 pub struct DirectKey {
     kid: KeyId,
     cek: DirectCek,
@@ -551,7 +552,7 @@ impl DirectKey {
     /// The key as an `oct` JWK with `kid`, `alg: "dir"` and `use: "enc"`, in a
     /// [`SecretString`]. Never publish it.
     pub fn to_secret_jwk_dangerous(&self) -> SecretString {
-        let mut out = String::with_capacity(160);
+        let mut out = Zeroizing::new(String::with_capacity(1024));
         out.push('{');
         push_member(&mut out, "kty", "oct");
         push_member(&mut out, "kid", self.kid.as_str());
@@ -563,7 +564,7 @@ impl DirectKey {
             &Zeroizing::new(b64::encode(self.cek.key.expose_secret())),
         );
         out.push('}');
-        SecretString::from(out)
+        crate::jwk::into_secret(&out)
     }
 
     /// Encrypts `claims` directly (`typ: "JWT"`, no inner signature): authentic among

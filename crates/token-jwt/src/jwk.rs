@@ -495,24 +495,58 @@ impl JwkIn {
     }
 }
 
-/// Writes a JSON string member `"name":"value"` into `out` (values here are base64url
-/// or validated key ids, but are escaped anyway).
+/// Writes a JSON string member `"name":"value"` into `out`, escaping in place (no
+/// intermediate copies of `value`, which may be secret).
 pub(crate) fn push_member(out: &mut String, name: &str, value: &str) {
     if !out.ends_with('{') {
         out.push(',');
     }
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "{}:{}",
-        Value::String(name.to_owned()),
-        Value::String(value.to_owned())
-    );
+    push_json_string(out, name);
+    out.push(':');
+    push_json_string(out, value);
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Moves JSON text holding key material into a [`SecretString`] without leaving a
+/// copy behind: `buf` is zeroized, and the secret is allocated at its exact size so
+/// that no reallocation copies it.
+pub(crate) fn into_secret(buf: &zeroize::Zeroizing<String>) -> secrecy::SecretString {
+    let mut exact = String::with_capacity(buf.len());
+    exact.push_str(buf);
+    secrecy::SecretString::from(exact)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_are_escaped() {
+        let mut out = String::from("{");
+        push_member(&mut out, "kid", "a\"b\\c\u{1}");
+        push_member(&mut out, "k", "AQAB");
+        out.push('}');
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["kid"], "a\"b\\c\u{1}");
+        assert_eq!(v["k"], "AQAB");
+        let secret = into_secret(&zeroize::Zeroizing::new(out.clone()));
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), out);
+    }
 
     #[test]
     fn rfc7638_example_thumbprint() {

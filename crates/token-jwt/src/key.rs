@@ -497,7 +497,7 @@ impl SigningKey {
     /// # Errors
     /// [`Error::InvalidKey`] if OpenSSL cannot export the key.
     pub fn to_private_jwk_dangerous(&self) -> Result<SecretString> {
-        let mut out = String::with_capacity(8 * 1024);
+        let mut out = Zeroizing::new(String::with_capacity(16 * 1024));
         out.push('{');
         for (name, value) in self.verifying.jwk_members() {
             if let serde_json::Value::String(v) = value {
@@ -540,7 +540,7 @@ impl SigningKey {
             }
         }
         out.push('}');
-        Ok(SecretString::from(out))
+        Ok(crate::jwk::into_secret(&out))
     }
 
     /// The private key as PKCS#8 PEM (`PRIVATE KEY`), in a [`SecretString`].
@@ -560,7 +560,7 @@ impl SigningKey {
             }
         };
         let text = std::str::from_utf8(&pem).map_err(|_| Error::InvalidKey("PEM is not UTF-8"))?;
-        Ok(SecretString::from(text.to_owned()))
+        Ok(crate::jwk::into_secret(&Zeroizing::new(text.to_owned())))
     }
 
     pub(crate) fn signer(&self) -> &dyn josekit::jws::JwsSigner {

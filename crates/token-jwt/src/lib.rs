@@ -4,7 +4,7 @@
 mod algorithm;
 mod b64;
 mod eddsa;
-pub mod error;
+mod error;
 pub mod hazmat;
 mod header;
 mod hmac;
