@@ -61,6 +61,7 @@ pub struct Validation {
     max_lifetime: Option<Duration>,
     allow_non_expiring: bool,
     issued_not_before: Option<Timestamp>,
+    token_type: Option<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -81,6 +82,7 @@ impl fmt::Debug for Validation {
             .field("max_lifetime", &self.max_lifetime)
             .field("allow_non_expiring", &self.allow_non_expiring)
             .field("issued_not_before", &self.issued_not_before)
+            .field("token_type", &self.token_type)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +107,7 @@ impl Validation {
             max_lifetime: None,
             allow_non_expiring: false,
             issued_not_before: None,
+            token_type: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -191,6 +194,20 @@ impl Validation {
     pub fn issued_not_before(mut self, t: Timestamp) -> Self {
         self.issued_not_before = Some(t);
         self
+    }
+
+    /// Requires the token's declared type, for formats that declare one (the JOSE
+    /// `typ` header: `JWT`, or `at+jwt` for RFC 9068 access tokens). Formats without a
+    /// type field (PASETO) tell token kinds apart by version and purpose instead.
+    #[must_use]
+    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
+        self.token_type = Some(typ.into());
+        self
+    }
+
+    /// The token type required by [`Validation::token_type`], if any.
+    pub fn expected_token_type(&self) -> Option<&str> {
+        self.token_type.as_deref()
     }
 
     /// Reads "now" from `clock` instead of the system clock.

@@ -148,6 +148,18 @@ impl TokenType {
         }
     }
 
+    /// The type a [`token_core::Validation::token_type`] names: `JWT`, `at+jwt` (with
+    /// or without `application/`, any case) or another.
+    pub fn from_name(name: &str) -> Self {
+        if media_type_eq(name, "JWT") {
+            Self::Jwt
+        } else if media_type_eq(name, "at+jwt") {
+            Self::AccessToken
+        } else {
+            Self::Other(name.to_owned())
+        }
+    }
+
     /// Whether the header value `typ` names this type.
     pub(crate) fn matches(&self, typ: &str) -> bool {
         media_type_eq(typ, self.as_str())

@@ -244,6 +244,9 @@ pub(crate) fn verify_claims<K: VerificationKey, T: DeserializeOwned>(
     typ: Option<&TokenType>,
     validation: &Validation,
 ) -> Result<Verified<T>> {
+    // A type demanded by the validation applies when the verifier names none.
+    let from_validation = validation.expected_token_type().map(TokenType::from_name);
+    let typ = typ.or(from_validation.as_ref());
     let authentic = verify_signature(token, keys, typ, true)?;
     let claims = Claims::<T>::from_json::<NumericDate>(&authentic.payload)?;
     validation.validate(&claims)?;

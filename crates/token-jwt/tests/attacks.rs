@@ -576,6 +576,30 @@ fn malformed_claims_are_errors_after_authentication_only() {
 // ---- typ and cty ---------------------------------------------------------------------------
 
 #[test]
+fn the_validation_can_demand_a_token_type() {
+    let key = es256();
+    let access = key.sign_as(&TokenType::AccessToken, &claims()).unwrap();
+    let wants_access = validation().token_type("at+jwt");
+    key.verifying_key()
+        .verify::<()>(access.expose_secret(), &wants_access)
+        .unwrap();
+    assert_eq!(
+        key.verifying_key()
+            .verify::<()>(&signed(&key), &wants_access)
+            .map(drop),
+        Err(Error::TokenTypeMismatch {
+            expected: "at+jwt".into(),
+            found: Some("JWT".into())
+        })
+    );
+    // A media type with `application/` and another case names the same type.
+    let spelled = validation().token_type("application/AT+JWT");
+    key.verifying_key()
+        .verify::<()>(access.expose_secret(), &spelled)
+        .unwrap();
+}
+
+#[test]
 fn explicit_types_are_not_confused() {
     let key = es256();
     let access = key.sign_as(&TokenType::AccessToken, &claims()).unwrap();

@@ -210,6 +210,8 @@ impl TokenService {
             .max_lifetime(self.policy.access_ttl())
             .require(RegisteredClaim::Sub)
             .require(RegisteredClaim::Jti)
+            // JWT access tokens are typed `at+jwt` (RFC 9068); PASETO has no type field.
+            .token_type("at+jwt")
             .shared_clock(self.clock.clone())
     }
 

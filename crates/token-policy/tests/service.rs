@@ -479,6 +479,54 @@ async fn service_tokens_name_their_target() {
     assert_eq!(err.reason(), "expired");
 }
 
+#[tokio::test]
+async fn jwt_access_tokens_for_oidc_interop() {
+    let clock = ManualClock::new();
+    let store = open_store("sqlite::memory:").await.unwrap();
+    let opaque = OpaqueTokens::builder(store)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let access = AccessKey::jwt(SigningKeySet::new(
+        SigningKey::generate(Algorithm::Es256).unwrap(),
+    ))
+    .unwrap();
+    let svc = TokenService::builder(
+        policy(),
+        access,
+        LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
+        opaque,
+    )
+    .clock(clock.clone())
+    .build();
+    assert_eq!(
+        svc.policy().access_format(),
+        token_policy::AccessFormat::JwtEs256
+    );
+    let login = svc.login("hana", &session()).await.unwrap();
+    let header = token_jwt::dangerous_decode_header(login.access.expose_secret()).unwrap();
+    assert_eq!((header.alg(), header.typ()), ("ES256", Some("at+jwt")));
+    let v = svc
+        .verify_access::<Session>(login.access.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(v.claims().sub.as_deref(), Some("hana"));
+    // A PASETO is not what this service issues.
+    let paseto = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
+    let foreign = paseto
+        .sign(
+            &token_core::Claims::new(())
+                .valid_for(clock.as_ref(), Duration::from_secs(60))
+                .unwrap(),
+        )
+        .unwrap();
+    let err = svc
+        .verify_access::<Session>(foreign.expose_secret())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongTokenType { .. }), "{err:?}");
+}
+
 #[test]
 fn over_long_lifetimes_are_refused_when_the_policy_is_built() {
     assert!(matches!(
