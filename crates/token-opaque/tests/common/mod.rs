@@ -42,7 +42,19 @@ impl Clock for ManualClock {
 enum Cleanup {
     Nothing,
     Files(PathBuf),
-    Schema { admin: sqlx::PgPool, schema: String },
+    Schema {
+        admin: sqlx::PgPool,
+        schema: String,
+        url: String,
+    },
+}
+
+fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// One backend, fresh for one test.
@@ -118,7 +130,7 @@ impl Harness {
             clock: ManualClock::new(),
             sqlite: None,
             pg: Some(store),
-            cleanup: Cleanup::Schema { admin, schema },
+            cleanup: Cleanup::Schema { admin, schema, url },
         })
     }
 
@@ -169,23 +181,49 @@ impl Harness {
         }
     }
 
-    pub async fn finish(self) {
+    /// Cleans up after a test that passed.
+    pub async fn finish(mut self) {
         self.close_store().await;
-        match self.cleanup {
+        match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
             Cleanup::Nothing => {}
-            Cleanup::Files(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(p);
-                }
-            }
-            Cleanup::Schema { admin, schema } => {
+            Cleanup::Files(path) => remove_sqlite_files(&path),
+            Cleanup::Schema { admin, schema, .. } => {
                 sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
                     .execute(&admin)
                     .await
                     .unwrap();
                 admin.close().await;
+            }
+        }
+    }
+}
+
+/// Cleans up after a test that failed (panicked before `finish`).
+impl Drop for Harness {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
+            Cleanup::Nothing => {}
+            Cleanup::Files(path) => remove_sqlite_files(&path),
+            Cleanup::Schema { schema, url, .. } => {
+                // No async in Drop: a thread with a runtime of its own drops the schema.
+                let _ = std::thread::spawn(move || {
+                    use sqlx::Connection as _;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                        sqlx::query("SET lock_timeout = '5s'")
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&mut conn)
+                            .await;
+                    });
+                })
+                .join();
             }
         }
     }
