@@ -1,21 +1,293 @@
-//! `cargo xtask bench`: the criterion benchmarks of every crate.
+//! `cargo xtask bench`: every criterion benchmark, then `target/bench/summary.json`
+//! and the generated part of `docs/PERFORMANCE.md` (a table and an SVG bar chart of
+//! tessera against the raw primitive measured in the same run).
+//!
+//! Benchmark groups name their functions `tessera`, `baseline-<what>` and
+//! `peer-<what>`; criterion's `target/criterion/**/new/{benchmark,estimates}.json`
+//! are read back.
 
-use crate::util::{Result, cargo, exec, step};
+// serde_json::Value indexing returns Null when absent; it cannot panic.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::needless_raw_string_hashes,
+    clippy::cast_precision_loss
+)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::services;
+use crate::util::{Result, cargo, exec, root, step};
 
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Short warm-up and measurement times, for spot checks.
+    /// Short warm-up and measurement times (the whole set in a few minutes).
     #[arg(long)]
     quick: bool,
+    /// Only summarise the results already in target/criterion.
+    #[arg(long)]
+    report_only: bool,
 }
 
+/// Goals: the largest acceptable ratio against the baseline, by group.
+const GOALS: &[(&str, f64)] = &[
+    ("v4.public verify+validate", 1.15),
+    ("TokenService::verify_access (in-process blocklist)", 1.20),
+    ("v4.local decrypt+validate (implicit assertion)", 1.10),
+    ("v3.public sign", 1.15),
+    ("v3.public verify+validate", 1.15),
+    ("v3.local decrypt+validate", 1.5),
+    ("JWT ES256 verify+validate", 1.10),
+    ("JWT EdDSA verify+validate", 1.20),
+];
+
+const START: &str = "<!-- xtask bench: start -->";
+const END: &str = "<!-- xtask bench: end -->";
+
 pub(crate) fn run(args: &Args) -> Result {
-    step("cargo bench --workspace");
-    let mut cmd = cargo();
-    cmd.args(["bench", "--workspace"]);
-    if args.quick {
-        cmd.args(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
+    if !args.report_only {
+        step("cargo bench (all bench targets)");
+        let env = services::up()?;
+        let mut cmd = cargo();
+        cmd.args(["bench", "--workspace", "--bench", "*"])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if args.quick {
+            cmd.args(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
+        }
+        let ran = exec("cargo bench", &mut cmd);
+        let stopped = services::down();
+        ran?;
+        stopped?;
     }
-    exec("cargo bench", &mut cmd)
+    step("summary");
+    let results = collect(&root().join("target").join("criterion"))?;
+    let summary = summarise(&results);
+    let out = root().join("target").join("bench");
+    fs::create_dir_all(&out)?;
+    fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    println!("wrote {}", out.join("summary.json").display());
+    write_report(&summary)?;
+    Ok(())
+}
+
+/// `(group, function) -> mean ns per iteration`.
+fn collect(dir: &Path) -> Result<BTreeMap<(String, String), f64>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return Err("no criterion results: run `cargo xtask bench` first".into());
+    }
+    visit(dir, &mut out)?;
+    Ok(out)
+}
+
+fn visit(dir: &Path, out: &mut BTreeMap<(String, String), f64>) -> Result {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let new = path.join("new");
+        if new.join("benchmark.json").is_file() && new.join("estimates.json").is_file() {
+            let bench: Value =
+                serde_json::from_str(&fs::read_to_string(new.join("benchmark.json"))?)?;
+            let est: Value =
+                serde_json::from_str(&fs::read_to_string(new.join("estimates.json"))?)?;
+            let group = bench["group_id"].as_str().unwrap_or_default().to_owned();
+            let function = bench["function_id"].as_str().unwrap_or_default().to_owned();
+            if let Some(mean) = est["mean"]["point_estimate"].as_f64() {
+                out.insert((group, function), mean);
+            }
+        } else if path.file_name().is_some_and(|n| n != "report") {
+            visit(&path, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn summarise(results: &BTreeMap<(String, String), f64>) -> Value {
+    let mut groups: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
+    for ((g, f), ns) in results {
+        groups.entry(g).or_default().push((f, *ns));
+    }
+    let mut rows = Vec::new();
+    for (group, functions) in &groups {
+        let baseline = functions.iter().find(|(f, _)| f.starts_with("baseline-"));
+        for (f, ns) in functions {
+            if !(*f == "tessera" || f.starts_with("peer-")) {
+                continue;
+            }
+            let name = if *f == "tessera" {
+                (*group).to_owned()
+            } else {
+                format!("{group} [{}]", f.trim_start_matches("peer-"))
+            };
+            let goal = GOALS.iter().find(|(g, _)| g == group).map(|(_, r)| *r);
+            rows.push(json!({
+                "name": name,
+                "ns_per_op": ns.round(),
+                "baseline": baseline.map(|(b, _)| b.trim_start_matches("baseline-")),
+                "baseline_ns_per_op": baseline.map(|(_, b)| b.round()),
+                "ratio": baseline.map(|(_, b)| (ns / b * 1000.0).round() / 1000.0),
+                "goal": if *f == "tessera" { goal } else { None },
+            }));
+        }
+        if baseline.is_none()
+            && functions
+                .iter()
+                .all(|(f, _)| !f.starts_with("peer-") && *f != "tessera")
+        {
+            // Groups without the tessera/baseline convention (e.g. storage benches).
+            for (f, ns) in functions {
+                rows.push(json!({
+                    "name": format!("{group} / {f}"),
+                    "ns_per_op": ns.round(),
+                    "baseline": Value::Null,
+                    "baseline_ns_per_op": Value::Null,
+                    "ratio": Value::Null,
+                    "goal": Value::Null,
+                }));
+            }
+        }
+    }
+    Value::Array(rows)
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1_000_000.0 {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    } else if ns >= 1000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn write_report(summary: &Value) -> Result {
+    let rows = summary.as_array().cloned().unwrap_or_default();
+    let mut md = String::new();
+    writeln!(md, "{START}")?;
+    writeln!(
+        md,
+        "Generated by `cargo xtask bench` (criterion means; ratio = tessera ÷ baseline, measured in the same run).\n"
+    )?;
+    writeln!(
+        md,
+        "| operation | tessera | baseline | baseline time | ratio | goal |"
+    )?;
+    writeln!(md, "|---|---:|---|---:|---:|---|")?;
+    for r in &rows {
+        let ratio = r["ratio"].as_f64();
+        let goal = r["goal"].as_f64();
+        let verdict = match (ratio, goal) {
+            (Some(x), Some(g)) if x <= g => format!("≤ {g} ✓"),
+            (Some(_), Some(g)) => format!("≤ {g} ✗"),
+            _ => String::new(),
+        };
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r["name"].as_str().unwrap_or_default(),
+            r["ns_per_op"].as_f64().map(fmt_ns).unwrap_or_default(),
+            r["baseline"].as_str().unwrap_or("—"),
+            r["baseline_ns_per_op"]
+                .as_f64()
+                .map(fmt_ns)
+                .unwrap_or_default(),
+            ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
+            verdict,
+        )?;
+    }
+    let svg = chart(&rows);
+    let docs = root().join("docs");
+    fs::create_dir_all(&docs)?;
+    fs::write(docs.join("performance.svg"), svg)?;
+    writeln!(
+        md,
+        "\n![tessera against the raw primitive, per operation](performance.svg)"
+    )?;
+    writeln!(md, "{END}")?;
+
+    let path = docs.join("PERFORMANCE.md");
+    let existing = fs::read_to_string(&path).unwrap_or_else(|_| "# Performance\n\n".to_owned());
+    let updated = match (existing.find(START), existing.find(END)) {
+        (Some(a), Some(b)) if a < b => {
+            format!(
+                "{}{}{}",
+                &existing[..a],
+                md.trim_end(),
+                &existing[b + END.len()..]
+            )
+        }
+        _ => format!(
+            "{}\n## tessera against the libraries underneath\n\n{md}",
+            existing.trim_end()
+        ),
+    };
+    fs::write(&path, updated)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Horizontal bars: per operation, the baseline and tessera, scaled to the slower of
+/// the two, labelled with their times.
+fn chart(rows: &[Value]) -> String {
+    let pairs: Vec<(&str, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["name"].as_str()?,
+                r["ns_per_op"].as_f64()?,
+                r["baseline_ns_per_op"].as_f64()?,
+            ))
+        })
+        .collect();
+    let (label_w, bar_w, row_h) = (430.0, 300.0, 44.0);
+    let height = 30.0 + row_h * pairs.len() as f64;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"##,
+        label_w + bar_w + 110.0
+    );
+    let _ = writeln!(
+        s,
+        r##"<rect x="{label_w}" y="6" width="12" height="10" fill="#9aa5b1"/><text x="{}" y="15">baseline</text><rect x="{}" y="6" width="12" height="10" fill="#2f6fdf"/><text x="{}" y="15">tessera</text>"##,
+        label_w + 16.0,
+        label_w + 90.0,
+        label_w + 106.0
+    );
+    for (i, (name, ours, base)) in pairs.iter().enumerate() {
+        let y = 30.0 + row_h * i as f64;
+        let max = ours.max(*base);
+        let wb = bar_w * base / max;
+        let wo = bar_w * ours / max;
+        let name = name.replace('&', "&amp;").replace('<', "&lt;");
+        let _ = writeln!(s, r##"<text x="4" y="{}">{name}</text>"##, y + 20.0);
+        let _ = writeln!(
+            s,
+            r##"<rect x="{label_w}" y="{y}" width="{wb:.1}" height="16" fill="#9aa5b1"/><text x="{}" y="{}">{}</text>"##,
+            label_w + wb + 4.0,
+            y + 12.0,
+            fmt_ns(*base)
+        );
+        let _ = writeln!(
+            s,
+            r##"<rect x="{label_w}" y="{}" width="{wo:.1}" height="16" fill="#2f6fdf"/><text x="{}" y="{}">{} ({:.2}×)</text>"##,
+            y + 18.0,
+            label_w + wo + 4.0,
+            y + 30.0,
+            fmt_ns(*ours),
+            ours / base
+        );
+    }
+    s.push_str("</svg>\n");
+    s
 }

@@ -40,7 +40,13 @@ pub(crate) fn run() -> Result {
     exec(
         "cargo doc",
         cargo()
-            .args(["doc", "--workspace", "--all-features", "--no-deps", "--locked"])
+            .args([
+                "doc",
+                "--workspace",
+                "--all-features",
+                "--no-deps",
+                "--locked",
+            ])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
 

@@ -3,7 +3,12 @@
 //! Each group is one operation: `tessera` is the full path (parse, key lookup by `kid`,
 //! crypto, claims JSON, validation); `baseline-*` is the raw primitive alone on the
 //! bytes that path authenticates; `peer-*` is another library's high-level call.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -24,6 +29,13 @@ use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V3, V4};
 struct Access {
     role: String,
     sid: String,
+    tenant: String,
+}
+
+/// The application claims of a `TokenService` access token.
+#[derive(Serialize, Deserialize)]
+struct Session {
+    role: String,
     tenant: String,
 }
 
@@ -75,7 +87,9 @@ fn v4_public(c: &mut Criterion) {
     let bytes = key.expose_secret_bytes();
     let mut issuer = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
     // The verifier holds two keys, so the footer `kid` really picks one.
-    issuer.rotate_to(SecretKey::<V4>::from_bytes(&bytes).unwrap()).unwrap();
+    issuer
+        .rotate_to(SecretKey::<V4>::from_bytes(&bytes).unwrap())
+        .unwrap();
     let verifier = issuer.verifier();
     let token = issuer.sign(&claims()).unwrap();
     let token = token.expose_secret().to_owned();
@@ -88,15 +102,21 @@ fn v4_public(c: &mut Criterion) {
     let pk = ed25519_compact::PublicKey::from_slice(&bytes[32..]).unwrap();
     let sig = ed25519_compact::Signature::from_slice(sig).unwrap();
 
-    let pasetors_sk = pasetors::keys::AsymmetricSecretKey::<pasetors::version4::V4>::from(&bytes).unwrap();
-    let pasetors_pk = pasetors::keys::AsymmetricPublicKey::<pasetors::version4::V4>::from(&bytes[32..]).unwrap();
+    let pasetors_sk =
+        pasetors::keys::AsymmetricSecretKey::<pasetors::version4::V4>::from(&bytes).unwrap();
+    let pasetors_pk =
+        pasetors::keys::AsymmetricPublicKey::<pasetors::version4::V4>::from(&bytes[32..]).unwrap();
     let mut pclaims = pasetors::claims::Claims::new().unwrap();
     pclaims.issuer("https://auth.example").unwrap();
     pclaims.subject("user-42").unwrap();
     pclaims.audience("api").unwrap();
-    pclaims.token_identifier("4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99").unwrap();
+    pclaims
+        .token_identifier("4f3c2a1b0e9d8c7b6a5f4e3d2c1b0a99")
+        .unwrap();
     pclaims.add_additional("role", "admin").unwrap();
-    pclaims.add_additional("sid", "fam_8f14e45fceea167a").unwrap();
+    pclaims
+        .add_additional("sid", "fam_8f14e45fceea167a")
+        .unwrap();
     pclaims.add_additional("tenant", "acme-eu-1").unwrap();
     let ptoken = pasetors::public::sign(&pasetors_sk, &pclaims, None, None).unwrap();
     let mut rules = pasetors::claims::ClaimsValidationRules::new();
@@ -112,9 +132,10 @@ fn v4_public(c: &mut Criterion) {
     });
     g.bench_function("peer-pasetors", |b| {
         b.iter(|| {
-            let untrusted = pasetors::token::UntrustedToken::<pasetors::Public, pasetors::version4::V4>::try_from(
-                black_box(ptoken.as_str()),
-            )
+            let untrusted = pasetors::token::UntrustedToken::<
+                pasetors::Public,
+                pasetors::version4::V4,
+            >::try_from(black_box(ptoken.as_str()))
             .unwrap();
             pasetors::public::verify(&pasetors_pk, &untrusted, &rules, None, None).unwrap()
         });
@@ -123,7 +144,9 @@ fn v4_public(c: &mut Criterion) {
 
     let c_claims = claims();
     let mut g = c.benchmark_group("v4.public sign");
-    g.bench_function("tessera", |b| b.iter(|| issuer.sign(black_box(&c_claims)).unwrap()));
+    g.bench_function("tessera", |b| {
+        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap())
+    });
     g.bench_function("baseline-ed25519-compact", |b| {
         b.iter(|| sk.sign(black_box(&m2), None));
     });
@@ -145,7 +168,9 @@ fn v4_local(c: &mut Criterion) {
     pclaims.subject("user-42").unwrap();
     pclaims.audience("api").unwrap();
     pclaims.add_additional("role", "admin").unwrap();
-    pclaims.add_additional("sid", "fam_8f14e45fceea167a").unwrap();
+    pclaims
+        .add_additional("sid", "fam_8f14e45fceea167a")
+        .unwrap();
     pclaims.add_additional("tenant", "acme-eu-1").unwrap();
     let ptoken = pasetors::local::encrypt(&pkey, &pclaims, None, Some(assertion)).unwrap();
     let mut rules = pasetors::claims::ClaimsValidationRules::new();
@@ -154,13 +179,18 @@ fn v4_local(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("v4.local decrypt+validate (implicit assertion)");
     g.bench_function("tessera", |b| {
-        b.iter(|| cipher.decrypt::<Access>(black_box(&token), assertion, &v).unwrap());
+        b.iter(|| {
+            cipher
+                .decrypt::<Access>(black_box(&token), assertion, &v)
+                .unwrap()
+        });
     });
     g.bench_function("baseline-pasetors-local-decrypt", |b| {
         b.iter(|| {
-            let untrusted = pasetors::token::UntrustedToken::<pasetors::Local, pasetors::version4::V4>::try_from(
-                black_box(ptoken.as_str()),
-            )
+            let untrusted = pasetors::token::UntrustedToken::<
+                pasetors::Local,
+                pasetors::version4::V4,
+            >::try_from(black_box(ptoken.as_str()))
             .unwrap();
             pasetors::local::decrypt(&pkey, &untrusted, &rules, None, Some(assertion)).unwrap()
         });
@@ -190,12 +220,16 @@ fn v3_public(c: &mut Criterion) {
     g.bench_function("tessera", |b| {
         b.iter(|| verifier.verify::<Access>(black_box(&token), &v).unwrap());
     });
-    g.bench_function("baseline-p384", |b| b.iter(|| vk.verify(black_box(&m2), &sig).unwrap()));
+    g.bench_function("baseline-p384", |b| {
+        b.iter(|| vk.verify(black_box(&m2), &sig).unwrap())
+    });
     g.finish();
 
     let c_claims = claims();
     let mut g = c.benchmark_group("v3.public sign");
-    g.bench_function("tessera", |b| b.iter(|| issuer.sign(black_box(&c_claims)).unwrap()));
+    g.bench_function("tessera", |b| {
+        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap())
+    });
     g.bench_function("baseline-p384", |b| {
         b.iter(|| -> p384::ecdsa::Signature { sk.sign(black_box(&m2)) });
     });
@@ -218,20 +252,30 @@ fn v3_local(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("v3.local decrypt+validate");
     g.bench_function("tessera", |b| {
-        b.iter(|| cipher.decrypt::<Access>(black_box(&token), b"user-42", &v).unwrap());
+        b.iter(|| {
+            cipher
+                .decrypt::<Access>(black_box(&token), b"user-42", &v)
+                .unwrap()
+        });
     });
     g.bench_function("baseline-aes-ctr-hmac-sha384", |b| {
         b.iter(|| {
             let hk = hkdf::Hkdf::<sha2::Sha384>::new(None, &raw);
             let mut enc = [0u8; 48];
             let mut auth = [0u8; 48];
-            hk.expand(&[b"paseto-encryption-key".as_slice(), n].concat(), &mut enc).unwrap();
-            hk.expand(&[b"paseto-auth-key-for-aead".as_slice(), n].concat(), &mut auth).unwrap();
+            hk.expand(&[b"paseto-encryption-key".as_slice(), n].concat(), &mut enc)
+                .unwrap();
+            hk.expand(
+                &[b"paseto-auth-key-for-aead".as_slice(), n].concat(),
+                &mut auth,
+            )
+            .unwrap();
             let mut mac = <hmac::Hmac<sha2::Sha384> as hmac::Mac>::new_from_slice(&auth).unwrap();
             mac.update(black_box(&pre_auth));
             mac.verify_slice(tag).unwrap();
             let mut out = ct.to_vec();
-            let mut ctr = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(&enc[..32], &enc[32..]).unwrap();
+            let mut ctr =
+                ctr::Ctr128BE::<aes::Aes256>::new_from_slices(&enc[..32], &enc[32..]).unwrap();
             ctr.apply_keystream(&mut out);
             out
         });
@@ -275,30 +319,49 @@ fn jwt(c: &mut Criterion) {
     let dalek = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let dalek_sig = ed25519_dalek::Signer::sign(&dalek, input.as_bytes());
     let dalek_vk = dalek.verifying_key();
-    let jose_pair = josekit::jws::EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap();
-    let jose_signer = josekit::jws::EdDSA.signer_from_der(jose_pair.to_der_private_key()).unwrap();
+    let jose_pair = josekit::jws::EdDSA
+        .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+        .unwrap();
+    let jose_signer = josekit::jws::EdDSA
+        .signer_from_der(jose_pair.to_der_private_key())
+        .unwrap();
     let jose_sig = josekit::jws::JwsSigner::sign(&jose_signer, input.as_bytes()).unwrap();
-    let jose_verifier = josekit::jws::EdDSA.verifier_from_der(jose_pair.to_der_public_key()).unwrap();
+    let jose_verifier = josekit::jws::EdDSA
+        .verifier_from_der(jose_pair.to_der_public_key())
+        .unwrap();
 
     let mut g = c.benchmark_group("JWT EdDSA verify+validate");
     g.bench_function("tessera", |b| {
         b.iter(|| verifier.verify::<Access>(black_box(&token), &v).unwrap());
     });
     g.bench_function("baseline-ed25519-dalek", |b| {
-        b.iter(|| dalek_vk.verify_strict(black_box(input.as_bytes()), &dalek_sig).unwrap());
+        b.iter(|| {
+            dalek_vk
+                .verify_strict(black_box(input.as_bytes()), &dalek_sig)
+                .unwrap()
+        });
     });
     g.bench_function("peer-josekit-openssl-eddsa", |b| {
-        b.iter(|| jose_verifier.verify(black_box(input.as_bytes()), &jose_sig).unwrap());
+        b.iter(|| {
+            jose_verifier
+                .verify(black_box(input.as_bytes()), &jose_sig)
+                .unwrap()
+        });
     });
     g.finish();
 }
 
 fn verify_access(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let key = SecretKey::<V4>::generate().unwrap();
     let bytes = key.expose_secret_bytes();
     let svc = rt.block_on(async {
-        let store = token_policy::config::open_store("sqlite::memory:").await.unwrap();
+        let store = token_policy::config::open_store("sqlite::memory:")
+            .await
+            .unwrap();
         let opaque = token_opaque::OpaqueTokens::new(store);
         token_policy::TokenService::builder(
             token_policy::Policy::new("https://auth.example", "api"),
@@ -308,19 +371,11 @@ fn verify_access(c: &mut Criterion) {
         )
         .build()
     });
-    let session = Access {
+    let session = Session {
         role: "admin".into(),
-        sid: String::new(),
         tenant: "acme-eu-1".into(),
     };
-    #[derive(Serialize, Deserialize)]
-    struct Session {
-        role: String,
-        tenant: String,
-    }
-    let login = rt
-        .block_on(svc.login("user-42", &Session { role: session.role.clone(), tenant: session.tenant.clone() }))
-        .unwrap();
+    let login = rt.block_on(svc.login("user-42", &session)).unwrap();
     let token = login.access.expose_secret().to_owned();
     let (body, footer) = parts(&token);
     let (m, sig) = body.split_at(body.len() - 64);
@@ -330,7 +385,10 @@ fn verify_access(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("TokenService::verify_access (in-process blocklist)");
     g.bench_function("tessera", |b| {
-        b.iter(|| rt.block_on(svc.verify_access::<Session>(black_box(&token))).unwrap());
+        b.iter(|| {
+            rt.block_on(svc.verify_access::<Session>(black_box(&token)))
+                .unwrap()
+        });
     });
     g.bench_function("baseline-ed25519-compact", |b| {
         b.iter(|| pk.verify(black_box(&m2), &sig).unwrap());

@@ -55,11 +55,9 @@ fn split_keys(key: &[u8], nonce: &[u8]) -> Result<(Derived, Derived)> {
     let hk = Hkdf::<Sha384>::new(None, key);
     let mut enc = Zeroizing::new([0u8; 48]);
     let mut auth = Zeroizing::new([0u8; 48]);
-    let info_enc = [b"paseto-encryption-key".as_slice(), nonce].concat();
-    let info_auth = [b"paseto-auth-key-for-aead".as_slice(), nonce].concat();
-    hk.expand(&info_enc, enc.as_mut_slice())
+    hk.expand_multi_info(&[b"paseto-encryption-key", nonce], enc.as_mut_slice())
         .map_err(|_| Error::invalid())?;
-    hk.expand(&info_auth, auth.as_mut_slice())
+    hk.expand_multi_info(&[b"paseto-auth-key-for-aead", nonce], auth.as_mut_slice())
         .map_err(|_| Error::invalid())?;
     Ok((enc, auth))
 }
@@ -69,6 +67,16 @@ fn keystream(enc: &[u8; 48], data: &mut [u8]) -> Result<()> {
     let mut cipher = Ctr128BE::<Aes256>::new_from_slices(key, iv).map_err(|_| Error::invalid())?;
     cipher.apply_keystream(data);
     Ok(())
+}
+
+/// Feeds PAE(`pieces`) to `mac` without building it in memory.
+fn pae_into(mac: &mut Hmac<Sha384>, pieces: &[&[u8]]) {
+    let le64 = |n: usize| (u64::try_from(n).unwrap_or(u64::MAX) & (u64::MAX >> 1)).to_le_bytes();
+    mac.update(&le64(pieces.len()));
+    for p in pieces {
+        mac.update(&le64(p.len()));
+        mac.update(p);
+    }
 }
 
 fn mac(auth: &[u8; 48]) -> Result<Hmac<Sha384>> {
@@ -209,15 +217,17 @@ impl Version for V3 {
         let (nonce, rest) = body.split_at(NONCE_LEN);
         let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
         let (enc, auth) = split_keys(key.as_slice(), nonce)?;
-        let pre_auth = pae(&[
-            V3::LOCAL_HEADER.as_bytes(),
-            nonce,
-            ciphertext,
-            &token.footer,
-            implicit_assertion,
-        ]);
         let mut m = mac(&auth)?;
-        m.update(&pre_auth);
+        pae_into(
+            &mut m,
+            &[
+                V3::LOCAL_HEADER.as_bytes(),
+                nonce,
+                ciphertext,
+                &token.footer,
+                implicit_assertion,
+            ],
+        );
         // Constant-time comparison, before any decryption.
         m.verify_slice(tag).map_err(|_| Error::invalid())?;
         let mut plaintext = ciphertext.to_vec();
