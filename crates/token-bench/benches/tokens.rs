@@ -145,7 +145,7 @@ fn v4_public(c: &mut Criterion) {
     let c_claims = claims();
     let mut g = c.benchmark_group("v4.public sign");
     g.bench_function("tessera", |b| {
-        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap())
+        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap());
     });
     g.bench_function("baseline-ed25519-compact", |b| {
         b.iter(|| sk.sign(black_box(&m2), None));
@@ -221,14 +221,14 @@ fn v3_public(c: &mut Criterion) {
         b.iter(|| verifier.verify::<Access>(black_box(&token), &v).unwrap());
     });
     g.bench_function("baseline-p384", |b| {
-        b.iter(|| vk.verify(black_box(&m2), &sig).unwrap())
+        b.iter(|| vk.verify(black_box(&m2), &sig).unwrap());
     });
     g.finish();
 
     let c_claims = claims();
     let mut g = c.benchmark_group("v3.public sign");
     g.bench_function("tessera", |b| {
-        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap())
+        b.iter(|| issuer.sign(black_box(&c_claims)).unwrap());
     });
     g.bench_function("baseline-p384", |b| {
         b.iter(|| -> p384::ecdsa::Signature { sk.sign(black_box(&m2)) });
@@ -338,14 +338,14 @@ fn jwt(c: &mut Criterion) {
         b.iter(|| {
             dalek_vk
                 .verify_strict(black_box(input.as_bytes()), &dalek_sig)
-                .unwrap()
+                .unwrap();
         });
     });
     g.bench_function("peer-josekit-openssl-eddsa", |b| {
         b.iter(|| {
             jose_verifier
                 .verify(black_box(input.as_bytes()), &jose_sig)
-                .unwrap()
+                .unwrap();
         });
     });
     g.finish();
