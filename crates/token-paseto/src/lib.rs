@@ -4,6 +4,7 @@
 mod encoding;
 pub mod error;
 pub mod keys;
+pub mod keyset;
 #[cfg(feature = "legacy-v2")]
 pub mod legacy;
 pub mod paserk;
@@ -15,6 +16,7 @@ mod version4;
 
 pub use error::{Error, Result};
 pub use keys::{LocalKey, PublicKey, SecretKey};
+pub use keyset::PublicKeySet;
 pub use token::{MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS, MAX_FOOTER_LEN, VerifyOptions};
 pub use tokens::{LocalCipher, PublicIssuer, PublicVerifier};
 pub use version::{V3, V4, Version};
