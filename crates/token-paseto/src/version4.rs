@@ -46,6 +46,14 @@ impl Version for V4 {
     }
 
     fn secret_from_bytes(bytes: &[u8]) -> Result<Self::SecretInner> {
+        // ed25519-compact (under pasetors) panics on an all-zero seed: refuse it first.
+        // (Found by the `paserk_parse` fuzz body on the official k4.secret-1 vector.)
+        if bytes
+            .get(..32)
+            .is_some_and(|seed| seed.iter().all(|&b| b == 0))
+        {
+            return Err(Error::InvalidKey("an all-zero Ed25519 seed is not a key"));
+        }
         // pasetors checks that the second half is the seed's public key.
         AsymmetricSecretKey::from(bytes).map_err(|_| {
             Error::InvalidKey("a v4 secret key is a 32-byte seed and its 32-byte public key")

@@ -281,3 +281,20 @@ fn keys_wrap_seal_and_protect_through_the_typed_api() {
         Err(Error::WeakPasswordParams(_))
     ));
 }
+
+/// Regression: an all-zero Ed25519 seed made ed25519-compact panic inside pasetors'
+/// key check. It is now a typed error (found by the `paserk_parse` fuzz body).
+#[test]
+fn an_all_zero_v4_seed_is_an_error_not_a_panic() {
+    let zero = "k4.secret.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA7aie8zrakLWKjqNAqbw1zZTIVdx3iQ6Y6wEihi1naKQ";
+    assert!(matches!(
+        SecretKey::<V4>::from_paserk(zero),
+        Err(Error::InvalidKey(_))
+    ));
+    let mut bytes = vec![0u8; 64];
+    bytes[40] = 1;
+    assert!(matches!(
+        SecretKey::<V4>::from_bytes(&bytes),
+        Err(Error::InvalidKey(_))
+    ));
+}

@@ -1,0 +1,5 @@
+//! Fuzz target `jwk_parse`: the body is `token_fuzz::jwk_parse` (crates/token-fuzz), which the
+//! workspace tests also run on this target's corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| token_fuzz::jwk_parse(data));
