@@ -7,7 +7,12 @@
 //! them even where libFuzzer is unavailable.
 #![forbid(unsafe_code)]
 // A fuzz body reports a broken invariant by panicking: that is its whole purpose.
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::missing_panics_doc
+)]
 
 use std::sync::LazyLock;
 
@@ -30,9 +35,12 @@ use token_paseto::{
     VerifyOptions,
 };
 
+/// A fuzz body: arbitrary bytes in, a panic only on a broken invariant.
+pub type Body = fn(&[u8]);
+
 /// Every target: its name (the file in `fuzz/fuzz_targets/` and the corpus folder) and
 /// its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("detect", detect),
     ("claims_json", claims_json),
     ("paseto_parse", paseto_parse),
