@@ -62,6 +62,20 @@ pub(crate) fn run() -> Result {
              The advisory database needs network access, so `advisories` is never run here."
         );
     }
+    step("fuzz smoke (every target, committed seeds)");
+    if available("cargo", &["fuzz", "--version"]) {
+        let seconds = std::env::var("TESSERA_FUZZ_SMOKE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20);
+        crate::fuzz::smoke(seconds)?;
+    } else {
+        println!(
+            "!!! SKIPPED: cargo-fuzz is not installed (`cargo install cargo-fuzz`); the fuzz \
+             bodies still ran on their corpora in `cargo test` (crates/token-fuzz)."
+        );
+    }
+
     let (passed, failed) = tested;
     println!("\nxtask ci: all checks passed");
     println!("summary: {passed} passed, {failed} failed");

@@ -30,6 +30,15 @@ fn targets() -> Result<Vec<String>> {
     Ok(output(&mut cmd)?.lines().map(str::to_owned).collect())
 }
 
+/// The CI smoke: every target for `seconds` on its committed seeds.
+pub(crate) fn smoke(seconds: u64) -> Result {
+    run(&Args {
+        target: None,
+        all: true,
+        time: seconds,
+    })
+}
+
 pub(crate) fn run(args: &Args) -> Result {
     if !available("cargo", &["fuzz", "--version"]) {
         return Err("cargo-fuzz is not installed: run `cargo install cargo-fuzz`".into());
@@ -45,15 +54,32 @@ pub(crate) fn run(args: &Args) -> Result {
     };
     for target in chosen {
         step(&format!("fuzz {target} for {} s", args.time));
-        let corpus = fuzz_dir().join("corpus").join(&target);
-        std::fs::create_dir_all(&corpus)?;
+        // Run on a copy of the committed seeds so the fuzzer's finds never dirty the
+        // repository; crashes land in fuzz/artifacts/<target>/.
+        let seeds = fuzz_dir().join("corpus").join(&target);
+        let work = root().join("target").join("fuzz-corpus").join(&target);
+        std::fs::create_dir_all(&work)?;
+        if seeds.is_dir() {
+            for entry in std::fs::read_dir(&seeds)? {
+                let path = entry?.path();
+                if let Some(name) = path.file_name() {
+                    std::fs::copy(&path, work.join(name))?;
+                }
+            }
+        }
         let mut cmd = cargo();
         cmd.current_dir(fuzz_dir())
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", &target])
-            .arg(&corpus)
+            .args(["fuzz", "run", "-O", &target])
+            .arg(&work)
             .arg("--")
-            .arg(format!("-max_total_time={}", args.time));
+            .arg(format!("-max_total_time={}", args.time))
+            .arg(format!(
+                "-dict={}",
+                fuzz_dir().join("dict").join("tokens.dict").display()
+            ))
+            .arg("-rss_limit_mb=4096")
+            .arg("-print_final_stats=1");
         exec(&format!("fuzz target {target}"), &mut cmd)?;
     }
     Ok(())
