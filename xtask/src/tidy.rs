@@ -55,6 +55,49 @@ mod tests {
         );
     }
 
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    /// Every test `docs/SECURITY.md` cites exists: `crate/path.rs::name` (a bare
+    /// `::name` refers to the last file named before it).
+    #[test]
+    fn security_claims_name_existing_tests() {
+        let root = crate::util::root();
+        let doc = std::fs::read_to_string(root.join("docs/SECURITY.md")).expect("SECURITY.md");
+        let mut file: Option<String> = None;
+        let mut checked = 0;
+        for span in doc.split('`').skip(1).step_by(2) {
+            let Some((path, name)) = span.rsplit_once("::") else {
+                continue;
+            };
+            let path = if path.is_empty() || path.contains("::") {
+                let head = path.split("::").next().unwrap_or_default();
+                if head.starts_with("token-") && head.ends_with(".rs") {
+                    Some(head.to_owned())
+                } else if head.is_empty() {
+                    file.clone()
+                } else {
+                    None
+                }
+            } else if path.starts_with("token-") && path.ends_with(".rs") {
+                Some(path.to_owned())
+            } else {
+                None
+            };
+            let Some(path) = path else { continue };
+            file = Some(path.clone());
+            if name == "tests" {
+                continue;
+            }
+            let text = std::fs::read_to_string(root.join("crates").join(&path))
+                .unwrap_or_else(|e| panic!("SECURITY.md cites {path}: {e}"));
+            assert!(
+                text.contains(&format!("fn {name}(")),
+                "SECURITY.md cites {path}::{name}, which does not exist"
+            );
+            checked += 1;
+        }
+        assert!(checked > 20, "only {checked} citations found");
+    }
+
     #[test]
     fn layers_are_ordered() {
         assert!(layer("token-core") < layer("token-jwt"));
