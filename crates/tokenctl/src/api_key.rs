@@ -1,0 +1,339 @@
+//! `tokenctl api-key create|verify|revoke|roll|list --db URL`: API keys from a
+//! terminal, on SQLite (`sqlite://PATH`) or PostgreSQL (`postgres://…`).
+//!
+//! Keys belong to an owner (an account id). Keys created here belong to `--owner`
+//! (default `tokenctl`); `revoke`, `roll` and `list` act on the keys of `--owner`.
+//! `verify` needs no owner. The raw key is printed once, by `create` and `roll`; no
+//! other command prints a secret.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use token_core::{Clock, SystemClock, Timestamp};
+use token_opaque::{ApiKeyInfo, Environment, NewApiKey, OpaqueStore, OpaqueTokens};
+
+use crate::error::{Failure, Result};
+use crate::runtime;
+use crate::util::{note, out, out_json, parse_duration, read_token};
+
+/// The owner of keys created without `--owner`.
+pub(crate) const DEFAULT_OWNER: &str = "tokenctl";
+
+/// Arguments of `api-key`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The database: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, global = true, value_name = "URL")]
+    db: Option<String>,
+    /// The account the keys belong to.
+    #[arg(long, global = true, value_name = "ID", default_value = DEFAULT_OWNER)]
+    owner: String,
+    #[command(subcommand)]
+    op: Op,
+}
+
+/// Live or test keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Env {
+    /// `sk_live_…`.
+    Live,
+    /// `sk_test_…`.
+    Test,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Op {
+    /// Create a key and print it (once).
+    Create {
+        /// A name for the key.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        scopes: Vec<String>,
+        /// Live or test key.
+        #[arg(long, value_enum, default_value = "live")]
+        env: Env,
+        /// Expire the key after this long (e.g. `90d`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// Verify a key and print its metadata.
+    Verify {
+        /// The key; `-` or nothing reads it from standard input.
+        #[arg(value_name = "KEY|-")]
+        key: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
+    /// Replace a key by a new one; the old one keeps working for `--overlap`.
+    Roll {
+        /// The key's id.
+        id: String,
+        /// How long the old key keeps working (`0s` ends it now).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        overlap: Duration,
+    },
+    /// List the keys' metadata (never the keys).
+    List,
+}
+
+fn db_error(e: &token_policy::Error) -> Failure {
+    Failure::usage(format!("cannot open the database: {e}"))
+}
+
+fn opaque_error(e: &token_opaque::Error) -> Failure {
+    use token_opaque::Error as E;
+    match e {
+        E::Malformed(why) => Failure::rejected(format!("malformed ({why})")),
+        E::BadChecksum => Failure::rejected("checksum mismatch"),
+        E::WrongKind { found, .. } => {
+            Failure::rejected(format!("wrong kind (a {found}, not an API key)"))
+        }
+        E::NotFound => Failure::rejected("unknown key"),
+        E::Revoked => Failure::rejected("revoked"),
+        E::Expired => Failure::rejected("expired"),
+        E::AlreadyRolled => Failure::failed("the key was already rolled; roll its replacement"),
+        E::InvalidInput(why) => Failure::usage(*why),
+        other => Failure::usage(other.to_string()),
+    }
+}
+
+/// The environment prefix of a key (`sk_live_` / `sk_test_`).
+fn prefix(env: Environment) -> &'static str {
+    env.kind().default_prefix()
+}
+
+fn env_name(env: Environment) -> &'static str {
+    match env {
+        Environment::Live => "live",
+        Environment::Test => "test",
+    }
+}
+
+fn ts(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
+}
+
+fn status(info: &ApiKeyInfo, now: Timestamp) -> &'static str {
+    if info.revoked_at.is_some() {
+        "revoked"
+    } else if info.expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else if info.replaced_by.is_some() {
+        "rolled"
+    } else {
+        "active"
+    }
+}
+
+fn metadata(info: &ApiKeyInfo, now: Timestamp) -> Value {
+    json!({
+        "id": info.id,
+        "owner": info.owner_id,
+        "name": info.name,
+        "env": env_name(info.environment),
+        "prefix": prefix(info.environment),
+        "scopes": info.scopes,
+        "created_at": ts(Some(info.created_at)),
+        "expires_at": ts(info.expires_at),
+        "last_used_at": ts(info.last_used_at),
+        "revoked_at": ts(info.revoked_at),
+        "replaced_by": info.replaced_by,
+        "status": status(info, now),
+    })
+}
+
+fn human(info: &ApiKeyInfo, now: Timestamp) -> String {
+    let t = |t: Option<Timestamp>| t.map_or_else(|| "never".to_owned(), Timestamp::to_rfc3339);
+    [
+        format!("id:        {}", info.id),
+        format!("owner:     {}", info.owner_id),
+        format!("name:      {}", info.name),
+        format!(
+            "env:       {} ({})",
+            env_name(info.environment),
+            prefix(info.environment)
+        ),
+        format!("scopes:    {}", info.scopes.join(",")),
+        format!("created:   {}", info.created_at.to_rfc3339()),
+        format!("expires:   {}", t(info.expires_at)),
+        format!("last used: {}", t(info.last_used_at)),
+        format!("status:    {}", status(info, now)),
+    ]
+    .join("\n")
+}
+
+async fn open(url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    token_policy::config::open_store(url)
+        .await
+        .map_err(|e| db_error(&e))
+}
+
+/// Runs `api-key`.
+pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
+    let url = args
+        .db
+        .as_deref()
+        .ok_or_else(|| Failure::usage("--db URL is required (sqlite://PATH or postgres://…)"))?;
+    if url == "sqlite::memory:" {
+        return Err(Failure::usage(
+            "an in-memory database is gone when tokenctl exits: use sqlite://PATH",
+        ));
+    }
+    // Read the key before touching the database, so a missing key fails fast.
+    let raw = match &args.op {
+        Op::Verify { key } => Some(read_token(key.as_deref())?),
+        _ => None,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(url).await?;
+        let tokens = OpaqueTokens::new(store);
+        execute(&tokens, args, raw.as_deref(), json).await
+    })
+}
+
+#[allow(clippy::too_many_lines)] // one arm per operation
+async fn execute(tokens: &OpaqueTokens, args: &Args, raw: Option<&str>, json: bool) -> Result<()> {
+    let keys = tokens.api_keys();
+    let now = SystemClock.now();
+    let owner = args.owner.as_str();
+    match &args.op {
+        Op::Create {
+            name,
+            scopes,
+            env,
+            expires,
+        } => {
+            let environment = match env {
+                Env::Live => Environment::Live,
+                Env::Test => Environment::Test,
+            };
+            let mut new = NewApiKey::new(owner, name.clone(), environment)
+                .scopes(scopes.iter().filter(|s| !s.is_empty()).cloned());
+            if let Some(d) = expires {
+                let at = now
+                    .checked_add(*d)
+                    .map_err(|_| Failure::usage("--expires is too long"))?;
+                new = new.expires_at(at);
+            }
+            let created = keys.create(new).await.map_err(|e| opaque_error(&e))?;
+            let info = &created.info;
+            if json {
+                out_json(
+                    &json!({
+                        "id": info.id,
+                        "key": created.key.expose_secret(),
+                        "prefix": prefix(info.environment),
+                        "scopes": info.scopes,
+                    }),
+                    true,
+                )
+            } else {
+                note(&format!(
+                    "created API key {} ({}, scopes: {}); it is shown once: store it now",
+                    info.id,
+                    info.name,
+                    info.scopes.join(",")
+                ));
+                out(created.key.expose_secret())
+            }
+        }
+        Op::Verify { .. } => {
+            let raw = raw.ok_or_else(|| Failure::usage("no key given"))?;
+            let info = keys.verify(raw).await.map_err(|e| opaque_error(&e))?;
+            if json {
+                out_json(&metadata(&info, now), true)
+            } else {
+                out(&human(&info, now))
+            }
+        }
+        Op::Revoke { id } => {
+            let revoked = keys.revoke(owner, id).await.map_err(|e| match e {
+                token_opaque::Error::NotFound => Failure::failed(format!(
+                    "no API key {id} for owner {owner} (pass --owner for keys of another account)"
+                )),
+                other => opaque_error(&other),
+            })?;
+            if json {
+                out_json(
+                    &json!({ "id": id, "revoked": true, "already_revoked": !revoked }),
+                    true,
+                )
+            } else if revoked {
+                out(&format!("revoked {id}"))
+            } else {
+                out(&format!("{id} was already revoked"))
+            }
+        }
+        Op::Roll { id, overlap } => {
+            let rolled = keys.roll(owner, id, *overlap).await.map_err(|e| match e {
+                token_opaque::Error::NotFound => Failure::failed(format!(
+                    "no API key {id} for owner {owner} (pass --owner for keys of another account)"
+                )),
+                other => opaque_error(&other),
+            })?;
+            let info = &rolled.info;
+            if json {
+                out_json(
+                    &json!({
+                        "id": info.id,
+                        "key": rolled.key.expose_secret(),
+                        "prefix": prefix(info.environment),
+                        "scopes": info.scopes,
+                        "previous": {
+                            "id": rolled.previous.id,
+                            "expires_at": ts(rolled.previous.expires_at),
+                        },
+                    }),
+                    true,
+                )
+            } else {
+                note(&format!(
+                    "rolled {} into {}; the old key works until {}; the new key is shown once: store it now",
+                    rolled.previous.id,
+                    info.id,
+                    rolled
+                        .previous
+                        .expires_at
+                        .map_or_else(|| "revoked".to_owned(), Timestamp::to_rfc3339)
+                ));
+                out(rolled.key.expose_secret())
+            }
+        }
+        Op::List => {
+            let list = keys.list(owner).await.map_err(|e| opaque_error(&e))?;
+            if json {
+                out_json(
+                    &Value::Array(list.iter().map(|i| metadata(i, now)).collect()),
+                    true,
+                )
+            } else if list.is_empty() {
+                out(&format!("no API keys for owner {owner}"))
+            } else {
+                let mut lines = vec![format!(
+                    "{:<34} {:<8} {:<5} {:<20} {:<20} {}",
+                    "ID", "STATUS", "ENV", "NAME", "CREATED", "SCOPES"
+                )];
+                for info in &list {
+                    lines.push(format!(
+                        "{:<34} {:<8} {:<5} {:<20} {:<20} {}",
+                        info.id,
+                        status(info, now),
+                        env_name(info.environment),
+                        info.name,
+                        info.created_at.to_rfc3339(),
+                        info.scopes.join(",")
+                    ));
+                }
+                out(&lines.join("\n"))
+            }
+        }
+    }
+}

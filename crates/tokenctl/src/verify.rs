@@ -1,0 +1,411 @@
+//! `tokenctl verify --key FILE… [--iss ..] [--aud ..] [--implicit-assertion STR]
+//! [--leeway 60s] [--max-lifetime D] [--now RFC3339] [--footer STR] [--alg ALG]
+//! [--typ T] [TOKEN|-]`.
+//!
+//! The algorithm always comes from the key, never from the token. With several keys
+//! (several `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer)
+//! picks the key; a `kid` that names none of them is a rejection. A token without a
+//! `kid` is accepted only when exactly one key fits it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use token_core::{
+    Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Rfc3339, Timestamp, TokenFormat,
+    TokenVerifier, Validation,
+};
+use token_jwt::{Algorithm, JwtVerifier, TokenType, VerifyingKey};
+use token_paseto::VerifyOptions;
+
+use crate::error::{Failure, Result, core_reason, jwt_reason, paseto_reason};
+use crate::issue::parse_algorithm;
+use crate::keyfile::{
+    Decrypter, Key, KeyFile, Local, PasetoKey, Public, load_all, purpose_name, version_name,
+};
+use crate::util::{
+    b64url_decode, echo, note, out_json, parse_duration, parse_timestamp, printable, read_token,
+};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A key file (repeatable): a PASERK, a JWK, a JWKS, a PASETO key set or a PEM key.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// Expected issuer (repeat to accept several).
+    #[arg(long, value_name = "ISSUER")]
+    iss: Vec<String>,
+    /// Expected audience (repeat to accept several). Without it, a token naming an
+    /// audience is refused.
+    #[arg(long, value_name = "AUDIENCE")]
+    aud: Vec<String>,
+    /// Expected subject.
+    #[arg(long, value_name = "SUBJECT")]
+    sub: Option<String>,
+    /// PASETO: the implicit assertion the token must be bound to.
+    #[arg(long, value_name = "STR")]
+    implicit_assertion: Option<String>,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    leeway: Duration,
+    /// Refuse tokens whose `exp - iat` is longer.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_lifetime: Option<Duration>,
+    /// Evaluate time claims as of this instant (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
+    now: Option<Timestamp>,
+    /// PASETO: the exact footer the token must carry. Without it any footer is
+    /// accepted and shown on stderr.
+    #[arg(long, value_name = "STR")]
+    footer: Option<String>,
+    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one.
+    #[arg(long, value_name = "ALG", value_parser = parse_algorithm)]
+    alg: Option<Algorithm>,
+    /// JWS: require this `typ` header (e.g. `at+jwt`). Without it, `typ` must be
+    /// absent or `JWT`.
+    #[arg(long, value_name = "TYP")]
+    typ: Option<String>,
+    /// The token; `-` or nothing reads it from standard input.
+    #[arg(value_name = "TOKEN|-")]
+    token: Option<String>,
+}
+
+/// What a successful verification produced.
+struct Verified {
+    claims: Value,
+    format: String,
+    kid: String,
+    footer: Option<Vec<u8>>,
+}
+
+fn validation(args: &Args) -> Validation {
+    let mut v = Validation::new().leeway(args.leeway);
+    if !args.iss.is_empty() {
+        v = v.issuers(args.iss.iter().cloned());
+    }
+    if !args.aud.is_empty() {
+        v = v.audiences(args.aud.iter().cloned());
+    }
+    if let Some(sub) = &args.sub {
+        v = v.subject(sub.clone());
+    }
+    if let Some(max) = args.max_lifetime {
+        v = v.max_lifetime(max);
+    }
+    if let Some(now) = args.now {
+        v = v.clock(FixedClock(now));
+    }
+    if let Some(typ) = &args.typ {
+        v = v.token_type(typ.clone());
+    }
+    v
+}
+
+/// The decoded footer of a PASETO token (`None` when it has none).
+fn paseto_footer(token: &str) -> Result<Option<Vec<u8>>> {
+    let mut parts = token.split('.');
+    let footer = parts.nth(3);
+    footer
+        .map(|f| {
+            b64url_decode(f)
+                .ok_or_else(|| Failure::rejected("malformed token: footer is not base64url"))
+        })
+        .transpose()
+}
+
+/// The `kid` of a JSON footer. Any other footer (not JSON, not an object, no string
+/// `kid`) names no key: it is still authenticated with the token.
+fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
+    if footer.first() != Some(&b'{') {
+        return Ok(None);
+    }
+    if footer.len() > token_paseto::MAX_FOOTER_LEN {
+        return Err(Failure::rejected("invalid footer: longer than 2048 bytes"));
+    }
+    Ok(serde_json::from_slice::<Value>(footer)
+        .ok()
+        .and_then(|v| v.get("kid").and_then(Value::as_str).map(str::to_owned)))
+}
+
+/// Picks the key a token names among `ids`: by `kid`, or the only one.
+fn select<'a, T>(
+    candidates: &'a [T],
+    id: impl Fn(&T) -> &str,
+    kid: Option<&str>,
+    what: &str,
+) -> Result<&'a T> {
+    if let Some(kid) = kid {
+        return candidates.iter().find(|c| id(c) == kid).ok_or_else(|| {
+            Failure::rejected(format!(
+                "unknown key id ({} names none of the given keys)",
+                echo(kid)
+            ))
+        });
+    }
+    match candidates {
+        [only] => Ok(only),
+        [] => Err(Failure::rejected(format!(
+            "no given key fits a {what} token"
+        ))),
+        _ => Err(Failure::rejected(format!(
+            "no key id: the token names no `kid` and {} of the given keys fit a {what} token",
+            candidates.len()
+        ))),
+    }
+}
+
+fn verify_paseto(
+    args: &Args,
+    files: &[KeyFile],
+    token: &str,
+    version: PasetoVersion,
+    purpose: PasetoPurpose,
+) -> Result<Verified> {
+    let what = format!("{}.{}", version_name(version), purpose_name(purpose));
+    if let Some(typ) = &args.typ {
+        return Err(Failure::rejected(format!(
+            "wrong token type: --typ {typ} names a JOSE type, and a {what} token has none"
+        )));
+    }
+    if matches!(version, PasetoVersion::V1 | PasetoVersion::V2) {
+        return Err(Failure::rejected(format!(
+            "unsupported PASETO version {} (deprecated; only v3 and v4 are accepted)",
+            version_name(version)
+        )));
+    }
+    let footer = paseto_footer(token)?;
+    let footer_bytes = footer.as_deref().unwrap_or_default();
+    if let Some(expected) = &args.footer {
+        if expected.as_bytes() != footer_bytes {
+            return Err(Failure::rejected("footer mismatch"));
+        }
+    }
+    let kid = footer_kid(footer_bytes)?;
+    let candidates: Vec<PasetoKey<'_>> = files
+        .iter()
+        .flat_map(|f| f.paseto_keys(version, purpose))
+        .collect();
+    if candidates.is_empty() {
+        return Err(Failure::rejected(format!(
+            "wrong key type: no given key is a {what} key (the key decides the algorithm)"
+        )));
+    }
+    let key = select(&candidates, |k| k.id().as_str(), kid.as_deref(), &what)?;
+    let options = VerifyOptions {
+        implicit_assertion: args
+            .implicit_assertion
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+        footer: args.footer.as_deref().map(str::as_bytes),
+    };
+    let payload = match key {
+        PasetoKey::Local(Local::V4(k)) => k.decrypt_raw(token, &options),
+        PasetoKey::Local(Local::V3(k)) => k.decrypt_raw(token, &options),
+        PasetoKey::Public(Public::V4(k)) => k.verify_raw(token, &options),
+        PasetoKey::Public(Public::V3(k)) => k.verify_raw(token, &options),
+    }
+    .map_err(|e| Failure::rejected(paseto_reason(&e)))?;
+    let claims = Claims::<Map<String, Value>>::from_json::<Rfc3339>(&payload)
+        .map_err(|e| Failure::rejected(core_reason(&e)))?;
+    validation(args)
+        .validate(&claims)
+        .map_err(|e| Failure::rejected(core_reason(&e)))?;
+    let json = claims
+        .to_json::<Rfc3339>()
+        .ok()
+        .and_then(|j| serde_json::from_slice(&j).ok())
+        .unwrap_or(Value::Null);
+    Ok(Verified {
+        claims: json,
+        format: what,
+        kid: key.id().to_string(),
+        footer,
+    })
+}
+
+fn verifying_keys(args: &Args, files: &[KeyFile]) -> Result<Vec<VerifyingKey>> {
+    let mut keys: Vec<VerifyingKey> = Vec::new();
+    for file in files {
+        for key in file.verifying_keys(args.alg)? {
+            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+fn jwt_claims(claims: &Claims<Map<String, Value>>) -> Value {
+    claims
+        .to_json::<NumericDate>()
+        .ok()
+        .and_then(|j| serde_json::from_slice(&j).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn verify_jws(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
+    let header =
+        token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    if header.alg().eq_ignore_ascii_case("none") {
+        return Err(Failure::rejected("unsecured token (alg: none)"));
+    }
+    let keys = verifying_keys(args, files)?;
+    if keys.is_empty() {
+        return Err(Failure::rejected(
+            "wrong key type: no given key verifies JWS signatures",
+        ));
+    }
+    let key = select(
+        &keys,
+        |k| k.key_id().as_str(),
+        header.kid().map(token_core::KeyId::as_str),
+        "JWS",
+    )?;
+    let verified = JwtVerifier::new(key.clone())
+        .verify::<Map<String, Value>>(token, &validation(args))
+        .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    Ok(Verified {
+        claims: jwt_claims(verified.claims()),
+        format: format!("JWS {}", key.algorithm()),
+        kid: key.key_id().to_string(),
+        footer: None,
+    })
+}
+
+fn is_nested(cty: Option<&str>) -> bool {
+    cty.is_some_and(|c| {
+        let c = c.to_ascii_lowercase();
+        c == "jwt" || c == "application/jwt"
+    })
+}
+
+fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
+    let header =
+        token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    let mut decrypters: Vec<Decrypter> = Vec::new();
+    for file in files {
+        if let Some(d) = file.decrypter()? {
+            if !decrypters.iter().any(|k| k.key_id() == d.key_id()) {
+                decrypters.push(d);
+            }
+        }
+    }
+    if decrypters.is_empty() {
+        return Err(Failure::rejected(
+            "wrong key type: no given key decrypts JWE tokens (a private EC P-256/X25519 key or an `oct` JWK)",
+        ));
+    }
+    let decrypter = select(
+        &decrypters,
+        |k| k.key_id().as_str(),
+        header.kid().map(token_core::KeyId::as_str),
+        "JWE",
+    )?;
+    let validation = validation(args);
+    let map_err = |e: token_jwt::Error| Failure::rejected(jwt_reason(&e));
+    if is_nested(header.cty()) {
+        let keys = verifying_keys(args, files)?;
+        let mut ring = token_core::KeyRing::verify_only();
+        for key in keys {
+            // Ids are unique in `keys`.
+            let _ = ring.insert_verify_only(key.key_id().clone(), key);
+        }
+        if ring.is_empty() {
+            return Err(Failure::usage(
+                "a nested JWE (cty: JWT) also needs the inner signer's public key: add it as a further --key",
+            ));
+        }
+        let verifier = JwtVerifier::from_key_ring(ring).map_err(map_err)?;
+        let verified = match decrypter {
+            Decrypter::Ecdh(k) => {
+                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, &validation)
+            }
+            Decrypter::Direct(k) => {
+                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, &validation)
+            }
+        }
+        .map_err(map_err)?;
+        let inner = verified
+            .key_id()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Ok(Verified {
+            claims: jwt_claims(verified.claims()),
+            format: format!("JWE {} (nested JWS)", header.alg()),
+            kid: format!("{} (signed by {inner})", decrypter.key_id()),
+            footer: None,
+        });
+    }
+    match decrypter {
+        Decrypter::Direct(k) => {
+            if let Some(typ) = &args.typ {
+                if !header
+                    .typ()
+                    .is_some_and(|t| TokenType::from_name(t) == TokenType::from_name(typ))
+                {
+                    return Err(Failure::rejected(format!(
+                        "wrong token type: header `typ` is {}, expected `{typ}`",
+                        header
+                            .typ()
+                            .map_or_else(|| "absent".to_owned(), |t| format!("`{t}`"))
+                    )));
+                }
+            }
+            let verified = k
+                .decrypt::<Map<String, Value>>(token, &validation)
+                .map_err(map_err)?;
+            Ok(Verified {
+                claims: jwt_claims(verified.claims()),
+                format: "JWE dir".into(),
+                kid: k.key_id().to_string(),
+                footer: None,
+            })
+        }
+        Decrypter::Ecdh(_) => Err(Failure::rejected(
+            "unsigned ECDH-ES JWE: anyone holding the public key can make one, so only nested (signed, then encrypted, cty: JWT) tokens are accepted",
+        )),
+    }
+}
+
+/// Runs `verify`.
+pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
+    let files = load_all(&args.keys)?;
+    if let Some(file) = files.iter().find(|f| matches!(f.key, Key::Protected(_))) {
+        return Err(Failure::usage(format!(
+            "{}: a {} PASERK must be recovered first (tokenctl key unwrap/unseal/unprotect)",
+            file.path.display(),
+            file.describe()
+        )));
+    }
+    let token = read_token(args.token.as_deref())?;
+    let format = TokenFormat::detect(&token).map_err(|e| Failure::rejected(core_reason(&e)))?;
+    let verified = match format {
+        TokenFormat::Paseto {
+            version, purpose, ..
+        } => verify_paseto(args, &files, &token, version, purpose)?,
+        TokenFormat::Jws => verify_jws(args, &files, &token)?,
+        TokenFormat::Jwe => verify_jwe(args, &files, &token)?,
+        TokenFormat::Opaque(kind) => {
+            return Err(Failure::usage(format!(
+                "an opaque token ({}) is checked against its database, not with a key: \
+                 use `tokenctl api-key verify --db URL` for API keys",
+                kind.default_prefix()
+            )));
+        }
+        _ => return Err(Failure::rejected("malformed token: unknown format")),
+    };
+    if !json {
+        note(&format!(
+            "verified: {} with key {}",
+            verified.format, verified.kid
+        ));
+    }
+    if args.footer.is_none() {
+        if let Some(footer) = &verified.footer {
+            note(&format!("footer: {}", printable(footer)));
+        }
+    }
+    out_json(&verified.claims, json)
+}

@@ -1,0 +1,722 @@
+//! `keygen`, `issue` and `verify` through the built binary: round trips for every
+//! kind, and every rejection reason with its exit code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{TempDir, b64, jws, keygen, now, p, run_with_stdin, tokenctl};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+const KINDS: [&str; 9] = [
+    "v4.local",
+    "v4.public",
+    "v3.local",
+    "v3.public",
+    "es256",
+    "es384",
+    "eddsa",
+    "rs256",
+    "ps256",
+];
+
+/// Keys generated once per test binary (RSA generation is the slow part).
+struct Keys {
+    main: HashMap<&'static str, (PathBuf, String)>,
+    other: HashMap<&'static str, (PathBuf, String)>,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let root = TempDir::persistent("keys");
+        let main_dir = root.join("main");
+        let other_dir = root.join("other");
+        let main = KINDS.iter().map(|&k| (k, keygen(&main_dir, k))).collect();
+        let other = ["v4.local", "v4.public", "v3.public", "es256", "eddsa"]
+            .iter()
+            .map(|&k| (k, keygen(&other_dir, k)))
+            .collect();
+        Keys { main, other }
+    })
+}
+
+fn dir(kind: &str) -> &'static Path {
+    &keys().main[kind].0
+}
+
+fn kid(kind: &str) -> &'static str {
+    &keys().main[kind].1
+}
+
+fn other(kind: &str) -> &'static Path {
+    &keys().other[kind].0
+}
+
+fn is_rsa(kind: &str) -> bool {
+    kind == "rs256" || kind == "ps256"
+}
+
+/// The file that issues tokens for `kind`.
+fn issuing_key(kind: &str) -> String {
+    match kind {
+        "v4.local" | "v3.local" => p(dir(kind), "local.paserk"),
+        "v4.public" | "v3.public" => p(dir(kind), "secret.paserk"),
+        _ => p(dir(kind), "secret.jwk"),
+    }
+}
+
+/// Issues a token with `kind`'s key and extra arguments.
+fn issue(kind: &str, extra: &[&str]) -> String {
+    let key = issuing_key(kind);
+    let mut args = vec!["issue", "--key", key.as_str()];
+    args.extend_from_slice(extra);
+    tokenctl(&args).ok().to_owned()
+}
+
+/// Verifies `token` with `key` and extra arguments.
+fn verify(key: &str, token: &str, extra: &[&str]) -> common::Run {
+    let mut args = vec!["verify", "--key", key];
+    args.extend_from_slice(extra);
+    args.push(token);
+    tokenctl(&args)
+}
+
+/// Replaces one character in the middle of a token segment (never the last
+/// character, whose low bits may be padding).
+fn tamper(token: &str, segment: usize) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let s = &mut parts[segment];
+    let i = s.len() - 10;
+    let c = s.as_bytes()[i];
+    let replacement = if c == b'A' { "B" } else { "A" };
+    s.replace_range(i..=i, replacement);
+    parts.join(".")
+}
+
+#[test]
+fn keygen_writes_exactly_the_files_with_secret_modes() {
+    for kind in KINDS {
+        let mut names: Vec<String> = std::fs::read_dir(dir(kind))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let expected: &[&str] = match kind {
+            "v4.local" | "v3.local" => &["local.paserk"],
+            "v4.public" | "v3.public" => &["public.paserk", "secret.paserk"],
+            _ => &["public.jwk", "public.pem", "secret.jwk", "secret.pem"],
+        };
+        assert_eq!(names, expected, "{kind}");
+        for name in &names {
+            let mode = std::fs::metadata(dir(kind).join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            let want = if name.starts_with("public") {
+                0o644
+            } else {
+                0o600
+            };
+            assert_eq!(mode, want, "{kind}/{name}");
+        }
+        // The printed id is the one tokens name the key by.
+        let id = kid(kind);
+        match kind {
+            "v4.local" => assert!(id.starts_with("k4.lid."), "{id}"),
+            "v3.local" => assert!(id.starts_with("k3.lid."), "{id}"),
+            "v4.public" => assert!(id.starts_with("k4.pid."), "{id}"),
+            "v3.public" => assert!(id.starts_with("k3.pid."), "{id}"),
+            _ => {
+                assert_eq!(
+                    tokenctl(&["key", "id", &p(dir(kind), "public.jwk")]).ok(),
+                    id
+                );
+                assert_eq!(
+                    tokenctl(&["key", "id", &p(dir(kind), "public.pem")]).ok(),
+                    id,
+                    "public.pem is the same key"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn keygen_never_overwrites_without_force() {
+    let tmp = TempDir::new("overwrite");
+    let out = tmp.arg("k");
+    tokenctl(&["keygen", "v4.local", "--out", &out]).ok();
+    let first = std::fs::read_to_string(tmp.join("k/local.paserk")).unwrap();
+    let line = tokenctl(&["keygen", "v4.local", "--out", &out])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("already exists"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("k/local.paserk")).unwrap(),
+        first
+    );
+    // A loosened mode is tightened again on --force.
+    std::fs::set_permissions(
+        tmp.join("k/local.paserk"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    tokenctl(&["keygen", "v4.local", "--out", &out, "--force"]).ok();
+    assert_ne!(
+        std::fs::read_to_string(tmp.join("k/local.paserk")).unwrap(),
+        first
+    );
+    let mode = std::fs::metadata(tmp.join("k/local.paserk"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    tokenctl(&["keygen", "v5.local"]).fails(2);
+}
+
+#[test]
+fn round_trip_every_kind() {
+    for kind in KINDS {
+        let token = issue(
+            kind,
+            &[
+                "--iss",
+                "https://auth.example",
+                "--aud",
+                "api",
+                "--sub",
+                "alice",
+                "--claims",
+                r#"{"role":"admin","n":7}"#,
+            ],
+        );
+        let prefix = match kind {
+            "v4.local" | "v4.public" | "v3.local" | "v3.public" => format!("{kind}."),
+            _ => "eyJ".to_owned(),
+        };
+        assert!(token.starts_with(&prefix), "{kind}: {token}");
+        let verifiers: Vec<&str> = match kind {
+            "v4.local" | "v3.local" => vec!["local.paserk"],
+            "v4.public" | "v3.public" => vec!["public.paserk", "secret.paserk"],
+            _ => vec!["public.jwk", "secret.jwk", "public.pem", "secret.pem"],
+        };
+        for file in verifiers {
+            let mut extra = vec!["--iss", "https://auth.example", "--aud", "api"];
+            let alg = kind.to_ascii_uppercase();
+            if is_rsa(kind) && matches!(file, "public.pem" | "secret.pem") {
+                extra.extend(["--alg", alg.as_str()]);
+            }
+            let run = verify(&p(dir(kind), file), &token, &extra);
+            let claims = run.json();
+            assert_eq!(claims["sub"], "alice", "{kind} {file}");
+            assert_eq!(claims["role"], "admin", "{kind} {file}");
+            assert_eq!(claims["n"], 7, "{kind} {file}");
+            assert!(claims["jti"].is_string(), "{kind} {file}");
+            let exp = &claims["exp"];
+            if prefix == "eyJ" {
+                assert!(exp.is_i64(), "JWT times are NumericDate: {exp}");
+            } else {
+                assert!(exp.is_string(), "PASETO times are RFC 3339: {exp}");
+            }
+        }
+        // --json names the key id that keygen printed.
+        let key = issuing_key(kind);
+        let issued = tokenctl(&["issue", "--key", &key, "--json"]).json();
+        assert_eq!(issued["kid"], kid(kind), "{kind}");
+    }
+    // A PEM private key issues too (RSA keys name their algorithm).
+    let pem = p(dir("ps256"), "secret.pem");
+    let token = tokenctl(&["issue", "--key", &pem, "--alg", "PS256"])
+        .ok()
+        .to_owned();
+    verify(&p(dir("ps256"), "public.jwk"), &token, &[]).ok();
+    let line = tokenctl(&["issue", "--key", &pem]).fails(2).to_owned();
+    assert!(line.contains("--alg"), "{line}");
+}
+
+#[test]
+fn verify_reads_the_token_from_stdin() {
+    let token = issue("v4.public", &[]);
+    let key = p(dir("v4.public"), "public.paserk");
+    for args in [
+        vec!["verify", "--key", key.as_str(), "-"],
+        vec!["verify", "--key", key.as_str()],
+    ] {
+        let run = run_with_stdin(&args, Some(&format!("{token}\n")));
+        run.ok();
+    }
+}
+
+#[test]
+fn expired_and_not_yet_valid_via_now() {
+    for kind in ["v4.public", "es256", "v3.local"] {
+        let token = issue(kind, &["--ttl", "15m"]);
+        let key = issuing_key(kind);
+        verify(&key, &token, &["--now", "2099-01-01T00:00:00Z"]).rejected("expired");
+        // Before it was issued.
+        verify(&key, &token, &["--now", "2000-01-01T00:00:00Z"]).rejected("not yet valid");
+    }
+    // An explicit instant: exp + 30 s passes with the default 60 s leeway only.
+    let token = issue("es256", &["--now", "2030-01-01T00:00:00Z", "--ttl", "15m"]);
+    let key = p(dir("es256"), "public.jwk");
+    verify(&key, &token, &["--now", "2030-01-01T00:15:30Z"]).ok();
+    verify(
+        &key,
+        &token,
+        &["--now", "2030-01-01T00:15:30Z", "--leeway", "0s"],
+    )
+    .rejected("expired");
+}
+
+#[test]
+fn wrong_audience_issuer_subject_and_lifetime() {
+    for kind in ["v4.public", "v4.local", "eddsa"] {
+        let token = issue(
+            kind,
+            &[
+                "--iss",
+                "https://auth.example",
+                "--aud",
+                "api",
+                "--sub",
+                "alice",
+                "--ttl",
+                "1h",
+            ],
+        );
+        let key = issuing_key(kind);
+        verify(&key, &token, &["--aud", "billing"]).rejected("wrong audience");
+        // A token naming an audience is refused when none is expected.
+        verify(&key, &token, &[]).rejected("wrong audience");
+        verify(
+            &key,
+            &token,
+            &["--aud", "api", "--iss", "https://evil.example"],
+        )
+        .rejected("wrong issuer");
+        verify(&key, &token, &["--aud", "api", "--sub", "bob"]).rejected("wrong subject");
+        verify(&key, &token, &["--aud", "api", "--max-lifetime", "15m"])
+            .rejected("lifetime too long");
+        verify(
+            &key,
+            &token,
+            &[
+                "--aud",
+                "billing",
+                "--aud",
+                "api",
+                "--iss",
+                "https://auth.example",
+            ],
+        )
+        .ok();
+    }
+}
+
+#[test]
+fn bad_signature_is_an_invalid_token() {
+    for kind in ["v4.public", "v3.public", "v4.local", "v3.local"] {
+        let token = issue(kind, &[]);
+        verify(&issuing_key(kind), &tamper(&token, 2), &[]).rejected("invalid token");
+    }
+    for kind in ["es256", "es384", "eddsa", "rs256", "ps256"] {
+        let token = issue(kind, &[]);
+        verify(&p(dir(kind), "public.jwk"), &tamper(&token, 2), &[]).rejected("invalid token");
+        // A changed payload under the original signature.
+        verify(&p(dir(kind), "public.jwk"), &tamper(&token, 1), &[]).fails(1);
+    }
+}
+
+#[test]
+fn wrong_key_is_an_invalid_token() {
+    // PASETO tokens whose footer names no key: the one key given is tried, and fails.
+    for kind in ["v4.local", "v4.public"] {
+        let token = issue(kind, &["--footer", r#"{"note":"no kid"}"#]);
+        let other_key = match kind {
+            "v4.local" => p(other(kind), "local.paserk"),
+            _ => p(other(kind), "public.paserk"),
+        };
+        verify(&other_key, &token, &[]).rejected("invalid token");
+        verify(&issuing_key(kind), &token, &[]).ok();
+    }
+    // A JWK that claims the signer's kid but holds another key.
+    let token = issue("es256", &[]);
+    let tmp = TempDir::new("wrong-key");
+    let mut jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(other("es256").join("public.jwk")).unwrap())
+            .unwrap();
+    jwk["kid"] = json!(kid("es256"));
+    let impostor = tmp.write("impostor.jwk", &jwk.to_string());
+    verify(&impostor.display().to_string(), &token, &[]).rejected("invalid token");
+}
+
+#[test]
+fn unknown_kid_is_a_rejection() {
+    for (kind, file) in [
+        ("v4.public", "public.paserk"),
+        ("v4.local", "local.paserk"),
+        ("es256", "public.jwk"),
+        ("eddsa", "public.pem"),
+    ] {
+        let token = issue(kind, &[]);
+        verify(&p(other(kind), file), &token, &[]).rejected("unknown key id");
+    }
+}
+
+#[test]
+fn wrong_implicit_assertion_is_an_invalid_token() {
+    for kind in ["v4.local", "v4.public", "v3.local", "v3.public"] {
+        let token = issue(kind, &["--implicit-assertion", "user:alice"]);
+        let key = issuing_key(kind);
+        verify(&key, &token, &["--implicit-assertion", "user:alice"]).ok();
+        verify(&key, &token, &["--implicit-assertion", "user:bob"]).rejected("invalid token");
+        verify(&key, &token, &[]).rejected("invalid token");
+    }
+    // Implicit assertions belong to PASETO.
+    let key = issuing_key("es256");
+    tokenctl(&["issue", "--key", &key, "--implicit-assertion", "x"]).fails(2);
+}
+
+#[test]
+fn footers_are_exact_when_required_and_shown_otherwise() {
+    let footer = r#"{"kid":"KID","env":"prod"}"#;
+    for kind in ["v4.public", "v4.local"] {
+        let id = kid(kind);
+        let footer = footer.replace("KID", id);
+        let token = issue(kind, &["--footer", &footer]);
+        let key = issuing_key(kind);
+        verify(&key, &token, &["--footer", &footer]).ok();
+        verify(&key, &token, &["--footer", &format!(r#"{{"kid":"{id}"}}"#)])
+            .rejected("footer mismatch");
+        let run = verify(&key, &token, &[]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("footer: {footer}")),
+            "{run:#?}"
+        );
+        // The default footer names the key.
+        let plain = issue(kind, &[]);
+        verify(&key, &plain, &["--footer", &format!(r#"{{"kid":"{id}"}}"#)]).ok();
+        verify(&key, &plain, &["--footer", "other"]).rejected("footer mismatch");
+    }
+    // A footer that is not JSON is refused when issuing.
+    tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("v4.local"),
+        "--footer",
+        "not json",
+    ])
+    .fails(2);
+}
+
+#[test]
+fn algorithm_not_allowed_for_this_key() {
+    // The classic confusion: an HS256 token "signed" with the public key, naming the
+    // ES256 key's kid. The key decides the algorithm, so it is refused before any MAC.
+    let public = std::fs::read(dir("es256").join("public.jwk")).unwrap();
+    let forged = jws(
+        &json!({"alg": "HS256", "typ": "JWT", "kid": kid("es256")}),
+        &json!({"sub": "admin", "exp": now() + 600}),
+        &public[..32],
+    );
+    verify(&p(dir("es256"), "public.jwk"), &forged, &[])
+        .rejected("algorithm not allowed for this key");
+    // An RS256 token against the same RSA key pinned to PS256.
+    let token = issue("rs256", &[]);
+    verify(&p(dir("rs256"), "public.pem"), &token, &["--alg", "PS256"])
+        .rejected("algorithm not allowed for this key");
+    verify(&p(dir("rs256"), "public.pem"), &token, &["--alg", "RS256"]).ok();
+    // A JWK that names its algorithm cannot be re-pinned.
+    verify(&p(dir("rs256"), "public.jwk"), &token, &["--alg", "PS256"]).fails(2);
+}
+
+#[test]
+fn unsecured_tokens_are_rejected() {
+    let token = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(json!({"sub": "admin", "exp": now() + 600})
+            .to_string()
+            .as_bytes())
+    );
+    verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("unsecured token");
+    let token = token.replace(
+        &b64(br#"{"alg":"none","typ":"JWT"}"#),
+        &b64(br#"{"alg":"nOnE"}"#),
+    );
+    verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("unsecured token");
+}
+
+#[test]
+fn malformed_tokens_are_rejected() {
+    let key = p(dir("v4.public"), "public.paserk");
+    for bad in [
+        "garbage",
+        "v4.public.",
+        "v4.public.@@@",
+        "v4.secret.AAAA",
+        "a.b",
+        "eyJhbGciOiJFUzI1NiJ9.e30.c2ln.extra",
+    ] {
+        verify(&key, bad, &[]).rejected("malformed token");
+    }
+    // Well shaped, but too short to hold a signature.
+    verify(&key, "v4.public.AAAA", &[]).rejected("malformed token");
+    let huge = format!("v4.public.{}", "A".repeat(40 * 1024));
+    verify(&key, &huge, &[]).rejected("malformed token");
+}
+
+#[test]
+fn deprecated_and_mismatched_kinds_are_rejected() {
+    let v2 = format!("v2.public.{}", b64(&[0u8; 80]));
+    verify(&p(dir("v4.public"), "public.paserk"), &v2, &[]).rejected("unsupported PASETO version");
+    // The key decides: a v4 key for a v3 token, a local key for a public token, a JWK
+    // for a PASETO.
+    let v3 = issue("v3.public", &[]);
+    verify(&p(dir("v4.public"), "public.paserk"), &v3, &[]).rejected("wrong key type");
+    let public = issue("v4.public", &[]);
+    verify(&p(dir("v4.local"), "local.paserk"), &public, &[]).rejected("wrong key type");
+    verify(&p(dir("es256"), "public.jwk"), &public, &[]).rejected("wrong key type");
+    let jwt = issue("es256", &[]);
+    verify(&p(dir("v4.public"), "public.paserk"), &jwt, &[]).rejected("wrong key type");
+}
+
+#[test]
+fn several_keys_are_picked_by_kid() {
+    // PASETO: two --key, then a key set.
+    let a = issue("v4.public", &[]);
+    let b = tokenctl(&["issue", "--key", &p(other("v4.public"), "secret.paserk")])
+        .ok()
+        .to_owned();
+    let ka = p(dir("v4.public"), "public.paserk");
+    let kb = p(other("v4.public"), "public.paserk");
+    let kv3 = p(dir("v3.public"), "public.paserk");
+    for token in [&a, &b] {
+        tokenctl(&["verify", "--key", &ka, "--key", &kb, "--key", &kv3, token]).ok();
+    }
+    let tmp = TempDir::new("several");
+    let keyset = tokenctl(&["keyset", "--key", &ka, &kb, &kv3])
+        .ok()
+        .to_owned();
+    let keyset_file = tmp.write("keyset.json", &keyset);
+    for token in [&a, &b, &issue("v3.public", &[])] {
+        verify(&keyset_file.display().to_string(), token, &[]).ok();
+    }
+    // No kid and two keys that fit: no way to choose.
+    let no_kid = issue("v4.public", &["--footer", "{}"]);
+    tokenctl(&["verify", "--key", &ka, "--key", &kb, &no_kid]).rejected("no key id");
+    // JOSE: two --key, then a JWKS.
+    let ea = issue("es256", &[]);
+    let eb = tokenctl(&["issue", "--key", &p(other("es256"), "secret.jwk")])
+        .ok()
+        .to_owned();
+    let ed = issue("eddsa", &[]);
+    let ja = p(dir("es256"), "public.jwk");
+    let jb = p(other("es256"), "public.pem");
+    let jd = p(dir("eddsa"), "public.jwk");
+    for token in [&ea, &eb, &ed] {
+        tokenctl(&["verify", "--key", &ja, "--key", &jb, "--key", &jd, token]).ok();
+    }
+    let jwks = tokenctl(&["jwks", "--key", &ja, &jb, &jd]).ok().to_owned();
+    let jwks_file = tmp.write("keys.jwks", &jwks);
+    for token in [&ea, &eb, &ed] {
+        verify(&jwks_file.display().to_string(), token, &[]).ok();
+    }
+    let stranger = issue("es384", &[]);
+    verify(&jwks_file.display().to_string(), &stranger, &[]).rejected("unknown key id");
+}
+
+#[test]
+fn explicit_token_types() {
+    let at = issue("es256", &["--typ", "at+jwt"]);
+    let key = p(dir("es256"), "public.jwk");
+    verify(&key, &at, &[]).rejected("wrong token type");
+    verify(&key, &at, &["--typ", "at+jwt"]).ok();
+    let plain = issue("es256", &[]);
+    verify(&key, &plain, &["--typ", "at+jwt"]).rejected("wrong token type");
+}
+
+#[test]
+fn jwe_direct() {
+    let tmp = TempDir::new("jwe");
+    let direct = token_jwt::DirectKey::generate().unwrap();
+    let oct = tmp.write("oct.jwk", direct.to_secret_jwk_dangerous().expose_secret());
+    let other_oct = tmp.write(
+        "other-oct.jwk",
+        token_jwt::DirectKey::generate()
+            .unwrap()
+            .to_secret_jwk_dangerous()
+            .expose_secret(),
+    );
+    let oct = oct.display().to_string();
+    let other_oct = other_oct.display().to_string();
+
+    // dir: encrypted directly with the shared key.
+    let token = tokenctl(&[
+        "issue",
+        "--key",
+        &oct,
+        "--aud",
+        "api",
+        "--claims",
+        r#"{"iban":"DE89"}"#,
+    ])
+    .ok()
+    .to_owned();
+    assert_eq!(token.split('.').count(), 5);
+    let claims = verify(&oct, &token, &["--aud", "api"]).json();
+    assert_eq!(claims["iban"], "DE89");
+    verify(&other_oct, &token, &["--aud", "api"]).rejected("unknown key id");
+    verify(&oct, &tamper(&token, 3), &["--aud", "api"]).rejected("invalid token");
+
+    // Nested under dir, signed with EdDSA.
+    let token = tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("eddsa"),
+        "--encrypt-to",
+        &oct,
+    ])
+    .ok()
+    .to_owned();
+    tokenctl(&[
+        "verify",
+        "--key",
+        &oct,
+        "--key",
+        &p(dir("eddsa"), "public.pem"),
+        &token,
+    ])
+    .ok();
+}
+
+#[test]
+fn jwe_nested_signed_then_encrypted() {
+    let tmp = TempDir::new("jwe-nested");
+    // ECDH-ES+A256KW: signed (ES256), then encrypted to the recipient.
+    let recipient = token_jwt::DecryptingKey::generate(token_jwt::EcdhCurve::P256).unwrap();
+    let private = tmp.write(
+        "recipient.jwk",
+        recipient
+            .to_private_jwk_dangerous()
+            .unwrap()
+            .expose_secret(),
+    );
+    let public = tmp.write("recipient.pub.jwk", &recipient.encrypting_key().to_jwk());
+    let (private, public) = (private.display().to_string(), public.display().to_string());
+    let signer = issuing_key("es256");
+    let token = tokenctl(&[
+        "issue",
+        "--key",
+        &signer,
+        "--encrypt-to",
+        &public,
+        "--aud",
+        "api",
+        "--sub",
+        "alice",
+    ])
+    .ok()
+    .to_owned();
+    assert_eq!(token.split('.').count(), 5);
+    let inner_signer = p(dir("es256"), "public.jwk");
+    let claims = tokenctl(&[
+        "verify",
+        "--key",
+        &private,
+        "--key",
+        &inner_signer,
+        "--aud",
+        "api",
+        &token,
+    ])
+    .json();
+    assert_eq!(claims["sub"], "alice");
+    // Without the inner signer's key: a usage error, not a silent decrypt.
+    let line = verify(&private, &token, &["--aud", "api"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("signer"), "{line}");
+    // Signed by a key that is not trusted.
+    let stranger = p(other("es256"), "public.jwk");
+    tokenctl(&[
+        "verify", "--key", &private, "--key", &stranger, "--aud", "api", &token,
+    ])
+    .rejected("unknown key id");
+    // The public recipient key cannot decrypt.
+    tokenctl(&[
+        "verify",
+        "--key",
+        &public,
+        "--key",
+        &inner_signer,
+        "--aud",
+        "api",
+        &token,
+    ])
+    .rejected("wrong key type");
+}
+
+#[test]
+fn opaque_tokens_and_public_keys_are_usage_errors() {
+    let key = p(dir("es256"), "public.jwk");
+    let opaque = format!("sk_live_{}", "a".repeat(49));
+    verify(&key, &opaque, &[]).fails(2);
+    tokenctl(&["issue", "--key", &key]).fails(2);
+    tokenctl(&["issue", "--key", &p(dir("v4.public"), "public.paserk")]).fails(2);
+    // Bad claims input.
+    let k = issuing_key("v4.public");
+    tokenctl(&["issue", "--key", &k, "--claims", "[1,2]"]).fails(2);
+    tokenctl(&["issue", "--key", &k, "--claims", "{"]).fails(2);
+    tokenctl(&[
+        "issue",
+        "--key",
+        &k,
+        "--claims",
+        "@/nonexistent/claims.json",
+    ])
+    .fails(2);
+    tokenctl(&["issue", "--key", &k, "--claims", r#"{"exp":"tomorrow"}"#]).fails(2);
+    tokenctl(&[
+        "issue",
+        "--key",
+        &k,
+        "--claims",
+        r#"{"exp":1999999999}"#,
+        "--ttl",
+        "5m",
+    ])
+    .fails(2);
+    // Registered claims in --claims are honoured.
+    let token = tokenctl(&[
+        "issue",
+        "--key",
+        &k,
+        "--claims",
+        r#"{"exp":"2030-01-01T00:10:00Z","iat":1893456000,"aud":["a","b"],"jti":"j-1"}"#,
+    ])
+    .ok()
+    .to_owned();
+    let claims = verify(
+        &p(dir("v4.public"), "public.paserk"),
+        &token,
+        &["--aud", "b", "--now", "2030-01-01T00:05:00Z"],
+    )
+    .json();
+    assert_eq!(claims["jti"], "j-1");
+    assert_eq!(claims["exp"], "2030-01-01T00:10:00Z");
+    assert_eq!(claims["iat"], "2030-01-01T00:00:00Z");
+}
