@@ -90,15 +90,50 @@ impl Error {
     /// A short reason for logs and responses, naming no secret: `expired`, `revoked`,
     /// `wrong audience`, `invalid token`, …
     pub fn reason(&self) -> String {
+        use token_jwt::Error as J;
+        use token_paseto::Error as P;
         match self {
-            Self::Core(e)
-            | Self::Paseto(token_paseto::Error::Core(e))
-            | Self::Jwt(token_jwt::Error::Core(e)) => core_reason(e),
+            Self::Core(e) | Self::Paseto(P::Core(e)) | Self::Jwt(J::Core(e)) => core_reason(e),
+            Self::Paseto(P::WrongVersion { .. } | P::UnsupportedVersion(_)) => {
+                "unsupported token version".into()
+            }
+            Self::Paseto(P::WrongPurpose { .. })
+            | Self::Jwt(J::UnexpectedFormat { .. } | J::TokenTypeMismatch { .. })
+            | Self::WrongTokenType { .. } => "wrong token type".into(),
+            Self::Paseto(P::Malformed(_))
+            | Self::Jwt(J::MalformedToken(_) | J::MalformedHeader(_) | J::JsonSerialization) => {
+                "malformed token".into()
+            }
+            Self::Paseto(P::InvalidFooter(_) | P::FooterMismatch) => "invalid footer".into(),
+            Self::Paseto(P::MissingKeyId) | Self::Jwt(J::MissingKeyId) => "unknown key".into(),
+            Self::Jwt(J::AlgorithmNotAllowed { .. } | J::UnsecuredJwt) => {
+                "algorithm not allowed for this key".into()
+            }
+            Self::Jwt(J::UnsupportedCritical(_)) => "unsupported critical header".into(),
+            Self::Jwt(J::HeaderTooLarge { .. }) => "token too large".into(),
+            Self::Opaque(e) => opaque_reason(e),
             Self::Revoked => "revoked".into(),
             Self::AlreadyUsed => "already used".into(),
-            Self::WrongTokenType { .. } => "wrong token type".into(),
+            Self::NotAllowed(_) => "token kind not allowed".into(),
+            Self::JwtRetired => "JWT no longer accepted".into(),
             other => other.to_string(),
         }
+    }
+}
+
+fn opaque_reason(e: &token_opaque::Error) -> String {
+    use token_opaque::Error as O;
+    match e {
+        O::Malformed(_) => "malformed token".into(),
+        O::BadChecksum => "checksum mismatch".into(),
+        O::WrongKind { .. } => "wrong token type".into(),
+        O::NotFound => "unknown token".into(),
+        O::Expired => "expired".into(),
+        O::Revoked => "revoked".into(),
+        O::ReuseDetected => "reuse detected: session revoked".into(),
+        O::MissingScope(_) => "insufficient scope".into(),
+        O::RateLimited { .. } => "rate limited".into(),
+        other => other.to_string(),
     }
 }
 
@@ -113,5 +148,54 @@ fn core_reason(e: &token_core::Error) -> String {
         token_core::Error::InvalidToken => "invalid token".into(),
         token_core::Error::UnknownKeyId => "unknown key".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use token_core::{PasetoPurpose, PasetoVersion};
+
+    #[test]
+    fn reasons_are_short_and_typed() {
+        let cases: Vec<(Error, &str)> = vec![
+            (token_core::Error::InvalidToken.into(), "invalid token"),
+            (
+                token_paseto::Error::Core(token_core::Error::Expired {
+                    exp: token_core::Timestamp::UNIX_EPOCH,
+                })
+                .into(),
+                "expired",
+            ),
+            (
+                token_paseto::Error::WrongPurpose {
+                    expected: PasetoPurpose::Public,
+                    found: PasetoPurpose::Local,
+                }
+                .into(),
+                "wrong token type",
+            ),
+            (
+                token_paseto::Error::UnsupportedVersion(PasetoVersion::V1).into(),
+                "unsupported token version",
+            ),
+            (
+                token_jwt::Error::UnsecuredJwt.into(),
+                "algorithm not allowed for this key",
+            ),
+            (
+                token_jwt::Error::UnsupportedCritical("b64".into()).into(),
+                "unsupported critical header",
+            ),
+            (
+                token_opaque::Error::ReuseDetected.into(),
+                "reuse detected: session revoked",
+            ),
+            (token_opaque::Error::BadChecksum.into(), "checksum mismatch"),
+            (Error::Revoked, "revoked"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.reason(), want, "{e:?}");
+        }
     }
 }
