@@ -69,7 +69,10 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
-/// Prints a step banner.
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Prints a step banner with the time elapsed since the task started.
 pub(crate) fn step(name: &str) {
-    println!("\n==> {name}");
+    let elapsed = START.get_or_init(std::time::Instant::now).elapsed().as_secs();
+    println!("\n==> [{:>2}:{:02}] {name}", elapsed / 60, elapsed % 60);
 }
