@@ -44,6 +44,7 @@ const GOALS: &[(&str, f64)] = &[
     ("v3.local decrypt+validate", 1.5),
     ("JWT ES256 verify+validate", 1.10),
     ("JWT EdDSA verify+validate", 1.20),
+    ("API-key verify, SQLite WAL, 1M keys", 2.0),
 ];
 
 const START: &str = "<!-- xtask bench: start -->";

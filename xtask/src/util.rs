@@ -73,6 +73,9 @@ static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new
 
 /// Prints a step banner with the time elapsed since the task started.
 pub(crate) fn step(name: &str) {
-    let elapsed = START.get_or_init(std::time::Instant::now).elapsed().as_secs();
+    let elapsed = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
     println!("\n==> [{:>2}:{:02}] {name}", elapsed / 60, elapsed % 60);
 }
