@@ -188,7 +188,7 @@ impl Cursor<'_> {
         Ok(v)
     }
 
-    fn expect(&mut self, accepted: &[u8], what: &'static str) -> Result<u8> {
+    fn eat(&mut self, accepted: &[u8], what: &'static str) -> Result<u8> {
         match self.s.get(self.pos) {
             Some(c) if accepted.contains(c) => {
                 self.pos += 1;
@@ -211,15 +211,15 @@ fn parse_rfc3339(s: &[u8]) -> Result<Timestamp> {
     }
     let mut c = Cursor { s, pos: 0 };
     let year = c.digits(4, "year must be four digits")?;
-    c.expect(b"-", "expected '-' after year")?;
+    c.eat(b"-", "expected '-' after year")?;
     let month = c.digits(2, "month must be two digits")?;
-    c.expect(b"-", "expected '-' after month")?;
+    c.eat(b"-", "expected '-' after month")?;
     let day = c.digits(2, "day must be two digits")?;
-    c.expect(b"Tt", "expected 'T' between date and time")?;
+    c.eat(b"Tt", "expected 'T' between date and time")?;
     let hour = c.digits(2, "hour must be two digits")?;
-    c.expect(b":", "expected ':' after hour")?;
+    c.eat(b":", "expected ':' after hour")?;
     let minute = c.digits(2, "minute must be two digits")?;
-    c.expect(b":", "expected ':' after minute")?;
+    c.eat(b":", "expected ':' after minute")?;
     let second = c.digits(2, "second must be two digits")?;
     if c.peek() == Some(b'.') {
         c.pos += 1;
@@ -231,11 +231,11 @@ fn parse_rfc3339(s: &[u8]) -> Result<Timestamp> {
             return Err(Error::InvalidTimestamp("fraction needs at least one digit"));
         }
     }
-    let offset_secs = match c.expect(b"Zz+-", "expected a time zone: 'Z' or +HH:MM")? {
+    let offset_secs = match c.eat(b"Zz+-", "expected a time zone: 'Z' or +HH:MM")? {
         b'Z' | b'z' => 0,
         sign => {
             let oh = c.digits(2, "offset hour must be two digits")?;
-            c.expect(b":", "expected ':' in offset")?;
+            c.eat(b":", "expected ':' in offset")?;
             let om = c.digits(2, "offset minute must be two digits")?;
             if oh > 23 || om > 59 {
                 return Err(Error::InvalidTimestamp("offset out of range"));
