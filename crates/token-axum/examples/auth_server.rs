@@ -1,0 +1,930 @@
+//! The reference auth service: login, refresh rotation, logout, payment tokens, API
+//! keys, password reset and the key-set endpoints, on tessera's policy.
+//!
+//! ```text
+//! cargo run -p token-axum --example auth_server -- --addr 127.0.0.1:8080 \
+//!     --demo-users alice:PASSWORD,bob:PASSWORD \
+//!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR]
+//! ```
+//!
+//! The embedded default is SQLite (in memory unless `--database-url sqlite://PATH`) and
+//! an in-process revocation list; `--database-url postgres://…` and `--redis-url
+//! redis://…` share both across a fleet. Passwords are kept as Argon2id hashes, and
+//! there are no built-in credentials. Signing keys are generated at start; a
+//! deployment loads them with `token_policy::config`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
+use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
+use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
+use token_policy::{LoginTokens, Policy, RedisBlocklist, TokenService};
+
+/// The issuer and audience of the service's tokens.
+pub(crate) const ISSUER: &str = "tessera-reference-auth";
+pub(crate) const AUDIENCE: &str = "api";
+/// Every scope a user's access token carries.
+pub(crate) const USER_SCOPES: [&str; 3] = ["profile", "payments", "api-keys"];
+/// The header API keys may also travel in.
+pub(crate) const API_KEY_HEADER: &str = "x-api-key";
+const MIN_PASSWORD: usize = 8;
+const MAX_PASSWORD: usize = 1024;
+const MAX_BODY: usize = 16 * 1024;
+
+/// Command line.
+#[derive(Parser)]
+#[command(name = "auth_server", about = "tessera's reference auth service")]
+pub(crate) struct Args {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Users, as `name:password` pairs separated by commas. There are none by default.
+    #[arg(long, value_name = "NAME:PASSWORD,...")]
+    pub(crate) demo_users: Option<String>,
+    /// `sqlite://PATH`, `sqlite::memory:` (the default) or `postgres://…`.
+    #[arg(long, default_value = "sqlite::memory:")]
+    pub(crate) database_url: String,
+    /// A Redis URL for a revocation list shared by a fleet (default: in process).
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// Drops `Secure` from the refresh cookie, for plain-HTTP local testing.
+    #[arg(long)]
+    pub(crate) insecure_cookies: bool,
+    /// Delivers mail (password-reset tokens) as files in this directory. Without it,
+    /// no mail is sent.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) mail_dir: Option<PathBuf>,
+}
+
+/// A message the service sends.
+#[allow(dead_code)] // read by the end-to-end tests
+pub(crate) struct Mail {
+    pub(crate) to: String,
+    pub(crate) token: SecretString,
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub(crate) enum Mailer {
+    /// Nowhere (no transport configured).
+    Discard,
+    /// One file per message, readable by the owner only.
+    Dir(PathBuf),
+    /// A list in memory (tests).
+    #[allow(dead_code)] // built by the end-to-end tests
+    Memory(Arc<Mutex<Vec<Mail>>>),
+}
+
+impl Mailer {
+    fn send(&self, to: &str, token: SecretString) -> anyhow::Result<()> {
+        match self {
+            Self::Discard => {
+                eprintln!(
+                    "password reset for {to:?}: no mail transport (--mail-dir); nothing sent"
+                );
+            }
+            Self::Dir(dir) => {
+                let stamp = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                let path = dir.join(format!("{stamp}-reset.txt"));
+                let text = format!(
+                    "To: {to}\nSubject: Password reset\n\nYour password-reset token (valid one hour, once):\n{}\n",
+                    token.expose_secret()
+                );
+                write_private(&path, text.as_bytes())?;
+            }
+            Self::Memory(outbox) => {
+                outbox
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Mail {
+                        to: to.to_owned(),
+                        token,
+                    });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Everything `build` needs.
+pub(crate) struct Options {
+    pub(crate) database_url: String,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) users: Vec<(String, SecretString)>,
+    pub(crate) insecure_cookies: bool,
+    pub(crate) mailer: Mailer,
+}
+
+impl Options {
+    /// The options of a command line.
+    pub(crate) fn from_args(args: Args) -> anyhow::Result<Self> {
+        let users = match &args.demo_users {
+            Some(list) => parse_users(list)?,
+            None => Vec::new(),
+        };
+        let mailer = match args.mail_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).context("cannot create the mail directory")?;
+                Mailer::Dir(dir)
+            }
+            None => Mailer::Discard,
+        };
+        Ok(Self {
+            database_url: args.database_url,
+            redis_url: args.redis_url,
+            users,
+            insecure_cookies: args.insecure_cookies,
+            mailer,
+        })
+    }
+}
+
+/// Parses `alice:PASSWORD,bob:PASSWORD`. Error messages never quote a password.
+pub(crate) fn parse_users(list: &str) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let mut users: Vec<(String, SecretString)> = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        let Some((name, password)) = entry.split_once(':') else {
+            bail!("--demo-users entry {} is not NAME:PASSWORD", i + 1);
+        };
+        if !valid_username(name) {
+            bail!(
+                "--demo-users entry {}: a name is 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'",
+                i + 1
+            );
+        }
+        if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
+            bail!(
+                "--demo-users entry {} ({name}): a password is {MIN_PASSWORD} to {MAX_PASSWORD} bytes",
+                i + 1
+            );
+        }
+        if users.iter().any(|(n, _)| n == name) {
+            bail!("--demo-users names {name} twice");
+        }
+        users.push((name.to_owned(), SecretString::from(password.to_owned())));
+    }
+    Ok(users)
+}
+
+fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A user account. The id (random per start) is the tokens' subject; the name stays
+/// out of tokens.
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    password_hash: RwLock<String>,
+}
+
+/// The claims in this service's access tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UserClaims {
+    pub(crate) role: String,
+    /// Space-separated scopes.
+    pub(crate) scope: String,
+}
+
+/// A payment, as the payment token carries it (encrypted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Payment {
+    pub(crate) order_id: String,
+    /// In minor units (cents).
+    pub(crate) amount: u64,
+    /// ISO 4217, three capital letters.
+    pub(crate) currency: String,
+    /// The payment provider's card token.
+    pub(crate) psp_card_token: String,
+    pub(crate) idempotency_key: String,
+}
+
+impl Payment {
+    fn check(&self) -> Result<(), ApiError> {
+        let field = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+        };
+        if !field(&self.order_id, 128) {
+            return Err(ApiError::BadRequest("order_id must be 1-128 characters"));
+        }
+        if self.amount == 0 {
+            return Err(ApiError::BadRequest(
+                "amount must be a positive number of minor units",
+            ));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(ApiError::BadRequest("currency must be an ISO 4217 code"));
+        }
+        if !field(&self.psp_card_token, 256) {
+            return Err(ApiError::BadRequest(
+                "psp_card_token must be 1-256 characters",
+            ));
+        }
+        if !field(&self.idempotency_key, 128) {
+            return Err(ApiError::BadRequest(
+                "idempotency_key must be 1-128 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Limits reset requests for names that are not accounts the way the store limits
+/// them for accounts, so a `429` does not tell which names exist.
+struct UnknownNameLimiter {
+    interval: Duration,
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl UnknownNameLimiter {
+    const CAPACITY: usize = 10_000;
+
+    /// `Some(retry_after)` if `name` was asked for within the interval.
+    fn hit(&self, name: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = seen.get(name) {
+            let age = now.duration_since(*at);
+            if age < self.interval {
+                return Some(self.interval.saturating_sub(age));
+            }
+        }
+        if seen.len() >= Self::CAPACITY {
+            seen.retain(|_, at| now.duration_since(*at) < self.interval);
+        }
+        if seen.len() < Self::CAPACITY {
+            seen.insert(name.to_owned(), now);
+        }
+        None
+    }
+}
+
+/// The refresh-token cookie: `__Host-refresh` (`Secure`, `Path=/`, no `Domain`), or
+/// `refresh` without `Secure` under `--insecure-cookies` (browsers refuse `__Host-`
+/// cookies that are not `Secure`).
+pub(crate) struct RefreshCookie {
+    secure: bool,
+    max_age: Duration,
+}
+
+impl RefreshCookie {
+    pub(crate) fn name(&self) -> &'static str {
+        if self.secure {
+            "__Host-refresh"
+        } else {
+            "refresh"
+        }
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure {
+            "Path=/; Secure; HttpOnly; SameSite=Strict"
+        } else {
+            "Path=/; HttpOnly; SameSite=Strict"
+        }
+    }
+
+    fn set(&self, token: &SecretString) -> Option<HeaderValue> {
+        let value = format!(
+            "{}={}; {}; Max-Age={}",
+            self.name(),
+            token.expose_secret(),
+            self.attributes(),
+            self.max_age.as_secs()
+        );
+        let mut header = HeaderValue::from_str(&value).ok()?;
+        header.set_sensitive(true);
+        Some(header)
+    }
+
+    fn clear(&self) -> Option<HeaderValue> {
+        HeaderValue::from_str(&format!(
+            "{}=; {}; Max-Age=0",
+            self.name(),
+            self.attributes()
+        ))
+        .ok()
+    }
+
+    fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == self.name() && !value.is_empty()).then_some(value)
+            })
+    }
+}
+
+/// The running service.
+pub(crate) struct App {
+    pub(crate) service: Arc<TokenService>,
+    pub(crate) auth: AuthState,
+    pub(crate) cookie: RefreshCookie,
+    users_by_name: HashMap<String, Arc<User>>,
+    users_by_id: HashMap<String, Arc<User>>,
+    /// Verified against when the name is unknown, so both cases cost the same.
+    dummy_hash: String,
+    mailer: Mailer,
+    unknown_names: UnknownNameLimiter,
+}
+
+impl App {
+    pub(crate) fn user(&self, name: &str) -> Option<&Arc<User>> {
+        self.users_by_name.get(name)
+    }
+
+    fn claims_for(&self, user_id: &str) -> UserClaims {
+        // A user that no longer exists keeps a session of no scope until it expires.
+        let scope = if self.users_by_id.contains_key(user_id) {
+            USER_SCOPES.join(" ")
+        } else {
+            String::new()
+        };
+        UserClaims {
+            role: "user".into(),
+            scope,
+        }
+    }
+}
+
+/// The router state.
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<App>);
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.auth.clone()
+    }
+}
+
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    Ok(b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    }))
+}
+
+fn hash_password(password: &[u8]) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    // Argon2id, version 0x13, the crate's defaults (19 MiB, 2 passes, 1 lane).
+    Ok(Argon2::default()
+        .hash_password(password, &salt)
+        .map_err(|e| anyhow::anyhow!("password hash: {e}"))?
+        .to_string())
+}
+
+fn password_matches(hash: &str, password: &[u8]) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok())
+}
+
+/// Builds the service and its router.
+pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)> {
+    let store = token_policy::config::open_store(&options.database_url)
+        .await
+        .context("cannot open the database")?;
+    let opaque = OpaqueTokens::new(store);
+    let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
+    let reset_interval = opaque.config().one_time.min_issue_interval;
+    let mut builder = TokenService::builder(
+        Policy::new(ISSUER, AUDIENCE),
+        PublicIssuer::new(SecretKey::<V4>::generate()?),
+        LocalCipher::new(LocalKey::<V4>::generate()?),
+        opaque,
+    );
+    if let Some(url) = &options.redis_url {
+        builder = builder.blocklist(Arc::new(
+            RedisBlocklist::connect(url)
+                .await
+                .context("cannot connect to Redis")?,
+        ));
+    }
+    let service = Arc::new(builder.build());
+    let auth = AuthState::new(service.clone())
+        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
+        .realm(ISSUER);
+
+    let mut users_by_name = HashMap::new();
+    let mut users_by_id = HashMap::new();
+    for (name, password) in options.users {
+        let hash =
+            tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
+                .await??;
+        let user = Arc::new(User {
+            id: format!("usr_{}", random_hex(12)?),
+            name: name.clone(),
+            password_hash: RwLock::new(hash),
+        });
+        users_by_id.insert(user.id.clone(), user.clone());
+        users_by_name.insert(name, user);
+    }
+    let dummy = random_hex(16)?;
+    let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
+
+    let app = Arc::new(App {
+        service,
+        auth: auth.clone(),
+        cookie: RefreshCookie {
+            secure: !options.insecure_cookies,
+            max_age: refresh_lifetime,
+        },
+        users_by_name,
+        users_by_id,
+        dummy_hash,
+        mailer: options.mailer,
+        unknown_names: UnknownNameLimiter {
+            interval: reset_interval,
+            seen: Mutex::new(HashMap::new()),
+        },
+    });
+
+    let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
+    let router = Router::new()
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route(
+            "/payments/token",
+            post(payment_token).route_layer(access("payments")),
+        )
+        .route(
+            "/payments/consume",
+            post(payment_consume).route_layer(access("payments")),
+        )
+        .route(
+            "/api-keys",
+            post(create_api_key).route_layer(access("api-keys")),
+        )
+        .route(
+            "/api-keys/{id}",
+            delete(revoke_api_key).route_layer(access("api-keys")),
+        )
+        .route(
+            "/me",
+            get(me).route_layer(
+                AuthLayer::accepting(auth.clone(), [Credential::AccessToken, Credential::ApiKey])
+                    .require_scope("profile"),
+            ),
+        )
+        .route("/password-reset", post(password_reset))
+        .route("/password-reset/confirm", post(password_reset_confirm))
+        .merge(well_known::routes())
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(AppState(app.clone()));
+    Ok((router, app))
+}
+
+/// Errors of this service's own handlers.
+pub(crate) enum ApiError {
+    Auth(token_axum::Error),
+    BadRequest(&'static str),
+    InvalidCredentials,
+    NotFound,
+}
+
+impl From<token_axum::Error> for ApiError {
+    fn from(e: token_axum::Error) -> Self {
+        Self::Auth(e)
+    }
+}
+
+impl From<token_policy::Error> for ApiError {
+    fn from(e: token_policy::Error) -> Self {
+        match e {
+            token_policy::Error::Opaque(token_opaque::Error::InvalidInput(reason)) => {
+                Self::BadRequest(reason)
+            }
+            other => Self::Auth(other.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(_: JsonRejection) -> Self {
+        Self::BadRequest("the body must be the JSON object this route takes")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, description) = match self {
+            Self::Auth(e) => return e.into_response_with_realm(Some(ISSUER)),
+            Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d)),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), error.into());
+        if let Some(d) = description {
+            body.insert("error_description".into(), d.into());
+        }
+        let mut response = (status, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera-reference-auth\""),
+            );
+        }
+        response
+    }
+}
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: SecretString,
+}
+
+/// The access token as JSON and the refresh token as a cookie.
+fn token_response(app: &App, tokens: &LoginTokens) -> Response {
+    let body = json!({
+        "access_token": tokens.access.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in.as_secs(),
+    });
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = app.cookie.set(&tokens.refresh) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// After "log out everywhere", access tokens issued up to the cut-off second are
+/// refused; a login in that same second waits for the next one, so its token is not
+/// born revoked.
+async fn wait_past_cutoff(service: &TokenService, user_id: &str) -> Result<(), ApiError> {
+    let cutoff = service
+        .blocklist()
+        .subject_cutoff(user_id)
+        .await
+        .map_err(token_axum::Error::from)?;
+    if let Some(cutoff) = cutoff {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let after = Duration::from_secs(u64::try_from(cutoff.unix_seconds()).unwrap_or(0) + 1);
+        if let Some(wait) = after.checked_sub(now) {
+            tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+        }
+    }
+    Ok(())
+}
+
+async fn login(
+    State(AppState(app)): State<AppState>,
+    body: Body<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let user = app.user(&request.username).cloned();
+    let hash = match &user {
+        Some(u) => u
+            .password_hash
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+        None => app.dummy_hash.clone(),
+    };
+    let password = request.password;
+    let matches = tokio::task::spawn_blocking(move || {
+        password_matches(&hash, password.expose_secret().as_bytes())
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    wait_past_cutoff(&app.service, &user.id).await?;
+    let tokens = app
+        .service
+        .login(&user.id, &app.claims_for(&user.id))
+        .await?;
+    Ok(token_response(&app, &tokens))
+}
+
+async fn refresh(State(AppState(app)): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(raw) = app.cookie.read(&headers) else {
+        return ApiError::Auth(token_axum::Error::MissingCredentials).into_response();
+    };
+    match app.service.refresh(raw, |user| app.claims_for(user)).await {
+        Ok(tokens) => token_response(&app, &tokens),
+        Err(e) => {
+            let error = ApiError::from(e);
+            let forget = matches!(&error, ApiError::Auth(token_axum::Error::InvalidToken(_)));
+            let mut response = error.into_response();
+            if forget {
+                if let Some(clear) = app.cookie.clear() {
+                    response.headers_mut().insert(header::SET_COOKIE, clear);
+                }
+            }
+            response
+        }
+    }
+}
+
+async fn logout(State(AppState(app)): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    let access = bearer_token(&parts)?;
+    let refresh = app.cookie.read(&parts.headers);
+    if access.is_none() && refresh.is_none() {
+        return Err(token_axum::Error::MissingCredentials.into());
+    }
+    match app
+        .service
+        .logout(access.unwrap_or_default(), refresh.unwrap_or_default())
+        .await
+        .map_err(token_axum::Error::from)
+    {
+        // A credential that is already unusable needs no revocation.
+        Ok(()) | Err(token_axum::Error::InvalidToken(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(clear) = app.cookie.clear() {
+        response.headers_mut().insert(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}
+
+async fn payment_token(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+    body: Body<Payment>,
+) -> Result<Response, ApiError> {
+    let Json(payment) = body?;
+    payment.check()?;
+    let token = app.service.issue_payment(payment, access.subject())?;
+    Ok(no_store(Json(
+        json!({ "payment_token": token.expose_secret() }),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumeRequest {
+    payment_token: SecretString,
+}
+
+async fn payment_consume(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+    body: Body<ConsumeRequest>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let payment: Payment = app
+        .service
+        .consume_payment(request.payment_token.expose_secret(), access.subject())
+        .await?;
+    Ok(no_store(Json(payment)))
+}
+
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKeyRequest {
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+async fn create_api_key(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+    body: Body<NewKeyRequest>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let environment = match request.environment.as_deref() {
+        None | Some("test") => Environment::Test,
+        Some("live") => Environment::Live,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "environment must be \"live\" or \"test\"",
+            ));
+        }
+    };
+    // A key grants at most what its creator's token grants, and never makes keys.
+    let grantable = |s: &String| s != "api-keys" && access.has_scope(s);
+    if !request.scopes.iter().all(grantable) {
+        return Err(ApiError::BadRequest(
+            "a requested scope cannot be granted to an API key",
+        ));
+    }
+    let created = app
+        .service
+        .issue_api_key(
+            NewApiKey::new(access.subject(), request.name, environment).scopes(request.scopes),
+        )
+        .await?;
+    let info = &created.info;
+    let body = json!({
+        "id": info.id,
+        "key": created.key.expose_secret(),
+        "name": info.name,
+        "scopes": info.scopes,
+        "environment": if info.environment == Environment::Live { "live" } else { "test" },
+    });
+    Ok((StatusCode::CREATED, no_store(Json(body))).into_response())
+}
+
+async fn revoke_api_key(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match app
+        .service
+        .opaque()
+        .api_keys()
+        .revoke(access.subject(), &id)
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(token_opaque::Error::NotFound | token_opaque::Error::InvalidInput(_)) => {
+            Err(ApiError::NotFound)
+        }
+        Err(e) => Err(token_axum::Error::from(e).into()),
+    }
+}
+
+async fn me(State(AppState(app)): State<AppState>, principal: Principal) -> Response {
+    let credential = match principal.credential() {
+        Credential::ApiKey => "api_key",
+        _ => "access_token",
+    };
+    let username = app
+        .users_by_id
+        .get(principal.subject())
+        .map(|u| u.name.clone());
+    no_store(Json(json!({
+        "user_id": principal.subject(),
+        "username": username,
+        "credential": credential,
+        "scopes": &*principal.scopes(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    username: String,
+}
+
+async fn password_reset(
+    State(AppState(app)): State<AppState>,
+    body: Body<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    if request.username.is_empty() || request.username.len() > 256 {
+        return Err(ApiError::BadRequest("username must be 1-256 bytes"));
+    }
+    let accepted = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "if the account exists, a message is on its way" })),
+    );
+    let Some(user) = app.user(&request.username) else {
+        return match app.unknown_names.hit(&request.username) {
+            Some(retry_after) => Err(token_axum::Error::RateLimited { retry_after }.into()),
+            None => Ok(accepted.into_response()),
+        };
+    };
+    let issued = app
+        .service
+        .issue_one_time(OneTimeKind::PasswordReset, &user.id)
+        .await?;
+    app.mailer
+        .send(&user.name, issued.token)
+        .map_err(|e| token_axum::Error::Internal(format!("mail: {e}")))?;
+    Ok(accepted.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    token: SecretString,
+    new_password: SecretString,
+}
+
+async fn password_reset_confirm(
+    State(AppState(app)): State<AppState>,
+    body: Body<ResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    let Json(request) = body?;
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
+        return Err(ApiError::BadRequest("a password is 8 to 1024 bytes"));
+    }
+    let redeemed = app
+        .service
+        .redeem_one_time(OneTimeKind::PasswordReset, request.token.expose_secret())
+        .await?;
+    let Some(user) = app.users_by_id.get(&redeemed.user_id).cloned() else {
+        return Err(token_axum::Error::InvalidToken("invalid token").into());
+    };
+    let password = request.new_password;
+    let hash =
+        tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
+            .await
+            .map_err(|_| token_axum::Error::Internal("password hashing stopped".into()))?
+            .map_err(|e| token_axum::Error::Internal(e.to_string()))?;
+    *user
+        .password_hash
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = hash;
+    // Every refresh family, session and one-time token ends; access tokens issued
+    // until now are refused.
+    app.service.logout_everywhere(&user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let addr = args.addr;
+    let options = Options::from_args(args)?;
+    let users = options.users.len();
+    let (router, app) = build(options).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("auth_server listening on http://{}", listener.local_addr()?);
+    println!(
+        "{users} user(s); access keys {:?}; JWKS at {}, PASERK key set at {}",
+        app.service.access_keys().key_ids(),
+        well_known::JWKS_PATH,
+        well_known::PASETO_KEYS_PATH
+    );
+    serve(listener, router, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The one error type of `token-axum`, and how it answers over HTTP.
+//!
+//! Every authentication failure becomes an RFC 6750 response: `401` with
+//! `WWW-Authenticate: Bearer error="invalid_token", error_description="expired"` (or
+//! `revoked`, `wrong audience`, …), `400` with `error="invalid_request"`, `403` with
+//! `error="insufficient_scope"`. The description comes from a fixed vocabulary; no token,
+//! claim value, key, database message or other internal detail reaches a response body
+//! or header. Backend failures answer `503` and the rest `500`, with a generic body.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `token-axum`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request carries no credentials this route accepts (`401`, a bare
+    /// `WWW-Authenticate: Bearer` challenge, as RFC 6750 section 3.1 asks).
+    #[error("no credentials")]
+    MissingCredentials,
+    /// The request is malformed: two credentials, a header that is not a single
+    /// `Bearer` token, … (`400`, `error="invalid_request"`).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The credential is not valid: the description is one of a fixed set (`expired`,
+    /// `revoked`, `wrong audience`, `invalid token`, …) (`401`, `error="invalid_token"`).
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// The credential is valid but lacks a scope the route requires (`403`,
+    /// `error="insufficient_scope"`).
+    #[error("insufficient scope: `{0}` is required")]
+    InsufficientScope(String),
+    /// Too many requests of this kind; retry after `retry_after` (`429`).
+    #[error("rate limited; retry after {}s", .retry_after.as_secs())]
+    RateLimited {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// A backend (database, revocation list, key-set URL) failed or is unreachable
+    /// (`503`). The message names the class of failure, never a value or a secret;
+    /// it goes to logs, not to responses.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// A key set could not be fetched or read (`503`).
+    #[error("key set: {0}")]
+    KeySet(String),
+    /// A configuration that cannot work: an unusable URL, an invalid header name, …
+    /// (`500`).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Anything else (`500`). The message is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::KeySet(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Config(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OAuth error code of the response body (`invalid_token`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "unauthorized",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) | Self::KeySet(_) => "temporarily_unavailable",
+            Self::Config(_) | Self::Internal(_) => "server_error",
+        }
+    }
+
+    /// The text safe to show a client: the fixed description of a token or request
+    /// error, nothing for the others.
+    pub fn description(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest(d) | Self::InvalidToken(d) => Some(d),
+            Self::InsufficientScope(_) => Some("the token lacks a required scope"),
+            _ => None,
+        }
+    }
+
+    fn challenge(&self, realm: Option<&str>) -> Option<String> {
+        let mut params = Vec::new();
+        if let Some(realm) = realm {
+            params.push(format!("realm=\"{}\"", quote(realm)));
+        }
+        match self {
+            Self::MissingCredentials => {}
+            Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientScope(_) => {
+                params.push(format!("error=\"{}\"", self.code()));
+                if let Some(d) = self.description() {
+                    params.push(format!("error_description=\"{}\"", quote(d)));
+                }
+                if let Self::InsufficientScope(scope) = self {
+                    params.push(format!("scope=\"{}\"", quote(scope)));
+                }
+            }
+            _ => return None,
+        }
+        Some(if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        })
+    }
+
+    /// The response, with a `realm` in the challenge.
+    pub fn into_response_with_realm(self, realm: Option<&str>) -> Response {
+        let status = self.status();
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.code().into());
+        if let Some(d) = self.description() {
+            body.insert("error_description".into(), d.into());
+        }
+        if let Self::InsufficientScope(scope) = &self {
+            body.insert("scope".into(), scope.clone().into());
+        }
+        let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.challenge(realm) {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Self::RateLimited { retry_after } = &self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}
+
+/// Makes `s` safe inside an RFC 9110 quoted string: visible ASCII and spaces only, with
+/// `"` and `\` escaped.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.into_response_with_realm(None)
+    }
+}
+
+/// The reasons [`token_policy::Error::reason`] gives that may reach a client: each a
+/// fixed phrase. Anything else it says (a database message, a serde error quoting a
+/// claim) is replaced by this crate's own fixed description.
+const PUBLIC_REASONS: &[&str] = &[
+    "expired",
+    "not yet valid",
+    "issued in the future",
+    "wrong audience",
+    "wrong issuer",
+    "wrong subject",
+    "invalid token",
+    "unknown key",
+    "unknown token",
+    "revoked",
+    "already used",
+    "wrong token type",
+    "unsupported token version",
+    "malformed token",
+    "invalid footer",
+    "checksum mismatch",
+    "algorithm not allowed for this key",
+    "unsupported critical header",
+    "token too large",
+    "token kind not allowed",
+    "JWT no longer accepted",
+    "reuse detected: session revoked",
+];
+
+/// `reason` if it is one of the public phrases, else `fallback`.
+fn public_reason(reason: &str, fallback: &'static str) -> &'static str {
+    PUBLIC_REASONS
+        .iter()
+        .find(|r| **r == reason)
+        .copied()
+        .unwrap_or(fallback)
+}
+
+impl From<token_policy::Error> for Error {
+    fn from(e: token_policy::Error) -> Self {
+        use token_policy::Error as P;
+        let fallback = match &e {
+            P::Core(c)
+            | P::Paseto(token_paseto::Error::Core(c))
+            | P::Jwt(token_jwt::Error::Core(c)) => match core_class(c) {
+                Ok(fallback) => fallback,
+                Err(internal) => return internal,
+            },
+            P::Paseto(p) => match p {
+                token_paseto::Error::RandomnessUnavailable => {
+                    return Self::Internal(p.to_string());
+                }
+                token_paseto::Error::WrongVersion { .. }
+                | token_paseto::Error::WrongPurpose { .. }
+                | token_paseto::Error::UnsupportedVersion(_) => "wrong token type",
+                token_paseto::Error::Malformed(_) => "malformed token",
+                _ => "invalid token",
+            },
+            P::Jwt(j) => match j {
+                token_jwt::Error::MalformedToken(_)
+                | token_jwt::Error::MalformedHeader(_)
+                | token_jwt::Error::HeaderTooLarge { .. } => "malformed token",
+                token_jwt::Error::UnexpectedFormat { .. }
+                | token_jwt::Error::TokenTypeMismatch { .. } => "wrong token type",
+                _ => "invalid token",
+            },
+            P::Opaque(o) => match opaque_class(o) {
+                Ok(fallback) => fallback,
+                Err(other) => return other,
+            },
+            P::Revoked => "revoked",
+            P::AlreadyUsed => "already used",
+            P::WrongTokenType { .. } | P::NotAllowed(_) => "wrong token type",
+            P::JwtRetired => "JWT no longer accepted",
+            P::Backend(m) => return Self::Unavailable(m.clone()),
+            P::BlocklistFull => return Self::Unavailable("revocation list full".into()),
+            other => return Self::Internal(other.to_string()),
+        };
+        Self::InvalidToken(public_reason(&e.reason(), fallback))
+    }
+}
+
+impl From<token_opaque::Error> for Error {
+    fn from(e: token_opaque::Error) -> Self {
+        token_policy::Error::Opaque(e).into()
+    }
+}
+
+impl From<token_core::Error> for Error {
+    fn from(e: token_core::Error) -> Self {
+        token_policy::Error::Core(e).into()
+    }
+}
+
+/// The fallback description of a core error about a token, or the error it is when it
+/// is not about the token.
+fn core_class(e: &token_core::Error) -> Result<&'static str, Error> {
+    use token_core::Error as C;
+    Ok(match e {
+        C::Expired { .. } => "expired",
+        C::NotYetValid { .. } => "not yet valid",
+        C::IssuedInFuture { .. } => "issued in the future",
+        C::IssuedTooEarly { .. } => "issued too early",
+        C::LifetimeTooLong { .. } => "lifetime too long",
+        C::WrongAudience => "wrong audience",
+        C::WrongIssuer => "wrong issuer",
+        C::WrongSubject => "wrong subject",
+        C::UnknownKeyId => "unknown key",
+        C::MissingClaim(_) => "missing claim",
+        C::UnrecognizedFormat(_) | C::TokenTooLong { .. } | C::InvalidKeyId(_) => "malformed token",
+        C::MalformedClaims(_)
+        | C::MalformedClaim { .. }
+        | C::InvalidTimestamp(_)
+        | C::InvalidCustomClaims(_)
+        | C::ReservedClaimName(_) => "invalid claims",
+        C::RandomnessUnavailable | C::NoCurrentKey => return Err(Error::Internal(e.to_string())),
+        _ => "invalid token",
+    })
+}
+
+/// The fallback description of an opaque-token error about a token, or the error it is
+/// when it is not about the token (rate limits, scopes, the database).
+fn opaque_class(e: &token_opaque::Error) -> Result<&'static str, Error> {
+    use token_opaque::Error as O;
+    Ok(match e {
+        O::Malformed(_) => "malformed token",
+        O::BadChecksum => "checksum mismatch",
+        O::WrongKind { .. } => "wrong token type",
+        O::NotFound => "unknown token",
+        O::Expired => "expired",
+        O::Revoked => "revoked",
+        O::ReuseDetected => "reuse detected: session revoked",
+        O::MissingScope(scope) => return Err(Error::InsufficientScope(scope.clone())),
+        O::RateLimited { retry_after } => {
+            return Err(Error::RateLimited {
+                retry_after: *retry_after,
+            });
+        }
+        O::Database(db) => return Err(Error::Unavailable(format!("database: {db}"))),
+        other => return Err(Error::Internal(other.to_string())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_fixed_and_quoted() {
+        let e = Error::InvalidToken("expired");
+        assert_eq!(
+            e.challenge(None).as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="expired""#)
+        );
+        assert_eq!(
+            Error::MissingCredentials.challenge(Some("api")).as_deref(),
+            Some(r#"Bearer realm="api""#)
+        );
+        let scope = Error::InsufficientScope("a\"b".into());
+        assert!(
+            scope
+                .challenge(None)
+                .unwrap_or_default()
+                .contains(r#"scope="a\"b""#)
+        );
+        assert_eq!(Error::Internal("x".into()).challenge(None), None);
+        assert_eq!(quote("é\n"), "??");
+    }
+
+    #[test]
+    fn backend_messages_stay_out_of_bodies() {
+        let e: Error = token_policy::Error::Backend("redis (IoError) at 10.0.0.1".into()).into();
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.description(), None);
+        let e: Error = token_policy::Error::Revoked.into();
+        assert_eq!(e, Error::InvalidToken("revoked"));
+        let e: Error = token_policy::Error::Core(token_core::Error::Expired {
+            exp: token_core::Timestamp::UNIX_EPOCH,
+        })
+        .into();
+        assert_eq!(e, Error::InvalidToken("expired"));
+        // A claim error quoting the token's content is replaced by a fixed phrase.
+        let e: Error = token_core::Error::MalformedClaims("expected `hunter2`".into()).into();
+        assert_eq!(e, Error::InvalidToken("invalid claims"));
+        let e: Error = token_opaque::Error::ReuseDetected.into();
+        assert_eq!(e, Error::InvalidToken("reuse detected: session revoked"));
+        let e: Error = token_opaque::Error::RateLimited {
+            retry_after: Duration::from_secs(7),
+        }
+        .into();
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}

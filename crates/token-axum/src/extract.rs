@@ -1,0 +1,185 @@
+//! The extractors: [`Access<C>`], [`ApiKey`], [`Session`] and [`Principal`].
+//!
+//! Each takes the [`AuthState`] from the router state (`AuthState: FromRef<S>`). On a
+//! route behind [`crate::AuthLayer`] they reuse what the layer verified; elsewhere they
+//! verify the request themselves. Rejections are [`Error`]s, answered as RFC 6750
+//! responses.
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::layer::Credential;
+use crate::principal::{Access, ApiKey, Principal, Session};
+use crate::state::AuthState;
+
+/// An extractor's rejection: an [`Error`] answered with the state's realm.
+#[derive(Debug)]
+pub struct Rejection {
+    error: Error,
+    realm: Option<String>,
+}
+
+impl Rejection {
+    fn new(error: Error, state: &AuthState) -> Self {
+        Self {
+            error,
+            realm: state.challenge_realm().map(str::to_owned),
+        }
+    }
+
+    /// The error.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, by value.
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        self.error.into_response_with_realm(self.realm.as_deref())
+    }
+}
+
+/// The principal the layer already put in the request, or a fresh authentication.
+async fn principal(
+    parts: &Parts,
+    state: &AuthState,
+    accept: &[Credential],
+) -> Result<Principal, Rejection> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        if accept.contains(&p.credential()) {
+            return Ok(p.clone());
+        }
+    }
+    state
+        .authenticate(parts, accept)
+        .await
+        .map_err(|e| Rejection::new(e, state))
+}
+
+/// Whether the request carries nothing the extractor could read.
+fn carries_nothing(e: &Rejection) -> bool {
+    matches!(e.error, Error::MissingCredentials)
+}
+
+impl<S, C> FromRequestParts<S> for Access<C>
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = AuthState::from_ref(state);
+        match principal(parts, &auth, &[Credential::AccessToken]).await? {
+            Principal::AccessToken(access) => access.typed().map_err(|e| Rejection::new(e, &auth)),
+            _ => Err(Rejection::new(
+                Error::InvalidToken("wrong token type"),
+                &auth,
+            )),
+        }
+    }
+}
+
+impl<S, C> OptionalFromRequestParts<S> for Access<C>
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+    C: DeserializeOwned + Send + 'static,
+{
+    type Rejection = Rejection;
+
+    /// `None` when the request carries no credential; an invalid one is still refused.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if carries_nothing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for ApiKey
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = AuthState::from_ref(state);
+        match principal(parts, &auth, &[Credential::ApiKey]).await? {
+            Principal::ApiKey(key) => Ok(key),
+            _ => Err(Rejection::new(
+                Error::InvalidToken("wrong token type"),
+                &auth,
+            )),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Session
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = AuthState::from_ref(state);
+        if let Some(Principal::Session(s)) = parts.extensions.get::<Principal>() {
+            return Ok(s.clone());
+        }
+        // Only the cookie: an `Authorization` header is not a session.
+        auth.session_from_cookie(parts)
+            .await
+            .map_err(|e| Rejection::new(e, &auth))
+    }
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let auth = AuthState::from_ref(state);
+        principal(parts, &auth, &[Credential::AccessToken, Credential::ApiKey]).await
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
+    type Rejection = Rejection;
+
+    /// `None` when the request carries no credential; an invalid one is still refused.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if carries_nothing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod error;
+pub mod extract;
+pub mod layer;
+pub mod principal;
+pub mod state;
+pub mod well_known;
+
+pub use client::{KeySetClient, KeySetClientBuilder, KeySetFormat};
+pub use error::{Error, Result};
+pub use extract::Rejection;
+pub use layer::{AuthLayer, AuthService, Credential};
+pub use principal::{Access, ApiKey, JsonObject, Principal, Session};
+pub use state::{AuthState, bearer_token};

@@ -1,0 +1,371 @@
+//! [`AuthState`]: the token service and the HTTP settings the extractors, the layer and
+//! the key-set handlers share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::request::Parts;
+use axum::http::{HeaderName, header};
+use token_core::{MAX_TOKEN_LEN, OpaqueKind};
+use token_opaque::SessionCookie;
+use token_policy::{AccessVerifier, TokenService};
+
+use crate::error::{Error, Result};
+use crate::layer::Credential;
+use crate::principal::{Access, ApiKey, JsonObject, Principal, Session, scopes_of};
+
+/// The default `Cache-Control: max-age` of the key-set documents.
+pub const DEFAULT_KEY_SET_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Shared by the extractors, [`crate::AuthLayer`] and the key-set handlers: the
+/// [`TokenService`] and how credentials travel over HTTP. Cheap to clone.
+///
+/// Put it in the router's state (directly, or in a larger state with
+/// [`axum::extract::FromRef`]).
+#[derive(Clone)]
+pub struct AuthState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    service: Arc<TokenService>,
+    api_key_header: Option<HeaderName>,
+    session_cookie: SessionCookie,
+    realm: Option<String>,
+    key_set_max_age: Duration,
+    jwks: Arc<str>,
+    paseto_keys: Arc<str>,
+}
+
+impl fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthState")
+            .field("service", &self.inner.service)
+            .field("api_key_header", &self.inner.api_key_header)
+            .field("session_cookie", &self.inner.session_cookie.name())
+            .field("realm", &self.inner.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The published key sets of the access keys (current and retired): the JWKS when
+/// access tokens are JWTs, the PASERK set when they are PASETO; the other is empty.
+fn key_sets(service: &TokenService) -> (String, String) {
+    let empty_jwks = token_jwt::Jwks::new().to_json();
+    let empty_paseto = token_paseto::PublicKeySet::new().to_json();
+    match service.access_verifier() {
+        AccessVerifier::PasetoV4(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
+        AccessVerifier::PasetoV3(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
+        AccessVerifier::Jwt(v) => (v.to_jwks().to_json(), empty_paseto),
+    }
+}
+
+impl AuthState {
+    /// Settings for `service`: API keys in `Authorization: Bearer sk_…` only, the
+    /// session cookie `__Host-session`, key sets cached for five minutes.
+    pub fn new(service: Arc<TokenService>) -> Self {
+        let (jwks, paseto_keys) = key_sets(&service);
+        Self {
+            inner: Arc::new(Inner {
+                service,
+                api_key_header: None,
+                session_cookie: SessionCookie::default(),
+                realm: None,
+                key_set_max_age: DEFAULT_KEY_SET_MAX_AGE,
+                jwks: jwks.into(),
+                paseto_keys: paseto_keys.into(),
+            }),
+        }
+    }
+
+    /// Also reads API keys from `header` (for example `x-api-key`). A request carrying
+    /// both that header and `Authorization` is refused (`400`).
+    #[must_use]
+    pub fn api_key_header(mut self, header: HeaderName) -> Self {
+        Arc::make_mut(&mut self.inner).api_key_header = Some(header);
+        self
+    }
+
+    /// Reads sessions from `cookie` (default: `__Host-session`).
+    #[must_use]
+    pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
+        Arc::make_mut(&mut self.inner).session_cookie = cookie;
+        self
+    }
+
+    /// Names a `realm` in `WWW-Authenticate` challenges.
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.inner).realm = Some(realm.into());
+        self
+    }
+
+    /// How long clients may cache the key-set documents (`Cache-Control: max-age`).
+    /// Keep it well under the overlap during which a retired key stays published.
+    #[must_use]
+    pub fn key_set_max_age(mut self, max_age: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).key_set_max_age = max_age;
+        self
+    }
+
+    /// The token service.
+    pub fn service(&self) -> &Arc<TokenService> {
+        &self.inner.service
+    }
+
+    /// The session cookie in use.
+    pub fn cookie(&self) -> &SessionCookie {
+        &self.inner.session_cookie
+    }
+
+    /// The realm in challenges, if any.
+    pub fn challenge_realm(&self) -> Option<&str> {
+        self.inner.realm.as_deref()
+    }
+
+    pub(crate) fn key_set_cache_control(&self) -> String {
+        format!("public, max-age={}", self.inner.key_set_max_age.as_secs())
+    }
+
+    pub(crate) fn jwks_json(&self) -> &Arc<str> {
+        &self.inner.jwks
+    }
+
+    pub(crate) fn paseto_keys_json(&self) -> &Arc<str> {
+        &self.inner.paseto_keys
+    }
+
+    fn is_api_key(&self, raw: &str) -> bool {
+        let prefixes = &self.inner.service.opaque().config().prefixes;
+        [OpaqueKind::ApiKeyLive, OpaqueKind::ApiKeyTest]
+            .into_iter()
+            .filter_map(|k| prefixes.get(k))
+            .any(|p| raw.starts_with(p))
+    }
+
+    /// Verifies an access token.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`] when the
+    /// revocation list cannot be read.
+    pub async fn verify_access(&self, token: &str) -> Result<Access<JsonObject>> {
+        let verified = self
+            .inner
+            .service
+            .verify_access::<JsonObject>(token)
+            .await?;
+        let claims = verified.into_claims();
+        let scopes = scopes_of(&claims.custom.session);
+        Ok(Access::new(claims, scopes))
+    }
+
+    /// Verifies an API key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
+    pub async fn verify_api_key(&self, key: &str) -> Result<ApiKey> {
+        Ok(ApiKey(self.inner.service.verify_api_key(key).await?))
+    }
+
+    /// Loads the session a session id names.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
+    pub async fn load_session(&self, session_id: &str) -> Result<Session> {
+        Ok(Session(self.inner.service.load_session(session_id).await?))
+    }
+
+    /// Authenticates a request with the first credential it carries among those
+    /// `accept`ed. `Authorization: Bearer` (an access token, or an API key by its
+    /// prefix) and the API-key header are looked at always, so a credential of a kind
+    /// the route does not take is refused as `wrong token type` rather than ignored;
+    /// the session cookie only when sessions are accepted (browsers send cookies on
+    /// their own).
+    ///
+    /// # Errors
+    /// [`Error::MissingCredentials`], [`Error::InvalidRequest`], [`Error::InvalidToken`],
+    /// [`Error::Unavailable`].
+    pub async fn authenticate(&self, parts: &Parts, accept: &[Credential]) -> Result<Principal> {
+        let bearer = bearer_token(parts)?;
+        let header_key = self.api_key_in_header(parts)?;
+        let presented = match (bearer, header_key) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest("more than one credential"));
+            }
+            (Some(token), None) if self.is_api_key(token) => Some((Credential::ApiKey, token)),
+            (Some(token), None) => Some((Credential::AccessToken, token)),
+            (None, Some(key)) => Some((Credential::ApiKey, key)),
+            (None, None) => None,
+        };
+        if let Some((kind, token)) = presented {
+            if !accept.contains(&kind) {
+                return Err(Error::InvalidToken("wrong token type"));
+            }
+            return match kind {
+                Credential::ApiKey => self.verify_api_key(token).await.map(Principal::ApiKey),
+                _ => self.verify_access(token).await.map(Principal::AccessToken),
+            };
+        }
+        if accept.contains(&Credential::Session) {
+            if let Some(id) = self.session_in_cookie(parts)? {
+                return self.load_session(id).await.map(Principal::Session);
+            }
+        }
+        Err(Error::MissingCredentials)
+    }
+
+    /// The session named by the session cookie (and nothing else: not
+    /// `Authorization`).
+    ///
+    /// # Errors
+    /// [`Error::MissingCredentials`] without the cookie; as
+    /// [`AuthState::load_session`].
+    pub async fn session_from_cookie(&self, parts: &Parts) -> Result<Session> {
+        match self.session_in_cookie(parts)? {
+            Some(id) => self.load_session(id).await,
+            None => Err(Error::MissingCredentials),
+        }
+    }
+
+    fn api_key_in_header<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
+        let Some(name) = &self.inner.api_key_header else {
+            return Ok(None);
+        };
+        let mut values = parts.headers.get_all(name).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return if parts.headers.contains_key(name) {
+                Err(Error::InvalidRequest("more than one API key header"))
+            } else {
+                Ok(None)
+            };
+        };
+        let key = value
+            .to_str()
+            .map_err(|_| Error::InvalidRequest("API key header is not visible ASCII"))?
+            .trim();
+        if key.is_empty() {
+            return Err(Error::InvalidRequest("empty API key header"));
+        }
+        if !is_token68(key) {
+            return Err(Error::InvalidToken("malformed token"));
+        }
+        Ok(Some(key))
+    }
+
+    fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
+        let cookie = &self.inner.session_cookie;
+        let mut found = None;
+        for value in parts.headers.get_all(header::COOKIE) {
+            let Ok(text) = value.to_str() else {
+                continue;
+            };
+            if let Some(id) = cookie.read(text) {
+                if found.is_some() {
+                    return Err(Error::InvalidRequest("more than one session cookie"));
+                }
+                found = Some(id);
+            }
+        }
+        match found {
+            Some("") => Ok(None),
+            Some(id) if !is_token68(id) => Err(Error::InvalidToken("malformed token")),
+            other => Ok(other),
+        }
+    }
+}
+
+/// RFC 6750 `b64token` characters, bounded by the longest token this project accepts.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && s.len() <= MAX_TOKEN_LEN
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// The bearer token of `Authorization: Bearer <token>` (scheme case-insensitive);
+/// `None` without an `Authorization` header or with another scheme.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] for several `Authorization` headers, an unreadable value
+/// or an empty token; [`Error::InvalidToken`] (`malformed`) for characters outside
+/// RFC 6750's `b64token`.
+pub fn bearer_token(parts: &Parts) -> Result<Option<&str>> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidRequest("more than one Authorization header"));
+        }
+        (Some(v), None) => v,
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Error::InvalidRequest("Authorization header is not visible ASCII"))?;
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() {
+        return Err(Error::InvalidRequest("empty bearer token"));
+    }
+    if !is_token68(token) {
+        return Err(Error::InvalidToken("malformed token"));
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut b = Request::builder();
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(&parts(&[])), Ok(None));
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", "Bearer abc.def")])),
+            Ok(Some("abc.def"))
+        );
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", "bearer  abc")])),
+            Ok(Some("abc"))
+        );
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", "Basic abc")])),
+            Ok(None)
+        );
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", "Bearer")])),
+            Err(Error::InvalidRequest("empty bearer token"))
+        );
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", "Bearer a b")])),
+            Err(Error::InvalidToken("malformed token"))
+        );
+        assert!(matches!(
+            bearer_token(&parts(&[
+                ("authorization", "Bearer a"),
+                ("authorization", "Bearer b")
+            ])),
+            Err(Error::InvalidRequest(_))
+        ));
+        let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
+        assert_eq!(
+            bearer_token(&parts(&[("authorization", long.as_str())])),
+            Err(Error::InvalidToken("malformed token"))
+        );
+    }
+}

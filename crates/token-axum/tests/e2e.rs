@@ -1,0 +1,1075 @@
+//! The reference service (`examples/auth_server.rs`) on a loopback port, driven with
+//! reqwest through every flow and every failure: once on SQLite with the in-process
+//! revocation list, once on PostgreSQL + Redis (mandatory in CI).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/auth_server.rs"]
+mod auth_server;
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, WWW_AUTHENTICATE};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use token_axum::KeySetClient;
+use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
+use token_core::{
+    Claims, Clock, FixedClock, RegisteredClaim, SystemClock, TokenSigner, Validation,
+};
+use token_policy::AccessClaims;
+
+use auth_server::{App, Mail, Mailer, Options, UserClaims};
+use common::{PgSchema, TestServer, http, set_cookie, unique};
+
+const ALICE_PW: &str = "correct horse battery";
+const BOB_PW: &str = "hunter2-but-longer";
+
+struct Running {
+    server: TestServer,
+    app: Arc<App>,
+    outbox: Arc<Mutex<Vec<Mail>>>,
+    http: reqwest::Client,
+}
+
+impl Running {
+    async fn start(
+        database_url: String,
+        redis_url: Option<String>,
+        insecure_cookies: bool,
+    ) -> Self {
+        let outbox = Arc::new(Mutex::new(Vec::new()));
+        let users = auth_server::parse_users(&format!("alice:{ALICE_PW},bob:{BOB_PW}")).unwrap();
+        let (router, app) = auth_server::build(Options {
+            database_url,
+            redis_url,
+            users,
+            insecure_cookies,
+            mailer: Mailer::Memory(outbox.clone()),
+        })
+        .await
+        .unwrap();
+        Self {
+            server: TestServer::start(router).await,
+            app,
+            outbox,
+            http: http(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        self.app.cookie.name()
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        bearer: Option<&str>,
+        refresh: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = bearer {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(cookie) = refresh {
+            request = request.header(COOKIE, format!("{}={cookie}", self.cookie_name()));
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, bearer: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = bearer {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Logs in; the access token and the refresh cookie.
+    async fn login(&self, user: &str, password: &str) -> (String, String) {
+        let response = self
+            .post(
+                "/login",
+                &json!({ "username": user, "password": password }),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let refresh = set_cookie(&response, self.cookie_name())
+            .unwrap()
+            .0
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        (body["access_token"].as_str().unwrap().to_owned(), refresh)
+    }
+
+    fn user_id(&self, name: &str) -> String {
+        self.app.user(name).unwrap().id.clone()
+    }
+}
+
+/// Checks an error response: status, JSON `error` (and description), the RFC 6750
+/// challenge, and that no `leak` string appears in it.
+async fn expect_error(
+    response: reqwest::Response,
+    status: StatusCode,
+    error: &str,
+    description: Option<&str>,
+    leaks: &[&str],
+) {
+    assert_eq!(response.status(), status, "{}", response.url());
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(response.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+    let text = response.text().await.unwrap();
+    for leak in leaks {
+        assert!(!text.contains(leak), "the body repeats a secret: {text}");
+        if let Some(c) = &challenge {
+            assert!(!c.contains(leak), "the challenge repeats a secret: {c}");
+        }
+    }
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], error, "{text}");
+    assert_eq!(body["error_description"].as_str(), description, "{text}");
+    // Authentication errors carry an RFC 6750 challenge; a malformed body does not.
+    let challenge = if matches!(error, "invalid_token" | "insufficient_scope") {
+        Some(challenge.expect("a WWW-Authenticate challenge"))
+    } else {
+        challenge.filter(|_| error == "invalid_request")
+    };
+    if let Some(c) = challenge {
+        assert!(c.starts_with("Bearer "), "{c}");
+        assert!(c.contains(&format!("error=\"{error}\"")), "{c}");
+        if let Some(d) = description {
+            assert!(c.contains(&format!("error_description=\"{d}\"")), "{c}");
+        }
+    }
+}
+
+/// An access token signed with the service's own key, with claims the test picks.
+fn forged_access(app: &App, subject: &str, audience: &str, issued_ago: Duration) -> String {
+    let now = SystemClock.now().unix_seconds();
+    let issued = token_core::Timestamp::from_unix_seconds(
+        now - i64::try_from(issued_ago.as_secs()).unwrap(),
+    )
+    .unwrap();
+    let claims = Claims::new(AccessClaims {
+        sid: "forged".to_owned(),
+        session: UserClaims {
+            role: "user".into(),
+            scope: "profile".into(),
+        },
+    })
+    .issuer(auth_server::ISSUER)
+    .subject(subject)
+    .audience(audience)
+    .random_token_id()
+    .unwrap()
+    .valid_for(&FixedClock(issued), Duration::from_secs(600))
+    .unwrap();
+    app.service
+        .access_keys()
+        .sign(&claims)
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+async fn key_sets_and_login(s: &Running) -> (String, String) {
+    // The key sets: PASETO access keys, so the JWKS is empty.
+    let jwks = s.get("/.well-known/jwks.json", None).await;
+    assert_eq!(jwks.status(), StatusCode::OK);
+    assert_eq!(jwks.headers()["content-type"], "application/jwk-set+json");
+    assert_eq!(jwks.headers()[CACHE_CONTROL], "public, max-age=300");
+    assert_eq!(jwks.json::<Value>().await.unwrap(), json!({ "keys": [] }));
+    let paserk = s.get("/.well-known/paseto-keys.json", None).await;
+    assert_eq!(paserk.status(), StatusCode::OK);
+    assert_eq!(paserk.headers()[CACHE_CONTROL], "public, max-age=300");
+    let set: Value = paserk.json().await.unwrap();
+    assert_eq!(set["keys"].as_array().unwrap().len(), 1);
+    assert!(
+        set["keys"][0]["kid"]
+            .as_str()
+            .unwrap()
+            .starts_with("k4.pid.")
+    );
+    assert!(!set.to_string().contains("secret"));
+
+    // Login failures look alike.
+    for (user, password) in [("alice", "wrong password"), ("mallory", ALICE_PW)] {
+        let r = s
+            .post(
+                "/login",
+                &json!({ "username": user, "password": password }),
+                None,
+                None,
+            )
+            .await;
+        assert!(set_cookie(&r, s.cookie_name()).is_none());
+        expect_error(
+            r,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            None,
+            &[password],
+        )
+        .await;
+    }
+    let r = s
+        .post("/login", &json!({ "username": "alice" }), None, None)
+        .await;
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("the body must be the JSON object this route takes"),
+        &[],
+    )
+    .await;
+
+    // Login.
+    let r = s
+        .post(
+            "/login",
+            &json!({ "username": "alice", "password": ALICE_PW }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+    let (refresh, header) = set_cookie(&r, s.cookie_name()).unwrap();
+    let refresh = refresh.to_owned();
+    assert!(refresh.starts_with("rt_"));
+    for attr in ["Path=/", "HttpOnly", "SameSite=Strict", "Max-Age="] {
+        assert!(header.contains(attr), "{header}");
+    }
+    assert_eq!(
+        header.contains("Secure"),
+        s.cookie_name().starts_with("__Host-"),
+        "{header}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert!(access.starts_with("v4.public."));
+    assert!(
+        !body.to_string().contains("rt_"),
+        "the refresh token stays in the cookie"
+    );
+
+    // The published key set verifies the token, fetched by the client a verifier uses.
+    let client = KeySetClient::builder(
+        &s.url("/.well-known/paseto-keys.json"),
+        token_axum::KeySetFormat::Paseto,
+    )
+    .unwrap()
+    .use_system_proxy(false)
+    .build()
+    .unwrap();
+    let validation = Validation::new()
+        .issuer(auth_server::ISSUER)
+        .audience(auth_server::AUDIENCE)
+        .require(RegisteredClaim::Sub);
+    let verified = client.verify::<Value>(&access, &validation).await.unwrap();
+    assert_eq!(
+        verified.claims().sub.as_deref(),
+        Some(s.user_id("alice").as_str())
+    );
+    (access, refresh)
+}
+
+async fn me_and_bearer_failures(s: &Running, access: &str, refresh: &str) {
+    let r = s.get("/me", Some(access)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["user_id"], s.user_id("alice"));
+    assert_eq!(me["credential"], "access_token");
+    assert_eq!(me["scopes"], json!(["profile", "payments", "api-keys"]));
+
+    // No credentials: a bare challenge.
+    let r = s.get("/me", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()[WWW_AUTHENTICATE],
+        "Bearer realm=\"tessera-reference-auth\""
+    );
+    let r = s
+        .http
+        .get(s.url("/me"))
+        .header(AUTHORIZATION, "Basic YWxpY2U6cHc=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Bad tokens, each with its reason and nothing else.
+    let mut tampered = access.to_owned();
+    let i = "v4.public.".len() + 20;
+    let flipped = if &tampered[i..=i] == "A" { "B" } else { "A" };
+    tampered.replace_range(i..=i, flipped);
+    let other_key = {
+        let issuer = token_paseto::PublicIssuer::new(
+            token_paseto::SecretKey::<token_paseto::V4>::generate().unwrap(),
+        );
+        let claims = Claims::new(json!({ "sid": "x" }))
+            .issuer(auth_server::ISSUER)
+            .subject(s.user_id("alice"))
+            .audience(auth_server::AUDIENCE)
+            .random_token_id()
+            .unwrap()
+            .valid_for(&SystemClock, Duration::from_secs(60))
+            .unwrap();
+        issuer.sign(&claims).unwrap().expose_secret().to_owned()
+    };
+    let expired = forged_access(
+        &s.app,
+        &s.user_id("alice"),
+        auth_server::AUDIENCE,
+        Duration::from_secs(3600),
+    );
+    let wrong_aud = forged_access(&s.app, &s.user_id("alice"), "billing", Duration::ZERO);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "not-a-token".into(), "malformed token"),
+        ("tampered", tampered, "invalid token"),
+        ("foreign key", other_key, "unknown key"),
+        ("expired", expired, "expired"),
+        ("wrong audience", wrong_aud, "wrong audience"),
+        (
+            "refresh token as access token",
+            refresh.to_owned(),
+            "wrong token type",
+        ),
+    ];
+    for (what, token, reason) in &cases {
+        let r = s.get("/me", Some(token)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+        expect_error(
+            r,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            Some(reason),
+            &[token.as_str()],
+        )
+        .await;
+    }
+    // Two credentials, and an empty bearer, are malformed requests.
+    let r = s
+        .http
+        .get(s.url("/me"))
+        .header(AUTHORIZATION, format!("Bearer {access}"))
+        .header("x-api-key", "sk_test_whatever")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("more than one credential"),
+        &[access],
+    )
+    .await;
+    let r = s
+        .http
+        .get(s.url("/me"))
+        .header(AUTHORIZATION, "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("empty bearer token"),
+        &[],
+    )
+    .await;
+}
+
+async fn refresh_rotation_and_replay(s: &Running, refresh: &str) {
+    let r = s.post("/refresh", &json!({}), None, None).await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized", None, &[]).await;
+
+    let r = s.post("/refresh", &json!({}), None, Some(refresh)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next = set_cookie(&r, s.cookie_name()).unwrap().0.to_owned();
+    assert_ne!(next, refresh);
+    let body: Value = r.json().await.unwrap();
+    let new_access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.get("/me", Some(&new_access)).await.status(),
+        StatusCode::OK
+    );
+
+    // The old refresh token, replayed: 401, and the family is revoked.
+    let r = s.post("/refresh", &json!({}), None, Some(refresh)).await;
+    let (cleared, _) = set_cookie(&r, s.cookie_name()).unwrap();
+    assert_eq!(cleared, "");
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("reuse detected: session revoked"),
+        &[refresh],
+    )
+    .await;
+    let r = s.post("/refresh", &json!({}), None, Some(&next)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&next],
+    )
+    .await;
+    let r = s
+        .post("/refresh", &json!({}), None, Some("rt_garbage"))
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("malformed token"),
+        &[],
+    )
+    .await;
+}
+
+async fn logout_revokes_both(s: &Running) {
+    let (access, refresh) = s.login("alice", ALICE_PW).await;
+    let r = s.post("/logout", &json!({}), None, None).await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized", None, &[]).await;
+    let r = s
+        .post("/logout", &json!({}), Some(&access), Some(&refresh))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(set_cookie(&r, s.cookie_name()).unwrap().0, "");
+    let r = s.get("/me", Some(&access)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&access],
+    )
+    .await;
+    let r = s.post("/refresh", &json!({}), None, Some(&refresh)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&refresh],
+    )
+    .await;
+    // Logging out again is harmless.
+    let r = s
+        .post("/logout", &json!({}), Some(&access), Some(&refresh))
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+async fn payments(s: &Running) {
+    let (alice, _) = s.login("alice", ALICE_PW).await;
+    let (bob, _) = s.login("bob", BOB_PW).await;
+    let order = json!({
+        "order_id": "o-17",
+        "amount": 4200,
+        "currency": "EUR",
+        "psp_card_token": "tok_visa_4242",
+        "idempotency_key": format!("idem-{}", unique()),
+    });
+    let r = s.post("/payments/token", &order, None, None).await;
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized", None, &[]).await;
+    let mut bad = order.clone();
+    bad["currency"] = json!("eur");
+    let r = s.post("/payments/token", &bad, Some(&alice), None).await;
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("currency must be an ISO 4217 code"),
+        &[],
+    )
+    .await;
+    let mut extra = order.clone();
+    extra["surprise"] = json!(1);
+    let r = s.post("/payments/token", &extra, Some(&alice), None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let r = s.post("/payments/token", &order, Some(&alice), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+    let token = r.json::<Value>().await.unwrap()["payment_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("v4.local."));
+    assert!(!token.contains("o-17") && !token.contains("tok_visa"));
+
+    // Another user: the implicit assertion differs, so decryption fails.
+    let consume = json!({ "payment_token": token });
+    let r = s
+        .post("/payments/consume", &consume, Some(&bob), None)
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("invalid token"),
+        &[&token, "tok_visa"],
+    )
+    .await;
+    // A payment token is no access token.
+    let r = s.get("/me", Some(&token)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("wrong token type"),
+        &[&token],
+    )
+    .await;
+
+    let r = s
+        .post("/payments/consume", &consume, Some(&alice), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), order);
+    let r = s
+        .post("/payments/consume", &consume, Some(&alice), None)
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("already used"),
+        &[&token],
+    )
+    .await;
+}
+
+async fn api_keys(s: &Running) {
+    let (alice, _) = s.login("alice", ALICE_PW).await;
+    let (bob, _) = s.login("bob", BOB_PW).await;
+    let r = s
+        .post(
+            "/api-keys",
+            &json!({ "name": "ci", "scopes": ["profile"] }),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("sk_test_"));
+    assert_eq!(created["scopes"], json!(["profile"]));
+    assert_eq!(created["environment"], "test");
+
+    // The key works in Authorization and in X-Api-Key.
+    let r = s.get("/me", Some(&key)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        (me["credential"].as_str(), me["username"].as_str()),
+        (Some("api_key"), Some("alice"))
+    );
+    let r = s
+        .http
+        .get(s.url("/me"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A key without the route's scope: 403 insufficient_scope.
+    let r = s
+        .post(
+            "/api-keys",
+            &json!({ "name": "no-profile", "scopes": ["payments"], "environment": "live" }),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let narrow: Value = r.json().await.unwrap();
+    assert!(narrow["key"].as_str().unwrap().starts_with("sk_live_"));
+    let r = s.get("/me", narrow["key"].as_str()).await;
+    let challenge = r.headers()[WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    assert!(challenge.contains("scope=\"profile\""), "{challenge}");
+    expect_error(
+        r,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        Some("the token lacks a required scope"),
+        &[],
+    )
+    .await;
+    // Nor does an API key reach the access-token-only routes.
+    let r = s
+        .post("/payments/token", &json!({}), narrow["key"].as_str(), None)
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("wrong token type"),
+        &[],
+    )
+    .await;
+    let r = s
+        .post("/api-keys", &json!({ "name": "x" }), Some(&key), None)
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("wrong token type"),
+        &[&key],
+    )
+    .await;
+
+    // Scopes a key may not have, and bad names.
+    let r = s
+        .post(
+            "/api-keys",
+            &json!({ "name": "mint", "scopes": ["api-keys"] }),
+            Some(&alice),
+            None,
+        )
+        .await;
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("a requested scope cannot be granted to an API key"),
+        &[],
+    )
+    .await;
+    let r = s
+        .post("/api-keys", &json!({ "name": "" }), Some(&alice), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A typo is refused by its checksum.
+    let mut typo = key.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    let r = s.get("/me", Some(&typo)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("checksum mismatch"),
+        &[&typo],
+    )
+    .await;
+
+    // Revocation: only by the owner.
+    let r = s
+        .http
+        .delete(s.url(&format!("/api-keys/{id}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/me", Some(&key)).await.status(), StatusCode::OK);
+    let r = s
+        .http
+        .delete(s.url(&format!("/api-keys/{id}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s.get("/me", Some(&key)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&key],
+    )
+    .await;
+    let r = s
+        .http
+        .delete(s.url("/api-keys/nope"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = s
+        .http
+        .delete(s.url(&format!("/api-keys/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn take_mail(s: &Running) -> Vec<(String, SecretString)> {
+    s.outbox
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|m| (m.to, m.token))
+        .collect()
+}
+
+async fn password_reset(s: &Running) {
+    let (old_access, old_refresh) = s.login("bob", BOB_PW).await;
+    let (other_access, _) = s.login("alice", ALICE_PW).await;
+    take_mail(s);
+
+    let r = s
+        .post("/password-reset", &json!({ "username": "bob" }), None, None)
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let accepted: Value = r.json().await.unwrap();
+    assert!(
+        !accepted.to_string().contains("prt_"),
+        "the token goes by mail only"
+    );
+    let mails = take_mail(s);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].0, "bob");
+    let token = mails[0].1.expose_secret().to_owned();
+    assert!(token.starts_with("prt_"));
+
+    // Rate-limited, for known and unknown names alike.
+    let r = s
+        .post("/password-reset", &json!({ "username": "bob" }), None, None)
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(take_mail(s).is_empty());
+    let nobody = format!("nobody-{}", unique());
+    let r = s
+        .post(
+            "/password-reset",
+            &json!({ "username": nobody }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = s
+        .post(
+            "/password-reset",
+            &json!({ "username": nobody }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(take_mail(s).is_empty());
+
+    // Confirmation failures.
+    let new_pw = "a much better password";
+    let r = s
+        .post(
+            "/password-reset/confirm",
+            &json!({ "token": token, "new_password": "short" }),
+            None,
+            None,
+        )
+        .await;
+    expect_error(
+        r,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some("a password is 8 to 1024 bytes"),
+        &[&token],
+    )
+    .await;
+    let r = s
+        .post(
+            "/password-reset/confirm",
+            &json!({ "token": "prt_nope", "new_password": new_pw }),
+            None,
+            None,
+        )
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("malformed token"),
+        &[new_pw],
+    )
+    .await;
+    let r = s
+        .post(
+            "/password-reset/confirm",
+            &json!({ "token": old_refresh, "new_password": new_pw }),
+            None,
+            None,
+        )
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("wrong token type"),
+        &[&old_refresh],
+    )
+    .await;
+
+    let r = s
+        .post(
+            "/password-reset/confirm",
+            &json!({ "token": token, "new_password": new_pw }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Single use.
+    let r = s
+        .post(
+            "/password-reset/confirm",
+            &json!({ "token": token, "new_password": new_pw }),
+            None,
+            None,
+        )
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("unknown token"),
+        &[&token],
+    )
+    .await;
+
+    // Every session of bob ended; alice's did not.
+    let r = s.get("/me", Some(&old_access)).await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&old_access],
+    )
+    .await;
+    let r = s
+        .post("/refresh", &json!({}), None, Some(&old_refresh))
+        .await;
+    expect_error(
+        r,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        Some("revoked"),
+        &[&old_refresh],
+    )
+    .await;
+    assert_eq!(
+        s.get("/me", Some(&other_access)).await.status(),
+        StatusCode::OK
+    );
+    // The old password is gone; the new one works at once.
+    let r = s
+        .post(
+            "/login",
+            &json!({ "username": "bob", "password": BOB_PW }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (fresh, _) = s.login("bob", new_pw).await;
+    assert_eq!(s.get("/me", Some(&fresh)).await.status(), StatusCode::OK);
+}
+
+async fn every_flow(s: &Running) {
+    let (access, refresh) = key_sets_and_login(s).await;
+    me_and_bearer_failures(s, &access, &refresh).await;
+    refresh_rotation_and_replay(s, &refresh).await;
+    logout_revokes_both(s).await;
+    payments(s).await;
+    api_keys(s).await;
+    password_reset(s).await;
+    let r = s.get("/nowhere", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_on_sqlite() {
+    let path = std::env::temp_dir().join(format!("token-axum-e2e-{}.db", unique()));
+    let s = Running::start(format!("sqlite://{}", path.display()), None, false).await;
+    assert_eq!(s.cookie_name(), "__Host-refresh");
+    every_flow(&s).await;
+    s.server.stop().await;
+    remove_sqlite(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_on_postgres_and_redis() {
+    let (Some(db), Some(redis)) = (
+        service_url(DATABASE_URL, "token-axum end to end on PostgreSQL"),
+        service_url(REDIS_URL, "token-axum end to end on Redis"),
+    ) else {
+        return;
+    };
+    let schema = PgSchema::create(&db).await;
+    // Plain-HTTP cookies here, `__Host-` ones on SQLite: both modes are covered.
+    let s = Running::start(schema.url.clone(), Some(redis), true).await;
+    assert_eq!(s.cookie_name(), "refresh");
+    every_flow(&s).await;
+    s.server.stop().await;
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_database_is_the_default() {
+    let args = <auth_server::Args as clap::Parser>::try_parse_from([
+        "auth_server",
+        "--addr",
+        "127.0.0.1:0",
+        "--demo-users",
+        "alice:PASSWORD1,bob:PASSWORD2",
+    ])
+    .unwrap();
+    assert_eq!(args.database_url, "sqlite::memory:");
+    let options = Options::from_args(args).unwrap();
+    assert_eq!(options.users.len(), 2);
+    assert!(!options.insecure_cookies);
+    // Bad user lists are refused without echoing a password.
+    for bad in [
+        "alice",
+        "alice:short",
+        "al ice:long-enough",
+        "a:long-enough,a:long-enough2",
+    ] {
+        let err = auth_server::parse_users(bad).unwrap_err().to_string();
+        assert!(
+            !err.contains("short") && !err.contains("long-enough"),
+            "{err}"
+        );
+    }
+}
+
+/// The example binary itself, started with the documented command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_binary_serves_the_documented_command_line() {
+    use tokio::io::AsyncBufReadExt;
+    // target/<profile>/deps/e2e-… → target/<profile>/examples/auth_server
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| {
+            d.join("examples")
+                .join(format!("auth_server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .unwrap();
+    if !bin.exists() {
+        eprintln!(
+            "!!! SKIPPED example binary test: {} is not built (run `cargo test -p token-axum`)",
+            bin.display()
+        );
+        return;
+    }
+    let mail_dir = std::env::temp_dir().join(format!("token-axum-mail-{}", unique()));
+    let mut child = tokio::process::Command::new(&bin)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--demo-users",
+            &format!("alice:{ALICE_PW},bob:{BOB_PW}"),
+        ])
+        .arg("--insecure-cookies")
+        .arg("--mail-dir")
+        .arg(&mail_dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("auth_server listening on ")
+        .unwrap()
+        .to_owned();
+    let client = http();
+    let r = client
+        .post(format!("{base}/login"))
+        .json(&json!({ "username": "alice", "password": ALICE_PW }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookie(&r, "refresh").unwrap().1.contains("HttpOnly"));
+    let access = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .get(format!("{base}/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Password-reset mail lands in the mail directory, readable by its owner only.
+    let r = client
+        .post(format!("{base}/password-reset"))
+        .json(&json!({ "username": "alice" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mails: Vec<_> = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(std::fs::read_to_string(&mails[0]).unwrap().contains("prt_"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&mails[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&mail_dir);
+}
