@@ -116,7 +116,14 @@ impl Error {
             Self::AlreadyUsed => "already used".into(),
             Self::NotAllowed(_) => "token kind not allowed".into(),
             Self::JwtRetired => "JWT no longer accepted".into(),
-            other => other.to_string(),
+            Self::LimitExceeded { .. } | Self::InvalidPolicy(_) | Self::KeyNotAllowed { .. } => {
+                "not allowed by the policy".into()
+            }
+            Self::SensitiveClaim(_) => "sensitive claim in a readable token".into(),
+            Self::Backend(_) | Self::BlocklistFull => "revocation backend unavailable".into(),
+            // A closed set of phrases: never a message that could quote input or a
+            // database's text.
+            _ => "invalid token".into(),
         }
     }
 }
@@ -133,7 +140,8 @@ fn opaque_reason(e: &token_opaque::Error) -> String {
         O::ReuseDetected => "reuse detected: session revoked".into(),
         O::MissingScope(_) => "insufficient scope".into(),
         O::RateLimited { .. } => "rate limited".into(),
-        other => other.to_string(),
+        O::Database(_) | O::Migration(_) => "storage unavailable".into(),
+        _ => "invalid token".into(),
     }
 }
 
@@ -145,9 +153,17 @@ fn core_reason(e: &token_core::Error) -> String {
         token_core::Error::WrongAudience => "wrong audience".into(),
         token_core::Error::WrongIssuer => "wrong issuer".into(),
         token_core::Error::WrongSubject => "wrong subject".into(),
-        token_core::Error::InvalidToken => "invalid token".into(),
         token_core::Error::UnknownKeyId => "unknown key".into(),
-        other => other.to_string(),
+        token_core::Error::MissingClaim(_)
+        | token_core::Error::MalformedClaim { .. }
+        | token_core::Error::MalformedClaims(_)
+        | token_core::Error::InvalidCustomClaims(_)
+        | token_core::Error::LifetimeTooLong { .. }
+        | token_core::Error::IssuedTooEarly { .. } => "invalid claims".into(),
+        token_core::Error::UnrecognizedFormat(_) | token_core::Error::TokenTooLong { .. } => {
+            "malformed token".into()
+        }
+        _ => "invalid token".into(),
     }
 }
 

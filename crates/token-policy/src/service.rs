@@ -226,6 +226,27 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
+        self.sign_access(subject, sid, session, self.clock.now())
+    }
+
+    /// When a new access token of `subject` may be stamped as issued: now, or just
+    /// after the subject's revocation cut-off when that is this very second (a login
+    /// right after "log out everywhere" must not be born revoked).
+    async fn issue_time(&self, subject: &str) -> Result<token_core::Timestamp> {
+        let now = self.clock.now();
+        match self.blocklist.subject_cutoff(subject).await? {
+            Some(cutoff) if cutoff >= now => Ok(cutoff.checked_add(Duration::from_secs(1))?),
+            _ => Ok(now),
+        }
+    }
+
+    fn sign_access<T: Serialize>(
+        &self,
+        subject: &str,
+        sid: &str,
+        session: &T,
+        issued_at: token_core::Timestamp,
+    ) -> Result<SecretString> {
         self.check_readable(session)?;
         let claims = Claims::new(AccessClaims {
             sid: sid.to_owned(),
@@ -235,7 +256,7 @@ impl TokenService {
         .subject(subject)
         .audience(self.policy.audience())
         .random_token_id()?
-        .valid_for(self.clock.as_ref(), self.policy.access_ttl())?;
+        .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
         self.access.sign(&claims)
     }
 
@@ -258,7 +279,8 @@ impl TokenService {
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
         self.check_readable(session)?;
         let refresh = self.opaque.refresh().issue(subject).await?;
-        let access = self.issue_access(subject, &refresh.family_id, session)?;
+        let issued_at = self.issue_time(subject).await?;
+        let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
         Ok(LoginTokens {
             access,
             refresh: refresh.token,
@@ -321,7 +343,8 @@ impl TokenService {
     ) -> Result<LoginTokens> {
         let rotated = self.opaque.refresh().rotate(refresh_token).await?;
         let claims = session(&rotated.user_id);
-        let access = self.issue_access(&rotated.user_id, &rotated.family_id, &claims)?;
+        let issued_at = self.issue_time(&rotated.user_id).await?;
+        let access = self.sign_access(&rotated.user_id, &rotated.family_id, &claims, issued_at)?;
         Ok(LoginTokens {
             access,
             refresh: rotated.token,
