@@ -730,7 +730,10 @@ mod tests {
         let json = br#"{"iss":"a","n":17095220000000000000016578868067081243182,"f":0.1}"#;
         let c = Claims::<Map<String, Value>>::from_json::<NumericDate>(json).unwrap();
         let again = c.to_json::<NumericDate>().unwrap();
-        assert_eq!(Claims::<Map<String, Value>>::from_json::<NumericDate>(&again).unwrap(), c);
+        assert_eq!(
+            Claims::<Map<String, Value>>::from_json::<NumericDate>(&again).unwrap(),
+            c
+        );
     }
 
     #[test]
