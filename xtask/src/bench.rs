@@ -147,8 +147,13 @@ fn summarise(results: &BTreeMap<(String, String), f64>) -> Value {
         {
             // Groups without the tessera/baseline convention (e.g. storage benches).
             for (f, ns) in functions {
+                let name = if f.is_empty() {
+                    (*group).to_owned()
+                } else {
+                    format!("{group} / {f}")
+                };
                 rows.push(json!({
-                    "name": format!("{group} / {f}"),
+                    "name": name,
                     "ns_per_op": ns.round(),
                     "baseline": Value::Null,
                     "baseline_ns_per_op": Value::Null,
