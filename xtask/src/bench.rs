@@ -276,6 +276,7 @@ fn chart(rows: &[Value]) -> String {
         let wb = bar_w * base / max;
         let wo = bar_w * ours / max;
         let name = name.replace('&', "&amp;").replace('<', "&lt;");
+
         let _ = writeln!(s, r##"<text x="4" y="{}">{name}</text>"##, y + 20.0);
         let _ = writeln!(
             s,
