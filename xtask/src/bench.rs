@@ -265,10 +265,12 @@ fn chart(rows: &[Value]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<rect x="{label_w}" y="6" width="12" height="10" fill="#9aa5b1"/><text x="{}" y="15">baseline</text><rect x="{}" y="6" width="12" height="10" fill="#2f6fdf"/><text x="{}" y="15">tessera</text>"##,
+        r##"<rect x="{label_w}" y="6" width="12" height="10" fill="#9aa5b1"/><text x="{}" y="15">baseline</text><rect x="{}" y="6" width="12" height="10" fill="#2f6fdf"/><text x="{}" y="15">tessera</text><rect x="{}" y="6" width="12" height="10" fill="#e08a2c"/><text x="{}" y="15">peer library</text>"##,
         label_w + 16.0,
         label_w + 90.0,
-        label_w + 106.0
+        label_w + 106.0,
+        label_w + 170.0,
+        label_w + 186.0
     );
     for (i, (name, ours, base)) in pairs.iter().enumerate() {
         let y = 30.0 + row_h * i as f64;
@@ -276,7 +278,12 @@ fn chart(rows: &[Value]) -> String {
         let wb = bar_w * base / max;
         let wo = bar_w * ours / max;
         let name = name.replace('&', "&amp;").replace('<', "&lt;");
-
+        // Peers (another library's high-level call) are named `group [peer]`.
+        let colour = if name.contains('[') {
+            "#e08a2c"
+        } else {
+            "#2f6fdf"
+        };
         let _ = writeln!(s, r##"<text x="4" y="{}">{name}</text>"##, y + 20.0);
         let _ = writeln!(
             s,
@@ -287,7 +294,7 @@ fn chart(rows: &[Value]) -> String {
         );
         let _ = writeln!(
             s,
-            r##"<rect x="{label_w}" y="{}" width="{wo:.1}" height="16" fill="#2f6fdf"/><text x="{}" y="{}">{} ({:.2}×)</text>"##,
+            r##"<rect x="{label_w}" y="{}" width="{wo:.1}" height="16" fill="{colour}"/><text x="{}" y="{}">{} ({:.2}×)</text>"##,
             y + 18.0,
             label_w + wo + 4.0,
             y + 30.0,
