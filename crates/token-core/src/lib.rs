@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 pub use format::{MAX_TOKEN_LEN, OpaqueKind, PasetoPurpose, PasetoVersion, TokenFormat};
 pub use key::{KeyId, KeyRing, KeyStatus};
 pub use secret::{SecretBytes, constant_time_eq};
-pub use time::{Clock, FixedClock, SystemClock, Timestamp};
+pub use time::{Clock, FixedClock, ManualClock, SystemClock, Timestamp};
 pub use traits::{
     AsymmetricSigner, TokenDecrypter, TokenEncrypter, TokenSigner, TokenVerifier, Verified,
 };

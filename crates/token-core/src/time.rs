@@ -125,6 +125,44 @@ impl Clock for FixedClock {
     }
 }
 
+/// A clock moved by hand, shareable across threads (`Arc<ManualClock>`): for tests of
+/// expiry, idle timeouts, rate limits and grace windows without sleeping.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock reading `t`.
+    pub fn new(t: Timestamp) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(t.0))
+    }
+
+    /// A clock reading the system's now (then moved only by hand).
+    pub fn at_system_now() -> Self {
+        Self::new(SystemClock.now())
+    }
+
+    /// Moves the clock forward by `d`, saturating at [`Timestamp::MAX`].
+    pub fn advance(&self, d: Duration) {
+        let secs = i64::try_from(d.as_secs()).unwrap_or(MAX_UNIX_SECONDS);
+        let _ = self.0.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |t| Some(t.saturating_add(secs).min(MAX_UNIX_SECONDS)),
+        );
+    }
+
+    /// Sets the clock to `t`.
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -350,6 +388,18 @@ mod tests {
         let b = Timestamp::from_unix_seconds(40).unwrap();
         assert_eq!(a.duration_since(b), Duration::from_secs(60));
         assert_eq!(b.duration_since(a), Duration::ZERO);
+    }
+
+    #[test]
+    fn manual_clock_moves_only_by_hand() {
+        let c = ManualClock::new(Timestamp::from_unix_seconds(100).unwrap());
+        assert_eq!(c.now().unix_seconds(), 100);
+        c.advance(Duration::from_secs(60));
+        assert_eq!(c.now().unix_seconds(), 160);
+        c.advance(Duration::from_secs(u64::MAX));
+        assert_eq!(c.now(), Timestamp::MAX);
+        c.set(Timestamp::UNIX_EPOCH);
+        assert_eq!(c.now(), Timestamp::UNIX_EPOCH);
     }
 
     #[test]

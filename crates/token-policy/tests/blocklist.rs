@@ -8,29 +8,12 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
+use std::time::Duration;
 use token_core::test_support::{REDIS_URL, service_url};
-use token_core::{Clock, SystemClock, Timestamp};
+
+use token_core::{Clock, ManualClock, Timestamp};
 use token_policy::{Blocklist, Error, MemoryBlocklist, RedisBlocklist};
-
-/// A clock tests move by hand.
-struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    fn at_system_now() -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(SystemClock.now().unix_seconds())))
-    }
-    fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_seconds(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
 
 fn ts(t: i64) -> Timestamp {
     Timestamp::from_unix_seconds(t).unwrap()
@@ -113,7 +96,7 @@ async fn single_winner(list: Arc<dyn Blocklist>, clock: &ManualClock, tag: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_single_winner() {
-    let clock = ManualClock::at_system_now();
+    let clock = Arc::new(ManualClock::at_system_now());
     let list: Arc<dyn Blocklist> = Arc::new(MemoryBlocklist::with_capacity(1000, clock.clone()));
     single_winner(list, &clock, "mem").await;
 }
@@ -128,14 +111,14 @@ async fn redis_single_winner() {
 
 #[tokio::test]
 async fn memory_backend_conforms() {
-    let clock = ManualClock::at_system_now();
+    let clock = Arc::new(ManualClock::at_system_now());
     let list = MemoryBlocklist::with_capacity(1000, clock.clone());
     conformance(&list, &clock, "mem").await;
 }
 
 #[tokio::test]
 async fn memory_entries_live_exactly_as_long_as_the_token() {
-    let clock = ManualClock::at_system_now();
+    let clock = Arc::new(ManualClock::at_system_now());
     let list = MemoryBlocklist::with_capacity(1000, clock.clone());
     let now = clock.now().unix_seconds();
     list.revoke("a", ts(now + 60)).await.unwrap();
@@ -143,19 +126,19 @@ async fn memory_entries_live_exactly_as_long_as_the_token() {
         .await
         .unwrap();
     assert_eq!(list.len(), 2);
-    clock.advance(59);
+    clock.advance(Duration::from_secs(59));
     assert!(list.is_revoked("a").await.unwrap());
-    clock.advance(1);
+    clock.advance(Duration::from_secs(1));
     assert!(!list.is_revoked("a").await.unwrap());
     assert_eq!(list.len(), 1);
-    clock.advance(840);
+    clock.advance(Duration::from_secs(840));
     assert_eq!(list.subject_cutoff("alice").await.unwrap(), None);
     assert!(list.is_empty());
 }
 
 #[tokio::test]
 async fn memory_backend_refuses_rather_than_forgets_when_full() {
-    let clock = ManualClock::at_system_now();
+    let clock = Arc::new(ManualClock::at_system_now());
     let list = MemoryBlocklist::with_capacity(3, clock.clone());
     let now = clock.now().unix_seconds();
     list.revoke("a", ts(now + 10)).await.unwrap();
@@ -172,7 +155,7 @@ async fn memory_backend_refuses_rather_than_forgets_when_full() {
     // Re-revoking a present id needs no room.
     list.revoke("b", ts(now + 100)).await.unwrap();
     // Once "a" expires there is room again.
-    clock.advance(10);
+    clock.advance(Duration::from_secs(10));
     list.revoke("d", ts(now + 100)).await.unwrap();
     assert!(list.is_revoked("d").await.unwrap());
     assert!(!list.is_revoked("a").await.unwrap());
@@ -180,7 +163,7 @@ async fn memory_backend_refuses_rather_than_forgets_when_full() {
 
 async fn redis() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
     let url = service_url(REDIS_URL, "redis blocklist")?;
-    let clock = ManualClock::at_system_now();
+    let clock = Arc::new(ManualClock::at_system_now());
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).unwrap();
     let prefix = format!("test-{}:", u64::from_le_bytes(bytes));

@@ -9,13 +9,12 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
-use token_core::{Clock, SystemClock, Timestamp, TokenSigner};
+use token_core::{Clock, ManualClock, TokenSigner};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
@@ -24,24 +23,6 @@ use token_policy::{
     AccessKey, Blocklist, DualVerifier, Error, Job, MemoryBlocklist, Policy, RedisBlocklist,
     ServiceAuth, TokenService,
 };
-
-struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(SystemClock.now().unix_seconds())))
-    }
-    fn advance(&self, d: Duration) {
-        self.0
-            .fetch_add(i64::try_from(d.as_secs()).unwrap(), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_seconds(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Session {
@@ -138,7 +119,7 @@ fn user(name: &str) -> String {
 #[tokio::test]
 async fn login_refresh_logout() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let alice = user("alice");
         let login = svc.login(&alice, &session()).await.unwrap();
@@ -205,7 +186,7 @@ async fn login_refresh_logout() {
 #[tokio::test]
 async fn access_tokens_expire_and_are_typed() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let bob = user("bob");
         let login = svc.login(&bob, &session()).await.unwrap();
@@ -257,7 +238,7 @@ async fn access_tokens_expire_and_are_typed() {
 #[tokio::test]
 async fn logout_everywhere_cuts_every_token_of_the_user() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let carol = user("carol");
         let a = svc.login(&carol, &session()).await.unwrap();
@@ -290,7 +271,7 @@ async fn logout_everywhere_cuts_every_token_of_the_user() {
 #[tokio::test]
 async fn payment_tokens_are_bound_to_the_user_and_single_use() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let (alice, bob) = (user("alice"), user("bob"));
         let payload = Payment {
@@ -348,7 +329,7 @@ async fn payment_tokens_are_bound_to_the_user_and_single_use() {
 #[tokio::test]
 async fn api_keys_and_one_time_tokens() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let owner = user("erin");
         let created = svc
@@ -411,7 +392,7 @@ async fn api_keys_and_one_time_tokens() {
 #[tokio::test]
 async fn sessions_are_server_side_and_revocable() {
     for backend in backends() {
-        let clock = ManualClock::new();
+        let clock = Arc::new(ManualClock::at_system_now());
         let svc = service(&backend, clock.clone()).await;
         let gina = user("gina");
         let created = svc
@@ -459,7 +440,7 @@ async fn sessions_are_server_side_and_revocable() {
 #[tokio::test]
 async fn service_tokens_name_their_target() {
     let backend = &backends()[0];
-    let clock = ManualClock::new();
+    let clock = Arc::new(ManualClock::at_system_now());
     let svc = service(backend, clock.clone()).await;
     let to_billing = svc.service_token("billing").unwrap();
     let v = svc
@@ -480,7 +461,7 @@ async fn service_tokens_name_their_target() {
 
 #[tokio::test]
 async fn jwt_access_tokens_for_oidc_interop() {
-    let clock = ManualClock::new();
+    let clock = Arc::new(ManualClock::at_system_now());
     let store = open_store("sqlite::memory:").await.unwrap();
     let opaque = OpaqueTokens::builder(store)
         .clock(clock.clone())
@@ -565,7 +546,7 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
         email: String,
     }
     let backend = &backends()[0];
-    let svc = service(backend, ManualClock::new()).await;
+    let svc = service(backend, Arc::new(ManualClock::at_system_now())).await;
     let err = svc
         .login(
             "frank",
@@ -593,7 +574,7 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
 #[tokio::test]
 async fn explain_names_the_keys_in_use() {
     let backend = &backends()[0];
-    let svc = service(backend, ManualClock::new()).await;
+    let svc = service(backend, Arc::new(ManualClock::at_system_now())).await;
     let e = svc.explain();
     let access = e.row(Job::Access).unwrap();
     assert_eq!(access.token, "PASETO v4.public (Ed25519)");
@@ -605,7 +586,7 @@ async fn explain_names_the_keys_in_use() {
 #[test]
 fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
     use token_core::AsymmetricSigner;
-    let clock = ManualClock::new();
+    let clock = Arc::new(ManualClock::at_system_now());
     let paseto = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
     let jwt = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
     let claims = token_core::Claims::new(())
