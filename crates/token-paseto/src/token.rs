@@ -192,8 +192,13 @@ pub(crate) fn select_key<'r, K>(
                 "`kid` is not a key id of this version and purpose",
             ));
         }
-        let key = ring.get(&kid)?;
-        return Ok((key, KeyId::new(kid).ok()));
+        // The ring's own id: the footer's was already checked by `footer_kid`, so no
+        // second validation or parse on the verify path.
+        let (id, key, _) = ring
+            .iter()
+            .find(|(id, _, _)| id.as_str() == kid)
+            .ok_or(token_core::Error::UnknownKeyId)?;
+        return Ok((key, Some(id.clone())));
     }
     let mut keys = ring.iter();
     match (keys.next(), keys.next()) {
