@@ -1,35 +1,70 @@
 //! Opaque-token storage against the same SQL issued raw, on the same database, in the
-//! same run: API-key verification on SQLite (file, WAL) holding 1 000 000 keys, and
-//! one refresh rotation as a hand-written transaction.
+//! same run:
+//!
+//! - API-key verification on SQLite (file, WAL) holding 1 000 000 keys, against a
+//!   prepared point lookup through `rusqlite` on the same table.
+//! - One refresh rotation on SQLite (file, WAL) and on PostgreSQL, against the same
+//!   transaction (the same statements, in the same order, with the same locks) issued
+//!   by hand: `rusqlite` on SQLite, `sqlx` on PostgreSQL (the driver tessera uses there).
+//!
+//! tessera's operations are driven with `block_on` on a current-thread runtime, the
+//! cheapest way to run one future to completion; in a server they run inside a task.
+//! The PostgreSQL group runs only when `TESSERA_TEST_DATABASE_URL` is set
+//! (`cargo xtask bench` starts the services).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::print_stderr,
+    clippy::type_complexity,
     missing_docs
 )]
 
 use std::hint::black_box;
+use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::ExposeSecret;
 use sha2::Digest;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use token_opaque::{Environment, NewApiKey, OpaqueTokens, SqliteStore};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use token_opaque::{Environment, NewApiKey, OpaqueStore, OpaqueTokens, PgStore, SqliteStore};
 
 /// Keys in the table besides the one verified.
 const FILLER: u32 = 1_000_000;
 
-fn api_key_verify(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("keys.db");
-    let (tokens, raw, pool) = rt.block_on(async {
+    dir.join(name)
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+fn raw_sqlite(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    conn.set_prepared_statement_cache_capacity(64);
+    conn
+}
+
+fn api_key_verify(c: &mut Criterion) {
+    let rt = runtime();
+    let path = temp_db("keys.db");
+    let (tokens, raw) = rt.block_on(async {
         let store = SqliteStore::open(&path).await.unwrap();
         let tokens = OpaqueTokens::new(Arc::new(store));
         let created = tokens
@@ -37,28 +72,19 @@ fn api_key_verify(c: &mut Criterion) {
             .create(NewApiKey::new("owner", "bench", Environment::Live).scopes(["read"]))
             .await
             .unwrap();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .journal_mode(SqliteJournalMode::Wal),
-            )
-            .await
-            .unwrap();
-        sqlx::query(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1) \
-             INSERT INTO opaque_api_keys (id, token_hash, kind, owner_id, name, scopes, created_at) \
-             SELECT 'fill' || x, randomblob(32), 'api_key_live', 'o' || (x % 1000), 'k', '[]', 0 FROM n",
-        )
-        .bind(FILLER)
-        .execute(&pool)
-        .await
-        .unwrap();
-        // The first verify writes last_used_at; later ones are pure reads.
-        tokens.api_keys().verify(created.key.expose_secret()).await.unwrap();
-        (tokens, created.key, pool)
+        (tokens, created.key)
     });
+    let conn = raw_sqlite(&path);
+    conn.execute(
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1) \
+         INSERT INTO opaque_api_keys (id, token_hash, kind, owner_id, name, scopes, created_at) \
+         SELECT 'fill' || x, randomblob(32), 'api_key_live', 'o' || (x % 1000), 'k', '[]', 0 FROM n",
+        [FILLER],
+    )
+    .unwrap();
+    // The first verify writes last_used_at; later ones are pure reads.
+    rt.block_on(tokens.api_keys().verify(raw.expose_secret()))
+        .unwrap();
     let hash: [u8; 32] = sha2::Sha256::digest(raw.expose_secret().as_bytes()).into();
 
     let mut g = c.benchmark_group("API-key verify, SQLite WAL, 1M keys");
@@ -68,28 +94,342 @@ fn api_key_verify(c: &mut Criterion) {
                 .unwrap()
         });
     });
-    g.bench_function("baseline-sqlx-prepared-point-lookup", |b| {
+    g.bench_function("baseline-rusqlite-prepared-point-lookup", |b| {
         b.iter(|| {
-            rt.block_on(
-                sqlx::query_as::<_, (String, String, String, String, i64, Option<i64>, Option<i64>, Option<i64>)>(
-                    "SELECT id, owner_id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
-                     FROM opaque_api_keys WHERE token_hash = ?1",
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, token_hash, pepper_id, kind, owner_id, name, scopes, created_at, \
+                     expires_at, last_used_at, revoked_at, replaced_by \
+                     FROM opaque_api_keys WHERE token_hash = ?1 AND kind = ?2",
                 )
-                .bind(black_box(&hash[..]))
-                .fetch_one(&pool),
-            )
+                .unwrap();
+            stmt.query_row((black_box(&hash[..]), "api_key_live"), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ))
+            })
             .unwrap()
         });
     });
     g.finish();
-    rt.block_on(pool.close());
+    drop(conn);
     drop(tokens);
-    let _ = std::fs::remove_dir_all(&dir);
+    remove_db(&path);
+}
+
+/// A refresh chain driven by hand: the digest of the family's current token.
+struct RawChain {
+    current: [u8; 32],
+    next: u64,
+}
+
+impl RawChain {
+    fn new(first_token: &str) -> Self {
+        Self {
+            current: sha2::Sha256::digest(first_token.as_bytes()).into(),
+            next: 0,
+        }
+    }
+
+    /// The next successor: an id and a digest, different on every call.
+    fn successor(&mut self) -> (String, [u8; 32]) {
+        self.next += 1;
+        let id = format!("raw{}", self.next);
+        let digest = sha2::Sha256::digest(id.as_bytes()).into();
+        (id, digest)
+    }
+}
+
+const SELECT_FAMILY_ID: &str =
+    "SELECT family_id FROM opaque_refresh_tokens WHERE token_hash = $1 AND kind = 'refresh'";
+const SELECT_FAMILY: &str = "SELECT id, user_id, created_at, absolute_expires_at, \
+     idle_expires_at, current_token_id, rotated_at, revoked_at, revoke_reason \
+     FROM opaque_refresh_families WHERE id = $1";
+const SELECT_TOKEN: &str = "SELECT id, token_hash, pepper_id, generation, parent_id, used_at, \
+     successor_id, successor_sealed, grace_reuses \
+     FROM opaque_refresh_tokens WHERE token_hash = $1 AND kind = 'refresh'";
+const MARK_USED: &str = "UPDATE opaque_refresh_tokens \
+     SET used_at = $1, successor_id = $2, successor_sealed = $3 WHERE id = $4 AND used_at IS NULL";
+const INSERT_SUCCESSOR: &str = "INSERT INTO opaque_refresh_tokens \
+     (id, family_id, token_hash, pepper_id, kind, generation, parent_id, created_at) \
+     VALUES ($1, $2, $3, NULL, 'refresh', $4, $5, $6)";
+const ADVANCE_FAMILY: &str = "UPDATE opaque_refresh_families \
+     SET current_token_id = $1, idle_expires_at = $2, rotated_at = $3 WHERE id = $4";
+const CLEAR_PARENT: &str = "UPDATE opaque_refresh_tokens SET successor_sealed = NULL WHERE id = $1";
+
+/// The sealed successor tessera stores (nonce, ciphertext, tag), as raw bytes.
+const SEALED: [u8; 67] = [7; 67];
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// One rotation by hand on SQLite: tessera's transaction, statement for statement.
+fn raw_rotate_sqlite(conn: &rusqlite::Connection, chain: &mut RawChain) {
+    let now = now();
+    let (successor, digest) = chain.successor();
+    conn.prepare_cached("BEGIN IMMEDIATE")
+        .unwrap()
+        .execute([])
+        .unwrap();
+    let family_id: String = conn
+        .prepare_cached(SELECT_FAMILY_ID)
+        .unwrap()
+        .query_row([&chain.current[..]], |r| r.get(0))
+        .unwrap();
+    let (absolute, current): (i64, String) = conn
+        .prepare_cached(SELECT_FAMILY)
+        .unwrap()
+        .query_row([&family_id], |r| {
+            let _: (String, i64, i64, Option<i64>, Option<i64>, Option<String>) = (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(4)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            );
+            Ok((r.get(3)?, r.get(5)?))
+        })
+        .unwrap();
+    let (token_id, generation, parent): (String, i64, Option<String>) = conn
+        .prepare_cached(SELECT_TOKEN)
+        .unwrap()
+        .query_row([&chain.current[..]], |r| {
+            let _: (
+                Vec<u8>,
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+                Option<Vec<u8>>,
+                i64,
+            ) = (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            );
+            Ok((r.get(0)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    assert_eq!(token_id, current);
+    let marked = conn
+        .prepare_cached(MARK_USED)
+        .unwrap()
+        .execute(rusqlite::params![now, successor, &SEALED[..], token_id])
+        .unwrap();
+    assert_eq!(marked, 1);
+    conn.prepare_cached(INSERT_SUCCESSOR)
+        .unwrap()
+        .execute(rusqlite::params![
+            successor,
+            family_id,
+            &digest[..],
+            generation + 1,
+            token_id,
+            now
+        ])
+        .unwrap();
+    conn.prepare_cached(ADVANCE_FAMILY)
+        .unwrap()
+        .execute(rusqlite::params![
+            successor,
+            (now + 14 * 86_400).min(absolute),
+            now,
+            family_id
+        ])
+        .unwrap();
+    if let Some(parent) = parent {
+        conn.prepare_cached(CLEAR_PARENT)
+            .unwrap()
+            .execute([parent])
+            .unwrap();
+    }
+    conn.prepare_cached("COMMIT").unwrap().execute([]).unwrap();
+    chain.current = digest;
+}
+
+/// One rotation by hand on PostgreSQL through sqlx: tessera's transaction, statement
+/// for statement, with the family locked `FOR UPDATE`.
+async fn raw_rotate_postgres(pool: &sqlx::PgPool, chain: &mut RawChain) {
+    use sqlx::Row as _;
+    let now = now();
+    let (successor, digest) = chain.successor();
+    let mut tx = pool.begin().await.unwrap();
+    let family_id: String = sqlx::query_scalar(SELECT_FAMILY_ID)
+        .bind(&chain.current[..])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let family = sqlx::query(&format!("{SELECT_FAMILY} FOR UPDATE"))
+        .bind(&family_id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let absolute: i64 = family.get(3);
+    let current: String = family.get(5);
+    let token = sqlx::query(SELECT_TOKEN)
+        .bind(&chain.current[..])
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let token_id: String = token.get(0);
+    let generation: i64 = token.get(3);
+    let parent: Option<String> = token.get(4);
+    let _: (Vec<u8>, Option<Vec<u8>>, i64) = (token.get(1), token.get(7), token.get(8));
+    assert_eq!(token_id, current);
+    let marked = sqlx::query(MARK_USED)
+        .bind(now)
+        .bind(&successor)
+        .bind(&SEALED[..])
+        .bind(&token_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(marked.rows_affected(), 1);
+    sqlx::query(INSERT_SUCCESSOR)
+        .bind(&successor)
+        .bind(&family_id)
+        .bind(&digest[..])
+        .bind(generation + 1)
+        .bind(&token_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(ADVANCE_FAMILY)
+        .bind(&successor)
+        .bind((now + 14 * 86_400).min(absolute))
+        .bind(now)
+        .bind(&family_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    if let Some(parent) = parent {
+        sqlx::query(CLEAR_PARENT)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    chain.current = digest;
+}
+
+/// Rotates `tokens`' chain (tessera) and a second family by hand, alternately sampled.
+fn rotation_group(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    group: &str,
+    tokens: &OpaqueTokens,
+    baseline: &str,
+    mut raw_rotate: impl FnMut(&mut RawChain),
+) {
+    let (mut current, first_raw) = rt.block_on(async {
+        let a = tokens.refresh().issue("bench-user").await.unwrap();
+        let b = tokens.refresh().issue("bench-raw").await.unwrap();
+        (a.token, b.token)
+    });
+    let mut chain = RawChain::new(first_raw.expose_secret());
+    let mut g = c.benchmark_group(group);
+    g.bench_function("tessera", |b| {
+        b.iter(|| {
+            let rotated = rt
+                .block_on(tokens.refresh().rotate(current.expose_secret()))
+                .unwrap();
+            current = rotated.token;
+        });
+    });
+    g.bench_function(baseline, |b| b.iter(|| raw_rotate(&mut chain)));
+    g.finish();
+}
+
+fn refresh_rotation_sqlite(c: &mut Criterion) {
+    let rt = runtime();
+    let path = temp_db("refresh.db");
+    let store = rt.block_on(SqliteStore::open(&path)).unwrap();
+    let tokens = OpaqueTokens::new(Arc::new(store.clone()));
+    let conn = raw_sqlite(&path);
+    rotation_group(
+        c,
+        &rt,
+        "refresh rotation, SQLite WAL",
+        &tokens,
+        "baseline-rusqlite-transaction",
+        |chain| raw_rotate_sqlite(&conn, chain),
+    );
+    drop(conn);
+    rt.block_on(store.close());
+    remove_db(&path);
+}
+
+fn refresh_rotation_postgres(c: &mut Criterion) {
+    const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
+    let Some(url) = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty()) else {
+        eprintln!(
+            "!!! SKIPPED refresh rotation on PostgreSQL: {DATABASE_URL} is not set \
+             (`cargo xtask services up`)"
+        );
+        return;
+    };
+    let rt = runtime();
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    let schema = format!("bench_{:016x}", u64::from_le_bytes(b));
+    let admin = rt
+        .block_on(PgPoolOptions::new().max_connections(1).connect(&url))
+        .unwrap();
+    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
+        .unwrap();
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let pool = rt
+        .block_on(
+            PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options),
+        )
+        .unwrap();
+    let store = rt.block_on(PgStore::open(pool.clone())).unwrap();
+    assert_eq!(store.backend(), "postgres");
+    let tokens = OpaqueTokens::new(Arc::new(store));
+    rotation_group(
+        c,
+        &rt,
+        "refresh rotation, PostgreSQL",
+        &tokens,
+        "baseline-sqlx-transaction",
+        |chain| rt.block_on(raw_rotate_postgres(&pool, chain)),
+    );
+    rt.block_on(pool.close());
+    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
+        .unwrap();
+    rt.block_on(admin.close());
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50);
-    targets = api_key_verify
+    targets = api_key_verify, refresh_rotation_sqlite, refresh_rotation_postgres
 }
 criterion_main!(benches);

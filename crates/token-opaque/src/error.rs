@@ -121,6 +121,9 @@ pub enum DbErrorKind {
     Server,
     /// No connection could be had from the pool in time.
     PoolTimedOut,
+    /// The database stayed locked by another connection (SQLite: another process
+    /// writing the same file) for longer than the store waits.
+    Busy,
     /// The pool was closed.
     PoolClosed,
     /// I/O or TLS failure talking to the server.
@@ -141,6 +144,16 @@ impl DbError {
     /// reported one.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
+    }
+}
+
+impl DbError {
+    pub(crate) fn new(kind: DbErrorKind, code: Option<String>, message: String) -> Self {
+        Self {
+            kind,
+            code,
+            message,
+        }
     }
 }
 
@@ -189,6 +202,58 @@ impl From<sqlx::Error> for Error {
                 DbErrorKind::Other,
                 None,
                 "invalid connection configuration".to_owned(),
+            ),
+            _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
+        };
+        Self::Database(DbError {
+            kind,
+            code,
+            message,
+        })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        /// `SQLITE_CONSTRAINT_UNIQUE` and `SQLITE_CONSTRAINT_PRIMARYKEY`.
+        const UNIQUE: [std::ffi::c_int; 2] = [2067, 1555];
+        let (kind, code, message) = match &e {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let kind = match failure.code {
+                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DbErrorKind::Busy,
+                    ErrorCode::ConstraintViolation if UNIQUE.contains(&failure.extended_code) => {
+                        DbErrorKind::UniqueViolation
+                    }
+                    ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
+                        DbErrorKind::Io
+                    }
+                    _ => DbErrorKind::Server,
+                };
+                // SQLite's messages name constraints and columns, never row values.
+                let message = message.clone().unwrap_or_else(|| failure.to_string());
+                (kind, Some(failure.extended_code.to_string()), message)
+            }
+            rusqlite::Error::FromSqlConversionFailure(index, ..)
+            | rusqlite::Error::InvalidColumnType(index, ..)
+            | rusqlite::Error::IntegralValueOutOfRange(index, _) => (
+                DbErrorKind::Decode,
+                None,
+                format!("column {index} did not decode"),
+            ),
+            rusqlite::Error::InvalidColumnIndex(index) => {
+                (DbErrorKind::Decode, None, format!("no column {index}"))
+            }
+            rusqlite::Error::InvalidColumnName(name) => {
+                (DbErrorKind::Decode, None, format!("no column {name}"))
+            }
+            rusqlite::Error::QueryReturnedNoRows => {
+                (DbErrorKind::Other, None, "row not found".to_owned())
+            }
+            rusqlite::Error::InvalidPath(_) | rusqlite::Error::NulError(_) => (
+                DbErrorKind::Other,
+                None,
+                "invalid database path or text".to_owned(),
             ),
             _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
         };

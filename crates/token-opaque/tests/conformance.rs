@@ -1300,6 +1300,47 @@ async fn sqlite_two_stores_on_one_file_are_serialised() {
     h.finish().await;
 }
 
+/// Another process holding the file's write lock: reads go on (WAL), and a write waits
+/// for the lock without blocking the runtime's only thread, then succeeds. Were the
+/// wait done inside SQLite on the calling thread, the task that releases the lock could
+/// never run and the write would fail after the busy timeout.
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_waits_for_a_foreign_write_lock_without_blocking_the_runtime() {
+    let h = Harness::sqlite_file().await;
+    let t = h.tokens();
+    let key = t
+        .api_keys()
+        .create(NewApiKey::new("owner", "k", Environment::Live))
+        .await
+        .unwrap();
+    let foreign = rusqlite::Connection::open(h.sqlite_file_path().unwrap()).unwrap();
+    foreign.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    // Reads do not wait for the writer.
+    let listed = t.api_keys().list("owner").await.unwrap();
+    assert_eq!(listed.len(), 1);
+
+    let keys = t.api_keys();
+    let id = key.info.id.clone();
+    let revoke = tokio::spawn(async move { keys.revoke("owner", &id).await });
+    // The runtime keeps running other tasks while the write waits.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)))
+            .await
+            .unwrap();
+        assert!(!revoke.is_finished(), "the write went through a held lock");
+    }
+    foreign.execute_batch("COMMIT").unwrap();
+    revoke.await.unwrap().unwrap();
+    assert_eq!(
+        t.api_keys().verify(&s(&key.key)).await.unwrap_err(),
+        Error::Revoked
+    );
+    drop(foreign);
+    h.finish().await;
+}
+
 /// Migrations are idempotent and re-running them on an existing database is a no-op.
 #[tokio::test]
 async fn sqlite_reopen_keeps_data() {

@@ -1,7 +1,7 @@
-//! The SQL both backends share. The statements use `$N` placeholders, which SQLite
-//! accepts as numbered parameters too; what differs between the backends (how a write
-//! transaction begins, `FOR UPDATE`, the migration lock) is passed to
-//! `impl_opaque_store!`.
+//! Column lists both backends share, and the sqlx implementation of the store used by
+//! the PostgreSQL backend (`impl_opaque_store!`; what is backend-specific — how a write
+//! transaction begins, `FOR UPDATE`, the migration lock — is passed to the macro).
+//! The SQLite backend runs the same statements through rusqlite (`sqlite.rs`).
 
 macro_rules! api_key_cols {
     () => {

@@ -181,6 +181,14 @@ impl Harness {
         }
     }
 
+    /// The database file of a file-backed SQLite harness.
+    pub fn sqlite_file_path(&self) -> Option<&std::path::Path> {
+        match &self.cleanup {
+            Cleanup::Files(path) => Some(path),
+            _ => None,
+        }
+    }
+
     /// Cleans up after a test that passed.
     pub async fn finish(mut self) {
         self.close_store().await;
