@@ -61,6 +61,32 @@ fn validation() -> Validation {
         .max_lifetime(Duration::from_secs(900))
 }
 
+/// The same claims as `Access`, typed for jsonwebtoken (which validates `exp`, `nbf`,
+/// `iss` and `aud` itself).
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct PeerClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+    jti: String,
+    role: String,
+    sid: String,
+    tenant: String,
+}
+
+/// jsonwebtoken's rules matching `validation()`: the algorithm pinned, issuer and
+/// audience checked, `exp` required.
+fn jsonwebtoken_validation(alg: jsonwebtoken::Algorithm) -> jsonwebtoken::Validation {
+    let mut rules = jsonwebtoken::Validation::new(alg);
+    rules.set_issuer(&["https://auth.example"]);
+    rules.set_audience(&["api"]);
+    rules.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    rules
+}
+
 fn b64(s: &str) -> Vec<u8> {
     URL_SAFE_NO_PAD.decode(s).unwrap()
 }
@@ -301,6 +327,9 @@ fn jwt(c: &mut Criterion) {
     let sig = b64(sig);
     let jose = josekit::jws::ES256.verifier_from_pem(&public_pem).unwrap();
 
+    let jwt_es256 = jsonwebtoken::DecodingKey::from_ec_pem(&public_pem).unwrap();
+    let jwt_es256_rules = jsonwebtoken_validation(jsonwebtoken::Algorithm::ES256);
+
     let mut g = c.benchmark_group("JWT ES256 verify+validate");
     g.bench_function("tessera", |b| {
         b.iter(|| verifier.verify::<Access>(black_box(&token), &v).unwrap());
@@ -308,10 +337,26 @@ fn jwt(c: &mut Criterion) {
     g.bench_function("baseline-josekit-verify", |b| {
         b.iter(|| jose.verify(black_box(input.as_bytes()), &sig).unwrap());
     });
+    g.bench_function("peer-jsonwebtoken-rust-crypto", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<PeerClaims>(black_box(&token), &jwt_es256, &jwt_es256_rules)
+                .unwrap()
+        });
+    });
     g.finish();
 
-    // EdDSA: ed25519-dalek underneath.
-    let key = SigningKey::generate(Algorithm::EdDsa).unwrap();
+    // EdDSA: ed25519-dalek underneath; the key pair comes from josekit so that
+    // jsonwebtoken can read the same public key.
+    let ed_pair = josekit::jws::EdDSA
+        .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+        .unwrap();
+    let key = SigningKey::from_pem(
+        Algorithm::EdDsa,
+        &String::from_utf8(ed_pair.to_pem_private_key()).unwrap(),
+    )
+    .unwrap();
+    let jwt_ed = jsonwebtoken::DecodingKey::from_ed_pem(&ed_pair.to_pem_public_key()).unwrap();
+    let jwt_ed_rules = jsonwebtoken_validation(jsonwebtoken::Algorithm::EdDSA);
     let token = key.sign(&claims()).unwrap();
     let token = token.expose_secret().to_owned();
     let verifier = key.verifier();
@@ -339,6 +384,11 @@ fn jwt(c: &mut Criterion) {
             dalek_vk
                 .verify_strict(black_box(input.as_bytes()), &dalek_sig)
                 .unwrap();
+        });
+    });
+    g.bench_function("peer-jsonwebtoken-rust-crypto", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<PeerClaims>(black_box(&token), &jwt_ed, &jwt_ed_rules).unwrap()
         });
     });
     g.bench_function("peer-josekit-openssl-eddsa", |b| {

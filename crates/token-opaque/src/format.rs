@@ -321,7 +321,9 @@ impl Prefixes {
         ) else {
             return Err(Error::Malformed("wrong length after the prefix"));
         };
-        if decode_random(random).is_none() {
+        // Fixed width, and the alphabet is in ASCII order: comparing the digits as
+        // bytes compares the numbers, without decoding them.
+        if random.as_bytes() > MAX_RANDOM.as_bytes() {
             return Err(Error::Malformed("random part out of range"));
         }
         if encode_checksum(crc32fast::hash(signed.as_bytes())).as_bytes() != sum.as_bytes() {
@@ -362,6 +364,7 @@ fn encode_checksum(crc: u32) -> String {
     encode_fixed(&crc.to_be_bytes(), OPAQUE_CHECKSUM_LEN)
 }
 
+#[cfg(test)]
 fn base62_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -373,6 +376,12 @@ fn base62_digit(c: u8) -> Option<u8> {
 
 /// The 32 bytes a 43-character base62 string encodes, or `None` if it is not base62
 /// or its value needs more than 256 bits.
+/// The base62 digits of 2^256 − 1, the largest random part.
+const MAX_RANDOM: &str = "yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1";
+
+/// Decodes a random part (the reference the parser's digit comparison is tested
+/// against).
+#[cfg(test)]
 pub(crate) fn decode_random(s: &str) -> Option<Zeroizing<[u8; RANDOM_BYTES]>> {
     if s.len() != OPAQUE_RANDOM_LEN {
         return None;
@@ -413,6 +422,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The parser's range check (a byte comparison of the digits) agrees with
+        /// decoding, on strings that share any prefix with the largest value.
+        #[test]
+        fn digit_comparison_is_the_numeric_range_check(
+            keep in 0usize..=43,
+            tail in proptest::collection::vec(0usize..62, 43),
+        ) {
+            let mut s: String = MAX_RANDOM.get(..keep).unwrap().to_owned();
+            s.extend(tail[keep..].iter().map(|&d| char::from(BASE62_ALPHABET[d])));
+            proptest::prop_assert_eq!(
+                s.as_bytes() <= MAX_RANDOM.as_bytes(),
+                decode_random(&s).is_some()
+            );
+        }
+    }
+
     #[test]
     fn base62_round_trips_and_bounds() {
         for bytes in [[0u8; 32], [0xff; 32], [7; 32]] {
@@ -424,6 +450,7 @@ mod tests {
         // 62^43 > 2^256: the largest 43-digit string is out of range.
         assert!(decode_random(&"z".repeat(43)).is_none());
         assert!(decode_random("!").is_none());
+        assert_eq!(encode_random(&[0xff; 32]), MAX_RANDOM);
         assert_eq!(encode_checksum(0), "000000");
         assert_eq!(encode_checksum(61), "00000z");
         assert_eq!(encode_checksum(u32::MAX), "4gfFC3");
