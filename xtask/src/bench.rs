@@ -45,6 +45,8 @@ const GOALS: &[(&str, f64)] = &[
     ("JWT ES256 verify+validate", 1.10),
     ("JWT EdDSA verify+validate", 1.20),
     ("API-key verify, SQLite WAL, 1M keys", 2.0),
+    ("refresh rotation, SQLite WAL", 1.5),
+    ("refresh rotation, PostgreSQL", 1.5),
 ];
 
 const START: &str = "<!-- xtask bench: start -->";
@@ -53,6 +55,12 @@ const END: &str = "<!-- xtask bench: end -->";
 pub(crate) fn run(args: &Args) -> Result {
     if !args.report_only {
         step("cargo bench (all bench targets)");
+        // The summary must come from this run only: drop earlier results (criterion
+        // keeps every group it ever measured).
+        let previous = root().join("target").join("criterion");
+        if previous.is_dir() {
+            fs::remove_dir_all(&previous)?;
+        }
         let env = services::up()?;
         let mut cmd = cargo();
         cmd.args(["bench", "--workspace", "--bench", "*"])
