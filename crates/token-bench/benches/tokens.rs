@@ -63,7 +63,7 @@ fn validation() -> Validation {
 
 /// The same claims as `Access`, typed for jsonwebtoken (which validates `exp`, `nbf`,
 /// `iss` and `aud` itself).
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[allow(dead_code)]
 struct PeerClaims {
     iss: String,
@@ -75,6 +75,23 @@ struct PeerClaims {
     role: String,
     sid: String,
     tenant: String,
+}
+
+/// `claims()` as `PeerClaims`.
+fn peer_claims() -> PeerClaims {
+    let c = claims();
+    let secs = |t: Option<token_core::Timestamp>| u64::try_from(t.unwrap().unix_seconds()).unwrap();
+    PeerClaims {
+        iss: c.iss.clone().unwrap(),
+        sub: c.sub.clone().unwrap(),
+        aud: "api".into(),
+        exp: secs(c.exp),
+        iat: secs(c.iat),
+        jti: c.jti.clone().unwrap(),
+        role: c.custom.role.clone(),
+        sid: c.custom.sid.clone(),
+        tenant: c.custom.tenant.clone(),
+    }
 }
 
 /// jsonwebtoken's rules matching `validation()`: the algorithm pinned, issuer and
@@ -99,6 +116,13 @@ fn pae(pieces: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(p);
     }
     out
+}
+
+/// A PASETO footer (JSON bytes) as pasetors' footer type.
+fn pasetors_footer(footer: &[u8]) -> pasetors::footer::Footer {
+    let mut f = pasetors::footer::Footer::new();
+    f.parse_bytes(footer).unwrap();
+    f
 }
 
 /// (payload‖signature or nonce‖ciphertext‖tag, footer) of a PASETO.
@@ -144,7 +168,14 @@ fn v4_public(c: &mut Criterion) {
         .add_additional("sid", "fam_8f14e45fceea167a")
         .unwrap();
     pclaims.add_additional("tenant", "acme-eu-1").unwrap();
-    let ptoken = pasetors::public::sign(&pasetors_sk, &pclaims, None, None).unwrap();
+    // pasetors' token carries the same key-id footer as tessera's.
+    let ptoken = pasetors::public::sign(
+        &pasetors_sk,
+        &pclaims,
+        Some(&pasetors_footer(&footer)),
+        None,
+    )
+    .unwrap();
     let mut rules = pasetors::claims::ClaimsValidationRules::new();
     rules.validate_issuer_with("https://auth.example");
     rules.validate_audience_with("api");
@@ -198,7 +229,11 @@ fn v4_local(c: &mut Criterion) {
         .add_additional("sid", "fam_8f14e45fceea167a")
         .unwrap();
     pclaims.add_additional("tenant", "acme-eu-1").unwrap();
-    let ptoken = pasetors::local::encrypt(&pkey, &pclaims, None, Some(assertion)).unwrap();
+    // pasetors' token carries the same key-id footer as tessera's.
+    let (_, footer) = parts(&token);
+    let pfooter = pasetors_footer(&footer);
+    let ptoken =
+        pasetors::local::encrypt(&pkey, &pclaims, Some(&pfooter), Some(assertion)).unwrap();
     let mut rules = pasetors::claims::ClaimsValidationRules::new();
     rules.validate_issuer_with("https://auth.example");
     rules.validate_audience_with("api");
@@ -219,6 +254,19 @@ fn v4_local(c: &mut Criterion) {
             >::try_from(black_box(ptoken.as_str()))
             .unwrap();
             pasetors::local::decrypt(&pkey, &untrusted, &rules, None, Some(assertion)).unwrap()
+        });
+    });
+    g.finish();
+
+    let c_claims = claims();
+    let mut g = c.benchmark_group("v4.local encrypt (implicit assertion)");
+    g.bench_function("tessera", |b| {
+        b.iter(|| cipher.encrypt(black_box(&c_claims), assertion).unwrap());
+    });
+    g.bench_function("baseline-pasetors-local-encrypt", |b| {
+        b.iter(|| {
+            pasetors::local::encrypt(&pkey, black_box(&pclaims), Some(&pfooter), Some(assertion))
+                .unwrap()
         });
     });
     g.finish();
@@ -307,9 +355,43 @@ fn v3_local(c: &mut Criterion) {
         });
     });
     g.finish();
+
+    let c_claims = claims();
+    let plaintext = c_claims.to_json::<token_core::Rfc3339>().unwrap();
+    let mut g = c.benchmark_group("v3.local encrypt");
+    g.bench_function("tessera", |b| {
+        b.iter(|| cipher.encrypt(black_box(&c_claims), b"user-42").unwrap());
+    });
+    g.bench_function("baseline-aes-ctr-hmac-sha384", |b| {
+        b.iter(|| {
+            let mut n = [0u8; 32];
+            getrandom::fill(&mut n).unwrap();
+            let hk = hkdf::Hkdf::<sha2::Sha384>::new(None, &raw);
+            let mut enc = [0u8; 48];
+            let mut auth = [0u8; 48];
+            hk.expand(
+                &[b"paseto-encryption-key".as_slice(), &n].concat(),
+                &mut enc,
+            )
+            .unwrap();
+            hk.expand(
+                &[b"paseto-auth-key-for-aead".as_slice(), &n].concat(),
+                &mut auth,
+            )
+            .unwrap();
+            let mut ct = black_box(&plaintext).clone();
+            let mut ctr =
+                ctr::Ctr128BE::<aes::Aes256>::new_from_slices(&enc[..32], &enc[32..]).unwrap();
+            ctr.apply_keystream(&mut ct);
+            let mut mac = <hmac::Hmac<sha2::Sha384> as hmac::Mac>::new_from_slice(&auth).unwrap();
+            mac.update(&pae(&[b"v3.local.", &n, &ct, &footer, b"user-42"]));
+            (ct, mac.finalize().into_bytes())
+        });
+    });
+    g.finish();
 }
 
-fn jwt(c: &mut Criterion) {
+fn jwt_es256(c: &mut Criterion) {
     use josekit::jwk::KeyPair as _;
     use josekit::jws::JwsVerifier as _;
     use token_jwt::{Algorithm, SigningKey};
@@ -344,6 +426,42 @@ fn jwt(c: &mut Criterion) {
         });
     });
     g.finish();
+
+    let c_claims = claims();
+    let jose_signer = josekit::jws::ES256
+        .signer_from_pem(pair.to_pem_private_key())
+        .unwrap();
+    let jwt_es256_enc = jsonwebtoken::EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap();
+    let peer = peer_claims();
+    let mut g = c.benchmark_group("JWT ES256 sign");
+    g.bench_function("tessera", |b| {
+        b.iter(|| key.sign(black_box(&c_claims)).unwrap());
+    });
+    g.bench_function("baseline-josekit-sign", |b| {
+        b.iter(|| {
+            josekit::jws::JwsSigner::sign(&jose_signer, black_box(input.as_bytes())).unwrap()
+        });
+    });
+    g.bench_function("peer-jsonwebtoken-rust-crypto", |b| {
+        b.iter(|| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+                black_box(&peer),
+                &jwt_es256_enc,
+            )
+            .unwrap()
+        });
+    });
+    g.finish();
+}
+
+fn jwt_eddsa(c: &mut Criterion) {
+    use josekit::jwk::KeyPair as _;
+    use josekit::jws::JwsVerifier as _;
+    use token_jwt::{Algorithm, SigningKey};
+    let v = validation();
+    let c_claims = claims();
+    let peer = peer_claims();
 
     // EdDSA: ed25519-dalek underneath; the key pair comes from josekit so that
     // jsonwebtoken can read the same public key.
@@ -399,6 +517,26 @@ fn jwt(c: &mut Criterion) {
         });
     });
     g.finish();
+
+    let jwt_ed_enc = jsonwebtoken::EncodingKey::from_ed_pem(&ed_pair.to_pem_private_key()).unwrap();
+    let mut g = c.benchmark_group("JWT EdDSA sign");
+    g.bench_function("tessera", |b| {
+        b.iter(|| key.sign(black_box(&c_claims)).unwrap());
+    });
+    g.bench_function("baseline-ed25519-dalek", |b| {
+        b.iter(|| ed25519_dalek::Signer::sign(&dalek, black_box(input.as_bytes())));
+    });
+    g.bench_function("peer-jsonwebtoken-rust-crypto", |b| {
+        b.iter(|| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+                black_box(&peer),
+                &jwt_ed_enc,
+            )
+            .unwrap()
+        });
+    });
+    g.finish();
 }
 
 fn verify_access(c: &mut Criterion) {
@@ -449,6 +587,6 @@ fn verify_access(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = v4_public, v4_local, v3_public, v3_local, jwt, verify_access
+    targets = v4_public, v4_local, v3_public, v3_local, jwt_es256, jwt_eddsa, verify_access
 }
 criterion_main!(benches);
