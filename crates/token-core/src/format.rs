@@ -132,9 +132,21 @@ impl fmt::Display for TokenFormat {
     }
 }
 
+/// Whether every byte of `s` is in the base64url alphabet.
+///
+/// Branch-free per byte and without an early exit, so the loop vectorises: a
+/// several-hundred-byte payload is checked in a few dozen nanoseconds instead of a few
+/// hundred. Inputs are bounded by [`MAX_TOKEN_LEN`], so never stopping early on a bad
+/// byte costs nothing that matters.
 fn is_base64url(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.bytes().fold(true, |ok, b| ok & is_base64url_byte(b))
+}
+
+fn is_base64url_byte(b: u8) -> bool {
+    let digit = b.wrapping_sub(b'0') < 10;
+    // Setting bit 5 maps `A`..=`Z` onto `a`..=`z` and no other byte into that range.
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    digit | letter | (b == b'-') | (b == b'_')
 }
 
 /// A JOSE header is a JSON object, so its base64url form begins with `e` (`{` is
@@ -274,6 +286,17 @@ fn detect_jose(token: &str) -> Result<TokenFormat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_byte_class_is_exactly_the_alphabet() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            assert_eq!(is_base64url_byte(b), expected, "byte {b:#04x}");
+        }
+        assert!(is_base64url("AZaz09-_"));
+        assert!(!is_base64url("AZaz09-_="));
+        assert!(!is_base64url("é"));
+    }
     use proptest::prelude::*;
 
     const JWS: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
