@@ -66,7 +66,7 @@ pub(crate) fn run(args: &Args) -> Result {
         cmd.args(["bench", "--workspace", "--bench", "*"])
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if args.quick {
-            cmd.args(["--", "--warm-up-time", "1", "--measurement-time", "2"]);
+            cmd.args(["--", "--warm-up-time", "0.5", "--measurement-time", "1.5"]);
         }
         let ran = exec("cargo bench", &mut cmd);
         let stopped = services::down();
