@@ -16,7 +16,7 @@
 //!   (their busy timeout is zero). When the file is locked, the operation backs off
 //!   (1 ms, doubling to 25 ms, slept off the runtime's worker threads) and tries again,
 //!   for up to [`BUSY_TIMEOUT`]; then it fails with
-//!   [`DbErrorKind::Busy`](crate::DbErrorKind::Busy). A transaction is retried only
+//!   [`DbErrorKind::Busy`]. A transaction is retried only
 //!   before it began, so nothing is ever applied twice.
 //!
 //! Each transaction runs synchronously from `BEGIN` to `COMMIT` with no `.await`
@@ -273,7 +273,9 @@ fn finish<T>(conn: &Connection, body: impl FnOnce(&Connection) -> Result<T>) -> 
         Ok(v)
     });
     if outcome.is_err() && !conn.is_autocommit() {
-        conn.execute_batch("ROLLBACK")?;
+        // The caller hears the first error. Should the rollback fail as well, the next
+        // write rolls back before it begins.
+        drop(conn.execute_batch("ROLLBACK"));
     }
     outcome
 }
