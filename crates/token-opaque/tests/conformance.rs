@@ -435,6 +435,20 @@ mod suite {
         assert_eq!(rt.rotate(&t0).await.unwrap_err(), Error::ReuseDetected);
         assert_eq!(rt.rotate(&t2).await.unwrap_err(), Error::Revoked);
 
+        // Another user naming this family cannot revoke it, nor touch the sealed copy
+        // the grace window needs.
+        let t0 = s(&rt.issue("u").await.unwrap().token);
+        let issued = rt.rotate(&t0).await.unwrap();
+        let t1 = s(&issued.token);
+        assert!(
+            !rt.revoke_family("intruder", &issued.family_id)
+                .await
+                .unwrap()
+        );
+        let grace = rt.rotate(&t0).await.unwrap();
+        assert!(grace.from_grace);
+        assert_eq!(s(&grace.token), t1);
+
         // After a grace answer the client carries on normally.
         let t0 = s(&rt.issue("u").await.unwrap().token);
         let t1 = s(&rt.rotate(&t0).await.unwrap().token);

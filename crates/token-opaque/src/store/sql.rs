@@ -637,15 +637,19 @@ macro_rules! impl_opaque_store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE opaque_refresh_tokens SET successor_sealed = NULL \
-                     WHERE family_id = $1 AND successor_sealed IS NOT NULL",
-                )
-                .bind(family_id)
-                .execute(&mut *tx)
-                .await?;
+                let revoked = done.rows_affected() == 1;
+                // Only a family this call revoked: another user's family is left alone.
+                if revoked {
+                    sqlx::query(
+                        "UPDATE opaque_refresh_tokens SET successor_sealed = NULL \
+                         WHERE family_id = $1 AND successor_sealed IS NOT NULL",
+                    )
+                    .bind(family_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                Ok(revoked)
             }
 
             async fn list_refresh_families(

@@ -952,7 +952,10 @@ impl crate::store::OpaqueStore for SqliteStore {
                  WHERE id = ?3 AND user_id = ?4 AND revoked_at IS NULL",
                 params![now.unix_seconds(), reason, family_id, user_id],
             )?;
-            run(conn, CLEAR_SEALED_IN_FAMILY, [family_id])?;
+            // Only a family this call revoked: another user's family is left alone.
+            if revoked == 1 {
+                run(conn, CLEAR_SEALED_IN_FAMILY, [family_id])?;
+            }
             Ok(revoked == 1)
         })
         .await
