@@ -221,7 +221,9 @@ impl From<rusqlite::Error> for Error {
         let (kind, code, message) = match &e {
             rusqlite::Error::SqliteFailure(failure, message) => {
                 let kind = match failure.code {
-                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DbErrorKind::Busy,
+                    // Another connection holds the lock: waiting can help. (Not
+                    // SQLITE_LOCKED, a conflict within one connection, which it cannot.)
+                    ErrorCode::DatabaseBusy => DbErrorKind::Busy,
                     ErrorCode::ConstraintViolation if UNIQUE.contains(&failure.extended_code) => {
                         DbErrorKind::UniqueViolation
                     }

@@ -32,7 +32,7 @@ pub use one_time::{IssuedOneTime, OneTimeKind, OneTimeTokens, RedeemedOneTime};
 pub use refresh::{IssuedRefresh, RefreshTokens, RotatedRefresh};
 pub use sessions::{CreatedSession, Session, Sessions};
 pub use store::postgres::PgStore;
-pub use store::sqlite::SqliteStore;
+pub use store::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use store::{OpaqueStore, PurgeReport, RefreshFamilyRecord, UserRevocation};
 
 /// What every service shares.

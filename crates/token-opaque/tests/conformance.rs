@@ -1377,6 +1377,23 @@ async fn sqlite_reopen_keeps_data() {
     let t = OpaqueTokens::new(Arc::new(store.clone()));
     assert!(t.api_keys().verify(&s(&key.key)).await.is_ok());
     store.close().await;
+    // A database a newer version of the library migrated is refused, not used.
+    let newer = rusqlite::Connection::open(&path).unwrap();
+    newer
+        .execute(
+            &format!(
+                "INSERT INTO {} (version, description, checksum, applied_at) \
+                 VALUES (?1, 'from the future', x'00', 0)",
+                token_opaque::store::MIGRATIONS_TABLE
+            ),
+            [token_opaque::store::SCHEMA_VERSION + 1],
+        )
+        .unwrap();
+    drop(newer);
+    assert!(matches!(
+        token_opaque::SqliteStore::open(&path).await,
+        Err(Error::Migration(_))
+    ));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }

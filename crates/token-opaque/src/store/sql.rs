@@ -181,6 +181,20 @@ macro_rules! impl_opaque_store {
                     let checksum: Vec<u8> = row.try_get("checksum")?;
                     done.push((version, checksum));
                 }
+                // A database migrated by a newer version of this library may hold data
+                // this version would mishandle.
+                if let Some(newest) = done
+                    .iter()
+                    .map(|(v, _)| *v)
+                    .max()
+                    .filter(|v| *v > $crate::store::SCHEMA_VERSION)
+                {
+                    return Err(Error::Migration(format!(
+                        "the database is at schema version {newest}, newer than this \
+                         library's {}",
+                        $crate::store::SCHEMA_VERSION
+                    )));
+                }
                 let migrations: &[$crate::store::migrate::Migration] = $migrations;
                 for m in migrations {
                     let applied_checksum: Option<Vec<u8>> = done

@@ -44,8 +44,60 @@ use crate::util::{add_capped, ts, ts_opt};
 /// How long an operation keeps retrying while another connection holds the lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Default number of idle read connections kept for a file database.
-pub const DEFAULT_READERS: u32 = 4;
+/// The least number of idle read connections kept for a file database by default
+/// (the default is this or the machine's parallelism, whichever is larger).
+pub const DEFAULT_READERS: usize = 4;
+
+/// How a file database's commits reach the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=NORMAL` (SQLite's recommendation for WAL): a commit survives the
+    /// application crashing, but the last commits before a power loss or operating
+    /// system crash can be lost, and with them a revocation, a rotation or a one-time
+    /// redemption (a used password-reset token would be usable again). Commits do not
+    /// wait for the disk.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit waits for the write-ahead log to reach the
+    /// disk, so a committed revocation or redemption survives a power loss. Each write
+    /// costs a disk flush.
+    Full,
+}
+
+/// Options for [`SqliteStore::open_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    readers: usize,
+    durability: Durability,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            readers: DEFAULT_READERS.max(parallelism),
+            durability: Durability::Normal,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Idle read connections to keep (at least 1). More may be open at once when more
+    /// threads read at the same time; the extra ones are closed after use.
+    #[must_use]
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// How commits reach the disk; see [`Durability`].
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
 
 /// Prepared statements cached per connection (the store uses about forty).
 const STATEMENT_CACHE: usize = 64;
@@ -93,27 +145,39 @@ impl SqliteStore {
     /// # Errors
     /// [`crate::Error::Database`] or [`crate::Error::Migration`].
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, DEFAULT_READERS).await
+        Self::open_with(path, SqliteOptions::default()).await
     }
 
-    /// Opens (creating if missing) the database file at `path` in WAL mode
-    /// (`synchronous=NORMAL`, foreign keys on), keeping up to `readers` idle read
-    /// connections, and applies the migrations.
-    ///
-    /// More readers than that may be open at once when more threads read at the same
-    /// time; the extra ones are closed after use.
+    /// Opens (creating if missing) the database file at `path` in WAL mode with
+    /// `options`, and applies the migrations. While another process holds the file's
+    /// lock, opening backs off like any write.
     ///
     /// # Errors
     /// [`crate::Error::Database`] or [`crate::Error::Migration`].
-    pub async fn open_with(path: impl AsRef<Path>, readers: u32) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let writer = open_writer(&path)?;
+    pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let mut backoff = Backoff::new();
+        let writer = loop {
+            match open_writer(path, options.durability) {
+                Err(e) if is_busy(&e) => backoff.wait().await?,
+                other => break other?,
+            }
+        };
+        // Readers open lazily: pin the file itself, not a path relative to a working
+        // directory that may change.
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            Error::Database(crate::error::DbError::new(
+                DbErrorKind::Io,
+                None,
+                format!("cannot resolve the database path: {}", e.kind()),
+            ))
+        })?;
         let store = Self::from_parts(
             writer,
             Some(Readers {
                 path,
                 idle: Mutex::new(Some(Vec::new())),
-                max_idle: usize::try_from(readers.max(1)).unwrap_or(1),
+                max_idle: options.readers,
             }),
         );
         store.migrate().await?;
@@ -169,6 +233,7 @@ impl SqliteStore {
             let applied = stmt
                 .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            check_not_newer(&applied)?;
             for m in SQLITE {
                 apply_migration(conn, m, &applied)?;
             }
@@ -266,18 +331,32 @@ fn is_busy(e: &Error) -> bool {
     matches!(e, Error::Database(d) if d.kind() == DbErrorKind::Busy)
 }
 
-/// Commits after `body` succeeds, rolls back after it fails (or if the commit fails).
+/// Commits after `body` succeeds, rolls back after it fails (or if the commit fails,
+/// or if `body` panics).
 fn finish<T>(conn: &Connection, body: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let guard = RollbackOnExit(conn);
     let outcome = body(conn).and_then(|v| {
         conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(v)
     });
-    if outcome.is_err() && !conn.is_autocommit() {
-        // The caller hears the first error. Should the rollback fail as well, the next
-        // write rolls back before it begins.
-        drop(conn.execute_batch("ROLLBACK"));
-    }
+    drop(guard);
     outcome
+}
+
+/// Rolls back the connection's open transaction, if any, when dropped: on every exit
+/// from a transaction body, unwinding included, so the writer never stays inside a
+/// transaction (holding the file's write lock, or showing uncommitted rows to the
+/// reads of an in-memory store).
+struct RollbackOnExit<'a>(&'a Connection);
+
+impl Drop for RollbackOnExit<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            // Should the rollback itself fail, the next write rolls back before it
+            // begins; the caller hears the error that caused this one.
+            drop(self.0.execute_batch("ROLLBACK"));
+        }
+    }
 }
 
 /// Waits between attempts on a locked database, off the runtime's worker threads.
@@ -315,8 +394,15 @@ impl Backoff {
         // A blocking-pool sleep needs no timer driver in the caller's runtime.
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                // A failed join (runtime shutting down) only shortens the pause.
-                let _ = rt.spawn_blocking(move || std::thread::sleep(pause)).await;
+                if rt
+                    .spawn_blocking(move || std::thread::sleep(pause))
+                    .await
+                    .is_err()
+                {
+                    // The blocking pool is gone (the runtime is shutting down): pause
+                    // here rather than retry without pausing.
+                    std::thread::sleep(pause);
+                }
             }
             Err(_) => std::thread::sleep(pause),
         }
@@ -339,16 +425,17 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn open_writer(path: &Path) -> Result<Connection> {
+/// Opens the writer connection and switches the file to WAL. Fails with
+/// [`DbErrorKind::Busy`] at once if another process holds the lock (the caller backs
+/// off and tries again).
+fn open_writer(path: &Path, durability: Durability) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // Switching to WAL takes the file's lock once: wait for it inside SQLite here, at
-    // open time only.
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    configure(&conn)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database(crate::error::DbError::new(
@@ -357,8 +444,13 @@ fn open_writer(path: &Path) -> Result<Connection> {
             format!("the database refused WAL mode (journal mode {mode})"),
         )));
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    configure(&conn)?;
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    // After a checkpoint, a write-ahead log grown by a burst is cut back to 64 MiB.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }
 
@@ -370,6 +462,18 @@ fn open_reader(path: &Path) -> Result<Connection> {
     configure(&conn)?;
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
+}
+
+/// Refuses a database migrated by a newer version of this library: its schema may
+/// hold data this version would mishandle.
+fn check_not_newer(applied: &[(i64, Vec<u8>)]) -> Result<()> {
+    match applied.iter().map(|(v, _)| *v).max() {
+        Some(newest) if newest > crate::store::SCHEMA_VERSION => Err(Error::Migration(format!(
+            "the database is at schema version {newest}, newer than this library's {}",
+            crate::store::SCHEMA_VERSION
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn apply_migration(conn: &Connection, m: &Migration, applied: &[(i64, Vec<u8>)]) -> Result<()> {
@@ -1300,5 +1404,92 @@ impl crate::store::OpaqueStore for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path() -> PathBuf {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        std::env::temp_dir().join(format!(
+            "tessera-sqlite-unit-{:016x}.db",
+            u64::from_le_bytes(b)
+        ))
+    }
+
+    fn remove(path: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    fn pragma(store: &SqliteStore, name: &str) -> i64 {
+        let guard = lock(&store.inner.writer);
+        let conn = guard.as_ref().unwrap();
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn durability_sets_the_writer_synchronous_mode() {
+        let path = temp_path();
+        let full =
+            SqliteStore::open_with(&path, SqliteOptions::default().durability(Durability::Full))
+                .await
+                .unwrap();
+        assert_eq!(pragma(&full, "synchronous"), 2);
+        full.close().await;
+        let normal = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(pragma(&normal, "synchronous"), 1);
+        assert_eq!(pragma(&normal, "busy_timeout"), 0);
+        normal.close().await;
+        remove(&path);
+    }
+
+    #[test]
+    fn the_bookkeeping_table_is_the_documented_one() {
+        assert!(MIGRATIONS_DDL.contains(&format!("EXISTS {MIGRATIONS_TABLE} (")));
+        assert!(check_not_newer(&[(crate::store::SCHEMA_VERSION, Vec::new())]).is_ok());
+        assert!(matches!(
+            check_not_newer(&[(crate::store::SCHEMA_VERSION + 1, Vec::new())]),
+            Err(Error::Migration(_))
+        ));
+    }
+
+    /// A transaction body that panics leaves no transaction open: the next read of an
+    /// in-memory store sees none of its writes, and the next write begins normally.
+    #[tokio::test]
+    async fn a_panicking_transaction_body_is_rolled_back() {
+        let store = SqliteStore::memory().await.unwrap();
+        let s2 = store.clone();
+        let panicked = tokio::spawn(async move {
+            s2.write(|conn| {
+                conn.execute(
+                    "INSERT INTO opaque_issue_limits (user_id, kind, last_issued_at) \
+                     VALUES ('u', 'k', 1)",
+                    [],
+                )?;
+                #[allow(clippy::panic)]
+                {
+                    panic!("a bug inside a transaction");
+                }
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await
+        })
+        .await;
+        assert!(panicked.is_err());
+        let rows: i64 = store
+            .read(|conn| {
+                Ok(conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+        store.write(|_| Ok(())).await.unwrap();
     }
 }
