@@ -1371,39 +1371,69 @@ impl crate::store::OpaqueStore for SqliteStore {
         rate_limits_before: Timestamp,
     ) -> Result<PurgeReport> {
         let now = now.unix_seconds();
-        self.write(|conn| {
-            Ok(PurgeReport {
-                one_time_tokens: run(
-                    conn,
-                    "DELETE FROM opaque_one_time_tokens WHERE expires_at <= ?1",
-                    [now],
-                )?,
-                sessions: run(
-                    conn,
-                    "DELETE FROM opaque_sessions \
-                     WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
-                    [now],
-                )?,
-                // Tokens go with their family (ON DELETE CASCADE), in the same statement.
-                refresh_families: run(
-                    conn,
-                    "DELETE FROM opaque_refresh_families \
-                     WHERE idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
-                    [now],
-                )?,
-                api_keys: run(
-                    conn,
-                    "DELETE FROM opaque_api_keys WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                    [now],
-                )?,
-                rate_limits: run(
-                    conn,
-                    "DELETE FROM opaque_issue_limits WHERE last_issued_at <= ?1",
-                    [rate_limits_before.unix_seconds()],
-                )?,
-            })
+        Ok(PurgeReport {
+            one_time_tokens: self
+                .purge("opaque_one_time_tokens", "expires_at <= ?1", now)
+                .await?,
+            sessions: self
+                .purge(
+                    "opaque_sessions",
+                    "idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
+                    now,
+                )
+                .await?,
+            // Tokens go with their family (ON DELETE CASCADE), in the same statement.
+            refresh_families: self
+                .purge(
+                    "opaque_refresh_families",
+                    "idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
+                    now,
+                )
+                .await?,
+            api_keys: self
+                .purge(
+                    "opaque_api_keys",
+                    "expires_at IS NOT NULL AND expires_at <= ?1",
+                    now,
+                )
+                .await?,
+            rate_limits: self
+                .purge(
+                    "opaque_issue_limits",
+                    "last_issued_at <= ?1",
+                    rate_limits_before.unix_seconds(),
+                )
+                .await?,
         })
-        .await
+    }
+}
+
+/// Rows deleted per purge transaction: a backlog is cleared in short transactions
+/// that other writers interleave with, never in one that holds the lock throughout.
+const PURGE_BATCH: u64 = 1000;
+
+impl SqliteStore {
+    /// Deletes the rows of `table` matching `condition` (with `?1` = `cutoff`), in
+    /// transactions of at most [`PURGE_BATCH`] rows. `table` and `condition` are this
+    /// module's constants, never input.
+    async fn purge(
+        &self,
+        table: &'static str,
+        condition: &'static str,
+        cutoff: i64,
+    ) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN \
+             (SELECT rowid FROM {table} WHERE {condition} LIMIT {PURGE_BATCH})"
+        );
+        let mut total = 0;
+        loop {
+            let deleted = self.write(|conn| run(conn, &sql, [cutoff])).await?;
+            total += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 }
 
@@ -1457,6 +1487,35 @@ mod tests {
             check_not_newer(&[(crate::store::SCHEMA_VERSION + 1, Vec::new())]),
             Err(Error::Migration(_))
         ));
+    }
+
+    /// A backlog larger than one batch is purged whole, and counted once.
+    #[tokio::test]
+    async fn purge_clears_a_backlog_in_batches() {
+        use crate::store::OpaqueStore as _;
+        let store = SqliteStore::memory().await.unwrap();
+        store
+            .write(|conn| {
+                conn.execute(
+                    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2500) \
+                     INSERT INTO opaque_issue_limits (user_id, kind, last_issued_at) \
+                     SELECT 'u' || x, 'k', 10 FROM n",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let t = |s| Timestamp::from_unix_seconds(s).unwrap();
+        let report = store.purge_expired(t(100), t(10)).await.unwrap();
+        assert_eq!(report.rate_limits, 2500);
+        let left: i64 = store
+            .read(|conn| {
+                Ok(conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     /// A transaction body that panics leaves no transaction open: the next read of an
