@@ -20,6 +20,8 @@
 //!
 //! [storage]
 //! database = "sqlite://tessera.db"        # or sqlite::memory: or postgres://…
+//!                                         # (sqlite://PATH?synchronous=full: commits
+//!                                         # wait for the disk; see token-opaque)
 //! redis = "redis://127.0.0.1:6379/"       # optional: a blocklist shared by a fleet
 //!
 //! [dangerous]                             # limits raised past their defaults
@@ -35,7 +37,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use token_jwt::{Algorithm, JwtVerifier, SigningKey, SigningKeySet};
-use token_opaque::{OpaqueStore, OpaqueTokens, PgStore, SqliteStore};
+use token_opaque::{Durability, OpaqueStore, OpaqueTokens, PgStore, SqliteOptions, SqliteStore};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V3, V4};
 
 use crate::blocklist::{Blocklist, MemoryBlocklist, RedisBlocklist};
@@ -329,13 +331,31 @@ pub fn jwk_algorithm(jwk: &str) -> Result<Algorithm> {
 /// Opens an opaque-token store by URL: `sqlite://PATH`, `sqlite::memory:`, or
 /// `postgres://…`. Migrations run on open.
 ///
+/// `sqlite://PATH?synchronous=full` makes every SQLite commit wait for the disk, so a
+/// revocation or redemption survives a power loss ([`Durability::Full`]);
+/// `?synchronous=normal` is the default.
+///
 /// # Errors
-/// [`Error::Config`] for another scheme; database errors.
+/// [`Error::Config`] for another scheme or SQLite option; database errors.
 pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
     if url == "sqlite::memory:" {
         Ok(Arc::new(SqliteStore::memory().await?))
-    } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(SqliteStore::open(path).await?))
+    } else if let Some(rest) = url.strip_prefix("sqlite://") {
+        let (path, option) = match rest.split_once('?') {
+            Some((path, option)) => (path, Some(option)),
+            None => (rest, None),
+        };
+        let durability = match option {
+            None | Some("synchronous=normal") => Durability::Normal,
+            Some("synchronous=full") => Durability::Full,
+            Some(_) => {
+                return Err(Error::Config(
+                    "the only sqlite:// option is synchronous=normal or synchronous=full".into(),
+                ));
+            }
+        };
+        let options = SqliteOptions::default().durability(durability);
+        Ok(Arc::new(SqliteStore::open_with(path, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
@@ -364,6 +384,32 @@ fn redact_db_error(e: &sqlx::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_urls_take_only_the_synchronous_option() {
+        let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (option, ok) in [
+            ("", true),
+            ("?synchronous=full", true),
+            ("?synchronous=normal", true),
+            ("?synchronous=off", false),
+            ("?mode=ro", false),
+        ] {
+            let url = format!("sqlite://{}{option}", dir.join("t.db").display());
+            match open_store(&url).await {
+                Ok(store) => {
+                    assert!(ok, "{option} was accepted");
+                    assert_eq!(store.backend(), "sqlite");
+                }
+                Err(e) => {
+                    assert!(!ok, "{option}: {e}");
+                    assert!(matches!(e, Error::Config(_)), "{option}: {e:?}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn durations() {
