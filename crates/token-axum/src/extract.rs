@@ -64,9 +64,14 @@ async fn principal(
         .map_err(|e| Rejection::new(e, state))
 }
 
-/// Whether the request carries nothing the extractor could read.
-fn carries_nothing(e: &Rejection) -> bool {
-    matches!(e.error, Error::MissingCredentials)
+/// An optional extractor's answer: `None` when the request carries no credential; an
+/// invalid credential is still refused.
+fn none_if_absent<T>(extracted: Result<T, Rejection>) -> Result<Option<T>, Rejection> {
+    match extracted {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if matches!(e.error, Error::MissingCredentials) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl<S, C> FromRequestParts<S> for Access<C>
@@ -102,11 +107,7 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(a) => Ok(Some(a)),
-            Err(e) if carries_nothing(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_absent(<Self as FromRequestParts<S>>::from_request_parts(parts, state).await)
     }
 }
 
@@ -176,10 +177,6 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if carries_nothing(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        none_if_absent(<Self as FromRequestParts<S>>::from_request_parts(parts, state).await)
     }
 }
