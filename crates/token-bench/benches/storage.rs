@@ -159,6 +159,9 @@ const SELECT_FAMILY: &str = "SELECT id, user_id, created_at, absolute_expires_at
 const SELECT_TOKEN: &str = "SELECT id, token_hash, pepper_id, generation, parent_id, used_at, \
      successor_id, successor_sealed, grace_reuses \
      FROM opaque_refresh_tokens WHERE token_hash = $1 AND kind = 'refresh'";
+const SELECT_TOKEN_AND_FAMILY_ID: &str = "SELECT id, token_hash, pepper_id, generation, \
+     parent_id, used_at, successor_id, successor_sealed, grace_reuses, family_id \
+     FROM opaque_refresh_tokens WHERE token_hash = $1 AND kind = 'refresh'";
 const MARK_USED: &str = "UPDATE opaque_refresh_tokens \
      SET used_at = $1, successor_id = $2, successor_sealed = $3 WHERE id = $4 AND used_at IS NULL";
 const INSERT_SUCCESSOR: &str = "INSERT INTO opaque_refresh_tokens \
@@ -189,28 +192,10 @@ fn raw_rotate_sqlite(conn: &rusqlite::Connection, chain: &mut RawChain) {
         .unwrap()
         .execute([])
         .unwrap();
-    let family_id: String = conn
-        .prepare_cached(SELECT_FAMILY_ID)
-        .unwrap()
-        .query_row([&chain.current[..]], |r| r.get(0))
-        .unwrap();
-    let (absolute, current): (i64, String) = conn
-        .prepare_cached(SELECT_FAMILY)
-        .unwrap()
-        .query_row([&family_id], |r| {
-            let _: (String, i64, i64, Option<i64>, Option<i64>, Option<String>) = (
-                r.get(1)?,
-                r.get(2)?,
-                r.get(4)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            );
-            Ok((r.get(3)?, r.get(5)?))
-        })
-        .unwrap();
-    let (token_id, generation, parent): (String, i64, Option<String>) = conn
-        .prepare_cached(SELECT_TOKEN)
+    // tessera's SQLite transaction reads the token row once (the write lock is held
+    // from BEGIN IMMEDIATE), then the family.
+    let (token_id, generation, parent, family_id): (String, i64, Option<String>, String) = conn
+        .prepare_cached(SELECT_TOKEN_AND_FAMILY_ID)
         .unwrap()
         .query_row([&chain.current[..]], |r| {
             let _: (
@@ -228,7 +213,22 @@ fn raw_rotate_sqlite(conn: &rusqlite::Connection, chain: &mut RawChain) {
                 r.get(7)?,
                 r.get(8)?,
             );
-            Ok((r.get(0)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(3)?, r.get(4)?, r.get(9)?))
+        })
+        .unwrap();
+    let (absolute, current): (i64, String) = conn
+        .prepare_cached(SELECT_FAMILY)
+        .unwrap()
+        .query_row([&family_id], |r| {
+            let _: (String, i64, i64, Option<i64>, Option<i64>, Option<String>) = (
+                r.get(1)?,
+                r.get(2)?,
+                r.get(4)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            );
+            Ok((r.get(3)?, r.get(5)?))
         })
         .unwrap();
     assert_eq!(token_id, current);

@@ -670,17 +670,22 @@ const CLEAR_SEALED_IN_FAMILY: &str = "UPDATE opaque_refresh_tokens SET successor
 fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<RotateOutcome>> {
     let digest = request.presented.digest().as_slice();
     let now = request.now;
-    let family_id: Option<String> = conn
-        .prepare_cached(
-            "SELECT family_id FROM opaque_refresh_tokens \
-             WHERE token_hash = ?1 AND kind = 'refresh'",
-        )?
-        .query_row([digest], |r| r.get(0))
-        .optional()?;
-    let Some(family_id) = family_id else {
+    // One read of the token row: the transaction already holds the write lock, so
+    // nothing can change it before the family is read (PostgreSQL must lock the family
+    // first and read the token after).
+    let Some((token, family_id)) = one(
+        conn,
+        concat!(
+            "SELECT ",
+            refresh_cols!(),
+            ", family_id FROM opaque_refresh_tokens WHERE token_hash = ?1 AND kind = 'refresh'"
+        ),
+        [digest],
+        |r| Ok((refresh_from(r)?, r.get::<_, String>(9)?)),
+    )?
+    else {
         return Err(Error::NotFound);
     };
-    // The transaction holds the write lock: the family and token read next are current.
     let Some(family) = one(
         conn,
         concat!(
@@ -690,19 +695,6 @@ fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<Rot
         ),
         [&family_id],
         family_from,
-    )?
-    else {
-        return Err(Error::NotFound);
-    };
-    let Some(token) = one(
-        conn,
-        concat!(
-            "SELECT ",
-            refresh_cols!(),
-            " FROM opaque_refresh_tokens WHERE token_hash = ?1 AND kind = 'refresh'"
-        ),
-        [digest],
-        refresh_from,
     )?
     else {
         return Err(Error::NotFound);
