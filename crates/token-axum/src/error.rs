@@ -246,6 +246,12 @@ impl From<token_policy::Error> for Error {
             P::JwtRetired => "JWT no longer accepted",
             P::Backend(m) => return Self::Unavailable(m.clone()),
             P::BlocklistFull => return Self::Unavailable("revocation list full".into()),
+            // A subject's live single-use marks expire with the tokens (minutes).
+            P::SingleUseLimit => {
+                return Self::RateLimited {
+                    retry_after: std::time::Duration::from_secs(60),
+                };
+            }
             other => return Self::Internal(other.to_string()),
         };
         Self::InvalidToken(public_reason(&e.reason(), fallback))

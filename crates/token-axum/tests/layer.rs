@@ -82,6 +82,20 @@ impl Blocklist for Probe {
     async fn subject_cutoff(&self, subject: &str) -> token_policy::Result<Option<Timestamp>> {
         self.inner.subject_cutoff(subject).await
     }
+    async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> token_policy::Result<()> {
+        self.inner.revoke_session(sid, keep_until).await
+    }
+    async fn is_session_revoked(&self, sid: &str) -> token_policy::Result<bool> {
+        self.inner.is_session_revoked(sid).await
+    }
+    async fn consume(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: Timestamp,
+    ) -> token_policy::Result<bool> {
+        self.inner.consume(subject, jti, expires_at).await
+    }
 }
 
 struct Fixture {

@@ -321,6 +321,23 @@ impl ApiKeys {
             .ok_or(Error::NotFound)
     }
 
+    /// Revokes every key of `owner_id` (a credential change, a compromised account),
+    /// rolled keys in their overlap included. Returns how many were live.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`], [`Error::Database`].
+    pub async fn revoke_all(&self, owner_id: &str) -> Result<u64> {
+        crate::util::check_ident(
+            owner_id,
+            "owner id must be 1-256 bytes without control characters",
+        )?;
+        let now = self.inner.now();
+        self.inner
+            .store
+            .revoke_api_keys_of_owner(owner_id, now)
+            .await
+    }
+
     /// Rolls key `id` of `owner_id`: issues a replacement with the same name, scopes,
     /// environment and expiry, while the old key keeps working for `overlap` (zero
     /// ends it now). Atomic: both happen or neither.

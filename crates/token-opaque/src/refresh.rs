@@ -249,14 +249,23 @@ impl RefreshTokens {
     /// # Errors
     /// The parse errors, [`Error::NotFound`], [`Error::Database`].
     pub async fn revoke(&self, raw: &str) -> Result<bool> {
+        let family = self.family_of(raw).await?;
+        self.inner
+            .store
+            .revoke_refresh_family(&family.user_id, &family.id, "logout", self.inner.now())
+            .await
+    }
+
+    /// The family `raw` belongs to (used or not, live or not), changing nothing: who
+    /// logged in, and the family id to check or revoke before rotating.
+    ///
+    /// # Errors
+    /// The parse errors, [`Error::NotFound`], [`Error::Database`].
+    pub async fn family_of(&self, raw: &str) -> Result<RefreshFamilyRecord> {
         let parsed = self.inner.parse(raw, TokenPurpose::Refresh)?;
         for candidate in self.inner.hasher.candidates(parsed.as_str()) {
             if let Some(family) = self.inner.store.find_refresh_family(&candidate).await? {
-                return self
-                    .inner
-                    .store
-                    .revoke_refresh_family(&family.user_id, &family.id, "logout", self.inner.now())
-                    .await;
+                return Ok(family);
             }
         }
         Err(Error::NotFound)

@@ -16,7 +16,11 @@
 //! [service]                               # optional: service-to-service tokens
 //! name = "auth"
 //! key = "file:keys/service/secret.jwk"    # ES256 private JWK
-//! peers = "file:keys/peers.jwks.json"     # JWKS of the services allowed to call this one
+//!
+//! [service.peers]                         # the services allowed to call this one, each
+//! billing = "file:keys/billing.jwks.json" # with its own JWKS: a key verifies only tokens
+//!                                         # whose `iss` is the name it is listed under
+//!                                         # (absent: this service trusts only itself)
 //!
 //! [storage]
 //! database = "sqlite://tessera.db"        # or sqlite::memory: or postgres://…
@@ -45,7 +49,7 @@ use crate::error::{Error, Result};
 use crate::keys::{AccessKey, PaymentKey};
 use crate::policy::Policy;
 use crate::service::TokenService;
-use crate::services::ServiceAuth;
+use crate::services::{ServiceAuth, ServicePeers};
 
 /// Parses `90s`, `15m`, `2h`, `7d` (a whole number and one unit).
 ///
@@ -95,7 +99,7 @@ struct KeySection {
 struct ServiceSection {
     name: String,
     key: String,
-    peers: Option<String>,
+    peers: Option<std::collections::BTreeMap<String, String>>,
     ttl: Option<String>,
 }
 
@@ -251,12 +255,16 @@ impl Config {
         };
         let key = self.secret(&s.key)?;
         let signer = SigningKeySet::new(signing_jwk(key.expose_secret())?);
-        let peers = if let Some(reference) = &s.peers {
-            let jwks = self.secret(reference)?;
-            JwtVerifier::from_jwks(jwks.expose_secret())?
+        let peers = if let Some(peers) = &s.peers {
+            let mut trusted = ServicePeers::new();
+            for (name, reference) in peers {
+                let jwks = self.secret(reference)?;
+                trusted = trusted.trust(name, JwtVerifier::from_jwks(jwks.expose_secret())?)?;
+            }
+            trusted
         } else {
             use token_core::AsymmetricSigner;
-            signer.verifier()
+            ServicePeers::new().trust(s.name.clone(), signer.verifier())?
         };
         Ok(Some(ServiceAuth::new(s.name.clone(), signer, peers)?))
     }

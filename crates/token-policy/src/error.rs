@@ -75,6 +75,10 @@ pub enum Error {
     /// A single-use token (payment) was already consumed.
     #[error("token already used")]
     AlreadyUsed,
+    /// The subject has consumed as many single-use tokens as the bound allows within
+    /// their lifetime; retry when some have expired.
+    #[error("too many single-use tokens consumed by this subject; retry later")]
+    SingleUseLimit,
     /// The migration verifier's allow-list does not admit this kind of token.
     #[error("token kind not allowed: {0}")]
     NotAllowed(String),
@@ -114,6 +118,7 @@ impl Error {
             Self::Opaque(e) => opaque_reason(e),
             Self::Revoked => "revoked".into(),
             Self::AlreadyUsed => "already used".into(),
+            Self::SingleUseLimit => "rate limited".into(),
             Self::NotAllowed(_) => "token kind not allowed".into(),
             Self::JwtRetired => "JWT no longer accepted".into(),
             Self::LimitExceeded { .. } | Self::InvalidPolicy(_) | Self::KeyNotAllowed { .. } => {

@@ -10,10 +10,13 @@ pub mod policy;
 pub mod service;
 pub mod services;
 
-pub use blocklist::{Blocklist, MemoryBlocklist, RedisBlocklist};
+pub use blocklist::{
+    Blocklist, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist, RedisBlocklist, Revocation,
+    TokenRef,
+};
 pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
 pub use keys::{AccessKey, AccessVerifier, PaymentKey};
 pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
 pub use service::{AccessClaims, LoginTokens, TokenService, TokenServiceBuilder};
-pub use services::ServiceAuth;
+pub use services::{ServiceAuth, ServicePeers};

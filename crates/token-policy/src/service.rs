@@ -16,7 +16,7 @@ use token_opaque::{
     RedeemedOneTime, Session,
 };
 
-use crate::blocklist::{Blocklist, MemoryBlocklist};
+use crate::blocklist::{Blocklist, MemoryBlocklist, TokenRef};
 use crate::error::{Error, Result};
 use crate::keys::{AccessKey, AccessVerifier, PaymentKey};
 use crate::policy::{Explanation, Job, Policy};
@@ -290,13 +290,35 @@ impl TokenService {
         })
     }
 
-    /// Verifies a bearer access token: format → signature → claims → revocation.
+    /// Verifies a bearer access token: format → signature → claims → revocation (its
+    /// `jti`, its login session, its subject's cut-off).
     ///
     /// # Errors
     /// [`Error::WrongTokenType`] for another kind of token (an API key, a payment
     /// token, a JWT where PASETO is configured); the format crates' errors; claim errors;
-    /// [`Error::Revoked`].
+    /// [`Error::Revoked`]; [`Error::Backend`] when revocation cannot be checked.
     pub async fn verify_access<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        let verified = self.authenticate_access::<T>(bearer)?;
+        let claims = verified.claims();
+        let state = self
+            .blocklist
+            .lookup(TokenRef {
+                jti: claims.jti.as_deref(),
+                sid: Some(claims.custom.sid.as_str()),
+                subject: claims.sub.as_deref(),
+            })
+            .await?;
+        if state.revokes(claims.iat) {
+            return Err(Error::Revoked);
+        }
+        Ok(verified)
+    }
+
+    /// Format, signature and claims of an access token: everything but revocation.
+    fn authenticate_access<T: DeserializeOwned>(
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
@@ -307,44 +329,52 @@ impl TokenService {
                 found: format,
             });
         }
-        let verified = self
-            .access_verifier
-            .verify::<AccessClaims<T>>(bearer, &self.access_validation())?;
-        self.check_revocation(verified.claims()).await?;
-        Ok(verified)
+        self.access_verifier
+            .verify::<AccessClaims<T>>(bearer, &self.access_validation())
     }
 
-    async fn check_revocation<T>(&self, claims: &Claims<T>) -> Result<()> {
-        if let Some(jti) = &claims.jti {
-            if self.blocklist.is_revoked(jti).await? {
-                return Err(Error::Revoked);
-            }
-        }
-        if let (Some(sub), Some(iat)) = (&claims.sub, claims.iat) {
-            if let Some(cutoff) = self.blocklist.subject_cutoff(sub).await? {
-                // Tokens issued up to and including the cut-off second are revoked.
-                if iat <= cutoff {
-                    return Err(Error::Revoked);
-                }
-            }
-        }
-        Ok(())
+    /// Until when a session revocation must last: every access token minted before
+    /// now has expired by then.
+    fn access_horizon(&self) -> Result<token_core::Timestamp> {
+        Ok(self.clock.now().checked_add(self.policy.access_ttl())?)
     }
 
-    /// Refresh: rotates `refresh_token` (a replay revokes the whole family) and signs a
-    /// new access token with the claims `session` gives for the user.
+    /// Refresh: rotates `refresh_token` (a replay revokes the whole family, and every
+    /// access token minted from it) and signs a new access token with the claims
+    /// `session` gives for the user.
+    ///
+    /// Every fallible step runs before the rotation commits: the access token is signed
+    /// first, so a failure leaves the presented token unused and the client's retry
+    /// works instead of tripping reuse detection.
     ///
     /// # Errors
-    /// The opaque crate's `ReuseDetected`, `NotFound`, expiry errors; signing errors.
+    /// The opaque crate's `ReuseDetected`, `NotFound`, expiry errors; signing errors;
+    /// [`Error::Backend`].
     pub async fn refresh<T: Serialize>(
         &self,
         refresh_token: &str,
         session: impl FnOnce(&str) -> T,
     ) -> Result<LoginTokens> {
-        let rotated = self.opaque.refresh().rotate(refresh_token).await?;
-        let claims = session(&rotated.user_id);
-        let issued_at = self.issue_time(&rotated.user_id).await?;
-        let access = self.sign_access(&rotated.user_id, &rotated.family_id, &claims, issued_at)?;
+        let refresh = self.opaque.refresh();
+        let family = refresh.family_of(refresh_token).await?;
+        let claims = session(&family.user_id);
+        let issued_at = self.issue_time(&family.user_id).await?;
+        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at)?;
+        let rotated = match refresh.rotate(refresh_token).await {
+            Ok(rotated) => rotated,
+            Err(token_opaque::Error::ReuseDetected) => {
+                // The store revoked the family; the access tokens it minted (the
+                // thief's included) end with it.
+                self.blocklist
+                    .revoke_session(&family.id, self.access_horizon()?)
+                    .await?;
+                return Err(token_opaque::Error::ReuseDetected.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if rotated.family_id != family.id || rotated.user_id != family.user_id {
+            return Err(token_opaque::Error::Integrity("a rotation changed families").into());
+        }
         Ok(LoginTokens {
             access,
             refresh: rotated.token,
@@ -354,26 +384,55 @@ impl TokenService {
         })
     }
 
-    /// Logout: revokes the access token by `jti` (until its expiry) and the refresh
-    /// token's whole family. An access token that no longer verifies (expired, say)
-    /// needs no revocation.
+    /// Logout: ends the login session of `access` and the refresh family of `refresh`
+    /// (either may be empty). Each session's access tokens are revoked first, then its
+    /// refresh family, so a failure is reported before anything claims success and
+    /// never leaves an access token live behind a revoked refresh token. A credential
+    /// that no longer verifies (expired, malformed, unknown) needs no revocation.
     ///
     /// # Errors
-    /// Store and blocklist errors.
+    /// Store and blocklist errors ([`Error::Backend`], [`Error::BlocklistFull`], the
+    /// opaque crate's `Database`): the logout did not happen and may be retried.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
-        if let Ok(verified) = self
-            .verify_access::<serde_json::Map<String, serde_json::Value>>(access)
-            .await
-        {
-            let claims = verified.claims();
-            if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
-                self.blocklist.revoke(jti, exp).await?;
+        let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
+        if !access.is_empty() {
+            if let Ok(verified) =
+                self.authenticate_access::<serde_json::Map<String, serde_json::Value>>(access)
+            {
+                let claims = verified.into_claims();
+                if let Some(sub) = claims.sub {
+                    sessions.push((sub, claims.custom.sid));
+                }
             }
         }
-        match self.opaque.refresh().revoke(refresh).await {
-            Ok(_) | Err(token_opaque::Error::NotFound) => Ok(()),
-            Err(e) => Err(e.into()),
+        if !refresh.is_empty() {
+            match self.opaque.refresh().family_of(refresh).await {
+                Ok(family) => {
+                    if !sessions.iter().any(|(_, sid)| *sid == family.id) {
+                        sessions.push((family.user_id, family.id));
+                    }
+                }
+                Err(e) if is_unusable(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        for (subject, sid) in &sessions {
+            self.revoke_session(subject, sid).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends login session `sid` of `subject` ("log out that device"): every access
+    /// token minted from it is refused at once, then its refresh family is revoked.
+    /// Returns whether a live refresh family was revoked.
+    ///
+    /// # Errors
+    /// Blocklist and store errors.
+    pub async fn revoke_session(&self, subject: &str, sid: &str) -> Result<bool> {
+        self.blocklist
+            .revoke_session(sid, self.access_horizon()?)
+            .await?;
+        Ok(self.opaque.refresh().revoke_family(subject, sid).await?)
     }
 
     /// Revokes one access token by id until `expires_at`.
@@ -384,19 +443,38 @@ impl TokenService {
         self.blocklist.revoke(jti, expires_at).await.map(drop)
     }
 
-    /// Log out everywhere (password change, compromise): every refresh family,
-    /// session and one-time token of `subject` ends, and every access token issued
-    /// until now is refused.
+    /// Log out everywhere, for a credential change (password reset, compromise): every
+    /// access token issued until now is refused, then every refresh family, session,
+    /// one-time token **and API key** of `subject` ends. An attacker who briefly held
+    /// the account keeps nothing. Applications whose API keys must survive a password
+    /// change say so with [`TokenService::logout_everywhere_keeping_api_keys`].
+    ///
+    /// # Errors
+    /// Store and blocklist errors: some credentials may remain; retrying is safe.
+    pub async fn logout_everywhere(&self, subject: &str) -> Result<()> {
+        self.revoke_credentials(subject, true).await
+    }
+
+    /// [`TokenService::logout_everywhere`] that leaves the subject's API keys alive:
+    /// the explicit opt-out for applications whose keys belong to an organisation
+    /// rather than to the person whose password changed.
     ///
     /// # Errors
     /// Store and blocklist errors.
-    pub async fn logout_everywhere(&self, subject: &str) -> Result<()> {
-        self.opaque.revoke_user(subject).await?;
+    pub async fn logout_everywhere_keeping_api_keys(&self, subject: &str) -> Result<()> {
+        self.revoke_credentials(subject, false).await
+    }
+
+    async fn revoke_credentials(&self, subject: &str, api_keys: bool) -> Result<()> {
         let now = self.clock.now();
-        let keep_until = now.checked_add(self.policy.access_ttl())?;
         self.blocklist
-            .revoke_subject_before(subject, now, keep_until)
-            .await
+            .revoke_subject_before(subject, now, self.access_horizon()?)
+            .await?;
+        self.opaque.revoke_user(subject).await?;
+        if api_keys {
+            self.opaque.api_keys().revoke_all(subject).await?;
+        }
+        Ok(())
     }
 
     /// A payment token for `user`: encrypted, bound to the user, short-lived.
@@ -414,11 +492,12 @@ impl TokenService {
 
     /// Consumes a payment token in `user`'s session: decrypts it under `user`'s
     /// implicit assertion (another user's session gets an opaque cryptographic
-    /// failure), checks its lifetime, and blocklists it so it is used once.
+    /// failure), checks its lifetime, and marks it used (a single-use mark, apart from
+    /// revocations and bounded per user) so it is used once.
     ///
     /// # Errors
     /// [`Error::WrongTokenType`]; an invalid-token error for another user;
-    /// claim errors; [`Error::AlreadyUsed`].
+    /// claim errors; [`Error::AlreadyUsed`]; [`Error::SingleUseLimit`].
     pub async fn consume_payment<T: DeserializeOwned>(&self, token: &str, user: &str) -> Result<T> {
         let format = TokenFormat::detect(token)?;
         if !matches!(
@@ -444,7 +523,7 @@ impl TokenService {
             .decrypt::<T>(token, &payment_assertion(user), &validation)?;
         let claims = verified.into_claims();
         if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
-            if !self.blocklist.revoke(jti, exp).await? {
+            if !self.blocklist.consume(user, jti, exp).await? {
                 return Err(Error::AlreadyUsed);
             }
         }
@@ -528,6 +607,22 @@ impl TokenService {
             })?
             .verify(token, self.policy.service_ttl(), self.clock.clone())
     }
+}
+
+/// Whether an opaque-store error says the token itself is unusable (nothing to revoke),
+/// rather than that the store failed.
+fn is_unusable(e: &token_opaque::Error) -> bool {
+    use token_opaque::Error as O;
+    matches!(
+        e,
+        O::Malformed(_)
+            | O::BadChecksum
+            | O::WrongKind { .. }
+            | O::NotFound
+            | O::Expired
+            | O::Revoked
+            | O::InvalidInput(_)
+    )
 }
 
 fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use token_core::test_support::{REDIS_URL, service_url};
 
 use token_core::{Clock, ManualClock, Timestamp};
-use token_policy::{Blocklist, Error, MemoryBlocklist, RedisBlocklist};
+use token_policy::{Blocklist, Error, MemoryBlocklist, RedisBlocklist, TokenRef};
 
 fn ts(t: i64) -> Timestamp {
     Timestamp::from_unix_seconds(t).unwrap()
@@ -57,6 +57,57 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
         None
     );
 
+    // Sessions: revoked until the horizon, which only ever grows.
+    let sid = format!("{tag}-sid-1");
+    assert!(!list.is_session_revoked(&sid).await.unwrap());
+    list.revoke_session(&sid, ts(now + 900)).await.unwrap();
+    list.revoke_session(&sid, ts(now + 10)).await.unwrap();
+    assert!(list.is_session_revoked(&sid).await.unwrap());
+    assert!(
+        !list
+            .is_session_revoked(&format!("{tag}-sid-2"))
+            .await
+            .unwrap()
+    );
+    list.revoke_session(&format!("{tag}-sid-old"), ts(now - 1))
+        .await
+        .unwrap();
+    assert!(
+        !list
+            .is_session_revoked(&format!("{tag}-sid-old"))
+            .await
+            .unwrap()
+    );
+
+    // One lookup answers all three questions, and only about the names given.
+    let state = list
+        .lookup(TokenRef {
+            jti: Some(&jti),
+            sid: Some(&sid),
+            subject: Some(&sub),
+        })
+        .await
+        .unwrap();
+    assert!(state.jti && state.session);
+    assert_eq!(state.subject_cutoff, Some(ts(now + 5)));
+    assert!(state.revokes(Some(ts(now + 6))));
+    let clean = list
+        .lookup(TokenRef {
+            jti: Some(&format!("{tag}-jti-2")),
+            sid: Some(&format!("{tag}-sid-2")),
+            subject: Some(&sub),
+        })
+        .await
+        .unwrap();
+    assert!(!clean.jti && !clean.session);
+    assert!(
+        clean.revokes(Some(ts(now + 5))),
+        "issued in the cut-off second"
+    );
+    assert!(!clean.revokes(Some(ts(now + 6))));
+    let nothing = list.lookup(TokenRef::default()).await.unwrap();
+    assert!(!nothing.revokes(Some(ts(now))));
+
     // Ids are bounded.
     for bad in [String::new(), "x".repeat(257)] {
         assert!(matches!(
@@ -71,8 +122,62 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
             list.subject_cutoff(&bad).await,
             Err(Error::InvalidRevocationId)
         ));
+        assert!(matches!(
+            list.revoke_session(&bad, ts(now + 10)).await,
+            Err(Error::InvalidRevocationId)
+        ));
+        assert!(matches!(
+            list.consume(&sub, &bad, ts(now + 10)).await,
+            Err(Error::InvalidRevocationId)
+        ));
     }
     let _ = clock;
+}
+
+/// Single use, on a list bounding each subject at three live marks.
+async fn single_use(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
+    let now = clock.now().unix_seconds();
+    let (alice, bob) = (format!("{tag}-alice"), format!("{tag}-bob"));
+    for i in 0..3 {
+        let jti = format!("{tag}-pay-{i}");
+        assert!(list.consume(&alice, &jti, ts(now + 60 + i)).await.unwrap());
+        assert!(!list.consume(&alice, &jti, ts(now + 60 + i)).await.unwrap());
+    }
+    // The fourth live mark is over alice's bound; a used one is still "used".
+    assert!(matches!(
+        list.consume(&alice, &format!("{tag}-pay-3"), ts(now + 60))
+            .await,
+        Err(Error::SingleUseLimit)
+    ));
+    assert!(
+        !list
+            .consume(&alice, &format!("{tag}-pay-0"), ts(now + 60))
+            .await
+            .unwrap()
+    );
+    // Bob has a bound of his own; revocation has room of its own.
+    assert!(
+        list.consume(&bob, &format!("{tag}-pay-b"), ts(now + 60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        list.revoke(&format!("{tag}-after-marks"), ts(now + 60))
+            .await
+            .unwrap()
+    );
+    list.revoke_session(&format!("{tag}-sid-after-marks"), ts(now + 60))
+        .await
+        .unwrap();
+    // A consumed mark is not a revocation.
+    assert!(!list.is_revoked(&format!("{tag}-pay-0")).await.unwrap());
+    // An expired token needs no mark.
+    assert!(
+        !list
+            .consume(&bob, &format!("{tag}-pay-old"), ts(now - 1))
+            .await
+            .unwrap()
+    );
 }
 
 /// Of many concurrent revocations of one id, exactly one is first.
@@ -114,6 +219,45 @@ async fn memory_backend_conforms() {
     let clock = Arc::new(ManualClock::at_system_now());
     let list = MemoryBlocklist::with_capacity(1000, clock.clone());
     conformance(&list, &clock, "mem").await;
+}
+
+#[tokio::test]
+async fn memory_single_use_is_bounded_per_subject() {
+    let clock = Arc::new(ManualClock::at_system_now());
+    let list = MemoryBlocklist::with_capacity(1000, clock.clone()).single_use_per_subject(3);
+    single_use(&list, &clock, "mem").await;
+    // Marks leave with their tokens, and the bound frees up.
+    clock.advance(Duration::from_secs(61));
+    let now = clock.now().unix_seconds();
+    assert!(
+        list.consume("mem-alice", "mem-pay-9", ts(now + 60))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn memory_single_use_never_takes_the_room_of_revocations() {
+    let clock = Arc::new(ManualClock::at_system_now());
+    let list = MemoryBlocklist::with_capacity(4, clock.clone()).single_use_per_subject(100);
+    let now = clock.now().unix_seconds();
+    // Marks fill their own capacity (4) and stop there, with a typed error.
+    for i in 0..4 {
+        list.consume("alice", &format!("p{i}"), ts(now + 300))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        list.consume("alice", "p4", ts(now + 300)).await,
+        Err(Error::BlocklistFull)
+    ));
+    // Logout's revocations still have all of theirs.
+    for i in 0..4 {
+        list.revoke_session(&format!("s{i}"), ts(now + 900))
+            .await
+            .unwrap();
+    }
+    assert_eq!(list.len(), 4);
 }
 
 #[tokio::test]
@@ -181,6 +325,25 @@ async fn redis_backend_conforms() {
         return;
     };
     conformance(&list, &clock, &prefix).await;
+}
+
+#[tokio::test]
+async fn redis_single_use_is_bounded_per_subject() {
+    let Some((list, clock, prefix)) = redis().await else {
+        return;
+    };
+    let list = list.single_use_per_subject(3);
+    single_use(&list, &clock, &prefix).await;
+    // The per-subject count follows the injected clock: past the tokens' expiry the
+    // bound frees up.
+    clock.advance(Duration::from_secs(61));
+    let now = clock.now().unix_seconds();
+    let alice = format!("{prefix}-alice");
+    assert!(
+        list.consume(&alice, &format!("{prefix}-pay-9"), ts(now + 60))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]

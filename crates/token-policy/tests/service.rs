@@ -21,7 +21,7 @@ use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
 use token_policy::config::open_store;
 use token_policy::{
     AccessKey, Blocklist, DualVerifier, Error, Job, MemoryBlocklist, Policy, RedisBlocklist,
-    ServiceAuth, TokenService,
+    ServiceAuth, ServicePeers, TokenService,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,7 +96,9 @@ async fn service(backend: &Backend, clock: Arc<ManualClock>) -> TokenService {
     let signer = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
     let services = {
         use token_core::AsymmetricSigner;
-        let peers = signer.verifier();
+        let peers = ServicePeers::new()
+            .trust("billing", signer.verifier())
+            .unwrap();
         ServiceAuth::new("billing", signer, peers).unwrap()
     };
     TokenService::builder(

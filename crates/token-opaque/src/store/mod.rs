@@ -343,6 +343,9 @@ pub trait OpaqueStore: Send + Sync + Debug {
     async fn rehash_api_key(&self, id: &str, old: &TokenHash, new: &TokenHash) -> Result<bool>;
     /// Revokes key `id` of `owner_id`. Returns whether a live key was revoked.
     async fn revoke_api_key(&self, owner_id: &str, id: &str, now: Timestamp) -> Result<bool>;
+    /// Revokes every live key of `owner_id` at `now`, in one statement (a key created
+    /// concurrently is either revoked or created after it). Returns how many.
+    async fn revoke_api_keys_of_owner(&self, owner_id: &str, now: Timestamp) -> Result<u64>;
     /// Atomically inserts `new` and makes the old key `old_id` (of `new.owner_id`)
     /// expire at `overlap_until` (or earlier if it already expires earlier), recording
     /// the replacement. Returns the old key as updated.

@@ -355,6 +355,18 @@ macro_rules! impl_opaque_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn revoke_api_keys_of_owner(&self, owner_id: &str, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE opaque_api_keys SET revoked_at = $1 \
+                     WHERE owner_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now.unix_seconds())
+                .bind(owner_id)
+                .execute(self.write_pool())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn roll_api_key(
                 &self,
                 old_id: &str,

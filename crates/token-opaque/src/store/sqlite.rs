@@ -921,6 +921,18 @@ impl crate::store::OpaqueStore for SqliteStore {
         .map(|n| n == 1)
     }
 
+    async fn revoke_api_keys_of_owner(&self, owner_id: &str, now: Timestamp) -> Result<u64> {
+        self.write(|conn| {
+            run(
+                conn,
+                "UPDATE opaque_api_keys SET revoked_at = ?1 \
+                 WHERE owner_id = ?2 AND revoked_at IS NULL",
+                params![now.unix_seconds(), owner_id],
+            )
+        })
+        .await
+    }
+
     async fn roll_api_key(
         &self,
         old_id: &str,

@@ -9,8 +9,13 @@ use token_core::{Clock, SystemClock, Timestamp};
 use super::{Blocklist, check_id};
 use crate::error::{Error, Result};
 
-/// The default capacity: entries (token ids plus subjects).
+/// The default capacity: revocation entries (token ids, sessions and subjects), and
+/// separately, single-use marks.
 pub const DEFAULT_CAPACITY: usize = 1_000_000;
+
+/// The default bound on one subject's live single-use marks (payment tokens consumed
+/// and not yet expired).
+pub const DEFAULT_SINGLE_USE_PER_SUBJECT: usize = 1_000;
 
 #[derive(Default)]
 struct Table {
@@ -46,20 +51,70 @@ impl Table {
     }
 }
 
+/// Single-use marks, counted per subject.
+#[derive(Default)]
+struct Marks {
+    table: Table,
+    owner: HashMap<Arc<str>, Arc<str>>,
+    per_subject: HashMap<Arc<str>, usize>,
+}
+
+impl Marks {
+    fn purge(&mut self, now: Timestamp) {
+        while let Some(first) = self.table.by_expiry.first().cloned() {
+            if first.0 > now {
+                break;
+            }
+            self.table.by_expiry.remove(&first);
+            self.table.until.remove(&first.1);
+            if let Some(subject) = self.owner.remove(&first.1) {
+                if let Some(n) = self.per_subject.get_mut(&subject) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.per_subject.remove(&subject);
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&self, subject: &str) -> usize {
+        self.per_subject.get(subject).copied().unwrap_or(0)
+    }
+
+    fn put(&mut self, subject: &str, jti: &str, until: Timestamp) {
+        self.table.put(jti, until);
+        let subject: Arc<str> = Arc::from(subject);
+        self.owner.insert(Arc::from(jti), subject.clone());
+        *self.per_subject.entry(subject).or_insert(0) += 1;
+    }
+}
+
 struct Inner {
     jtis: Table,
+    sessions: Table,
     subjects: Table,
     /// Cut-off instants by subject (the tables above hold when each entry expires).
     cutoffs: HashMap<Arc<str>, Timestamp>,
+    used: Marks,
+}
+
+impl Inner {
+    fn revocations(&self) -> usize {
+        self.jtis.len() + self.sessions.len() + self.subjects.len()
+    }
 }
 
 /// A blocklist in this process's memory: for one server, or tests.
 ///
 /// Bounded: when full, expired entries are evicted; if it is still full, revoking
 /// fails with [`Error::BlocklistFull`] rather than silently forgetting a revocation.
+/// Single-use marks ([`Blocklist::consume`]) have a capacity of their own and a bound
+/// per subject, so consuming tokens never takes the room revocations need.
 pub struct MemoryBlocklist {
     inner: Mutex<Inner>,
     capacity: usize,
+    per_subject: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -67,6 +122,7 @@ impl std::fmt::Debug for MemoryBlocklist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBlocklist")
             .field("capacity", &self.capacity)
+            .field("single_use_per_subject", &self.per_subject)
             .finish_non_exhaustive()
     }
 }
@@ -83,17 +139,29 @@ impl MemoryBlocklist {
         Self::with_capacity(DEFAULT_CAPACITY, Arc::new(SystemClock))
     }
 
-    /// An empty blocklist holding at most `capacity` live entries, reading `clock`.
+    /// An empty blocklist holding at most `capacity` live revocation entries (and as
+    /// many single-use marks), reading `clock`.
     pub fn with_capacity(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 jtis: Table::default(),
+                sessions: Table::default(),
                 subjects: Table::default(),
                 cutoffs: HashMap::new(),
+                used: Marks::default(),
             }),
             capacity,
+            per_subject: DEFAULT_SINGLE_USE_PER_SUBJECT,
             clock,
         }
+    }
+
+    /// Bounds each subject's live single-use marks at `limit` (default
+    /// [`DEFAULT_SINGLE_USE_PER_SUBJECT`]).
+    #[must_use]
+    pub fn single_use_per_subject(mut self, limit: usize) -> Self {
+        self.per_subject = limit;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -104,13 +172,15 @@ impl MemoryBlocklist {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Live entries (token ids and subjects), after evicting expired ones.
+    /// Live revocation entries (token ids, sessions and subjects), after evicting
+    /// expired ones. Single-use marks are not counted.
     pub fn len(&self) -> usize {
         let now = self.clock.now();
         let mut inner = self.lock();
         inner.jtis.purge(now);
+        inner.sessions.purge(now);
         inner.subjects.purge(now);
-        inner.jtis.len() + inner.subjects.len()
+        inner.revocations()
     }
 
     /// Whether no entry is live.
@@ -119,12 +189,13 @@ impl MemoryBlocklist {
     }
 
     fn make_room(&self, inner: &mut Inner, now: Timestamp) -> Result<()> {
-        if inner.jtis.len() + inner.subjects.len() >= self.capacity {
+        if inner.revocations() >= self.capacity {
             inner.jtis.purge(now);
+            inner.sessions.purge(now);
             inner.subjects.purge(now);
             let subjects = &inner.subjects.until;
             inner.cutoffs.retain(|k, _| subjects.contains_key(k));
-            if inner.jtis.len() + inner.subjects.len() >= self.capacity {
+            if inner.revocations() >= self.capacity {
                 return Err(Error::BlocklistFull);
             }
         }
@@ -197,5 +268,54 @@ impl Blocklist for MemoryBlocklist {
             return Ok(None);
         }
         Ok(inner.cutoffs.get(subject).copied())
+    }
+
+    async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> Result<()> {
+        check_id(sid)?;
+        let now = self.clock.now();
+        if keep_until <= now {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        match inner.sessions.get(sid, now) {
+            Some(until) if until >= keep_until => {}
+            Some(_) => inner.sessions.put(sid, keep_until),
+            None => {
+                self.make_room(&mut inner, now)?;
+                inner.sessions.put(sid, keep_until);
+            }
+        }
+        Ok(())
+    }
+
+    async fn is_session_revoked(&self, sid: &str) -> Result<bool> {
+        check_id(sid)?;
+        let now = self.clock.now();
+        Ok(self.lock().sessions.get(sid, now).is_some())
+    }
+
+    async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool> {
+        check_id(subject)?;
+        check_id(jti)?;
+        let now = self.clock.now();
+        if expires_at <= now {
+            return Ok(false);
+        }
+        let mut inner = self.lock();
+        if inner.used.table.get(jti, now).is_some() {
+            return Ok(false);
+        }
+        if inner.used.count(subject) >= self.per_subject || inner.used.table.len() >= self.capacity
+        {
+            inner.used.purge(now);
+        }
+        if inner.used.count(subject) >= self.per_subject {
+            return Err(Error::SingleUseLimit);
+        }
+        if inner.used.table.len() >= self.capacity {
+            return Err(Error::BlocklistFull);
+        }
+        inner.used.put(subject, jti, expires_at);
+        Ok(true)
     }
 }

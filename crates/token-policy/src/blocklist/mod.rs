@@ -1,5 +1,10 @@
 //! Revocation of stateless tokens: a `jti` blocklist whose entries live exactly as long
-//! as the tokens they revoke, and subject-wide cut-offs ("log out everywhere").
+//! as the tokens they revoke, revoked login sessions (every access token minted from a
+//! refresh family), and subject-wide cut-offs ("log out everywhere").
+//!
+//! Single use (a payment token consumed once) is kept apart from revocation: its
+//! marks have their own capacity and a bound per subject, so no user can fill the
+//! space that `logout` needs.
 //!
 //! Two backends: [`MemoryBlocklist`] (the embedded default, bounded, one process) and
 //! [`RedisBlocklist`] (shared by a fleet). Both pass one conformance suite.
@@ -10,7 +15,7 @@ mod redis;
 use async_trait::async_trait;
 use token_core::Timestamp;
 
-pub use self::memory::{DEFAULT_CAPACITY, MemoryBlocklist};
+pub use self::memory::{DEFAULT_CAPACITY, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist};
 pub use self::redis::RedisBlocklist;
 use crate::error::Result;
 
@@ -46,6 +51,75 @@ pub trait Blocklist: Send + Sync {
 
     /// The cut-off for `subject`, if any: tokens issued before it are revoked.
     async fn subject_cutoff(&self, subject: &str) -> Result<Option<Timestamp>>;
+
+    /// Revokes every token of login session `sid` (a refresh family) until
+    /// `keep_until`, by which time every such token has expired (use now + the
+    /// access-token lifetime). A later `keep_until` extends an earlier one.
+    async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> Result<()>;
+
+    /// Whether login session `sid` is revoked.
+    async fn is_session_revoked(&self, sid: &str) -> Result<bool>;
+
+    /// The revocation state of one token, in one call (one round trip on a shared
+    /// backend): whether its `jti` or its session is revoked, and its subject's cut-off.
+    async fn lookup(&self, token: TokenRef<'_>) -> Result<Revocation> {
+        let jti = match token.jti {
+            Some(jti) => self.is_revoked(jti).await?,
+            None => false,
+        };
+        let session = match token.sid {
+            Some(sid) => self.is_session_revoked(sid).await?,
+            None => false,
+        };
+        let subject_cutoff = match token.subject {
+            Some(sub) => self.subject_cutoff(sub).await?,
+            None => None,
+        };
+        Ok(Revocation {
+            jti,
+            session,
+            subject_cutoff,
+        })
+    }
+
+    /// Marks the single-use token `jti` of `subject` used until `expires_at`. Returns
+    /// `true` if this call used it, `false` if it was used before (atomically: of
+    /// concurrent calls for one `jti`, exactly one sees `true`). Marks do not share
+    /// the revocation entries' capacity, and each subject holds a bounded number of
+    /// live marks ([`crate::Error::SingleUseLimit`] past it).
+    async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool>;
+}
+
+/// The identifiers of one token, for [`Blocklist::lookup`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenRef<'a> {
+    /// Its `jti`.
+    pub jti: Option<&'a str>,
+    /// Its login session.
+    pub sid: Option<&'a str>,
+    /// Its subject.
+    pub subject: Option<&'a str>,
+}
+
+/// What [`Blocklist::lookup`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Revocation {
+    /// The token's `jti` is revoked.
+    pub jti: bool,
+    /// The token's login session is revoked.
+    pub session: bool,
+    /// The subject's cut-off: tokens issued up to it are revoked.
+    pub subject_cutoff: Option<Timestamp>,
+}
+
+impl Revocation {
+    /// Whether a token issued at `iat` is revoked.
+    pub fn revokes(&self, iat: Option<Timestamp>) -> bool {
+        self.jti
+            || self.session
+            || matches!((self.subject_cutoff, iat), (Some(cutoff), Some(iat)) if iat <= cutoff)
+    }
 }
 
 fn check_id(id: &str) -> Result<()> {

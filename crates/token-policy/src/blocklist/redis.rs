@@ -1,6 +1,8 @@
-//! The shared blocklist on Redis: `SET <prefix>bl:<jti> 1 EX <ttl>` / `EXISTS`, and
-//! subject cut-offs under `<prefix>bls:<subject>`, kept at the later of two cut-offs by
-//! a server-side script.
+//! The shared blocklist on Redis: `SET <prefix>bl:<jti> 1 EX <ttl>` / `EXISTS`, revoked
+//! sessions under `<prefix>blsid:<sid>`, subject cut-offs under `<prefix>bls:<subject>`
+//! (kept at the later of two cut-offs by a server-side script), and single-use marks
+//! under `<prefix>used:<jti>`, counted per subject in `<prefix>usedn:<subject>` (a
+//! sorted set scored by expiry) by a script that enforces the per-subject bound.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use token_core::{Clock, SystemClock, Timestamp};
 
-use super::{Blocklist, check_id};
+use super::{Blocklist, Revocation, TokenRef, check_id};
 use crate::error::{Error, Result};
 
 /// Keeps the later cut-off; extends the expiry when asked to keep it longer.
@@ -30,6 +32,40 @@ static MAX_CUTOFF: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Sets a key to expire no earlier than it already does.
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
+            redis.call('SET', KEYS[1], 1, 'EX', ARGV[1])
+        end
+        return 1
+        ",
+    )
+});
+
+/// Single use with a per-subject bound. KEYS: the mark, the subject's set. ARGV: now,
+/// expiry, limit, ttl, jti. Returns 1 (used now), 0 (used before), -1 (bound reached).
+static CONSUME: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+            return 0
+        end
+        if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+            return -1
+        end
+        redis.call('SET', KEYS[1], 1, 'EX', ARGV[4])
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+        if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then
+            redis.call('EXPIRE', KEYS[2], ARGV[4])
+        end
+        return 1
+        ",
+    )
+});
+
 fn backend(e: &redis::RedisError) -> Error {
     Error::Backend(format!("redis ({:?})", e.kind()))
 }
@@ -39,6 +75,7 @@ fn backend(e: &redis::RedisError) -> Error {
 pub struct RedisBlocklist {
     conn: ConnectionManager,
     prefix: String,
+    per_subject: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -74,8 +111,17 @@ impl RedisBlocklist {
         Self {
             conn,
             prefix: "tessera:".to_owned(),
+            per_subject: super::DEFAULT_SINGLE_USE_PER_SUBJECT,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Bounds each subject's live single-use marks at `limit` (default
+    /// [`super::DEFAULT_SINGLE_USE_PER_SUBJECT`]).
+    #[must_use]
+    pub fn single_use_per_subject(mut self, limit: usize) -> Self {
+        self.per_subject = limit;
+        self
     }
 
     /// Namespaces every key under `prefix` (default `tessera:`).
@@ -98,6 +144,10 @@ impl RedisBlocklist {
 
     fn subject_key(&self, subject: &str) -> String {
         format!("{}bls:{subject}", self.prefix)
+    }
+
+    fn session_key(&self, sid: &str) -> String {
+        format!("{}blsid:{sid}", self.prefix)
     }
 
     /// Seconds from now to `until`, at least 1; `None` if `until` has passed.
@@ -179,5 +229,81 @@ impl Blocklist for RedisBlocklist {
         value
             .map(|v| Timestamp::from_unix_seconds(v).map_err(Error::from))
             .transpose()
+    }
+
+    async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> Result<()> {
+        check_id(sid)?;
+        let Some(ttl) = self.ttl(keep_until) else {
+            return Ok(());
+        };
+        let mut conn = self.conn.clone();
+        let _: i64 = EXTEND
+            .key(self.session_key(sid))
+            .arg(ttl)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(())
+    }
+
+    async fn is_session_revoked(&self, sid: &str) -> Result<bool> {
+        check_id(sid)?;
+        let mut conn = self.conn.clone();
+        conn.exists(self.session_key(sid))
+            .await
+            .map_err(|e| backend(&e))
+    }
+
+    async fn lookup(&self, token: TokenRef<'_>) -> Result<Revocation> {
+        for id in [token.jti, token.sid, token.subject].into_iter().flatten() {
+            check_id(id)?;
+        }
+        // One round trip; an absent part reads a key that never exists.
+        let keys = [
+            token.jti.map(|j| self.jti_key(j)),
+            token.sid.map(|s| self.session_key(s)),
+            token.subject.map(|s| self.subject_key(s)),
+        ]
+        .map(|k| k.unwrap_or_else(|| format!("{}none", self.prefix)));
+        let mut conn = self.conn.clone();
+        let (jti, session, cutoff): (Option<String>, Option<String>, Option<i64>) =
+            redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| backend(&e))?;
+        Ok(Revocation {
+            jti: token.jti.is_some() && jti.is_some(),
+            session: token.sid.is_some() && session.is_some(),
+            subject_cutoff: match (token.subject, cutoff) {
+                (Some(_), Some(v)) => Some(Timestamp::from_unix_seconds(v)?),
+                _ => None,
+            },
+        })
+    }
+
+    async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool> {
+        check_id(subject)?;
+        check_id(jti)?;
+        let Some(ttl) = self.ttl(expires_at) else {
+            return Ok(false);
+        };
+        let mut conn = self.conn.clone();
+        let outcome: i64 = CONSUME
+            .key(format!("{}used:{jti}", self.prefix))
+            .key(format!("{}usedn:{subject}", self.prefix))
+            .arg(self.clock.now().unix_seconds())
+            .arg(expires_at.unix_seconds())
+            .arg(self.per_subject)
+            .arg(ttl)
+            .arg(jti)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| backend(&e))?;
+        match outcome {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(Error::SingleUseLimit),
+        }
     }
 }
