@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use argon2::Argon2;
@@ -265,33 +265,35 @@ impl Payment {
     }
 }
 
-/// Limits reset requests for names that are not accounts the way the store limits
-/// them for accounts, so a `429` does not tell which names exist.
-struct UnknownNameLimiter {
-    interval: Duration,
-    seen: Mutex<HashMap<String, Instant>>,
-}
+/// How many password-reset requests may wait for the mailer before new ones are
+/// refused with `503` (the same answer for every name).
+const RESET_QUEUE: usize = 1024;
 
-impl UnknownNameLimiter {
-    const CAPACITY: usize = 10_000;
-
-    /// `Some(retry_after)` if `name` was asked for within the interval.
-    fn hit(&self, name: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = seen.get(name) {
-            let age = now.duration_since(*at);
-            if age < self.interval {
-                return Some(self.interval.saturating_sub(age));
+/// Sends the reset mail off the request path: the handler only queues the name, so a
+/// known and an unknown name cost the same and answer the same; the account lookup, the
+/// rate limit (the store's, per account), the token and the mail happen here.
+async fn reset_worker(app: std::sync::Weak<App>, mut names: tokio::sync::mpsc::Receiver<String>) {
+    while let Some(name) = names.recv().await {
+        let Some(app) = app.upgrade() else { break };
+        let Some(user) = app.user(&name).cloned() else {
+            continue;
+        };
+        let issued = match app
+            .service
+            .issue_one_time(OneTimeKind::PasswordReset, &user.id)
+            .await
+        {
+            Ok(issued) => issued,
+            // Asked again within the interval: the first mail stands.
+            Err(token_policy::Error::Opaque(token_opaque::Error::RateLimited { .. })) => continue,
+            Err(e) => {
+                eprintln!("password reset: {}", e.reason());
+                continue;
             }
+        };
+        if let Err(e) = app.mailer.send(&user.name, issued.token) {
+            eprintln!("password reset: mail: {e}");
         }
-        if seen.len() >= Self::CAPACITY {
-            seen.retain(|_, at| now.duration_since(*at) < self.interval);
-        }
-        if seen.len() < Self::CAPACITY {
-            seen.insert(name.to_owned(), now);
-        }
-        None
     }
 }
 
@@ -365,7 +367,7 @@ pub(crate) struct App {
     /// Verified against when the name is unknown, so both cases cost the same.
     dummy_hash: String,
     mailer: Mailer,
-    unknown_names: UnknownNameLimiter,
+    resets: tokio::sync::mpsc::Sender<String>,
 }
 
 impl App {
@@ -428,7 +430,6 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
         .context("cannot open the database")?;
     let opaque = OpaqueTokens::new(store);
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
-    let reset_interval = opaque.config().one_time.min_issue_interval;
     let mut builder = TokenService::builder(
         Policy::new(ISSUER, AUDIENCE),
         PublicIssuer::new(SecretKey::<V4>::generate()?),
@@ -461,6 +462,7 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
         users_by_id.insert(user.id.clone(), user.clone());
         users_by_name.insert(name, user);
     }
+    let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
     let dummy = random_hex(16)?;
     let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
 
@@ -475,11 +477,9 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
         users_by_id,
         dummy_hash,
         mailer: options.mailer,
-        unknown_names: UnknownNameLimiter {
-            interval: reset_interval,
-            seen: Mutex::new(HashMap::new()),
-        },
+        resets,
     });
+    tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
     let router = Router::new()
@@ -836,24 +836,16 @@ async fn password_reset(
     if request.username.is_empty() || request.username.len() > 256 {
         return Err(ApiError::BadRequest("username must be 1-256 bytes"));
     }
-    let accepted = (
-        StatusCode::ACCEPTED,
-        Json(json!({ "status": "if the account exists, a message is on its way" })),
-    );
-    let Some(user) = app.user(&request.username) else {
-        return match app.unknown_names.hit(&request.username) {
-            Some(retry_after) => Err(token_axum::Error::RateLimited { retry_after }.into()),
-            None => Ok(accepted.into_response()),
-        };
-    };
-    let issued = app
-        .service
-        .issue_one_time(OneTimeKind::PasswordReset, &user.id)
-        .await?;
-    app.mailer
-        .send(&user.name, issued.token)
-        .map_err(|e| token_axum::Error::Internal(format!("mail: {e}")))?;
-    Ok(accepted.into_response())
+    // The same work and the same answer whether the name is an account or not: the
+    // name is queued, and the worker decides (see `reset_worker`).
+    match app.resets.try_send(request.username) {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "if the account exists, a message is on its way" })),
+        )
+            .into_response()),
+        Err(_) => Err(token_axum::Error::Unavailable("password-reset queue full".into()).into()),
+    }
 }
 
 #[derive(Deserialize)]
