@@ -365,13 +365,7 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
         let options = SqliteOptions::default().durability(durability);
         Ok(Arc::new(SqliteStore::open_with(path, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .map_err(|e| Error::Backend(format!("postgres: {}", redact_db_error(&e))))?;
-        Ok(Arc::new(PgStore::open(pool).await?))
+        Ok(Arc::new(PgStore::open(connect_postgres(url).await?).await?))
     } else {
         Err(Error::Config(
             "database URL must be sqlite://PATH, sqlite::memory: or postgres://…".into(),
@@ -379,13 +373,68 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
     }
 }
 
-fn redact_db_error(e: &sqlx::Error) -> &'static str {
+/// How long opening a backend waits for its server before giving up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pool on `url`, after one direct connection that tells a refusal (at once) from
+/// silence ([`CONNECT_TIMEOUT`]) from a refused login, naming the server's address
+/// and never the URL's password.
+async fn connect_postgres(url: &str) -> Result<sqlx::PgPool> {
+    use sqlx::Connection as _;
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|_| Error::Config("invalid PostgreSQL URL".into()))?;
+    let address = format!("{}:{}", options.get_host(), options.get_port());
+    let failed = |reason: String| Error::Connect {
+        backend: "PostgreSQL",
+        address: address.clone(),
+        reason,
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&options)).await {
+        Err(_) => return Err(failed(timed_out())),
+        Ok(Err(e)) => return Err(failed(connect_failure(&e))),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| failed(connect_failure(&e)))
+}
+
+fn timed_out() -> String {
+    format!(
+        "no answer within {} s (timed out)",
+        CONNECT_TIMEOUT.as_secs()
+    )
+}
+
+/// Why a connection failed, in words that quote nothing from the URL or the server.
+fn connect_failure(e: &sqlx::Error) -> String {
     match e {
-        sqlx::Error::Configuration(_) => "invalid URL",
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "cannot connect",
-        sqlx::Error::PoolTimedOut => "connection timed out",
-        sqlx::Error::Database(_) => "server refused the connection",
-        _ => "connection failed",
+        sqlx::Error::Io(io) => io_failure(io.kind()),
+        sqlx::Error::Tls(_) => "TLS handshake failed".into(),
+        sqlx::Error::PoolTimedOut => timed_out(),
+        sqlx::Error::Database(db) => format!(
+            "the server refused the login (SQLSTATE {}: check the user, password and database)",
+            db.code().as_deref().unwrap_or("?")
+        ),
+        sqlx::Error::Configuration(_) => "invalid connection options".into(),
+        _ => "connection failed".into(),
+    }
+}
+
+pub(crate) fn io_failure(kind: std::io::ErrorKind) -> String {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::ConnectionRefused => "connection refused (is the server running on that port?)".into(),
+        K::TimedOut => timed_out(),
+        K::ConnectionReset | K::ConnectionAborted => "connection reset by the server".into(),
+        K::NotFound => "host not found".into(),
+        other => format!("network error ({other})"),
     }
 }
 

@@ -88,6 +88,16 @@ pub enum Error {
     /// A configuration file or key reference is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A database or revocation server could not be reached when opening it.
+    #[error("cannot connect to {backend} at {address}: {reason}")]
+    Connect {
+        /// `PostgreSQL` or `Redis`.
+        backend: &'static str,
+        /// The server's `host:port` (never the URL: it may hold a password).
+        address: String,
+        /// Refused, timed out, login refused, …
+        reason: String,
+    },
 }
 
 impl Error {
@@ -126,6 +136,7 @@ impl Error {
             }
             Self::SensitiveClaim(_) => "sensitive claim in a readable token".into(),
             Self::Backend(_) | Self::BlocklistFull => "revocation backend unavailable".into(),
+            Self::Connect { .. } => "storage unavailable".into(),
             // A closed set of phrases: never a message that could quote input or a
             // database's text.
             _ => "invalid token".into(),

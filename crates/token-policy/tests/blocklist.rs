@@ -57,56 +57,7 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
         None
     );
 
-    // Sessions: revoked until the horizon, which only ever grows.
-    let sid = format!("{tag}-sid-1");
-    assert!(!list.is_session_revoked(&sid).await.unwrap());
-    list.revoke_session(&sid, ts(now + 900)).await.unwrap();
-    list.revoke_session(&sid, ts(now + 10)).await.unwrap();
-    assert!(list.is_session_revoked(&sid).await.unwrap());
-    assert!(
-        !list
-            .is_session_revoked(&format!("{tag}-sid-2"))
-            .await
-            .unwrap()
-    );
-    list.revoke_session(&format!("{tag}-sid-old"), ts(now - 1))
-        .await
-        .unwrap();
-    assert!(
-        !list
-            .is_session_revoked(&format!("{tag}-sid-old"))
-            .await
-            .unwrap()
-    );
-
-    // One lookup answers all three questions, and only about the names given.
-    let state = list
-        .lookup(TokenRef {
-            jti: Some(&jti),
-            sid: Some(&sid),
-            subject: Some(&sub),
-        })
-        .await
-        .unwrap();
-    assert!(state.jti && state.session);
-    assert_eq!(state.subject_cutoff, Some(ts(now + 5)));
-    assert!(state.revokes(Some(ts(now + 6))));
-    let clean = list
-        .lookup(TokenRef {
-            jti: Some(&format!("{tag}-jti-2")),
-            sid: Some(&format!("{tag}-sid-2")),
-            subject: Some(&sub),
-        })
-        .await
-        .unwrap();
-    assert!(!clean.jti && !clean.session);
-    assert!(
-        clean.revokes(Some(ts(now + 5))),
-        "issued in the cut-off second"
-    );
-    assert!(!clean.revokes(Some(ts(now + 6))));
-    let nothing = list.lookup(TokenRef::default()).await.unwrap();
-    assert!(!nothing.revokes(Some(ts(now))));
+    sessions_and_lookup(list, now, tag, &jti, &sub).await;
 
     // Ids are bounded.
     for bad in [String::new(), "x".repeat(257)] {
@@ -132,6 +83,61 @@ async fn conformance(list: &dyn Blocklist, clock: &ManualClock, tag: &str) {
         ));
     }
     let _ = clock;
+}
+
+/// Revoked sessions, and the one-call lookup, after `conformance` revoked `jti` and set
+/// `sub`'s cut-off at `now + 5`.
+async fn sessions_and_lookup(list: &dyn Blocklist, now: i64, tag: &str, jti: &str, sub: &str) {
+    // Sessions: revoked until the horizon, which only ever grows.
+    let sid = format!("{tag}-sid-1");
+    assert!(!list.is_session_revoked(&sid).await.unwrap());
+    list.revoke_session(&sid, ts(now + 900)).await.unwrap();
+    list.revoke_session(&sid, ts(now + 10)).await.unwrap();
+    assert!(list.is_session_revoked(&sid).await.unwrap());
+    assert!(
+        !list
+            .is_session_revoked(&format!("{tag}-sid-2"))
+            .await
+            .unwrap()
+    );
+    list.revoke_session(&format!("{tag}-sid-old"), ts(now - 1))
+        .await
+        .unwrap();
+    assert!(
+        !list
+            .is_session_revoked(&format!("{tag}-sid-old"))
+            .await
+            .unwrap()
+    );
+
+    // One lookup answers all three questions, and only about the names given.
+    let state = list
+        .lookup(TokenRef {
+            jti: Some(jti),
+            sid: Some(&sid),
+            subject: Some(sub),
+        })
+        .await
+        .unwrap();
+    assert!(state.jti && state.session);
+    assert_eq!(state.subject_cutoff, Some(ts(now + 5)));
+    assert!(state.revokes(Some(ts(now + 6))));
+    let clean = list
+        .lookup(TokenRef {
+            jti: Some(&format!("{tag}-jti-2")),
+            sid: Some(&format!("{tag}-sid-2")),
+            subject: Some(sub),
+        })
+        .await
+        .unwrap();
+    assert!(!clean.jti && !clean.session);
+    assert!(
+        clean.revokes(Some(ts(now + 5))),
+        "issued in the cut-off second"
+    );
+    assert!(!clean.revokes(Some(ts(now + 6))));
+    let nothing = list.lookup(TokenRef::default()).await.unwrap();
+    assert!(!nothing.revokes(Some(ts(now))));
 }
 
 /// Single use, on a list bounding each subject at three live marks.
@@ -359,15 +365,27 @@ async fn redis_ttl_is_the_remaining_lifetime() {
 }
 
 #[tokio::test]
-async fn redis_unreachable_is_a_backend_error() {
+async fn redis_unreachable_is_a_connect_error_at_once() {
     // A port nothing listens on.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let err = RedisBlocklist::connect(&format!("redis://127.0.0.1:{port}/"))
+    let started = std::time::Instant::now();
+    let err = RedisBlocklist::connect(&format!("redis://:hunter2@127.0.0.1:{port}/"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&err, Error::Connect { backend: "Redis", reason, .. } if reason.contains("refused")),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "a refusal took {elapsed:?}"
+    );
     let err = RedisBlocklist::connect("not a url").await.unwrap_err();
-    assert!(matches!(err, Error::Backend(_)), "{err:?}");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
 }

@@ -91,9 +91,39 @@ impl RedisBlocklist {
     /// Connects to `url` (`redis://host:port/db`) with a reconnecting connection manager.
     ///
     /// # Errors
-    /// [`Error::Backend`] if the URL is invalid or the server unreachable.
+    /// [`Error::Config`] for an invalid URL; [`Error::Connect`] when the server refuses
+    /// the connection (at once) or does not answer within
+    /// [`crate::config::CONNECT_TIMEOUT`].
     pub async fn connect(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| backend(&e))?;
+        let client =
+            redis::Client::open(url).map_err(|_| Error::Config("invalid Redis URL".into()))?;
+        // One direct connection first: a refusal fails at once, silence after
+        // CONNECT_TIMEOUT, each in its own words and naming the server.
+        let failed = |reason: String| Error::Connect {
+            backend: "Redis",
+            address: client.get_connection_info().addr.to_string(),
+            reason,
+        };
+        match tokio::time::timeout(
+            crate::config::CONNECT_TIMEOUT,
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(failed(format!(
+                    "no answer within {} s (timed out)",
+                    crate::config::CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) if e.is_connection_refusal() => {
+                return Err(failed(crate::config::io_failure(
+                    std::io::ErrorKind::ConnectionRefused,
+                )));
+            }
+            Ok(Err(e)) => return Err(failed(format!("{:?}", e.kind()))),
+            Ok(Ok(_)) => {}
+        }
         // Bounded: a few quick retries, then an error (a revocation check must not hang).
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(2)
