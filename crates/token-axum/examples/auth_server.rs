@@ -679,14 +679,23 @@ async fn logout(State(AppState(app)): State<AppState>, parts: Parts) -> Result<R
     if access.is_none() && refresh.is_none() {
         return Err(token_axum::Error::MissingCredentials.into());
     }
+    // A credential that is already unusable (expired, unknown) needs no revocation and
+    // is not an error; another kind of token is a client mistake, never a success.
     match app
         .service
         .logout(access.unwrap_or_default(), refresh.unwrap_or_default())
         .await
-        .map_err(token_axum::Error::from)
     {
-        // A credential that is already unusable needs no revocation.
-        Ok(()) | Err(token_axum::Error::InvalidToken(_)) => {}
+        Ok(()) => {}
+        Err(
+            token_policy::Error::WrongTokenType { .. }
+            | token_policy::Error::Opaque(token_opaque::Error::WrongKind { .. }),
+        ) => {
+            return Err(ApiError::BadRequest(
+                "logout takes the access token (Authorization: Bearer) and the refresh cookie; \
+                 another kind of token was given",
+            ));
+        }
         Err(e) => return Err(e.into()),
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

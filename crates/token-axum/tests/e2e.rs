@@ -459,6 +459,36 @@ async fn logout_revokes_both(s: &Running) {
     let (access, refresh) = s.login("alice", ALICE_PW).await;
     let r = s.post("/logout", &json!({}), None, None).await;
     expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized", None, &[]).await;
+    // The wrong kind of credential is a client error that revokes nothing: a refresh
+    // token or an API key as the bearer, an access token as the cookie.
+    let r = s
+        .post(
+            "/api-keys",
+            &json!({ "name": "logout-probe", "scopes": ["profile"] }),
+            Some(&access),
+            None,
+        )
+        .await;
+    let key: Value = r.json().await.unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    for (bearer, cookie) in [
+        (Some(refresh.as_str()), None),
+        (Some(key.as_str()), None),
+        (None, Some(access.as_str())),
+    ] {
+        let r = s.post("/logout", &json!({}), bearer, cookie).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bearer:?} {cookie:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request");
+    }
+    assert_eq!(s.get("/me", Some(&access)).await.status(), StatusCode::OK);
+    let r = s.post("/refresh", &json!({}), None, Some(&refresh)).await;
+    assert_eq!(r.status(), StatusCode::OK, "the refresh token still works");
+    let refresh = set_cookie(&r, s.cookie_name()).unwrap().0.to_owned();
+    let access: String = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = s
         .post("/logout", &json!({}), Some(&access), Some(&refresh))
         .await;

@@ -391,27 +391,45 @@ impl TokenService {
     /// that no longer verifies (expired, malformed, unknown) needs no revocation.
     ///
     /// # Errors
-    /// Store and blocklist errors ([`Error::Backend`], [`Error::BlocklistFull`], the
-    /// opaque crate's `Database`): the logout did not happen and may be retried.
+    /// [`Error::WrongTokenType`] (or the opaque crate's `WrongKind`) when a credential
+    /// is another kind of token, such as a refresh token or an API key given as the
+    /// access token: nothing is revoked. Store and blocklist errors
+    /// ([`Error::Backend`], [`Error::BlocklistFull`], the opaque crate's `Database`):
+    /// the logout did not happen and may be retried.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
         let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
         if !access.is_empty() {
-            if let Ok(verified) =
-                self.authenticate_access::<serde_json::Map<String, serde_json::Value>>(access)
-            {
-                let claims = verified.into_claims();
-                if let Some(sub) = claims.sub {
-                    sessions.push((sub, claims.custom.sid));
+            match self.authenticate_access::<serde_json::Map<String, serde_json::Value>>(access) {
+                Ok(verified) => {
+                    let claims = verified.into_claims();
+                    if let Some(sub) = claims.sub {
+                        sessions.push((sub, claims.custom.sid));
+                    }
                 }
+                // Another kind of credential (a refresh token, an API key) is a
+                // mistake to report, not an expired token to shrug off.
+                Err(e @ Error::WrongTokenType { .. }) => return Err(e),
+                Err(_) => {}
             }
         }
         if !refresh.is_empty() {
+            // A signed or encrypted token where the refresh token belongs is a mistake
+            // too (an opaque token of another kind is the opaque crate's WrongKind).
+            if let Ok(found @ (TokenFormat::Paseto { .. } | TokenFormat::Jws | TokenFormat::Jwe)) =
+                TokenFormat::detect(refresh)
+            {
+                return Err(Error::WrongTokenType {
+                    job: Job::Refresh,
+                    found,
+                });
+            }
             match self.opaque.refresh().family_of(refresh).await {
                 Ok(family) => {
                     if !sessions.iter().any(|(_, sid)| *sid == family.id) {
                         sessions.push((family.user_id, family.id));
                     }
                 }
+                Err(e @ token_opaque::Error::WrongKind { .. }) => return Err(e.into()),
                 Err(e) if is_unusable(&e) => {}
                 Err(e) => return Err(e.into()),
             }

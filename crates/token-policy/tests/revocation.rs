@@ -510,3 +510,41 @@ async fn a_credential_change_ends_every_credential_api_keys_included() {
         }
     }
 }
+
+#[tokio::test]
+async fn logout_with_the_wrong_kind_of_credential_is_an_error_that_revokes_nothing() {
+    let f = fixture(&backends()[0], 1000).await;
+    let ivy = unique("ivy");
+    let login = f.svc.login(&ivy, &session()).await.unwrap();
+    let key = f
+        .svc
+        .issue_api_key(NewApiKey::new(ivy.clone(), "ci", Environment::Test))
+        .await
+        .unwrap();
+    let (access, refresh) = (login.access.expose_secret(), login.refresh.expose_secret());
+    for (a, r) in [
+        (refresh, ""),
+        (key.key.expose_secret(), ""),
+        ("", access),
+        ("", key.key.expose_secret()),
+    ] {
+        let err = f.svc.logout(a, r).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongTokenType { .. } | Error::Opaque(token_opaque::Error::WrongKind { .. })
+            ),
+            "{a:.12} {r:.12}: {err:?}"
+        );
+        assert_eq!(err.reason(), "wrong token type");
+    }
+    // Nothing was revoked.
+    f.svc.verify_access::<Session>(access).await.unwrap();
+    f.svc.verify_api_key(key.key.expose_secret()).await.unwrap();
+    f.svc.refresh(refresh, |_| session()).await.unwrap();
+    // Unusable credentials of the right kind are no error: nothing to revoke.
+    f.svc
+        .logout("v4.public.garbage", "rt_garbage")
+        .await
+        .unwrap();
+}
