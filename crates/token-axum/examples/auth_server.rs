@@ -74,6 +74,9 @@ pub(crate) struct Args {
     /// no mail is sent.
     #[arg(long, value_name = "DIR")]
     pub(crate) mail_dir: Option<PathBuf>,
+    /// The most live API keys one user may hold.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_api_keys: u32,
 }
 
 /// A message the service sends.
@@ -145,6 +148,7 @@ pub(crate) struct Options {
     pub(crate) users: Vec<(String, SecretString)>,
     pub(crate) insecure_cookies: bool,
     pub(crate) mailer: Mailer,
+    pub(crate) max_api_keys: u32,
 }
 
 impl Options {
@@ -167,6 +171,7 @@ impl Options {
             users,
             insecure_cookies: args.insecure_cookies,
             mailer,
+            max_api_keys: args.max_api_keys,
         })
     }
 }
@@ -428,7 +433,9 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
     let store = token_policy::config::open_store(&options.database_url)
         .await
         .context("cannot open the database")?;
-    let opaque = OpaqueTokens::new(store);
+    let mut config = token_opaque::Config::default();
+    config.api_keys.max_live_per_owner = options.max_api_keys;
+    let opaque = OpaqueTokens::builder(store).config(config).build()?;
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
     let mut builder = TokenService::builder(
         Policy::new(ISSUER, AUDIENCE),
@@ -513,9 +520,44 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
         .route("/password-reset/confirm", post(password_reset_confirm))
         .merge(well_known::routes())
         .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState(app.clone()));
     Ok((router, app))
+}
+
+/// Every error answer is JSON: what the handlers and the auth layer answer already is,
+/// and the rest — extractor rejections (a path that is not UTF-8), `405` — is rewritten
+/// here as `{"error": …}` with its status and headers kept.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "server_error",
+        _ => "invalid_request",
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = serde_json::to_vec(&json!({ "error": error })).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Errors of this service's own handlers.
@@ -524,6 +566,10 @@ pub(crate) enum ApiError {
     BadRequest(&'static str),
     InvalidCredentials,
     NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    /// A per-account bound is reached (API keys).
+    LimitReached(String),
 }
 
 impl From<token_axum::Error> for ApiError {
@@ -538,14 +584,21 @@ impl From<token_policy::Error> for ApiError {
             token_policy::Error::Opaque(token_opaque::Error::InvalidInput(reason)) => {
                 Self::BadRequest(reason)
             }
+            token_policy::Error::Opaque(e @ token_opaque::Error::TooManyApiKeys { .. }) => {
+                Self::LimitReached(e.to_string())
+            }
             other => Self::Auth(other.into()),
         }
     }
 }
 
 impl From<JsonRejection> for ApiError {
-    fn from(_: JsonRejection) -> Self {
-        Self::BadRequest("the body must be the JSON object this route takes")
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            _ => Self::BadRequest("the body must be the JSON object this route takes"),
+        }
     }
 }
 
@@ -553,9 +606,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, description) = match self {
             Self::Auth(e) => return e.into_response_with_realm(Some(ISSUER)),
-            Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d)),
+            Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d.into())),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Some(format!("a request body is at most {MAX_BODY} bytes")),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some("the body must be JSON (Content-Type: application/json)".into()),
+            ),
+            Self::LimitReached(d) => (StatusCode::CONFLICT, "limit_reached", Some(d)),
         };
         let mut body = serde_json::Map::new();
         body.insert("error".into(), error.into());

@@ -55,6 +55,7 @@ impl Running {
             users,
             insecure_cookies,
             mailer: Mailer::Memory(outbox.clone()),
+            max_api_keys: 5,
         })
         .await
         .unwrap();
@@ -599,6 +600,95 @@ async fn payments(s: &Running) {
     .await;
 }
 
+/// Body and routing errors: `413` over the limit, `415` for another content type, and
+/// every error JSON, extractor rejections and `405` included.
+async fn body_and_routing_errors(s: &Running) {
+    let (alice, _) = s.login("alice", ALICE_PW).await;
+    let big = json!({ "name": "x".repeat(20 * 1024) });
+    let r = s.post("/api-keys", &big, Some(&alice), None).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    let r = s
+        .http
+        .post(s.url("/login"))
+        .header("content-type", "text/plain")
+        .body(r#"{"username":"alice","password":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_media_type");
+    let r = s
+        .http
+        .delete(s.url("/api-keys/%ff"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json",
+        "{:?}",
+        r.headers()
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    let r = s.get("/login", None).await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().contains_key("allow"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+/// A user holds at most `max_api_keys` live keys (5 here); a revoked key frees a place.
+async fn api_keys_are_bounded(s: &Running) {
+    let (alice, _) = s.login("alice", ALICE_PW).await;
+    let mut created = Vec::new();
+    let mut refused = None;
+    for i in 0..10 {
+        let r = s
+            .post(
+                "/api-keys",
+                &json!({ "name": format!("bulk-{i}"), "scopes": ["profile"] }),
+                Some(&alice),
+                None,
+            )
+            .await;
+        if r.status() == StatusCode::CREATED {
+            created.push(
+                r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        } else {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("the sixth live key is refused");
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "limit_reached");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("5 live API keys"), "{description}");
+    let r = s
+        .http
+        .delete(s.url(&format!("/api-keys/{}", created[0])))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s
+        .post("/api-keys", &json!({ "name": "freed" }), Some(&alice), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 async fn api_keys(s: &Running) {
     let (alice, _) = s.login("alice", ALICE_PW).await;
     let (bob, _) = s.login("bob", BOB_PW).await;
@@ -972,6 +1062,8 @@ async fn every_flow(s: &Running) {
     logout_revokes_both(s).await;
     payments(s).await;
     api_keys(s).await;
+    api_keys_are_bounded(s).await;
+    body_and_routing_errors(s).await;
     password_reset(s).await;
     let r = s.get("/nowhere", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);

@@ -317,6 +317,7 @@ async fn run(backend: &str, database_url: String, redis_url: Option<String>, rep
         users: auth_server::parse_users("alice:alice-password,bob:bob-password").unwrap(),
         insecure_cookies: true,
         mailer: Mailer::Discard,
+        max_api_keys: 100,
     })
     .await
     .unwrap();

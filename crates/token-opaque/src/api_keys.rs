@@ -177,7 +177,8 @@ impl ApiKeys {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a bad owner id, name or scope, or an expiry that is
-    /// not in the future; [`Error::Database`].
+    /// not in the future; [`Error::TooManyApiKeys`] when the owner holds
+    /// [`crate::ApiKeyPolicy::max_live_per_owner`] live keys; [`Error::Database`].
     pub async fn create(&self, new: NewApiKey) -> Result<CreatedApiKey> {
         check_ident(
             &new.owner_id,
@@ -204,7 +205,10 @@ impl ApiKeys {
             now,
             new.expires_at,
         );
-        self.inner.store.insert_api_key(&record).await?;
+        self.inner
+            .store
+            .insert_api_key(&record, self.inner.config.api_keys.max_live_per_owner)
+            .await?;
         Ok(CreatedApiKey {
             key,
             info: ApiKeyInfo::from_record(record)?,

@@ -104,12 +104,16 @@ pub struct ApiKeyPolicy {
     /// `last_used_at` is written at most once per this interval per key (default one
     /// minute), so verification does not write on every request.
     pub last_used_resolution: Duration,
+    /// The most live keys (neither revoked nor expired) one owner may hold (default
+    /// 100); creating one more fails with [`crate::Error::TooManyApiKeys`].
+    pub max_live_per_owner: u32,
 }
 
 impl Default for ApiKeyPolicy {
     fn default() -> Self {
         Self {
             last_used_resolution: Duration::from_secs(MINUTE),
+            max_live_per_owner: 100,
         }
     }
 }

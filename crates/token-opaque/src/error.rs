@@ -78,6 +78,13 @@ pub enum Error {
         /// How long until the next issuance is allowed.
         retry_after: Duration,
     },
+    /// The owner already holds the most live API keys the policy allows
+    /// ([`crate::ApiKeyPolicy::max_live_per_owner`]); revoke one first.
+    #[error("this owner already holds {limit} live API keys, the most allowed; revoke one first")]
+    TooManyApiKeys {
+        /// The limit in force.
+        limit: u32,
+    },
     /// An argument or configuration value is invalid (an empty user id, a prefix that is
     /// not allowed, a pepper that is too short, …).
     #[error("invalid input: {0}")]

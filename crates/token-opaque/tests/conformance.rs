@@ -1124,6 +1124,66 @@ mod suite {
         assert_eq!(t.api_keys().list("acct").await.unwrap().len(), 2);
     }
 
+    /// Each owner holds a bounded number of live keys; revoked and expired keys do
+    /// not count, and racing creations cannot overshoot the bound.
+    pub(crate) async fn api_keys_are_bounded_per_owner(h: &Harness) {
+        const LIMIT: u32 = 5;
+        const TASKS: usize = 12;
+        let mut config = Config::default();
+        config.api_keys.max_live_per_owner = LIMIT;
+        let t = h.tokens_with(config);
+        h.warm_up(TASKS).await;
+        let results = race(TASKS, |i| {
+            let keys = t.api_keys();
+            async move {
+                keys.create(NewApiKey::new(
+                    "bounded",
+                    format!("k{i}"),
+                    Environment::Test,
+                ))
+                .await
+            }
+        })
+        .await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), LIMIT as usize);
+        for r in &results {
+            match r {
+                Ok(_) | Err(Error::TooManyApiKeys { limit: LIMIT }) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        let err = t
+            .api_keys()
+            .create(NewApiKey::new("bounded", "one more", Environment::Test))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("revoke one first"), "{err}");
+        // Another owner is not affected.
+        t.api_keys()
+            .create(NewApiKey::new("other", "k", Environment::Test))
+            .await
+            .unwrap();
+        // A revoked key and an expired key free their places.
+        let live = t.api_keys().list("bounded").await.unwrap();
+        assert_eq!(live.len(), LIMIT as usize);
+        t.api_keys().revoke("bounded", &live[0].id).await.unwrap();
+        t.api_keys()
+            .create(NewApiKey::new("bounded", "short", Environment::Test).expires_at(at(MIN)))
+            .await
+            .unwrap();
+        assert!(
+            t.api_keys()
+                .create(NewApiKey::new("bounded", "full", Environment::Test))
+                .await
+                .is_err()
+        );
+        h.clock.advance_secs(MIN);
+        t.api_keys()
+            .create(NewApiKey::new("bounded", "after expiry", Environment::Test))
+            .await
+            .unwrap();
+    }
+
     pub(crate) async fn concurrent_purge_is_safe(h: &Harness) {
         let mut config = Config::default();
         config.one_time.min_issue_interval = Duration::ZERO;
@@ -1226,6 +1286,7 @@ conformance!(
     concurrent_issuance_is_rate_limited,
     concurrent_roll_has_one_winner,
     concurrent_purge_is_safe,
+    api_keys_are_bounded_per_owner,
 );
 
 /// Two stores on one SQLite file, as two processes would have: the database, not a

@@ -324,7 +324,10 @@ pub trait OpaqueStore: Send + Sync + Debug {
     // ---- API keys -----------------------------------------------------------------
 
     /// Inserts a new key.
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    /// Inserts `key` unless its owner already holds `max_live` live keys at
+    /// `key.created_at` ([`crate::Error::TooManyApiKeys`]): the count and the insert are
+    /// one transaction, serialised per owner, so concurrent creations cannot overshoot.
+    async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()>;
     /// The key of `kind` whose digest is `hash`'s.
     async fn find_api_key(
         &self,

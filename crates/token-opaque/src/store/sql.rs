@@ -238,9 +238,26 @@ macro_rules! impl_opaque_store {
 
             // ---- API keys ---------------------------------------------------------
 
-            async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+            async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()> {
                 let scopes = serde_json::to_string(&key.scopes)
                     .map_err(|_| Error::InvalidInput("scopes do not serialize"))?;
+                let mut tx = self.begin_write().await?;
+                // One owner's creations take turns until commit, so the count holds.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+                    .bind(&key.owner_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let live: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM opaque_api_keys WHERE owner_id = $1 \
+                     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+                )
+                .bind(&key.owner_id)
+                .bind(key.created_at.unix_seconds())
+                .fetch_one(&mut *tx)
+                .await?;
+                if live >= i64::from(max_live) {
+                    return Err(Error::TooManyApiKeys { limit: max_live });
+                }
                 sqlx::query(concat!(
                     "INSERT INTO opaque_api_keys (",
                     api_key_cols!(),
@@ -258,8 +275,9 @@ macro_rules! impl_opaque_store {
                 .bind(secs(key.last_used_at))
                 .bind(secs(key.revoked_at))
                 .bind(&key.replaced_by)
-                .execute(self.write_pool())
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

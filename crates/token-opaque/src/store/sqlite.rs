@@ -815,8 +815,22 @@ impl crate::store::OpaqueStore for SqliteStore {
 
     // ---- API keys ---------------------------------------------------------------
 
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
-        self.write(|conn| insert_api_key(conn, key)).await
+    async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()> {
+        self.write(|conn| {
+            let live: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM opaque_api_keys WHERE owner_id = ?1 \
+                     AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+                )?
+                .query_row(params![key.owner_id, key.created_at.unix_seconds()], |r| {
+                    r.get(0)
+                })?;
+            if live >= i64::from(max_live) {
+                return Err(Error::TooManyApiKeys { limit: max_live });
+            }
+            insert_api_key(conn, key)
+        })
+        .await
     }
 
     async fn find_api_key(
