@@ -25,7 +25,6 @@ use crate::error::{Error, Result};
 struct JwtRoute {
     verifier: JwtVerifier<VerifyingKey>,
     algorithms: Vec<Algorithm>,
-    until: Option<Timestamp>,
 }
 
 /// Tokens seen per route since the verifier was built.
@@ -44,6 +43,9 @@ pub struct DualVerifier {
     v4: Option<PublicVerifier<V4>>,
     v3: Option<PublicVerifier<V3>>,
     jwt: Option<JwtRoute>,
+    /// The JWT cut-off: kept apart from the route, so it holds whatever the order in
+    /// which the builder was called.
+    jwt_until: Option<Timestamp>,
     clock: Arc<dyn Clock>,
     paseto_seen: AtomicU64,
     jwt_seen: AtomicU64,
@@ -56,7 +58,7 @@ impl std::fmt::Debug for DualVerifier {
             .field("v4_public", &self.v4.is_some())
             .field("v3_public", &self.v3.is_some())
             .field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
-            .field("jwt_until", &self.jwt.as_ref().and_then(|j| j.until))
+            .field("jwt_until", &self.jwt_until)
             .field("counts", &self.counts())
             .finish_non_exhaustive()
     }
@@ -75,6 +77,7 @@ impl DualVerifier {
             v4: None,
             v3: None,
             jwt: None,
+            jwt_until: None,
             clock: Arc::new(SystemClock),
             paseto_seen: AtomicU64::new(0),
             jwt_seen: AtomicU64::new(0),
@@ -107,17 +110,15 @@ impl DualVerifier {
         self.jwt = Some(JwtRoute {
             verifier,
             algorithms: algorithms.to_vec(),
-            until: self.jwt.and_then(|j| j.until),
         });
         self
     }
 
-    /// Refuses JWTs from `t` on ([`Error::JwtRetired`]), whatever their expiry.
+    /// Refuses JWTs from `t` on ([`Error::JwtRetired`]), whatever their expiry and
+    /// whether called before or after the JWT route is added.
     #[must_use]
     pub fn stop_accepting_jwt_after(mut self, t: Timestamp) -> Self {
-        if let Some(j) = self.jwt.as_mut() {
-            j.until = Some(t);
-        }
+        self.jwt_until = Some(t);
         self
     }
 
@@ -184,7 +185,10 @@ impl DualVerifier {
                 let Some(route) = &self.jwt else {
                     return Err(self.refuse(format.to_string()));
                 };
-                if route.until.is_some_and(|until| self.clock.now() >= until) {
+                if self
+                    .jwt_until
+                    .is_some_and(|until| self.clock.now() >= until)
+                {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return Err(Error::JwtRetired);
                 }

@@ -650,10 +650,20 @@ fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
     ));
     let counts = dual.counts();
     assert_eq!((counts.paseto, counts.jwt, counts.refused), (2, 2, 2));
+    // The cut-off holds whatever the builder order: set before the JWT route.
+    let cut_first = DualVerifier::new()
+        .stop_accepting_jwt_after(cutoff)
+        .allow_jwt(jwt.verifier(), &[Algorithm::Es256])
+        .clock(clock.clone());
+    cut_first
+        .verify::<()>(j_token.expose_secret(), &validation)
+        .unwrap();
     // After the cut-off, JWTs are retired.
     clock.advance(Duration::from_secs(3600));
-    assert!(matches!(
-        dual.verify::<()>(j_token.expose_secret(), &validation),
-        Err(Error::JwtRetired)
-    ));
+    for dual in [&dual, &cut_first] {
+        assert!(matches!(
+            dual.verify::<()>(j_token.expose_secret(), &validation),
+            Err(Error::JwtRetired)
+        ));
+    }
 }
