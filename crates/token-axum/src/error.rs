@@ -36,7 +36,7 @@ pub enum Error {
     #[error("insufficient scope: `{0}` is required")]
     InsufficientScope(String),
     /// Too many requests of this kind; retry after `retry_after` (`429`).
-    #[error("rate limited; retry after {}s", .retry_after.as_secs())]
+    #[error("rate limited; retry after {}s", retry_secs(*.retry_after))]
     RateLimited {
         /// How long until the next attempt is allowed.
         retry_after: Duration,
@@ -49,6 +49,21 @@ pub enum Error {
     /// A key set could not be fetched or read (`503`).
     #[error("key set: {0}")]
     KeySet(String),
+    /// The cached key set is older than the client's maximum staleness and no fetch
+    /// has succeeded since: verification fails closed until one does (`503`, with
+    /// `Retry-After`).
+    #[error("key set too stale; retry after {}s", retry_secs(*.retry_after))]
+    StaleKeySet {
+        /// When the next fetch may be tried.
+        retry_after: Duration,
+    },
+    /// Too many costly operations (password checks, …) are already running and this
+    /// one waited as long as it may (`503`, with `Retry-After`).
+    #[error("busy; retry after {}s", retry_secs(*.retry_after))]
+    Busy {
+        /// How long the client should wait before trying again.
+        retry_after: Duration,
+    },
     /// A configuration that cannot work: an unusable URL, an invalid header name, …
     /// (`500`).
     #[error("configuration: {0}")]
@@ -66,7 +81,10 @@ impl Error {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::KeySet(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_)
+            | Self::KeySet(_)
+            | Self::StaleKeySet { .. }
+            | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,7 +97,10 @@ impl Error {
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) | Self::KeySet(_) => "temporarily_unavailable",
+            Self::Unavailable(_)
+            | Self::KeySet(_)
+            | Self::StaleKeySet { .. }
+            | Self::Busy { .. } => "temporarily_unavailable",
             Self::Config(_) | Self::Internal(_) => "server_error",
         }
     }
@@ -119,6 +140,18 @@ impl Error {
         })
     }
 
+    /// How long the client should wait before retrying, for the errors that say so
+    /// (`429` and the `503`s of [`Error::StaleKeySet`] and [`Error::Busy`]); it is
+    /// sent as `Retry-After`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after }
+            | Self::StaleKeySet { retry_after }
+            | Self::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The response, with a `realm` in the challenge.
     pub fn into_response_with_realm(self, realm: Option<&str>) -> Response {
         let status = self.status();
@@ -138,14 +171,22 @@ impl Error {
                 headers.insert(header::WWW_AUTHENTICATE, value);
             }
         }
-        if let Self::RateLimited { retry_after } = &self {
+        if let Some(retry_after) = self.retry_after() {
             headers.insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(retry_after.as_secs().max(1)),
+                HeaderValue::from(retry_secs(retry_after)),
             );
         }
         response
     }
+}
+
+/// Whole seconds for `Retry-After`: rounded up, at least one (a client told `0` would
+/// retry at once).
+fn retry_secs(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// Makes `s` safe inside an RFC 9110 quoted string: visible ASCII and spaces only, with
@@ -367,5 +408,45 @@ mod tests {
         }
         .into();
         assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[test]
+    fn retry_after_is_sent_rounded_up_on_429_and_the_retryable_503s() {
+        let header = |e: Error| {
+            let response = e.into_response();
+            (
+                response.status(),
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap_or_default().to_owned()),
+            )
+        };
+        let d = Duration::from_millis(1500);
+        assert_eq!(
+            header(Error::RateLimited { retry_after: d }),
+            (StatusCode::TOO_MANY_REQUESTS, Some("2".into()))
+        );
+        assert_eq!(
+            header(Error::StaleKeySet { retry_after: d }),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("2".into()))
+        );
+        assert_eq!(
+            header(Error::Busy {
+                retry_after: Duration::ZERO
+            }),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1".into()))
+        );
+        assert_eq!(
+            header(Error::KeySet("cannot connect".into())),
+            (StatusCode::SERVICE_UNAVAILABLE, None)
+        );
+        assert_eq!(
+            Error::Busy {
+                retry_after: Duration::from_secs(3)
+            }
+            .code(),
+            "temporarily_unavailable"
+        );
     }
 }
