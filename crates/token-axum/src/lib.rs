@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod extract;
 pub mod layer;
+pub mod limit;
 pub mod principal;
 pub mod state;
 pub mod well_known;
