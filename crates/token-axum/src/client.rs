@@ -29,6 +29,9 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 pub const MAX_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The default timeout of one fetch.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long past its `max-age` a key set is still used while refetches fail, by
+/// default.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(3600);
 
 /// Which document the URL serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,13 +62,20 @@ enum Keys {
 
 struct Snapshot {
     keys: Keys,
+    /// When a routine refetch is due.
     stale_at: Instant,
+    /// When the set stops being used, refetched or not; `None` for never.
+    unusable_at: Option<Instant>,
     generation: u64,
 }
 
 const UNKNOWN_KEY: Error = Error::InvalidToken("unknown key");
 
 impl Snapshot {
+    fn usable(&self, now: Instant) -> bool {
+        self.unusable_at.is_none_or(|t| now < t)
+    }
+
     fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -108,6 +118,7 @@ struct Inner {
     http: reqwest::Client,
     min_refresh_interval: Duration,
     default_max_age: Duration,
+    max_staleness: Duration,
     current: RwLock<Option<Arc<Snapshot>>>,
     /// Held while fetching; holds the time of the last fetch attempt.
     refresh: Mutex<Option<Instant>>,
@@ -122,8 +133,13 @@ struct Inner {
 /// - Fetches are single-flight (concurrent callers wait for one fetch and share it)
 ///   and at most one per [`KeySetClientBuilder::min_refresh_interval`], however many
 ///   tokens with unknown key ids arrive: forged `kid`s cannot drive a refetch storm.
-/// - A failed routine refetch keeps the cached set; a fetch is bounded in time and
-///   size, follows no redirect, and only the configured URL is ever fetched.
+/// - A failed routine refetch keeps the cached set, for at most
+///   [`KeySetClientBuilder::max_staleness`] (one hour by default) past its `max-age`.
+///   After that, verification fails closed with [`Error::StaleKeySet`] (`503` with
+///   `Retry-After`) until a fetch succeeds: a key the issuer has withdrawn is not
+///   trusted forever because its key-set URL went away.
+/// - A fetch is bounded in time and size, follows no redirect, and only the
+///   configured URL is ever fetched.
 ///
 /// Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -137,6 +153,7 @@ impl fmt::Debug for KeySetClient {
             .field("url", &self.inner.url.as_str())
             .field("format", &self.inner.format)
             .field("min_refresh_interval", &self.inner.min_refresh_interval)
+            .field("max_staleness", &self.inner.max_staleness)
             .field("fetches", &self.fetch_count())
             .finish_non_exhaustive()
     }
@@ -149,6 +166,7 @@ pub struct KeySetClientBuilder {
     format: KeySetFormat,
     min_refresh_interval: Duration,
     default_max_age: Duration,
+    max_staleness: Duration,
     timeout: Duration,
     use_system_proxy: bool,
 }
@@ -168,6 +186,16 @@ impl KeySetClientBuilder {
     #[must_use]
     pub fn default_max_age(mut self, max_age: Duration) -> Self {
         self.default_max_age = max_age;
+        self
+    }
+
+    /// How long past its `max-age` a set is still used while refetches fail (default
+    /// one hour). Past that, [`KeySetClient::verify`] fails with
+    /// [`Error::StaleKeySet`] (`503`, `Retry-After`) until a fetch succeeds.
+    /// `Duration::ZERO` uses no stale set at all.
+    #[must_use]
+    pub fn max_staleness(mut self, max_staleness: Duration) -> Self {
+        self.max_staleness = max_staleness;
         self
     }
 
@@ -208,6 +236,7 @@ impl KeySetClientBuilder {
                 http,
                 min_refresh_interval: self.min_refresh_interval,
                 default_max_age: self.default_max_age,
+                max_staleness: self.max_staleness,
                 current: RwLock::new(None),
                 refresh: Mutex::new(None),
                 fetches: AtomicU64::new(0),
@@ -241,6 +270,7 @@ impl KeySetClient {
             format,
             min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
             default_max_age: DEFAULT_MAX_AGE,
+            max_staleness: DEFAULT_MAX_STALENESS,
             timeout: DEFAULT_TIMEOUT,
             use_system_proxy: true,
         })
@@ -280,7 +310,8 @@ impl KeySetClient {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] with the reason (`unknown key`, `expired`, …);
-    /// [`Error::KeySet`] when no key set could be had.
+    /// [`Error::KeySet`] when no key set could be had; [`Error::StaleKeySet`] when the
+    /// cached set is past its maximum staleness and no fetch succeeded.
     pub async fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -313,8 +344,8 @@ impl KeySetClient {
     /// # Errors
     /// [`Error::KeySet`] if the fetch failed (the cached set is kept).
     pub async fn refresh(&self) -> Result<bool> {
-        let guard = self.inner.refresh.lock().await;
-        Ok(self.refresh_locked(guard).await?.is_some())
+        let mut last_attempt = self.inner.refresh.lock().await;
+        Ok(self.refresh_locked(&mut last_attempt).await?.is_some())
     }
 
     fn current(&self) -> Option<Arc<Snapshot>> {
@@ -326,56 +357,83 @@ impl KeySetClient {
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        let now = Instant::now();
         match self.current() {
-            Some(s) if Instant::now() < s.stale_at => Ok(s),
-            Some(stale) => {
+            Some(s) if now < s.stale_at => Ok(s),
+            Some(stale) if stale.usable(now) => {
                 // Routine refetch by whoever gets there first; the others, and a
                 // failed fetch, go on with the cached set.
-                let Ok(guard) = self.inner.refresh.try_lock() else {
+                let Ok(mut last_attempt) = self.inner.refresh.try_lock() else {
                     return Ok(stale);
                 };
                 if let Some(s) = self.current().filter(|s| s.generation != stale.generation) {
                     return Ok(s);
                 }
                 Ok(self
-                    .refresh_locked(guard)
+                    .refresh_locked(&mut last_attempt)
                     .await
                     .ok()
                     .flatten()
                     .unwrap_or(stale))
             }
+            Some(_) => {
+                // Too stale to use: only a successful fetch helps. Wait for one in
+                // flight, or try one.
+                let mut last_attempt = self.inner.refresh.lock().await;
+                if let Some(s) = self.current().filter(|s| s.usable(Instant::now())) {
+                    return Ok(s);
+                }
+                match self.refresh_locked(&mut last_attempt).await {
+                    Ok(Some(s)) => Ok(s),
+                    Ok(None) | Err(_) => Err(Error::StaleKeySet {
+                        retry_after: self.next_fetch_in(*last_attempt),
+                    }),
+                }
+            }
             None => {
-                let guard = self.inner.refresh.lock().await;
+                let mut last_attempt = self.inner.refresh.lock().await;
                 if let Some(s) = self.current() {
                     return Ok(s);
                 }
-                self.refresh_locked(guard).await?.ok_or_else(|| {
-                    Error::KeySet(
-                        "no key set yet; the last fetch failed within the refresh interval".into(),
-                    )
-                })
+                self.refresh_locked(&mut last_attempt)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::KeySet(
+                            "no key set yet; the last fetch failed within the refresh interval"
+                                .into(),
+                        )
+                    })
             }
         }
+    }
+
+    /// How long until the refresh interval allows a fetch after `last_attempt`.
+    fn next_fetch_in(&self, last_attempt: Option<Instant>) -> Duration {
+        last_attempt.map_or(Duration::ZERO, |t| {
+            self.inner.min_refresh_interval.saturating_sub(t.elapsed())
+        })
     }
 
     /// A set newer than generation `seen`: one another caller fetched meanwhile, or a
     /// fresh fetch if the interval allows; `None` when neither.
     async fn refresh_after(&self, seen: u64) -> Result<Option<Arc<Snapshot>>> {
-        let guard = self.inner.refresh.lock().await;
+        let mut last_attempt = self.inner.refresh.lock().await;
         if let Some(s) = self.current().filter(|s| s.generation != seen) {
             return Ok(Some(s));
         }
-        self.refresh_locked(guard).await
+        self.refresh_locked(&mut last_attempt).await
     }
 
+    /// Fetches unless the last attempt was within the refresh interval (`None`).
+    /// `last_attempt` is the guarded time of the last attempt.
     async fn refresh_locked(
         &self,
-        mut last_attempt: MutexGuard<'_, Option<Instant>>,
+        last_attempt: &mut MutexGuard<'_, Option<Instant>>,
     ) -> Result<Option<Arc<Snapshot>>> {
         if last_attempt.is_some_and(|t| t.elapsed() < self.inner.min_refresh_interval) {
             return Ok(None);
         }
-        *last_attempt = Some(Instant::now());
+        **last_attempt = Some(Instant::now());
         self.inner.fetches.fetch_add(1, Ordering::SeqCst);
         let (keys, max_age) = self.fetch().await?;
         let max_age = max_age.unwrap_or(self.inner.default_max_age).clamp(
@@ -383,9 +441,11 @@ impl KeySetClient {
             MAX_MAX_AGE,
         );
         let generation = self.current().map_or(1, |s| s.generation + 1);
+        let stale_at = Instant::now() + max_age;
         let snapshot = Arc::new(Snapshot {
             keys,
-            stale_at: Instant::now() + max_age,
+            stale_at,
+            unusable_at: stale_at.checked_add(self.inner.max_staleness),
             generation,
         });
         *self
@@ -515,6 +575,16 @@ mod tests {
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
         assert_eq!(parse_max_age("max-age=-1"), None);
+    }
+
+    #[test]
+    fn a_stale_set_is_trusted_for_an_hour_by_default() {
+        let url = "https://auth.example/.well-known/jwks.json";
+        let builder = KeySetClient::builder(url, KeySetFormat::Jwks);
+        assert_eq!(
+            builder.map(|b| b.max_staleness).ok(),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `KeySetClient` against key sets served on loopback ports: caching, refetch on an
 //! unknown key at most once per interval (counted), single flight, `Cache-Control`,
-//! failures, and no fetch of any URL named in a token.
+//! failures, the maximum staleness of a cached set, and no fetch of any URL named in
+//! a token.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,9 +11,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -35,6 +36,8 @@ struct KeyServer {
     cache_control: Mutex<Option<String>>,
     status: AtomicU16,
     redirect: Mutex<Option<String>>,
+    /// Stops answering: each request hangs (longer than any client timeout here).
+    silent: AtomicBool,
     hits: AtomicUsize,
 }
 
@@ -45,6 +48,7 @@ impl KeyServer {
             cache_control: Mutex::new(None),
             status: AtomicU16::new(200),
             redirect: Mutex::new(None),
+            silent: AtomicBool::new(false),
             hits: AtomicUsize::new(0),
         })
     }
@@ -62,6 +66,9 @@ impl KeyServer {
             s.hits.fetch_add(1, Ordering::SeqCst);
             // A little latency, so concurrent callers overlap with a fetch.
             tokio::time::sleep(Duration::from_millis(20)).await;
+            if s.silent.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
             if let Some(location) = s.redirect.lock().unwrap().clone() {
                 return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             }
@@ -437,6 +444,78 @@ async fn failed_fetches_are_typed_and_bounded() {
         before + 1,
         "a routine refetch was tried and failed"
     );
+}
+
+/// The key-set server stops answering: the cached set is used for at most the
+/// maximum staleness past its `max-age`, then verification fails closed (`503` with
+/// `Retry-After`) until a fetch succeeds again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_key_set_fails_closed_after_the_maximum_staleness() {
+    let keys = SigningKeySet::new(es256());
+    let token = keys.sign(&claims()).unwrap();
+    let server = KeyServer::new(keys.jwks().to_json());
+    // Stale as soon as the refresh interval allows a refetch.
+    *server.cache_control.lock().unwrap() = Some("max-age=0".into());
+    let http = server.start().await;
+    let interval = Duration::from_millis(500);
+    let max_staleness = Duration::from_secs(1);
+    let c = KeySetClient::builder(&http.url("/keys"), KeySetFormat::Jwks)
+        .unwrap()
+        .min_refresh_interval(interval)
+        .max_staleness(max_staleness)
+        .timeout(Duration::from_millis(200))
+        .use_system_proxy(false)
+        .build()
+        .unwrap();
+    let v = validation();
+    let verify = || c.verify::<serde_json::Value>(token.expose_secret(), &v);
+
+    verify().await.unwrap();
+    // The set is stale from `fetched + interval` at the latest.
+    let fetched = Instant::now();
+    assert_eq!(c.fetch_count(), 1);
+    server.silent.store(true, Ordering::SeqCst);
+
+    // Stale, within the maximum staleness: a refetch is tried and times out; the
+    // cached set still verifies.
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    verify().await.unwrap();
+    assert_eq!(c.fetch_count(), 2);
+
+    // Past max-age + maximum staleness: one more fetch is tried, and verification
+    // fails closed with a 503 and Retry-After.
+    let too_stale = fetched + interval + max_staleness + Duration::from_millis(100);
+    tokio::time::sleep(too_stale.saturating_duration_since(Instant::now())).await;
+    let err = verify().await.unwrap_err();
+    assert_eq!(c.fetch_count(), 3);
+    let Error::StaleKeySet { retry_after } = err else {
+        panic!("expected StaleKeySet, got {err:?}");
+    };
+    assert!(retry_after <= interval, "{retry_after:?}");
+    let response = err.into_response();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let seconds: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds >= 1);
+    // Within the refresh interval: refused at once, without a fetch — and every
+    // token, whatever key it names.
+    let other = SigningKeySet::new(es256()).sign(&claims()).unwrap();
+    for t in [token.expose_secret(), other.expose_secret()] {
+        assert!(matches!(
+            c.verify::<serde_json::Value>(t, &v).await.unwrap_err(),
+            Error::StaleKeySet { .. }
+        ));
+    }
+    assert_eq!(c.fetch_count(), 3);
+
+    // The server answers again: the next fetch succeeds and verification resumes.
+    server.silent.store(false, Ordering::SeqCst);
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    verify().await.unwrap();
+    assert_eq!(c.fetch_count(), 4);
 }
 
 #[tokio::test]
