@@ -3,9 +3,13 @@
 //!
 //! ```text
 //! cargo run -p token-axum --example auth_server -- --addr 127.0.0.1:8080 \
-//!     --demo-users alice:PASSWORD,bob:PASSWORD \
+//!     --demo-users-file users.txt \
 //!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR]
 //! ```
+//!
+//! `users.txt` holds one `name:password` a line (`#` comments and blank lines
+//! allowed). `--demo-users alice:PASSWORD,bob:PASSWORD` works too, but puts the
+//! passwords in the process list, and says so on stderr.
 //!
 //! The embedded default is SQLite (in memory unless `--database-url sqlite://PATH`) and
 //! an in-process revocation list; `--database-url postgres://…` and `--redis-url
@@ -50,6 +54,8 @@ pub(crate) const API_KEY_HEADER: &str = "x-api-key";
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 1024;
 const MAX_BODY: usize = 16 * 1024;
+/// The largest `--demo-users-file` read.
+const MAX_USERS_FILE: u64 = 1024 * 1024;
 
 /// Command line.
 #[derive(Parser)]
@@ -59,8 +65,17 @@ pub(crate) struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
     /// Users, as `name:password` pairs separated by commas. There are none by default.
-    #[arg(long, value_name = "NAME:PASSWORD,...")]
+    /// Every local user can read them in the process list: prefer `--demo-users-file`.
+    #[arg(
+        long,
+        value_name = "NAME:PASSWORD,...",
+        conflicts_with = "demo_users_file"
+    )]
     pub(crate) demo_users: Option<String>,
+    /// Users from a file: one `name:password` a line (the password is the rest of the
+    /// line, as is); blank lines and lines starting with `#` are skipped.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) demo_users_file: Option<PathBuf>,
     /// `sqlite://PATH`, `sqlite::memory:` (the default) or `postgres://…`.
     #[arg(long, default_value = "sqlite::memory:")]
     pub(crate) database_url: String,
@@ -154,9 +169,10 @@ pub(crate) struct Options {
 impl Options {
     /// The options of a command line.
     pub(crate) fn from_args(args: Args) -> anyhow::Result<Self> {
-        let users = match &args.demo_users {
-            Some(list) => parse_users(list)?,
-            None => Vec::new(),
+        let users = match (&args.demo_users, &args.demo_users_file) {
+            (Some(list), _) => parse_users(list)?,
+            (None, Some(path)) => read_users_file(path)?,
+            (None, None) => Vec::new(),
         };
         let mailer = match args.mail_dir {
             Some(dir) => {
@@ -176,31 +192,94 @@ impl Options {
     }
 }
 
+/// What the command line should be warned about, on stderr.
+pub(crate) fn warnings(args: &Args) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if args.demo_users.is_some() {
+        warnings.push(
+            "--demo-users puts passwords in the process list, where every local user can \
+             read them; use --demo-users-file PATH (one NAME:PASSWORD a line) instead"
+                .to_owned(),
+        );
+    }
+    #[cfg(unix)]
+    if let Some(path) = &args.demo_users_file {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            warnings.push(format!(
+                "--demo-users-file {} is readable by other users (chmod 600 it)",
+                path.display()
+            ));
+        }
+    }
+    warnings
+}
+
 /// Parses `alice:PASSWORD,bob:PASSWORD`. Error messages never quote a password.
 pub(crate) fn parse_users(list: &str) -> anyhow::Result<Vec<(String, SecretString)>> {
-    let mut users: Vec<(String, SecretString)> = Vec::new();
+    let mut users = Vec::new();
     for (i, entry) in list.split(',').enumerate() {
-        let Some((name, password)) = entry.split_once(':') else {
-            bail!("--demo-users entry {} is not NAME:PASSWORD", i + 1);
-        };
-        if !valid_username(name) {
-            bail!(
-                "--demo-users entry {}: a name is 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'",
-                i + 1
-            );
-        }
-        if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
-            bail!(
-                "--demo-users entry {} ({name}): a password is {MIN_PASSWORD} to {MAX_PASSWORD} bytes",
-                i + 1
-            );
-        }
-        if users.iter().any(|(n, _)| n == name) {
-            bail!("--demo-users names {name} twice");
-        }
-        users.push((name.to_owned(), SecretString::from(password.to_owned())));
+        add_user(&mut users, &format!("--demo-users entry {}", i + 1), entry)?;
     }
     Ok(users)
+}
+
+/// Parses a users file: one `NAME:PASSWORD` a line, the password being the rest of the
+/// line as is (spaces, `:` and `,` included); blank lines and lines whose first
+/// non-blank character is `#` are skipped. Error messages name the line, never quote a
+/// password.
+pub(crate) fn parse_users_file(text: &str) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let mut users = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        add_user(
+            &mut users,
+            &format!("--demo-users-file line {}", i + 1),
+            line,
+        )?;
+    }
+    Ok(users)
+}
+
+fn read_users_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let cannot = || format!("cannot read --demo-users-file {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_USERS_FILE + 1),
+        &mut bytes,
+    )
+    .with_context(cannot)?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_USERS_FILE) {
+        bail!(
+            "--demo-users-file {} is larger than {MAX_USERS_FILE} bytes",
+            path.display()
+        );
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--demo-users-file {} is not UTF-8", path.display()))?;
+    parse_users_file(&text)
+}
+
+/// Checks and adds one `NAME:PASSWORD` entry; `at` names it in errors.
+fn add_user(users: &mut Vec<(String, SecretString)>, at: &str, entry: &str) -> anyhow::Result<()> {
+    let Some((name, password)) = entry.split_once(':') else {
+        bail!("{at} is not NAME:PASSWORD");
+    };
+    if !valid_username(name) {
+        bail!("{at}: a name is 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'");
+    }
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
+        bail!("{at} ({name}): a password is {MIN_PASSWORD} to {MAX_PASSWORD} bytes");
+    }
+    if users.iter().any(|(n, _)| n == name) {
+        bail!("{at}: {name} is named twice");
+    }
+    users.push((name.to_owned(), SecretString::from(password.to_owned())));
+    Ok(())
 }
 
 fn valid_username(name: &str) -> bool {
@@ -973,6 +1052,9 @@ pub(crate) async fn serve(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    for warning in warnings(&args) {
+        eprintln!("warning: {warning}");
+    }
     let addr = args.addr;
     let options = Options::from_args(args)?;
     let users = options.users.len();
