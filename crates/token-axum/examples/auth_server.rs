@@ -16,20 +16,27 @@
 //! redis://…` share both across a fleet. Passwords are kept as Argon2id hashes, and
 //! there are no built-in credentials. Signing keys are generated at start; a
 //! deployment loads them with `token_policy::config`.
+//!
+//! `POST /login` is bounded (see [`LoginLimits`]): one password check per core at once
+//! (a login that waits more than a second for one gets `503` with `Retry-After`), and
+//! failed logins are limited per account name and per client address (`429` with
+//! `Retry-After`). The client address is the TCP peer's, so the service is served with
+//! `into_make_service_with_connect_info`; behind a reverse proxy every client would
+//! share the proxy's address, and the proxy should limit by the real one.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use axum::extract::rejection::{ExtensionRejection, JsonRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +46,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
@@ -441,6 +449,71 @@ impl RefreshCookie {
     }
 }
 
+/// The bounds of `POST /login`.
+///
+/// Every login attempt is counted as a failure for its account name and for its client
+/// address (IPv4, or IPv6 `/64`) *before* its password is checked, so concurrent
+/// guesses cannot overtake the limits; a successful login takes back its own attempts,
+/// and only those. A name or an address with `per_account` / `per_address` failures in
+/// the `window` that began with its first failure gets `429` (with `Retry-After`) for
+/// the rest of that window, without a password check — whatever the password, so a
+/// `429` tells nothing about it.
+///
+/// Only the per-account limit can refuse a login from another address: a locked
+/// account refuses its owner too until the window ends (the price of bounding guesses
+/// spread over many addresses). One address's failures never refuse another address.
+/// A success never resets a count: an attacker who owns an account could otherwise
+/// clear the count of the address it guesses from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoginLimits {
+    /// Password checks at once (default: one per core).
+    pub(crate) concurrent_checks: usize,
+    /// How long a login waits for a password check before `503` (default one second).
+    pub(crate) max_wait: Duration,
+    /// Failed logins per account name within a window (default 10).
+    pub(crate) per_account: u32,
+    /// Failed logins per client address within a window (default 100: many users
+    /// may share one address).
+    pub(crate) per_address: u32,
+    /// The window (default 15 minutes).
+    pub(crate) window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            concurrent_checks: ConcurrencyBound::per_core().permits(),
+            max_wait: Duration::from_secs(1),
+            per_account: 10,
+            per_address: 100,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The state of [`LoginLimits`].
+pub(crate) struct LoginGuard {
+    pub(crate) checks: ConcurrencyBound,
+    memory: Arc<Argon2Memory>,
+    per_account: FailureLimiter<String>,
+    per_address: FailureLimiter<IpAddr>,
+}
+
+impl LoginGuard {
+    fn new(limits: LoginLimits) -> Self {
+        let checks = ConcurrencyBound::new(limits.concurrent_checks).max_wait(limits.max_wait);
+        Self {
+            memory: Arc::new(Argon2Memory {
+                free: Mutex::new(Vec::new()),
+                max: checks.permits(),
+            }),
+            checks,
+            per_account: FailureLimiter::new(limits.per_account, limits.window),
+            per_address: FailureLimiter::new(limits.per_address, limits.window),
+        }
+    }
+}
+
 /// The running service.
 pub(crate) struct App {
     pub(crate) service: Arc<TokenService>,
@@ -452,6 +525,7 @@ pub(crate) struct App {
     dummy_hash: String,
     mailer: Mailer,
     resets: tokio::sync::mpsc::Sender<String>,
+    pub(crate) login: LoginGuard,
 }
 
 impl App {
@@ -503,12 +577,80 @@ fn hash_password(password: &[u8]) -> anyhow::Result<String> {
         .to_string())
 }
 
-fn password_matches(hash: &str, password: &[u8]) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok())
+/// Whether `password` matches the PHC string `hash`, computed in `memory` (grown to what
+/// the hash's parameters need) and compared in constant time.
+fn password_matches(hash: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (&parsed.hash, &parsed.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let mut out = [0u8; 64];
+    let (Ok(salt), Some(out)) = (
+        salt.decode_b64(&mut salt_bytes),
+        out.get_mut(..expected.len()),
+    ) else {
+        return false;
+    };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::new());
+    }
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
+        .is_ok()
+        && Output::new(out).is_ok_and(|computed| computed == *expected)
 }
 
-/// Builds the service and its router.
+/// Argon2id working memory (19 MiB a check), kept for the next check: at most one
+/// per concurrent check. Allocating it afresh for every login makes the allocator,
+/// once such blocks come from its heap, keep more and more of them resident between
+/// smaller allocations — the resident set then grows with the number of logins,
+/// however few run at once.
+struct Argon2Memory {
+    free: Mutex<Vec<Vec<Block>>>,
+    max: usize,
+}
+
+impl Argon2Memory {
+    fn take(&self) -> Vec<Block> {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, memory: Vec<Block>) {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        if free.len() < self.max {
+            free.push(memory);
+        }
+    }
+}
+
+/// Builds the service and its router, with the default [`LoginLimits`]. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (see [`serve`]): a login
+/// needs the client's address.
 pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)> {
+    build_with_limits(options, LoginLimits::default()).await
+}
+
+/// [`build`], with these login limits.
+pub(crate) async fn build_with_limits(
+    options: Options,
+    limits: LoginLimits,
+) -> anyhow::Result<(Router, Arc<App>)> {
     let store = token_policy::config::open_store(&options.database_url)
         .await
         .context("cannot open the database")?;
@@ -564,6 +706,7 @@ pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)
         dummy_hash,
         mailer: options.mailer,
         resets,
+        login: LoginGuard::new(limits),
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
@@ -767,9 +910,29 @@ async fn wait_past_cutoff(service: &TokenService, user_id: &str) -> Result<(), A
 
 async fn login(
     State(AppState(app)): State<AppState>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
     body: Body<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let Ok(ConnectInfo(peer)) = peer else {
+        return Err(token_axum::Error::Config(
+            "login needs the client address: serve with into_make_service_with_connect_info".into(),
+        )
+        .into());
+    };
     let Json(request) = body?;
+    // Counted as failures until the password is found right (see `LoginLimits`).
+    let by_address = app.login.per_address.begin(address_key(peer.ip()))?;
+    if !valid_username(&request.username) {
+        // No account has such a name: nothing to check, nor to keep as a key.
+        return Err(ApiError::InvalidCredentials);
+    }
+    let by_account = match app.login.per_account.begin(request.username.clone()) {
+        Ok(attempt) => attempt,
+        Err(limited) => {
+            by_address.forgive();
+            return Err(limited.into());
+        }
+    };
     let user = app.user(&request.username).cloned();
     let hash = match &user {
         Some(u) => u
@@ -780,14 +943,31 @@ async fn login(
         None => app.dummy_hash.clone(),
     };
     let password = request.password;
-    let matches = tokio::task::spawn_blocking(move || {
-        password_matches(&hash, password.expose_secret().as_bytes())
-    })
-    .await
-    .unwrap_or(false);
+    let memory = app.login.memory.clone();
+    let checked = app
+        .login
+        .checks
+        .spawn_blocking(move || {
+            let mut blocks = memory.take();
+            let matches = password_matches(&hash, password.expose_secret().as_bytes(), &mut blocks);
+            memory.give_back(blocks);
+            matches
+        })
+        .await;
+    let matches = match checked {
+        Ok(matches) => matches,
+        // Busy (503): no password was checked.
+        Err(e) => {
+            by_address.forgive();
+            by_account.forgive();
+            return Err(e.into());
+        }
+    };
     let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::InvalidCredentials);
     };
+    by_address.forgive();
+    by_account.forgive();
     wait_past_cutoff(&app.service, &user.id).await?;
     let tokens = app
         .service
@@ -1038,15 +1218,19 @@ async fn password_reset_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` until `shutdown` completes, with each request's
+/// peer address (which the login limits need).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[tokio::main]

@@ -38,7 +38,8 @@ pub fn unique() -> String {
     format!("{:016x}", u64::from_le_bytes(b))
 }
 
-/// A server on a loopback port, stopped when dropped.
+/// A server on a loopback port (serving `ConnectInfo<SocketAddr>`), stopped when
+/// dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -51,12 +52,16 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
+            // With the peer address, as the reference service's login needs it.
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
         });
         Self {
             addr,
