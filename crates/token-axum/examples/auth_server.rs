@@ -1195,6 +1195,10 @@ async fn password_reset_confirm(
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
         return Err(ApiError::BadRequest("a password is 8 to 1024 bytes"));
     }
+    // The password hash takes a turn among the bounded password checks, and takes it
+    // before the single-use token is spent: a busy server (503) leaves the token valid
+    // for the retry.
+    let permit = app.login.checks.acquire().await?;
     let redeemed = app
         .service
         .redeem_one_time(OneTimeKind::PasswordReset, request.token.expose_secret())
@@ -1203,17 +1207,19 @@ async fn password_reset_confirm(
         return Err(token_axum::Error::InvalidToken("invalid token").into());
     };
     let password = request.new_password;
-    let hash =
-        tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
-            .await
-            .map_err(|_| token_axum::Error::Internal("password hashing stopped".into()))?
-            .map_err(|e| token_axum::Error::Internal(e.to_string()))?;
+    let hash = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        hash_password(password.expose_secret().as_bytes())
+    })
+    .await
+    .map_err(|_| token_axum::Error::Internal("password hashing stopped".into()))?
+    .map_err(|e| token_axum::Error::Internal(e.to_string()))?;
     *user
         .password_hash
         .write()
         .unwrap_or_else(PoisonError::into_inner) = hash;
-    // Every refresh family, session and one-time token ends; access tokens issued
-    // until now are refused.
+    // Every credential ends: refresh families, sessions, one-time tokens, API keys;
+    // access tokens issued until now are refused.
     app.service.logout_everywhere(&user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

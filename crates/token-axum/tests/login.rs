@@ -573,3 +573,43 @@ async fn a_flood_of_wrong_passwords_keeps_the_servers_peak_memory_bounded() {
     assert!(!stderr.contains("warning"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_busy_password_reset_leaves_its_token_for_the_retry() {
+    let (server, app) = start(LoginLimits {
+        concurrent_checks: 1,
+        max_wait: Duration::from_millis(300),
+        ..LoginLimits::default()
+    })
+    .await;
+    let client = common::http();
+    let alice = app.user("alice").unwrap().id.clone();
+    let issued = app
+        .service
+        .issue_one_time(token_opaque::OneTimeKind::PasswordReset, &alice)
+        .await
+        .unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&issued.token).to_owned();
+    let confirm = || {
+        client
+            .post(server.url("/password-reset/confirm"))
+            .json(&json!({ "token": token, "new_password": "a brand new password" }))
+            .send()
+    };
+    // Every password check is taken: the reset waits its bounded turn, then 503…
+    let held = app.login.checks.acquire().await.unwrap();
+    let r = confirm().await.unwrap();
+    expect_retry(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        1,
+    )
+    .await;
+    drop(held);
+    // …without spending the single-use token, so the retry succeeds.
+    assert_eq!(confirm().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let r = login(&client, &server, "alice", "a brand new password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await;
+}
