@@ -661,9 +661,9 @@ pub(crate) async fn build_with_limits(
     let mut builder = TokenService::builder(
         Policy::new(ISSUER, AUDIENCE),
         PublicIssuer::new(SecretKey::<V4>::generate()?),
-        LocalCipher::new(LocalKey::<V4>::generate()?),
-        opaque,
-    );
+    )
+    .payment(LocalCipher::new(LocalKey::<V4>::generate()?))
+    .opaque(opaque);
     if let Some(url) = &options.redis_url {
         builder = builder.blocklist(Arc::new(
             RedisBlocklist::connect(url)
@@ -1122,13 +1122,8 @@ async fn revoke_api_key(
     access: Access<UserClaims>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match app
-        .service
-        .opaque()
-        .api_keys()
-        .revoke(access.subject(), &id)
-        .await
-    {
+    let opaque = app.service.opaque()?;
+    match opaque.api_keys().revoke(access.subject(), &id).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(token_opaque::Error::NotFound | token_opaque::Error::InvalidInput(_)) => {
             Err(ApiError::NotFound)

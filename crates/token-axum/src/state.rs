@@ -138,7 +138,11 @@ impl AuthState {
     }
 
     fn is_api_key(&self, raw: &str) -> bool {
-        let prefixes = &self.inner.service.opaque().config().prefixes;
+        let default = token_opaque::Prefixes::default();
+        let prefixes = match self.inner.service.opaque() {
+            Ok(opaque) => &opaque.config().prefixes,
+            Err(_) => &default,
+        };
         [OpaqueKind::ApiKeyLive, OpaqueKind::ApiKeyTest]
             .into_iter()
             .filter_map(|k| prefixes.get(k))

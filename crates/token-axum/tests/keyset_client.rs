@@ -567,9 +567,9 @@ async fn the_published_jwks_verifies_the_services_access_tokens() {
         TokenService::builder(
             Policy::new("https://auth.example", "api"),
             AccessKey::jwt(keys).unwrap(),
-            LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-            OpaqueTokens::new(store),
         )
+        .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+        .opaque(OpaqueTokens::new(store))
         .build(),
     );
     let state = token_axum::AuthState::new(service.clone());

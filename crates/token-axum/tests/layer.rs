@@ -120,15 +120,12 @@ async fn fixture_with(access: AccessKey) -> Fixture {
         fail: false.into(),
     });
     let service = Arc::new(
-        TokenService::builder(
-            Policy::new("https://auth.example", "api"),
-            access,
-            LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-            opaque,
-        )
-        .blocklist(probe.clone())
-        .clock(clock.clone())
-        .build(),
+        TokenService::builder(Policy::new("https://auth.example", "api"), access)
+            .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+            .opaque(opaque)
+            .blocklist(probe.clone())
+            .clock(clock.clone())
+            .build(),
     );
     let state = AuthState::new(service.clone())
         .api_key_header(header::HeaderName::from_static("x-api-key"))
@@ -407,6 +404,7 @@ async fn api_key_extractor_reads_both_headers() {
         .unwrap();
     f.service
         .opaque()
+        .unwrap()
         .api_keys()
         .revoke("acct-2", &unknown.info.id)
         .await

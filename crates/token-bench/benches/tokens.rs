@@ -554,9 +554,9 @@ fn verify_access(c: &mut Criterion) {
         token_policy::TokenService::builder(
             token_policy::Policy::new("https://auth.example", "api"),
             PublicIssuer::new(key),
-            LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-            opaque,
         )
+        .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+        .opaque(opaque)
         .build()
     });
     let session = Session {

@@ -327,9 +327,9 @@ static SERVICE: LazyLock<Service> = LazyLock::new(|| {
         token_policy::TokenService::builder(
             token_policy::Policy::new("https://auth.example", "api"),
             PublicIssuer::new(SecretKey::<V4>::generate().expect("key")),
-            LocalCipher::new(LocalKey::<V4>::generate().expect("key")),
-            token_opaque::OpaqueTokens::new(store),
         )
+        .payment(LocalCipher::new(LocalKey::<V4>::generate().expect("key")))
+        .opaque(token_opaque::OpaqueTokens::new(store))
         .build()
     });
     Service { runtime, service }

@@ -9,7 +9,7 @@
 //! key = "file:keys/access/secret.paserk"  # k4.secret / k3.secret PASERK, or an ES256/EdDSA private JWK
 //! ttl = "15m"
 //!
-//! [payment]
+//! [payment]                               # optional: payment tokens
 //! key = "env:TESSERA_PAYMENT_KEY"         # k4.local / k3.local PASERK
 //! ttl = "5m"
 //!
@@ -229,19 +229,25 @@ impl Config {
         }
     }
 
-    fn payment_key(&self) -> Result<PaymentKey> {
-        let reference = self
-            .file
-            .payment
-            .as_ref()
-            .and_then(|s| s.key.as_deref())
-            .ok_or_else(|| Error::Config("[payment] key is required".into()))?;
+    /// The payment key, when the file has a `[payment]` section (without one, the
+    /// service issues no payment tokens).
+    fn payment_key(&self) -> Result<Option<PaymentKey>> {
+        let Some(section) = &self.file.payment else {
+            return Ok(None);
+        };
+        let reference = section.key.as_deref().ok_or_else(|| {
+            Error::Config("[payment] key is required when [payment] is present".into())
+        })?;
         let key = self.secret(reference)?;
         let text = key.expose_secret();
         if text.starts_with("k4.local.") {
-            Ok(LocalCipher::new(LocalKey::<V4>::from_paserk(text)?).into())
+            Ok(Some(
+                LocalCipher::new(LocalKey::<V4>::from_paserk(text)?).into(),
+            ))
         } else if text.starts_with("k3.local.") {
-            Ok(LocalCipher::new(LocalKey::<V3>::from_paserk(text)?).into())
+            Ok(Some(
+                LocalCipher::new(LocalKey::<V3>::from_paserk(text)?).into(),
+            ))
         } else {
             Err(Error::Config(
                 "[payment] key must be a k4.local or k3.local PASERK (payment tokens are encrypted)".into(),
@@ -294,8 +300,12 @@ impl Config {
                 Some(url) => Arc::new(RedisBlocklist::connect(url).await?),
                 None => Arc::new(MemoryBlocklist::new()),
             };
-        let mut builder =
-            TokenService::builder(policy, access, payment, opaque).blocklist(blocklist);
+        let mut builder = TokenService::builder(policy, access)
+            .opaque(opaque)
+            .blocklist(blocklist);
+        if let Some(payment) = payment {
+            builder = builder.payment(payment);
+        }
         if let Some(services) = services {
             builder = builder.services(services);
         }

@@ -88,6 +88,14 @@ pub enum Error {
     /// A configuration file or key reference is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The service was built without the part a job needs.
+    #[error("the {job} job is not configured: this service has no {missing}")]
+    NotConfigured {
+        /// The job asked for.
+        job: Job,
+        /// What the builder was not given.
+        missing: &'static str,
+    },
     /// A database or revocation server could not be reached when opening it.
     #[error("cannot connect to {backend} at {address}: {reason}")]
     Connect {
@@ -131,9 +139,10 @@ impl Error {
             Self::SingleUseLimit => "rate limited".into(),
             Self::NotAllowed(_) => "token kind not allowed".into(),
             Self::JwtRetired => "JWT no longer accepted".into(),
-            Self::LimitExceeded { .. } | Self::InvalidPolicy(_) | Self::KeyNotAllowed { .. } => {
-                "not allowed by the policy".into()
-            }
+            Self::LimitExceeded { .. }
+            | Self::InvalidPolicy(_)
+            | Self::KeyNotAllowed { .. }
+            | Self::NotConfigured { .. } => "not allowed by the policy".into(),
             Self::SensitiveClaim(_) => "sensitive claim in a readable token".into(),
             Self::Backend(_) | Self::BlocklistFull => "revocation backend unavailable".into(),
             Self::Connect { .. } => "storage unavailable".into(),

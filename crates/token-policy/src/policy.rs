@@ -208,9 +208,11 @@ impl Policy {
         self.payment_format
     }
 
-    pub(crate) fn set_formats(&mut self, access: AccessFormat, payment: PaymentFormat) {
+    pub(crate) fn set_formats(&mut self, access: AccessFormat, payment: Option<PaymentFormat>) {
         self.access_format = access;
-        self.payment_format = payment;
+        if let Some(payment) = payment {
+            self.payment_format = payment;
+        }
     }
 
     /// The access-token lifetime.

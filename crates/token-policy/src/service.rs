@@ -55,12 +55,16 @@ fn payment_assertion(user: &str) -> Vec<u8> {
 }
 
 /// Issues and verifies every job's tokens under one [`Policy`].
+///
+/// Only the access key is required. A deployment that does not use a job leaves its
+/// part out of the builder (the payment key, the opaque store, service tokens), and a
+/// call to that job is [`Error::NotConfigured`] naming it: no dummy keys, no panics.
 pub struct TokenService {
     policy: Policy,
     access: AccessKey,
     access_verifier: AccessVerifier,
-    payment: PaymentKey,
-    opaque: OpaqueTokens,
+    payment: Option<PaymentKey>,
+    opaque: Option<OpaqueTokens>,
     blocklist: Arc<dyn Blocklist>,
     services: Option<ServiceAuth>,
     clock: Arc<dyn Clock>,
@@ -80,14 +84,29 @@ impl std::fmt::Debug for TokenService {
 pub struct TokenServiceBuilder {
     policy: Policy,
     access: AccessKey,
-    payment: PaymentKey,
-    opaque: OpaqueTokens,
+    payment: Option<PaymentKey>,
+    opaque: Option<OpaqueTokens>,
     blocklist: Option<Arc<dyn Blocklist>>,
     services: Option<ServiceAuth>,
     clock: Arc<dyn Clock>,
 }
 
 impl TokenServiceBuilder {
+    /// Enables payment tokens, encrypted with `key`.
+    #[must_use]
+    pub fn payment(mut self, key: impl Into<PaymentKey>) -> Self {
+        self.payment = Some(key.into());
+        self
+    }
+
+    /// Enables the opaque jobs — refresh tokens (and so login), API keys, one-time
+    /// tokens, sessions — on `tokens`.
+    #[must_use]
+    pub fn opaque(mut self, tokens: OpaqueTokens) -> Self {
+        self.opaque = Some(tokens);
+        self
+    }
+
     /// Uses `blocklist` (default: an in-process [`MemoryBlocklist`]).
     #[must_use]
     pub fn blocklist(mut self, blocklist: Arc<dyn Blocklist>) -> Self {
@@ -113,7 +132,10 @@ impl TokenServiceBuilder {
     /// The service.
     pub fn build(self) -> TokenService {
         let mut policy = self.policy;
-        policy.set_formats(self.access.format(), self.payment.format());
+        policy.set_formats(
+            self.access.format(),
+            self.payment.as_ref().map(PaymentKey::format),
+        );
         let access_verifier = self.access.verifier();
         let clock = self.clock;
         let blocklist = self.blocklist.unwrap_or_else(|| {
@@ -136,19 +158,15 @@ impl TokenServiceBuilder {
 }
 
 impl TokenService {
-    /// Starts a service from its policy, the access and payment keys, and the opaque
-    /// token store.
-    pub fn builder(
-        policy: Policy,
-        access: impl Into<AccessKey>,
-        payment: impl Into<PaymentKey>,
-        opaque: OpaqueTokens,
-    ) -> TokenServiceBuilder {
+    /// Starts a service from its policy and access signing keys; add the other jobs'
+    /// parts on the builder ([`TokenServiceBuilder::payment`],
+    /// [`TokenServiceBuilder::opaque`], [`TokenServiceBuilder::services`]).
+    pub fn builder(policy: Policy, access: impl Into<AccessKey>) -> TokenServiceBuilder {
         TokenServiceBuilder {
             policy,
             access: access.into(),
-            payment: payment.into(),
-            opaque,
+            payment: None,
+            opaque: None,
             blocklist: None,
             services: None,
             clock: Arc::new(SystemClock),
@@ -166,7 +184,11 @@ impl TokenService {
         for row in &mut e.rows {
             row.key_ids = match row.job {
                 Job::Access => self.access.key_ids(),
-                Job::Payment => self.payment.key_ids(),
+                Job::Payment => self
+                    .payment
+                    .as_ref()
+                    .map(PaymentKey::key_ids)
+                    .unwrap_or_default(),
                 Job::ServiceToService => self
                     .services
                     .as_ref()
@@ -189,8 +211,25 @@ impl TokenService {
     }
 
     /// The opaque token stores (refresh, API keys, one-time tokens, sessions).
-    pub fn opaque(&self) -> &OpaqueTokens {
-        &self.opaque
+    ///
+    /// # Errors
+    /// [`Error::NotConfigured`] when the service was built without them.
+    pub fn opaque(&self) -> Result<&OpaqueTokens> {
+        self.opaque_for(Job::Refresh)
+    }
+
+    fn opaque_for(&self, job: Job) -> Result<&OpaqueTokens> {
+        self.opaque.as_ref().ok_or(Error::NotConfigured {
+            job,
+            missing: "an opaque token store (TokenServiceBuilder::opaque)",
+        })
+    }
+
+    fn payment_key(&self) -> Result<&PaymentKey> {
+        self.payment.as_ref().ok_or(Error::NotConfigured {
+            job: Job::Payment,
+            missing: "a payment key (TokenServiceBuilder::payment)",
+        })
     }
 
     /// The blocklist.
@@ -278,7 +317,11 @@ impl TokenService {
     /// [`Error::SensitiveClaim`]; store errors.
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
         self.check_readable(session)?;
-        let refresh = self.opaque.refresh().issue(subject).await?;
+        let refresh = self
+            .opaque_for(Job::Refresh)?
+            .refresh()
+            .issue(subject)
+            .await?;
         let issued_at = self.issue_time(subject).await?;
         let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
         Ok(LoginTokens {
@@ -355,7 +398,7 @@ impl TokenService {
         refresh_token: &str,
         session: impl FnOnce(&str) -> T,
     ) -> Result<LoginTokens> {
-        let refresh = self.opaque.refresh();
+        let refresh = self.opaque_for(Job::Refresh)?.refresh();
         let family = refresh.family_of(refresh_token).await?;
         let claims = session(&family.user_id);
         let issued_at = self.issue_time(&family.user_id).await?;
@@ -423,7 +466,12 @@ impl TokenService {
                     found,
                 });
             }
-            match self.opaque.refresh().family_of(refresh).await {
+            match self
+                .opaque_for(Job::Refresh)?
+                .refresh()
+                .family_of(refresh)
+                .await
+            {
                 Ok(family) => {
                     if !sessions.iter().any(|(_, sid)| *sid == family.id) {
                         sessions.push((family.user_id, family.id));
@@ -450,7 +498,10 @@ impl TokenService {
         self.blocklist
             .revoke_session(sid, self.access_horizon()?)
             .await?;
-        Ok(self.opaque.refresh().revoke_family(subject, sid).await?)
+        match &self.opaque {
+            Some(opaque) => Ok(opaque.refresh().revoke_family(subject, sid).await?),
+            None => Ok(false),
+        }
     }
 
     /// Revokes one access token by id until `expires_at`.
@@ -488,9 +539,11 @@ impl TokenService {
         self.blocklist
             .revoke_subject_before(subject, now, self.access_horizon()?)
             .await?;
-        self.opaque.revoke_user(subject).await?;
-        if api_keys {
-            self.opaque.api_keys().revoke_all(subject).await?;
+        if let Some(opaque) = &self.opaque {
+            opaque.revoke_user(subject).await?;
+            if api_keys {
+                opaque.api_keys().revoke_all(subject).await?;
+            }
         }
         Ok(())
     }
@@ -505,7 +558,8 @@ impl TokenService {
             .subject(user)
             .random_token_id()?
             .valid_for(self.clock.as_ref(), self.policy.payment_ttl())?;
-        self.payment.encrypt(&claims, &payment_assertion(user))
+        self.payment_key()?
+            .encrypt(&claims, &payment_assertion(user))
     }
 
     /// Consumes a payment token in `user`'s session: decrypts it under `user`'s
@@ -536,9 +590,9 @@ impl TokenService {
             .max_lifetime(self.policy.payment_ttl())
             .require(RegisteredClaim::Jti)
             .shared_clock(self.clock.clone());
-        let verified = self
-            .payment
-            .decrypt::<T>(token, &payment_assertion(user), &validation)?;
+        let verified =
+            self.payment_key()?
+                .decrypt::<T>(token, &payment_assertion(user), &validation)?;
         let claims = verified.into_claims();
         if let (Some(jti), Some(exp)) = (&claims.jti, claims.exp) {
             if !self.blocklist.consume(user, jti, exp).await? {
@@ -553,7 +607,7 @@ impl TokenService {
     /// # Errors
     /// Store errors.
     pub async fn issue_api_key(&self, new: NewApiKey) -> Result<CreatedApiKey> {
-        Ok(self.opaque.api_keys().create(new).await?)
+        Ok(self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?)
     }
 
     /// Verifies an API key.
@@ -562,7 +616,7 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
     /// errors (malformed, checksum, unknown, revoked, expired).
     pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
-        Ok(self.opaque.api_keys().verify(raw).await?)
+        Ok(self.opaque_for(Job::ApiKey)?.api_keys().verify(raw).await?)
     }
 
     /// Issues a one-time token (email verification or password reset), rate-limited.
@@ -570,7 +624,11 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's `RateLimited`, store errors.
     pub async fn issue_one_time(&self, kind: OneTimeKind, user: &str) -> Result<IssuedOneTime> {
-        Ok(self.opaque.one_time().issue(kind, user, None).await?)
+        Ok(self
+            .opaque_for(one_time_job(kind))?
+            .one_time()
+            .issue(kind, user, None)
+            .await?)
     }
 
     /// Redeems a one-time token: single use, even under concurrent use.
@@ -578,7 +636,11 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's errors.
     pub async fn redeem_one_time(&self, kind: OneTimeKind, raw: &str) -> Result<RedeemedOneTime> {
-        Ok(self.opaque.one_time().redeem(kind, raw).await?)
+        Ok(self
+            .opaque_for(one_time_job(kind))?
+            .one_time()
+            .redeem(kind, raw)
+            .await?)
     }
 
     /// Starts a server-side session for `user` with `data`; the raw session id goes in
@@ -591,7 +653,11 @@ impl TokenService {
         user: &str,
         data: serde_json::Value,
     ) -> Result<CreatedSession> {
-        Ok(self.opaque.sessions().create(user, data).await?)
+        Ok(self
+            .opaque_for(Job::Session)?
+            .sessions()
+            .create(user, data)
+            .await?)
     }
 
     /// Loads the session a cookie names (sliding its idle expiry).
@@ -599,7 +665,7 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's errors (malformed, unknown, expired, revoked).
     pub async fn load_session(&self, raw: &str) -> Result<Session> {
-        Ok(self.opaque.sessions().load(raw).await?)
+        Ok(self.opaque_for(Job::Session)?.sessions().load(raw).await?)
     }
 
     /// A service token for `target` (its own `aud`).
@@ -624,6 +690,13 @@ impl TokenService {
                 Error::InvalidPolicy("service-to-service tokens are not configured".into())
             })?
             .verify(token, self.policy.service_ttl(), self.clock.clone())
+    }
+}
+
+fn one_time_job(kind: OneTimeKind) -> Job {
+    match kind {
+        OneTimeKind::PasswordReset => Job::PasswordReset,
+        OneTimeKind::EmailVerification => Job::EmailVerification,
     }
 }
 

@@ -174,9 +174,9 @@ async fn fixture(backend: &Backend, single_use_per_subject: usize) -> Fixture {
     let svc = TokenService::builder(
         Policy::new("https://auth.example", "api"),
         PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
-        LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-        opaque,
     )
+    .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+    .opaque(opaque)
     .blocklist(outage.clone())
     .clock(clock.clone())
     .build();
@@ -470,6 +470,7 @@ async fn a_credential_change_ends_every_credential_api_keys_included() {
         let rolled = f
             .svc
             .opaque()
+            .unwrap()
             .api_keys()
             .roll(&gina, &rolled_from.info.id, Duration::from_secs(3600))
             .await

@@ -104,9 +104,9 @@ async fn service(backend: &Backend, clock: Arc<ManualClock>) -> TokenService {
     TokenService::builder(
         policy(),
         PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
-        LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-        opaque,
     )
+    .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+    .opaque(opaque)
     .blocklist(blocklist)
     .services(services)
     .clock(clock)
@@ -345,6 +345,7 @@ async fn api_keys_and_one_time_tokens() {
             .unwrap();
         assert_eq!(info.scopes, vec!["read".to_owned()]);
         svc.opaque()
+            .unwrap()
             .api_keys()
             .revoke(&owner, &info.id)
             .await
@@ -473,14 +474,11 @@ async fn jwt_access_tokens_for_oidc_interop() {
         SigningKey::generate(Algorithm::Es256).unwrap(),
     ))
     .unwrap();
-    let svc = TokenService::builder(
-        policy(),
-        access,
-        LocalCipher::new(LocalKey::<V4>::generate().unwrap()),
-        opaque,
-    )
-    .clock(clock.clone())
-    .build();
+    let svc = TokenService::builder(policy(), access)
+        .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
+        .opaque(opaque)
+        .clock(clock.clone())
+        .build();
     assert_eq!(
         svc.policy().access_format(),
         token_policy::AccessFormat::JwtEs256
@@ -666,4 +664,56 @@ fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
             Err(Error::JwtRetired)
         ));
     }
+}
+
+#[tokio::test]
+async fn a_service_holds_only_the_parts_its_jobs_need() {
+    // Access tokens only: no payment key, no opaque store, no service keys.
+    let svc = TokenService::builder(
+        policy(),
+        PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
+    )
+    .build();
+    let access = svc.issue_access("alice", "sid-1", &session()).unwrap();
+    let verified = svc
+        .verify_access::<Session>(access.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(verified.claims().sub.as_deref(), Some("alice"));
+
+    let not_configured = |e: Error, job: Job| {
+        assert!(
+            matches!(&e, Error::NotConfigured { job: j, .. } if *j == job),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("is not configured"), "{e}");
+    };
+    not_configured(
+        svc.login("alice", &session()).await.unwrap_err(),
+        Job::Refresh,
+    );
+    not_configured(
+        svc.issue_payment(session(), "alice").unwrap_err(),
+        Job::Payment,
+    );
+    not_configured(
+        svc.verify_api_key("sk_test_x").await.unwrap_err(),
+        Job::ApiKey,
+    );
+    not_configured(
+        svc.issue_one_time(OneTimeKind::PasswordReset, "alice")
+            .await
+            .unwrap_err(),
+        Job::PasswordReset,
+    );
+    not_configured(svc.opaque().unwrap_err(), Job::Refresh);
+    // Revoking what exists still works: the access tokens of a session end.
+    assert!(!svc.revoke_session("alice", "sid-1").await.unwrap());
+    let err = svc
+        .verify_access::<Session>(access.expose_secret())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Revoked), "{err:?}");
+    let err = svc.service_token("billing").unwrap_err();
+    assert!(err.to_string().contains("service-to-service"), "{err}");
 }

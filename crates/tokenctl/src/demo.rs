@@ -198,17 +198,15 @@ async fn steps(url: &str) -> Result<Steps> {
         .await
         .map_err(|e| setup_error(&e))?;
     let opaque = OpaqueTokens::new(store);
+    let api_keys = opaque.api_keys();
     let access_key = SecretKey::<V4>::generate().map_err(|e| setup_error(&e))?;
     let access_public = access_key.public_key().clone();
     let payment_key = LocalKey::<V4>::generate().map_err(|e| setup_error(&e))?;
-    let svc = TokenService::builder(
-        Policy::new(ISSUER, AUDIENCE),
-        PublicIssuer::new(access_key),
-        LocalCipher::new(payment_key),
-        opaque,
-    )
-    .blocklist(Arc::new(MemoryBlocklist::new()))
-    .build();
+    let svc = TokenService::builder(Policy::new(ISSUER, AUDIENCE), PublicIssuer::new(access_key))
+        .payment(LocalCipher::new(payment_key))
+        .opaque(opaque)
+        .blocklist(Arc::new(MemoryBlocklist::new()))
+        .build();
     let run = random_hex()?;
     let run = run.get(..8).unwrap_or_default();
     let alice = format!("alice-{run}");
@@ -417,12 +415,7 @@ async fn steps(url: &str) -> Result<Steps> {
                     false,
                 ),
             }
-            match svc
-                .opaque()
-                .api_keys()
-                .revoke(&alice, &created.info.id)
-                .await
-            {
+            match api_keys.revoke(&alice, &created.info.id).await {
                 Ok(revoked) => s.record(
                     "API key: revoke",
                     "revoked",
