@@ -4,7 +4,7 @@
 //! [`TokenFormat::detect`]), version, purpose, footer size, footer JSON depth and width,
 //! footer `kid`. Only then is a key looked up and the token authenticated.
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use token_core::{KeyId, KeyRing, MAX_TOKEN_LEN, PasetoPurpose, PasetoVersion, TokenFormat};
 
 use crate::encoding::b64_decode;
@@ -89,12 +89,6 @@ pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<P
     })
 }
 
-#[derive(Deserialize)]
-struct FooterKid {
-    #[serde(default)]
-    kid: Option<String>,
-}
-
 /// Checks nesting depth and top-level width of a JSON text without parsing it, so a
 /// hostile footer costs one linear scan.
 fn check_json_shape(json: &[u8]) -> Result<()> {
@@ -133,17 +127,29 @@ fn check_json_shape(json: &[u8]) -> Result<()> {
 
 /// The footer's `kid`, if the footer is a JSON object that has one. A footer that does
 /// not start with `{` is opaque data and names no key.
+///
+/// A JSON footer is read strictly ([`token_core::json`]): a member name repeated
+/// anywhere in it is refused, and so is a `kid` that is not a string (`null`
+/// included: it is not read as "no `kid`").
 pub(crate) fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
     if footer.first() != Some(&b'{') {
         return Ok(None);
     }
     check_json_shape(footer)?;
-    let parsed: FooterKid = serde_json::from_slice(footer)
-        .map_err(|_| Error::InvalidFooter("not a JSON object with a string `kid`"))?;
-    if let Some(kid) = &parsed.kid {
-        KeyId::check(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
+    let mut members: Map<String, Value> = token_core::json::from_slice(footer).map_err(|e| {
+        Error::InvalidFooter(match e {
+            token_core::Error::DuplicateMember(_) => "a JSON member name appears more than once",
+            _ => "not a JSON object",
+        })
+    })?;
+    match members.remove("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => {
+            KeyId::check(&kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
+            Ok(Some(kid))
+        }
+        Some(_) => Err(Error::InvalidFooter("`kid` is not a string")),
     }
-    Ok(parsed.kid)
 }
 
 /// The footer an issuer writes: `{"kid":"<id>"}`.
@@ -262,6 +268,37 @@ mod tests {
         assert!(matches!(
             footer_kid(b"{not json"),
             Err(Error::InvalidFooter(_))
+        ));
+    }
+
+    /// A repeated member (the `kid` or any other) used to be accepted with the last
+    /// value winning, and `"kid": null` read as "no kid".
+    #[test]
+    fn footers_are_read_strictly() {
+        for footer in [
+            &br#"{"kid":"k4.pid.a","kid":"k4.pid.b"}"#[..],
+            br#"{"kid":"a","env":"prod","env":"test"}"#,
+            br#"{"kid":"a","kid":"b"}"#,
+            br#"{"kid":"a","x":{"y":1,"y":2}}"#,
+        ] {
+            assert_eq!(
+                footer_kid(footer).map_err(|e| e.to_string()),
+                Err("invalid footer: a JSON member name appears more than once".to_owned()),
+                "{}",
+                String::from_utf8_lossy(footer)
+            );
+        }
+        assert!(matches!(
+            footer_kid(br#"{"kid":null}"#),
+            Err(Error::InvalidFooter("`kid` is not a string"))
+        ));
+        assert!(matches!(
+            footer_kid(b"[1]"),
+            Ok(None) // not an object: opaque data
+        ));
+        assert!(matches!(
+            footer_kid(br#"{"kid":"a"} x"#),
+            Err(Error::InvalidFooter("not a JSON object"))
         ));
     }
 }

@@ -354,6 +354,62 @@ fn footers_are_checked_before_key_lookup() {
     ));
 }
 
+/// A payload or footer naming a member twice used to be accepted with the last value
+/// winning; a second parser in the chain may keep the first. Refused on `public` and
+/// `local` tokens: a repeated footer member before any key is used, a repeated claim
+/// after authentication.
+#[test]
+fn repeated_claims_and_footer_members_are_refused() {
+    type Map = serde_json::Map<String, serde_json::Value>;
+    let v = Validation::new().clock(clock()).allow_non_expiring_tokens();
+    let secret = SecretKey::<V4>::generate().unwrap();
+    let verifier = PublicVerifier::new(secret.public_key().clone());
+    let local = LocalKey::<V4>::generate().unwrap();
+    let pid = secret.public_key().id().to_string();
+    let lid = local.id().to_string();
+    let cipher = LocalCipher::new(local);
+    let (_, local) = cipher.keys().current().unwrap();
+
+    let payloads: [(&[u8], &str); 3] = [
+        (br#"{"sub":"q","sub":"z"}"#, "sub"),
+        (br#"{"role":"user","role":"admin","sid":"s"}"#, "role"),
+        (br#"{"x":{"a":1,"a":2}}"#, "a"),
+    ];
+    for (payload, name) in payloads {
+        let want = Some(token_core::Error::DuplicateMember(name.into()));
+        let footer = format!(r#"{{"kid":"{pid}"}}"#);
+        let t = secret.sign_raw(payload, footer.as_bytes(), b"").unwrap();
+        let err = verifier.verify::<Map>(t.expose_secret(), &v).unwrap_err();
+        assert_eq!(core(&err).cloned(), want);
+        let footer = format!(r#"{{"kid":"{lid}"}}"#);
+        let t = local.encrypt_raw(payload, footer.as_bytes(), b"").unwrap();
+        let err = cipher
+            .decrypt::<Map>(t.expose_secret(), b"", &v)
+            .unwrap_err();
+        assert_eq!(core(&err).cloned(), want);
+    }
+    for footer in [
+        format!(r#"{{"kid":"{pid}","kid":"{pid}"}}"#),
+        format!(r#"{{"kid":"{pid}","env":"a","env":"b"}}"#),
+    ] {
+        let t = secret.sign_raw(b"{}", footer.as_bytes(), b"").unwrap();
+        assert!(
+            matches!(
+                verifier.verify::<()>(t.expose_secret(), &v),
+                Err(Error::InvalidFooter(
+                    "a JSON member name appears more than once"
+                ))
+            ),
+            "{footer}"
+        );
+    }
+    let t = secret.sign_raw(b"{}", br#"{"kid":null}"#, b"").unwrap();
+    assert!(matches!(
+        verifier.verify::<()>(t.expose_secret(), &v),
+        Err(Error::InvalidFooter(_))
+    ));
+}
+
 #[test]
 fn a_public_key_cannot_be_inserted_twice() {
     let key = SecretKey::<V4>::generate().unwrap();
