@@ -207,6 +207,77 @@ fn a_key_from_another_issuer_is_unknown_not_a_bad_signature() {
     assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
 }
 
+/// A footer `kid` that is not a PASERK id (an issuer's own name for its key) used to be
+/// refused outright. It now selects an alias the ring holds, or else every trusted key
+/// is tried; a PASERK id naming no trusted key still fails fast.
+#[test]
+fn issuers_own_kids_try_the_keys_and_paserk_kids_fail_fast() {
+    let v = Validation::new().clock(clock()).allow_non_expiring_tokens();
+    let first = SecretKey::<V4>::generate().unwrap();
+    let second = SecretKey::<V4>::generate().unwrap();
+    let mut verifier =
+        PublicVerifier::from_keys([first.public_key().clone(), second.public_key().clone()])
+            .unwrap();
+    let by_b = |footer: &str| second.sign_raw(b"{}", footer.as_bytes(), b"").unwrap();
+    let check = |verifier: &PublicVerifier<V4>, t: &SecretString| {
+        verifier
+            .verify::<()>(t.expose_secret(), &v)
+            .map(|ok| ok.key_id().map(ToString::to_string))
+    };
+
+    // Each key is tried: B verifies, and is reported under its own id.
+    let own = by_b(r#"{"kid":"signing-key-2024"}"#);
+    assert_eq!(
+        check(&verifier, &own).unwrap().as_deref(),
+        Some(second.public_key().id().as_str())
+    );
+    // No trusted key authenticates it: the opaque failure, after trying them all.
+    let stranger = SecretKey::<V4>::generate().unwrap();
+    let forged = stranger
+        .sign_raw(b"{}", br#"{"kid":"signing-key-2024"}"#, b"")
+        .unwrap();
+    let err = check(&verifier, &forged).unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
+    // An alias picks its key directly.
+    verifier
+        .insert_alias(
+            token_core::KeyId::new("signing-key-2024").unwrap(),
+            second.public_key().clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        check(&verifier, &own).unwrap().as_deref(),
+        Some("signing-key-2024")
+    );
+    let err = verifier
+        .insert_alias(first.public_key().id().clone(), second.public_key().clone())
+        .unwrap_err();
+    assert!(matches!(
+        core(&err),
+        Some(token_core::Error::InvalidKeyId(_))
+    ));
+    // A PASERK id naming no trusted key fails fast, even though B would verify.
+    let unknown = stranger.public_key().id().to_string();
+    let err = check(&verifier, &by_b(&format!(r#"{{"kid":"{unknown}"}}"#))).unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
+    // The same rule for local keys.
+    let local = LocalKey::<V4>::generate().unwrap();
+    let token = local
+        .encrypt_raw(b"{}", br#"{"kid":"payments"}"#, b"")
+        .unwrap();
+    let lid = local.id().to_string();
+    let cipher = LocalCipher::new(local);
+    let ok = cipher
+        .decrypt::<()>(token.expose_secret(), b"", &v)
+        .unwrap();
+    assert_eq!(ok.key_id().map(ToString::to_string), Some(lid));
+    let other = LocalCipher::new(LocalKey::<V4>::generate().unwrap());
+    let err = other
+        .decrypt::<()>(token.expose_secret(), b"", &v)
+        .unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
+}
+
 #[test]
 fn version_and_purpose_confusion_are_typed_errors() {
     let v4_public = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
