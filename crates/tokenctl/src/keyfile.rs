@@ -827,16 +827,6 @@ pub(crate) enum PasetoKey<'a> {
     Public(Public),
 }
 
-impl PasetoKey<'_> {
-    /// The id tokens name the key by (`lid` or `pid`).
-    pub(crate) fn id(&self) -> &KeyId {
-        match self {
-            Self::Local(k) => k.id(),
-            Self::Public(k) => k.id(),
-        }
-    }
-}
-
 /// Loads every key file given.
 pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<KeyFile>> {
     paths.iter().map(|p| KeyFile::load(p)).collect()

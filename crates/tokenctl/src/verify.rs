@@ -6,6 +6,11 @@
 //! (several `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer)
 //! picks the key; a `kid` that names none of them is a rejection. A token without a
 //! `kid` is accepted only when exactly one key fits it.
+//!
+//! PASETO tokens are verified by the library's key rings, with their rules: a footer
+//! `kid` that is a PASERK id must name one of the given keys, while any other `kid` is
+//! the issuer's own name for its key (the official test vectors use such strings), so
+//! each given key is tried.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +21,9 @@ use token_core::{
     TokenVerifier, Validation,
 };
 use token_jwt::{Algorithm, JwtVerifier, TokenType, VerifyingKey};
-use token_paseto::VerifyOptions;
+use token_paseto::{
+    LocalCipher, LocalKey, PublicKey, PublicVerifier, V3, V4, VerifyOptions, Version,
+};
 
 use crate::error::{Failure, Result, core_reason, jwt_reason, paseto_reason};
 use crate::issue::parse_algorithm;
@@ -114,20 +121,6 @@ fn paseto_footer(token: &str) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-/// The `kid` of a JSON footer. Any other footer (not JSON, not an object, no string
-/// `kid`) names no key: it is still authenticated with the token.
-fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
-    if footer.first() != Some(&b'{') {
-        return Ok(None);
-    }
-    if footer.len() > token_paseto::MAX_FOOTER_LEN {
-        return Err(Failure::rejected("invalid footer: longer than 2048 bytes"));
-    }
-    Ok(serde_json::from_slice::<Value>(footer)
-        .ok()
-        .and_then(|v| v.get("kid").and_then(Value::as_str).map(str::to_owned)))
-}
-
 /// Picks the key a token names among `ids`: by `kid`, or the only one.
 fn select<'a, T>(
     candidates: &'a [T],
@@ -155,6 +148,55 @@ fn select<'a, T>(
     }
 }
 
+/// The public keys of version `V` among `candidates`, each once.
+fn public_keys<V: Version>(
+    candidates: &[PasetoKey<'_>],
+    pick: impl Fn(&Public) -> Option<&PublicKey<V>>,
+) -> Vec<PublicKey<V>> {
+    let mut keys: Vec<PublicKey<V>> = Vec::new();
+    for key in candidates.iter().filter_map(|c| match c {
+        PasetoKey::Public(p) => pick(p),
+        PasetoKey::Local(_) => None,
+    }) {
+        if !keys.iter().any(|k| k.id() == key.id()) {
+            keys.push(key.clone());
+        }
+    }
+    keys
+}
+
+/// Verifies with the library's verifier over `keys`: the footer `kid` picks the key
+/// (a PASERK id must name one of them; another `kid` is the issuer's own name, and
+/// each key is tried).
+fn verify_public<V: Version>(
+    keys: Vec<PublicKey<V>>,
+    token: &str,
+    options: &VerifyOptions<'_>,
+    validation: &Validation,
+) -> Result<token_core::Verified<Map<String, Value>>, token_paseto::Error> {
+    PublicVerifier::from_keys(keys)?.verify_with(token, options, validation)
+}
+
+/// As [`verify_public`], for `local` keys (copied into the library's key ring).
+fn decrypt_local<V: Version>(
+    keys: &[&LocalKey<V>],
+    token: &str,
+    options: &VerifyOptions<'_>,
+    validation: &Validation,
+) -> Result<token_core::Verified<Map<String, Value>>, token_paseto::Error> {
+    let copy = |k: &LocalKey<V>| LocalKey::<V>::from_bytes(k.expose_secret_bytes());
+    let Some((first, rest)) = keys.split_first() else {
+        return Err(token_core::Error::UnknownKeyId.into());
+    };
+    let mut cipher = LocalCipher::new(copy(first)?);
+    for key in rest {
+        if cipher.keys().status(key.id().as_str()).is_none() {
+            cipher.rotate_to(copy(key)?)?;
+        }
+    }
+    cipher.decrypt_with(token, options, validation)
+}
+
 fn verify_paseto(
     args: &Args,
     files: &[KeyFile],
@@ -174,14 +216,6 @@ fn verify_paseto(
             version_name(version)
         )));
     }
-    let footer = paseto_footer(token)?;
-    let footer_bytes = footer.as_deref().unwrap_or_default();
-    if let Some(expected) = &args.footer {
-        if expected.as_bytes() != footer_bytes {
-            return Err(Failure::rejected("footer mismatch"));
-        }
-    }
-    let kid = footer_kid(footer_bytes)?;
     let candidates: Vec<PasetoKey<'_>> = files
         .iter()
         .flat_map(|f| f.paseto_keys(version, purpose))
@@ -191,7 +225,6 @@ fn verify_paseto(
             "wrong key type: no given key is a {what} key (the key decides the algorithm)"
         )));
     }
-    let key = select(&candidates, |k| k.id().as_str(), kid.as_deref(), &what)?;
     let options = VerifyOptions {
         implicit_assertion: args
             .implicit_assertion
@@ -200,19 +233,63 @@ fn verify_paseto(
             .as_bytes(),
         footer: args.footer.as_deref().map(str::as_bytes),
     };
-    let payload = match key {
-        PasetoKey::Local(Local::V4(k)) => k.decrypt_raw(token, &options),
-        PasetoKey::Local(Local::V3(k)) => k.decrypt_raw(token, &options),
-        PasetoKey::Public(Public::V4(k)) => k.verify_raw(token, &options),
-        PasetoKey::Public(Public::V3(k)) => k.verify_raw(token, &options),
+    let validation = validation(args);
+    // The library decides which key the footer names, with the same rules (and the
+    // same strict footer reading) as every other verifier.
+    let verified = match (version, purpose) {
+        (PasetoVersion::V4, PasetoPurpose::Public) => {
+            let keys = public_keys::<V4>(&candidates, |p| match p {
+                Public::V4(k) => Some(k),
+                Public::V3(_) => None,
+            });
+            verify_public(keys, token, &options, &validation)
+        }
+        (PasetoVersion::V3, PasetoPurpose::Public) => {
+            let keys = public_keys::<V3>(&candidates, |p| match p {
+                Public::V3(k) => Some(k),
+                Public::V4(_) => None,
+            });
+            verify_public(keys, token, &options, &validation)
+        }
+        (PasetoVersion::V4, PasetoPurpose::Local) => {
+            let keys: Vec<&LocalKey<V4>> = candidates
+                .iter()
+                .filter_map(|c| match c {
+                    PasetoKey::Local(Local::V4(k)) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            decrypt_local(&keys, token, &options, &validation)
+        }
+        (PasetoVersion::V3, PasetoPurpose::Local) => {
+            let keys: Vec<&LocalKey<V3>> = candidates
+                .iter()
+                .filter_map(|c| match c {
+                    PasetoKey::Local(Local::V3(k)) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            decrypt_local(&keys, token, &options, &validation)
+        }
+        _ => {
+            return Err(Failure::rejected(format!(
+                "unsupported PASETO version {}",
+                version_name(version)
+            )));
+        }
     }
-    .map_err(|e| Failure::rejected(paseto_reason(&e)))?;
-    let claims = Claims::<Map<String, Value>>::from_json::<Rfc3339>(&payload)
-        .map_err(|e| Failure::rejected(core_reason(&e)))?;
-    validation(args)
-        .validate(&claims)
-        .map_err(|e| Failure::rejected(core_reason(&e)))?;
-    let json = claims
+    .map_err(|e| match e {
+        token_paseto::Error::Core(token_core::Error::UnknownKeyId) => {
+            Failure::rejected("unknown key id (the footer `kid` names none of the given keys)")
+        }
+        token_paseto::Error::MissingKeyId => Failure::rejected(format!(
+            "no key id: the token names no `kid` and {} of the given keys fit a {what} token",
+            candidates.len()
+        )),
+        e => Failure::rejected(paseto_reason(&e)),
+    })?;
+    let json = verified
+        .claims()
         .to_json::<Rfc3339>()
         .ok()
         .and_then(|j| serde_json::from_slice(&j).ok())
@@ -220,8 +297,11 @@ fn verify_paseto(
     Ok(Verified {
         claims: json,
         format: what,
-        kid: key.id().to_string(),
-        footer,
+        kid: verified
+            .key_id()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        footer: paseto_footer(token)?,
     })
 }
 

@@ -720,3 +720,93 @@ fn opaque_tokens_and_public_keys_are_usage_errors() {
     assert_eq!(claims["exp"], "2030-01-01T00:10:00Z");
     assert_eq!(claims["iat"], "2030-01-01T00:00:00Z");
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Every official v3 and v4 vector through the binary: the success cases exit 0 with
+/// their payload, the expect-fail cases exit non-zero. Twelve success cases carry a
+/// footer `kid` that is the vector author's own string, not a PASERK id (`E-5`…`E-8`,
+/// `S-2`, `S-3`); they used to be refused with "unknown key id".
+#[test]
+fn official_paseto_vectors_through_verify() {
+    let tmp = TempDir::new("vectors");
+    let mut ran = (0, 0);
+    for (version, json) in [
+        ("3", include_str!("vectors/paseto/v3.json")),
+        ("4", include_str!("vectors/paseto/v4.json")),
+    ] {
+        let file: serde_json::Value = serde_json::from_str(json).unwrap();
+        for case in file["tests"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let s = |field: &str| case[field].as_str().unwrap();
+            // The key the case gives: a local key, or the public half of a key pair.
+            let paserk = match case["key"].as_str() {
+                Some(key) => format!("k{version}.local.{}", b64(&unhex(key))),
+                None => format!("k{version}.public.{}", b64(&unhex(s("public-key")))),
+            };
+            let key = tmp.write(&format!("{name}.paserk"), &paserk);
+            let run = tokenctl(&[
+                "verify",
+                "--json",
+                "--key",
+                &key.display().to_string(),
+                "--footer",
+                s("footer"),
+                "--implicit-assertion",
+                s("implicit-assertion"),
+                // The payloads expire at 2022-01-01T00:00:00+00:00.
+                "--now",
+                "2021-06-01T00:00:00Z",
+                s("token"),
+            ]);
+            if case["expect-fail"].as_bool().unwrap() {
+                assert_ne!(run.code, 0, "{name} must fail: {run:#?}");
+                run.fails(1);
+                ran.1 += 1;
+                continue;
+            }
+            assert_eq!(run.code, 0, "{name}: {run:#?}");
+            let expected: serde_json::Value = serde_json::from_str(s("payload")).unwrap();
+            let mut want = expected.as_object().unwrap().clone();
+            // Written back in the canonical RFC 3339 form.
+            assert_eq!(want["exp"], "2022-01-01T00:00:00+00:00");
+            want.insert("exp".into(), json!("2022-01-01T00:00:00Z"));
+            assert_eq!(run.json(), serde_json::Value::Object(want), "{name}");
+            ran.0 += 1;
+        }
+    }
+    assert_eq!(ran, (24, 10));
+}
+
+/// A kid that is a PASERK id still has to name one of the given keys, while an
+/// issuer's own kid lets each given key be tried (and fail when none verifies).
+#[test]
+fn issuers_own_kids_try_each_given_key() {
+    let footer = r#"{"kid":"signing-key-2024"}"#;
+    for (kind, public) in [("v4.public", "public.paserk"), ("v4.local", "local.paserk")] {
+        let token = issue(kind, &["--footer", footer]);
+        let mine = p(dir(kind), public);
+        let theirs = p(other(kind), public);
+        let run = tokenctl(&["verify", "--key", &theirs, "--key", &mine, &token]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("with key {}", kid(kind))),
+            "{run:#?}"
+        );
+        tokenctl(&["verify", "--key", &theirs, &token]).rejected("invalid token");
+    }
+    // A PASERK id of another key: refused before any key is tried.
+    let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
+        .ok()
+        .to_owned();
+    let token = issue(
+        "v4.public",
+        &["--footer", &format!(r#"{{"kid":"{stranger}"}}"#)],
+    );
+    verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
+}
