@@ -810,3 +810,88 @@ fn issuers_own_kids_try_each_given_key() {
     );
     verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
 }
+
+/// A repeated claim used to be accepted with the last value winning. The one strict
+/// reading refuses it everywhere: when issuing, verifying and inspecting.
+#[test]
+fn repeated_claims_are_refused_everywhere() {
+    let key = issuing_key("v4.public");
+    let line = tokenctl(&[
+        "issue",
+        "--key",
+        &key,
+        "--claims",
+        r#"{"sub":"q","sub":"z"}"#,
+    ])
+    .fails(2)
+    .to_owned();
+    assert!(line.contains("`sub` is named more than once"), "{line}");
+    let tmp = TempDir::new("repeated");
+    let file = tmp.write("claims.json", r#"{"role":"a","x":{"n":1,"n":2}}"#);
+    let claims_file = format!("@{}", file.display());
+    tokenctl(&["issue", "--key", &key, "--claims", &claims_file]).fails(2);
+    tokenctl(&[
+        "issue",
+        "--key",
+        &key,
+        "--footer",
+        r#"{"env":"a","env":"b"}"#,
+    ])
+    .fails(2);
+
+    // An authentic v4.public token whose claims repeat a name.
+    let secret = std::fs::read_to_string(dir("v4.public").join("secret.paserk")).unwrap();
+    let secret = token_paseto::SecretKey::<token_paseto::V4>::from_paserk(secret.trim()).unwrap();
+    let exp = token_core::Timestamp::from_unix_seconds(now() + 600)
+        .unwrap()
+        .to_rfc3339();
+    let sign = |claims: &str, footer: &str| {
+        secret
+            .sign_raw(claims.as_bytes(), footer.as_bytes(), b"")
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    };
+    let kid_footer = format!(r#"{{"kid":"{}"}}"#, kid("v4.public"));
+    let token = sign(
+        &format!(r#"{{"exp":"{exp}","role":"user","role":"admin"}}"#),
+        &kid_footer,
+    );
+    let public = p(dir("v4.public"), "public.paserk");
+    let line = verify(&public, &token, &[]).fails(1).to_owned();
+    assert!(line.contains("`role` appears more than once"), "{line}");
+    let run = tokenctl(&["inspect", "--json", &token]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("duplicate-member"), "{run:#?}");
+    // The footer too.
+    let token = sign(
+        &format!(r#"{{"exp":"{exp}"}}"#),
+        &format!(r#"{{"kid":"{}","kid":"x"}}"#, kid("v4.public")),
+    );
+    verify(&public, &token, &[]).rejected("invalid footer");
+    let run = tokenctl(&["inspect", "--json", &token]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("duplicate-member"), "{run:#?}");
+
+    // JOSE headers: a repeated member, and a null one, are refused before any key is
+    // used, and flagged by inspect.
+    let claims = json!({"sub": "a", "exp": now() + 600});
+    for header in [
+        r#"{"alg":"ES256","crit":null}"#,
+        r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+    ] {
+        let token = format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(claims.to_string().as_bytes()),
+            b64(&[1u8; 64])
+        );
+        verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("malformed token");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert!(
+            run.stdout.contains("duplicate-member") || run.stdout.contains("null-member"),
+            "{run:#?}"
+        );
+    }
+}
