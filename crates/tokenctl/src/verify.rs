@@ -1,6 +1,6 @@
 //! `tokenctl verify --key FILE… [--iss ..] [--aud ..] [--implicit-assertion STR]
 //! [--leeway 60s] [--max-lifetime D] [--now RFC3339] [--footer STR] [--alg ALG]
-//! [--typ T] [TOKEN|-]`.
+//! [--typ T] [--allow-shared-secret] [TOKEN|-]`.
 //!
 //! The algorithm always comes from the key, never from the token. With several keys
 //! (several `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer)
@@ -11,6 +11,11 @@
 //! `kid` that is a PASERK id must name one of the given keys, while any other `kid` is
 //! the issuer's own name for its key (the official test vectors use such strings), so
 //! each given key is tried.
+//!
+//! Legacy HMAC JWTs (HS256/384/512) are checked only with `--allow-shared-secret` and
+//! an `oct` JWK whose `alg` (or `--alg`) names the HMAC algorithm: an HMAC secret lets
+//! whoever verifies also forge, so the flag says the caller knows. Without it, an `oct`
+//! JWK given for a JWS is refused with a message naming the flag.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +25,7 @@ use token_core::{
     Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Rfc3339, Timestamp, TokenFormat,
     TokenVerifier, Validation,
 };
-use token_jwt::{Algorithm, JwtVerifier, TokenType, VerifyingKey};
+use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, TokenType, VerifyingKey};
 use token_paseto::{
     LocalCipher, LocalKey, PublicKey, PublicVerifier, V3, V4, VerifyOptions, Version,
 };
@@ -66,9 +71,14 @@ pub(crate) struct Args {
     /// accepted and shown on stderr.
     #[arg(long, value_name = "STR")]
     footer: Option<String>,
-    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one.
-    #[arg(long, value_name = "ALG", value_parser = parse_algorithm)]
-    alg: Option<Algorithm>,
+    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one; with
+    /// --allow-shared-secret, HS256/HS384/HS512 for `oct` JWKs that do not name one.
+    #[arg(long, value_name = "ALG", value_parser = parse_verify_algorithm)]
+    alg: Option<VerifyAlgorithm>,
+    /// JWS: also verify legacy HMAC JWTs (HS256, HS384, HS512) with `oct` JWKs. An HMAC
+    /// secret is shared: whoever can verify these tokens can also forge them.
+    #[arg(long)]
+    allow_shared_secret: bool,
     /// JWS: require this `typ` header (e.g. `at+jwt`). Without it, `typ` must be
     /// absent or `JWT`.
     #[arg(long, value_name = "TYP")]
@@ -76,6 +86,51 @@ pub(crate) struct Args {
     /// The token; `-` or nothing reads it from standard input.
     #[arg(value_name = "TOKEN|-")]
     token: Option<String>,
+}
+
+/// An algorithm named by `--alg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VerifyAlgorithm {
+    /// A public-key algorithm.
+    Public(Algorithm),
+    /// An HMAC algorithm (needs --allow-shared-secret).
+    Hmac(HmacAlgorithm),
+}
+
+/// Parses `--alg` for `verify`: the public-key algorithms, and the HMAC ones.
+fn parse_verify_algorithm(s: &str) -> Result<VerifyAlgorithm, String> {
+    if let Some(alg) = HmacAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(s))
+    {
+        return Ok(VerifyAlgorithm::Hmac(alg));
+    }
+    parse_algorithm(s)
+        .map(VerifyAlgorithm::Public)
+        .map_err(|_| {
+            format!(
+                "unsupported algorithm {s:?} (one of ES256, ES384, EdDSA, PS256, RS256; \
+             HS256, HS384, HS512 with --allow-shared-secret)"
+            )
+        })
+}
+
+impl Args {
+    /// `--alg`, when it names a public-key algorithm.
+    fn public_alg(&self) -> Option<Algorithm> {
+        match self.alg {
+            Some(VerifyAlgorithm::Public(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// `--alg`, when it names an HMAC algorithm.
+    fn hmac_alg(&self) -> Option<HmacAlgorithm> {
+        match self.alg {
+            Some(VerifyAlgorithm::Hmac(a)) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// What a successful verification produced.
@@ -308,7 +363,7 @@ fn verify_paseto(
 fn verifying_keys(args: &Args, files: &[KeyFile]) -> Result<Vec<VerifyingKey>> {
     let mut keys: Vec<VerifyingKey> = Vec::new();
     for file in files {
-        for key in file.verifying_keys(args.alg)? {
+        for key in file.verifying_keys(args.public_alg())? {
             if !keys.iter().any(|k| k.key_id() == key.key_id()) {
                 keys.push(key);
             }
@@ -332,26 +387,99 @@ fn verify_jws(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
         return Err(Failure::rejected("unsecured token (alg: none)"));
     }
     let keys = verifying_keys(args, files)?;
-    if keys.is_empty() {
+    let hmac = hmac_keys(args, files, &header, keys.is_empty())?;
+    if keys.is_empty() && hmac.is_empty() {
         return Err(Failure::rejected(
             "wrong key type: no given key verifies JWS signatures",
         ));
     }
+    let candidates: Vec<JwsKey<'_>> = keys
+        .iter()
+        .map(JwsKey::Public)
+        .chain(hmac.iter().map(JwsKey::Hmac))
+        .collect();
     let key = select(
-        &keys,
+        &candidates,
         |k| k.key_id().as_str(),
         header.kid().map(token_core::KeyId::as_str),
         "JWS",
     )?;
-    let verified = JwtVerifier::new(key.clone())
-        .verify::<Map<String, Value>>(token, &validation(args))
-        .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    let validation = validation(args);
+    let verified = match key {
+        JwsKey::Public(k) => {
+            JwtVerifier::new((*k).clone()).verify::<Map<String, Value>>(token, &validation)
+        }
+        JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, &validation),
+    }
+    .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    if let JwsKey::Hmac(k) = key {
+        note(&format!(
+            "warning: {}: a shared secret; whoever holds it can also forge tokens",
+            k.algorithm()
+        ));
+    }
     Ok(Verified {
         claims: jwt_claims(verified.claims()),
         format: format!("JWS {}", key.algorithm()),
         kid: key.key_id().to_string(),
         footer: None,
     })
+}
+
+/// A key that verifies a JWS.
+enum JwsKey<'a> {
+    /// A public key.
+    Public(&'a VerifyingKey),
+    /// A legacy HMAC secret (--allow-shared-secret).
+    Hmac(&'a HmacKey),
+}
+
+impl JwsKey<'_> {
+    fn key_id(&self) -> &token_core::KeyId {
+        match self {
+            Self::Public(k) => k.key_id(),
+            Self::Hmac(k) => k.key_id(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Public(k) => k.algorithm().name(),
+            Self::Hmac(k) => k.algorithm().name(),
+        }
+    }
+}
+
+/// The HMAC keys among `files`, with --allow-shared-secret. Without the flag, an `oct`
+/// JWK given for an HMAC token (or as the only kind of key) is refused, naming the flag.
+fn hmac_keys(
+    args: &Args,
+    files: &[KeyFile],
+    header: &token_jwt::Header,
+    no_public_key: bool,
+) -> Result<Vec<HmacKey>> {
+    if !args.allow_shared_secret {
+        if let Some(file) = files.iter().find(|f| f.is_hmac_candidate()) {
+            if no_public_key || header.alg().starts_with("HS") {
+                return Err(Failure::usage(format!(
+                    "{}: an `oct` JWK is a shared secret (whoever verifies with it can also \
+                     forge tokens): pass --allow-shared-secret to verify legacy HMAC JWTs \
+                     with it",
+                    file.path.display()
+                )));
+            }
+        }
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<HmacKey> = Vec::new();
+    for file in files {
+        if let Some(key) = file.hmac_key(args.hmac_alg())? {
+            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 fn is_nested(cty: Option<&str>) -> bool {
@@ -451,6 +579,12 @@ fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
 
 /// Runs `verify`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
+    if let (Some(alg), false) = (args.hmac_alg(), args.allow_shared_secret) {
+        return Err(Failure::usage(format!(
+            "--alg {alg} is an HMAC algorithm, a shared secret (whoever verifies can also \
+             forge): pass --allow-shared-secret to verify legacy HMAC JWTs"
+        )));
+    }
     let files = load_all(&args.keys)?;
     if let Some(file) = files.iter().find(|f| matches!(f.key, Key::Protected(_))) {
         return Err(Failure::usage(format!(

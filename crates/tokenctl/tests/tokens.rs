@@ -895,3 +895,117 @@ fn repeated_claims_are_refused_everywhere() {
         );
     }
 }
+
+/// Legacy HMAC JWTs verify only with --allow-shared-secret and an `oct` JWK whose
+/// `alg` (or --alg) names the algorithm; without the flag the refusal names it.
+#[test]
+fn legacy_hmac_jwts_need_allow_shared_secret() {
+    use token_jwt::{HmacAlgorithm, HmacKey, TokenType};
+    let tmp = TempDir::new("hmac");
+    let claims = token_core::Claims::new(serde_json::json!({"role": "legacy"}))
+        .issuer("https://legacy.example")
+        .audience("api")
+        .valid_for(
+            &token_core::SystemClock,
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+    for alg in HmacAlgorithm::ALL {
+        let mut secret = vec![0u8; alg.output_len()];
+        getrandom::fill(&mut secret).unwrap();
+        let key =
+            HmacKey::dangerous_shared_secret(alg, token_core::SecretBytes::new(secret)).unwrap();
+        let jwk = tmp
+            .write(
+                &format!("{alg}.jwk"),
+                key.to_secret_jwk_dangerous().expose_secret(),
+            )
+            .display()
+            .to_string();
+        let token = key.sign_as(&TokenType::Jwt, &claims).unwrap();
+        let token = token.expose_secret();
+        let run = verify(&jwk, token, &["--allow-shared-secret", "--aud", "api"]);
+        let out = run.json();
+        assert_eq!(out["role"], "legacy");
+        assert_eq!(out["iss"], "https://legacy.example");
+        assert!(run.stderr.contains("shared secret"), "{run:#?}");
+        assert!(
+            run.stderr.contains(&format!("verified: JWS {alg}")),
+            "{run:#?}"
+        );
+        // Without the flag: refused, and the message says which flag.
+        let line = verify(&jwk, token, &["--aud", "api"]).fails(2).to_owned();
+        assert!(line.contains("--allow-shared-secret"), "{line}");
+        // Tampered, or wrong audience: rejected as usual.
+        verify(
+            &jwk,
+            &tamper(token, 2),
+            &["--allow-shared-secret", "--aud", "api"],
+        )
+        .rejected("invalid token");
+        verify(&jwk, token, &["--allow-shared-secret", "--aud", "billing"])
+            .rejected("wrong audience");
+    }
+
+    // The algorithm comes from the key: an HS384 token under an HS256 key is refused.
+    let hs256 = HmacKey::dangerous_shared_secret(
+        HmacAlgorithm::Hs256,
+        token_core::SecretBytes::new(vec![5; 48]),
+    )
+    .unwrap();
+    let hs384 = HmacKey::dangerous_shared_secret(
+        HmacAlgorithm::Hs384,
+        token_core::SecretBytes::new(vec![5; 48]),
+    )
+    .unwrap()
+    .with_key_id(hs256.key_id().clone());
+    let jwk = tmp
+        .write("hs256.jwk", hs256.to_secret_jwk_dangerous().expose_secret())
+        .display()
+        .to_string();
+    let token = hs384.sign_as(&TokenType::Jwt, &claims).unwrap();
+    verify(
+        &jwk,
+        token.expose_secret(),
+        &["--allow-shared-secret", "--aud", "api"],
+    )
+    .rejected("algorithm not allowed for this key");
+
+    // An `oct` JWK that names no algorithm needs --alg; --alg HS256 needs the flag.
+    let mut bare: serde_json::Value =
+        serde_json::from_str(hs256.to_secret_jwk_dangerous().expose_secret()).unwrap();
+    bare.as_object_mut().unwrap().remove("alg");
+    let bare = tmp
+        .write("bare.jwk", &bare.to_string())
+        .display()
+        .to_string();
+    let token = hs256.sign_as(&TokenType::Jwt, &claims).unwrap();
+    let token = token.expose_secret();
+    let line = verify(&bare, token, &["--allow-shared-secret", "--aud", "api"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("--alg HS256"), "{line}");
+    verify(
+        &bare,
+        token,
+        &["--allow-shared-secret", "--alg", "HS256", "--aud", "api"],
+    )
+    .ok();
+    let line = verify(&bare, token, &["--alg", "HS256", "--aud", "api"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("--allow-shared-secret"), "{line}");
+    // Beside an ES256 key, an ES256 token verifies without the flag, and an HMAC key
+    // never issues.
+    let es = issue("es256", &[]);
+    tokenctl(&[
+        "verify",
+        "--key",
+        &jwk,
+        "--key",
+        &p(dir("es256"), "public.jwk"),
+        &es,
+    ])
+    .ok();
+    tokenctl(&["issue", "--key", &jwk]).fails(2);
+}
