@@ -35,6 +35,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A JSON object names the same member twice (at any depth). Parsers disagree on
+    /// which value wins, so the text is refused whatever the values.
+    #[error("JSON member `{0}` appears more than once")]
+    DuplicateMember(String),
+    /// A JSON text is not well-formed, or does not have the shape expected of it.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
     /// The application's own claims did not deserialize into its type.
     #[error("custom claims do not match the expected type: {0}")]
     InvalidCustomClaims(String),

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod error;
 pub mod format;
+pub mod json;
 pub mod key;
 pub mod secret;
 #[cfg(feature = "test-support")]

@@ -1,11 +1,15 @@
 //! Splitting compact serializations and reading protected headers, bounded and strict.
 //!
-//! The header is read into a fixed struct: `alg` (required), `kid`, `typ`, `cty`,
-//! `crit`, and for JWE `enc` and `zip`. A repeated member is an error; members of the
-//! wrong type are errors. Every other member (`jku`, `x5u`, `x5c`, `jwk`, `x5t`, …) is
-//! skipped unread: nothing here can fetch a URL or take a key from the token.
+//! The header is read strictly ([`token_core::json`]: a member name repeated anywhere
+//! in it is an error), then into a fixed struct: `alg` (required), `kid`, `typ`, `cty`,
+//! `crit`, and for JWE `enc` and `zip`. Members of the wrong type are errors, and so is
+//! a member whose value is `null`: a member is absent or has a value, so `"crit": null`
+//! is refused rather than read as "no `crit`". Every other member (`jku`, `x5u`, `x5c`,
+//! `jwk`, `x5t`, …) is skipped unread: nothing here can fetch a URL or take a key from
+//! the token.
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use token_core::{KeyId, MAX_TOKEN_LEN, TokenFormat};
 
 use crate::algorithm::{TokenType, media_type_eq};
@@ -99,7 +103,20 @@ impl Header {
         if json.trim_ascii_start().first() != Some(&b'{') {
             return Err(Error::MalformedHeader("not a JSON object".to_owned()));
         }
-        let raw: RawHeader = serde_json::from_slice(&json)
+        let members: Map<String, Value> =
+            token_core::json::from_slice(&json).map_err(|e| match e {
+                token_core::Error::DuplicateMember(name) => {
+                    Error::MalformedHeader(format!("member `{name}` appears more than once"))
+                }
+                other => Error::MalformedHeader(echo(&other.to_string())),
+            })?;
+        if let Some((name, _)) = members.iter().find(|(_, value)| value.is_null()) {
+            return Err(Error::MalformedHeader(format!(
+                "member `{}` is null; a header member is either absent or has a value",
+                echo(name)
+            )));
+        }
+        let raw = RawHeader::deserialize(Value::Object(members))
             .map_err(|e| Error::MalformedHeader(echo(&e.to_string())))?;
         let kid = raw.kid.map(KeyId::new).transpose()?;
         Ok(Self {
@@ -243,6 +260,16 @@ mod tests {
             r#"{"alg":"ES256","alg":"none"}"#,
             r#"{"alg":"ES256","kid":7}"#,
             r#"{"alg":"ES256","crit":"b64"}"#,
+            r#"{"alg":"ES256","crit":null}"#,
+            r#"{"alg":"ES256","kid":null}"#,
+            r#"{"alg":"ES256","typ":null}"#,
+            r#"{"alg":"ES256","cty":null}"#,
+            r#"{"alg":"ES256","enc":null}"#,
+            r#"{"alg":"ES256","zip":null}"#,
+            r#"{"alg":"ES256","jku":null}"#,
+            r#"{"alg":"ES256","jku":"a","jku":"b"}"#,
+            r#"{"alg":"ES256","x5c":[{"a":1,"a":2}]}"#,
+            r#"{"alg":"ES256","k\u0069d":"a","kid":"b"}"#,
             r#"["alg"]"#,
             "not json",
         ] {

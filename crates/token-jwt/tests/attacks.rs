@@ -374,6 +374,96 @@ fn unknown_crit_is_refused() {
     ));
 }
 
+/// A member whose value is `null` used to read as absent, so `"crit": null` verified.
+/// Every null header member is refused, on single keys and key sets alike, before the
+/// signature is checked.
+#[test]
+fn null_header_members_are_refused_not_read_as_absent() {
+    let key = es256();
+    let sign = raw_signer(&key);
+    let set = JwtVerifier::new(key.verifying_key().clone());
+    for header in [
+        r#"{"alg":"ES256","crit":null}"#,
+        r#"{"alg":"ES256","kid":null}"#,
+        r#"{"alg":"ES256","typ":null}"#,
+        r#"{"alg":"ES256","cty":null}"#,
+        r#"{"alg":"ES256","b64":false,"crit":null}"#,
+        r#"{"alg":"ES256","jku":null}"#,
+    ] {
+        let token = forge(header, &claims_json(), &*sign);
+        for result in [
+            verify(key.verifying_key(), &token),
+            verify_set(&set, &token),
+            token_jwt::dangerous_decode_header(&token).map(drop),
+        ] {
+            assert!(
+                matches!(&result, Err(Error::MalformedHeader(m)) if m.contains("null")),
+                "{header}: {result:?}"
+            );
+        }
+    }
+    // The same header without the null member verifies.
+    let token = forge(r#"{"alg":"ES256"}"#, &claims_json(), &*sign);
+    verify(key.verifying_key(), &token).unwrap();
+}
+
+/// A claims set that names a member twice used to verify with the last value winning
+/// (a second parser in the chain may keep the first). Refused after authentication,
+/// whatever the claim, on every key type and by the inspection decoder.
+#[test]
+fn repeated_claims_are_refused() {
+    let key = es256();
+    let sign = raw_signer(&key);
+    let exp = NOW + 300;
+    for (payload, name) in [
+        (
+            format!(r#"{{"iss":"{ISSUER}","aud":"api","exp":{exp},"sub":"q","sub":"z"}}"#),
+            "sub",
+        ),
+        (
+            format!(r#"{{"iss":"{ISSUER}","aud":"api","exp":{exp},"role":"user","role":"admin"}}"#),
+            "role",
+        ),
+        (
+            format!(r#"{{"iss":"{ISSUER}","aud":"api","exp":{exp},"x":{{"a":1,"a":2}}}}"#),
+            "a",
+        ),
+    ] {
+        let want = Err(Error::Core(Core::DuplicateMember(name.into())));
+        let token = forge(r#"{"alg":"ES256"}"#, &payload, &*sign);
+        assert_eq!(verify(key.verifying_key(), &token), want, "{payload}");
+        assert_eq!(
+            key.verifying_key()
+                .verify::<serde_json::Map<String, serde_json::Value>>(&token, &validation())
+                .map(drop),
+            want,
+            "{payload}"
+        );
+        assert_eq!(
+            token_jwt::dangerous_decode_unverified::<()>(&token).map(drop),
+            want,
+            "{payload}"
+        );
+        // Under a bad signature it is only ever InvalidToken.
+        let (input, _) = token.rsplit_once('.').unwrap();
+        assert_eq!(
+            verify(key.verifying_key(), &format!("{input}.{}", b64([1u8; 64]))),
+            Err(Error::Core(Core::InvalidToken))
+        );
+        // HMAC, and a directly encrypted JWT.
+        let hmac =
+            HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![3; 32]))
+                .unwrap();
+        let mac = josekit::jws::HS256.signer_from_bytes([3u8; 32]).unwrap();
+        let token = forge(r#"{"alg":"HS256"}"#, &payload, &|i| mac.sign(i).unwrap());
+        assert_eq!(
+            hmac.verify::<()>(&token, &validation()).map(drop),
+            want,
+            "{payload}"
+        );
+    }
+}
+
 // ---- signature stripped, truncated, tampered -------------------------------------------------
 
 #[test]
@@ -745,18 +835,19 @@ fn oversized_tokens_and_headers_are_refused_before_parsing() {
             max: MAX_HEADER_LEN
         })
     );
-    // Deeply nested JSON in an ignored header member is skipped without recursion, up
-    // to the header bound; the token then fails where it should, at the signature.
+    // Deeply nested JSON in an ignored header member is refused at the parser's depth
+    // bound (every member is read, to find repeated names), without exhausting the
+    // stack and before any crypto.
     let deep = format!(
         r#"{{"alg":"ES256","x":{}1{}}}"#,
         "[".repeat(3000),
         "]".repeat(3000)
     );
     let token = format!("{}.{}.{}", b64(&deep), b64(claims_json()), b64([0u8; 64]));
-    assert_eq!(
+    assert!(matches!(
         verify(key.verifying_key(), &token),
-        Err(Error::Core(Core::InvalidToken))
-    );
+        Err(Error::MalformedHeader(m)) if m.contains("recursion limit")
+    ));
     // Signing refuses to mint a token no verifier would accept.
     let big_claims = Claims::new(serde_json::json!({ "pad": "x".repeat(MAX_TOKEN_LEN) }));
     assert!(matches!(

@@ -60,6 +60,17 @@ pub enum Error {
     /// Password-hashing parameters below the accepted minimum, or above the maximum.
     #[error("password-hashing parameters out of bounds: {0}")]
     WeakPasswordParams(&'static str),
+    /// A password-protected PASERK asks for more work than the unprotect limits allow
+    /// ([`PwLimits`](crate::paserk::pw::PwLimits)); refused before any hashing.
+    #[error("password-hashing cost over the limit: {parameter} is {value}, the limit is {limit}")]
+    PasswordCostTooHigh {
+        /// The parameter over its limit.
+        parameter: crate::paserk::pw::PwCostParameter,
+        /// Its value in the PASERK.
+        value: u64,
+        /// The limit it exceeds.
+        limit: u64,
+    },
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator is unavailable")]
     RandomnessUnavailable,

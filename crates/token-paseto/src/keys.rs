@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use token_core::{KeyId, PasetoPurpose};
 
 use crate::error::Result;
-use crate::paserk::pw::PwParams;
+use crate::paserk::pw::{PwLimits, PwParams};
 use crate::paserk::{KeyKind, pie, pw, raw, seal};
 use crate::token::{VerifyOptions, parse};
 use crate::version::Version;
@@ -162,13 +162,23 @@ impl<V: Version> LocalKey<V> {
         pw::protect_local(password, self.expose_secret_bytes(), params).map(SecretString::from)
     }
 
-    /// Recovers a key from a `local-pw` PASERK.
+    /// Recovers a key from a `local-pw` PASERK, within [`PwLimits::DEFAULT`].
     ///
     /// # Errors
     /// [`crate::Error::KeyRecoveryFailed`] for a wrong password or tampered data;
-    /// [`crate::Error::WeakPasswordParams`] for absurd costs (checked before hashing).
+    /// [`crate::Error::PasswordCostTooHigh`] for a cost over a limit and
+    /// [`crate::Error::WeakPasswordParams`] for one below the minimum (both checked
+    /// before hashing).
     pub fn unprotect(paserk: &str, password: &[u8]) -> Result<Self> {
-        let bytes = pw::unprotect_local(V::PASERK, password, paserk)?;
+        Self::unprotect_with_limits(paserk, password, &PwLimits::DEFAULT)
+    }
+
+    /// As [`LocalKey::unprotect`], within `limits`.
+    ///
+    /// # Errors
+    /// As [`LocalKey::unprotect`].
+    pub fn unprotect_with_limits(paserk: &str, password: &[u8], limits: &PwLimits) -> Result<Self> {
+        let bytes = pw::unprotect_local_with_limits(V::PASERK, password, paserk, limits)?;
         Self::from_bytes(bytes.expose_secret())
     }
 }
@@ -280,12 +290,20 @@ impl<V: Version> SecretKey<V> {
         pw::protect_secret(password, &self.expose_secret_bytes(), params).map(SecretString::from)
     }
 
-    /// Recovers a key from a `secret-pw` PASERK.
+    /// Recovers a key from a `secret-pw` PASERK, within [`PwLimits::DEFAULT`].
     ///
     /// # Errors
-    /// [`crate::Error::KeyRecoveryFailed`]; [`crate::Error::WeakPasswordParams`].
+    /// As [`LocalKey::unprotect`].
     pub fn unprotect(paserk: &str, password: &[u8]) -> Result<Self> {
-        let bytes = pw::unprotect_secret(V::PASERK, password, paserk)?;
+        Self::unprotect_with_limits(paserk, password, &PwLimits::DEFAULT)
+    }
+
+    /// As [`SecretKey::unprotect`], within `limits`.
+    ///
+    /// # Errors
+    /// As [`LocalKey::unprotect`].
+    pub fn unprotect_with_limits(paserk: &str, password: &[u8], limits: &PwLimits) -> Result<Self> {
+        let bytes = pw::unprotect_secret_with_limits(V::PASERK, password, paserk, limits)?;
         Self::from_bytes(bytes.expose_secret())
     }
 

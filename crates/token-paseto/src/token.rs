@@ -4,7 +4,7 @@
 //! [`TokenFormat::detect`]), version, purpose, footer size, footer JSON depth and width,
 //! footer `kid`. Only then is a key looked up and the token authenticated.
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use token_core::{KeyId, KeyRing, MAX_TOKEN_LEN, PasetoPurpose, PasetoVersion, TokenFormat};
 
 use crate::encoding::b64_decode;
@@ -89,12 +89,6 @@ pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<P
     })
 }
 
-#[derive(Deserialize)]
-struct FooterKid {
-    #[serde(default)]
-    kid: Option<String>,
-}
-
 /// Checks nesting depth and top-level width of a JSON text without parsing it, so a
 /// hostile footer costs one linear scan.
 fn check_json_shape(json: &[u8]) -> Result<()> {
@@ -133,17 +127,29 @@ fn check_json_shape(json: &[u8]) -> Result<()> {
 
 /// The footer's `kid`, if the footer is a JSON object that has one. A footer that does
 /// not start with `{` is opaque data and names no key.
+///
+/// A JSON footer is read strictly ([`token_core::json`]): a member name repeated
+/// anywhere in it is refused, and so is a `kid` that is not a string (`null`
+/// included: it is not read as "no `kid`").
 pub(crate) fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
     if footer.first() != Some(&b'{') {
         return Ok(None);
     }
     check_json_shape(footer)?;
-    let parsed: FooterKid = serde_json::from_slice(footer)
-        .map_err(|_| Error::InvalidFooter("not a JSON object with a string `kid`"))?;
-    if let Some(kid) = &parsed.kid {
-        KeyId::check(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
+    let mut members: Map<String, Value> = token_core::json::from_slice(footer).map_err(|e| {
+        Error::InvalidFooter(match e {
+            token_core::Error::DuplicateMember(_) => "a JSON member name appears more than once",
+            _ => "not a JSON object",
+        })
+    })?;
+    match members.remove("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => {
+            KeyId::check(&kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
+            Ok(Some(kid))
+        }
+        Some(_) => Err(Error::InvalidFooter("`kid` is not a string")),
     }
-    Ok(parsed.kid)
 }
 
 /// The footer an issuer writes: `{"kid":"<id>"}`.
@@ -172,37 +178,96 @@ impl<'a> VerifyOptions<'a> {
     }
 }
 
-/// Picks the key a token names, checking that the footer's `kid` is an id of the
-/// expected kind (`id_prefix`, e.g. `k4.pid.`). Without a `kid`, a ring of exactly one
-/// key uses that key.
+/// Whether `kid` has the form of a PASERK key id: `k<version>.lid.`, `.pid.` or `.sid.`
+/// followed by the id itself.
+pub(crate) fn is_paserk_id(kid: &str) -> bool {
+    match kid.as_bytes() {
+        [b'k', version, b'.', rest @ ..] => {
+            version.is_ascii_digit()
+                && [&b"lid."[..], b"pid.", b"sid."]
+                    .iter()
+                    .any(|kind| rest.starts_with(kind))
+        }
+        _ => false,
+    }
+}
+
+/// The keys a verifier may use for a token, as its footer names them.
+pub(crate) enum Candidates<'r, K> {
+    /// The one key the footer names (or the ring's only key), with its ring id.
+    One(&'r K, &'r KeyId),
+    /// Every key of the ring, in order: the footer names its key by an id of the
+    /// issuer's own, which the ring does not hold as an alias.
+    Each(&'r KeyRing<K>),
+}
+
+impl<K> Candidates<'_, K> {
+    /// Runs `authenticate` with each candidate until one succeeds, and returns its
+    /// result and the key's ring id. Only an authenticity failure moves on to the next
+    /// key: any other error (a malformed token) is returned at once. When no key
+    /// authenticates the token the failure is the one opaque invalid-token error.
+    pub(crate) fn authenticate<R>(
+        &self,
+        authenticate: impl Fn(&K) -> Result<R>,
+    ) -> Result<(R, KeyId)> {
+        match self {
+            Self::One(key, id) => Ok((authenticate(key)?, (*id).clone())),
+            Self::Each(ring) => {
+                for (id, key, _) in ring.iter() {
+                    match authenticate(key) {
+                        Ok(r) => return Ok((r, id.clone())),
+                        Err(Error::Core(token_core::Error::InvalidToken)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(Error::invalid())
+            }
+        }
+    }
+}
+
+/// Picks the keys a token may be verified with, by its footer `kid`:
+///
+/// - a PASERK id (`k4.pid.…`) must be of the expected kind (`id_prefix`) and name a
+///   key of the ring, or the token is refused before any crypto
+///   ([`token_core::Error::UnknownKeyId`]);
+/// - any other `kid` is the issuer's own name for its key (other implementations, and
+///   the official vectors, use their own strings): the key the ring holds under that
+///   id (an alias), or else each key of the ring, is tried;
+/// - without a `kid`, a ring of exactly one key uses that key.
 pub(crate) fn select_key<'r, K>(
     ring: &'r KeyRing<K>,
     parsed: &Parsed<'_>,
     options: &VerifyOptions<'_>,
     id_prefix: &str,
-) -> Result<(&'r K, Option<KeyId>)> {
+) -> Result<Candidates<'r, K>> {
     if let Some(expected) = options.footer {
         if expected != parsed.footer.as_slice() {
             return Err(Error::FooterMismatch);
         }
     }
     if let Some(kid) = footer_kid(&parsed.footer)? {
-        if !kid.starts_with(id_prefix) {
-            return Err(Error::InvalidFooter(
-                "`kid` is not a key id of this version and purpose",
-            ));
+        let named = ring.iter().find(|(id, _, _)| id.as_str() == kid);
+        if is_paserk_id(&kid) {
+            if !kid.starts_with(id_prefix) {
+                return Err(Error::InvalidFooter(
+                    "`kid` is not a key id of this version and purpose",
+                ));
+            }
+            // The ring's own id: the footer's was already checked by `footer_kid`, so
+            // no second validation or parse on the verify path.
+            let (id, key, _) = named.ok_or(token_core::Error::UnknownKeyId)?;
+            return Ok(Candidates::One(key, id));
         }
-        // The ring's own id: the footer's was already checked by `footer_kid`, so no
-        // second validation or parse on the verify path.
-        let (id, key, _) = ring
-            .iter()
-            .find(|(id, _, _)| id.as_str() == kid)
-            .ok_or(token_core::Error::UnknownKeyId)?;
-        return Ok((key, Some(id.clone())));
+        return match named {
+            Some((id, key, _)) => Ok(Candidates::One(key, id)),
+            None if ring.is_empty() => Err(token_core::Error::UnknownKeyId.into()),
+            None => Ok(Candidates::Each(ring)),
+        };
     }
     let mut keys = ring.iter();
     match (keys.next(), keys.next()) {
-        (Some((id, key, _)), None) => Ok((key, Some(id.clone()))),
+        (Some((id, key, _)), None) => Ok(Candidates::One(key, id)),
         (None, _) => Err(token_core::Error::UnknownKeyId.into()),
         (Some(_), Some(_)) => Err(Error::MissingKeyId),
     }
@@ -211,6 +276,24 @@ pub(crate) fn select_key<'r, K>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paserk_ids_are_told_from_issuers_own_ids() {
+        for id in ["k4.pid.abc", "k3.lid.x", "k4.sid.", "k1.pid.z"] {
+            assert!(is_paserk_id(id), "{id}");
+        }
+        for id in [
+            "zVhMiPBP9fRf2snEcT7gFTioeA9COcNy9DfgL1W60haN",
+            "k4.public.abc",
+            "k4pid.abc",
+            "kx.pid.abc",
+            "key-2024",
+            "K4.pid.abc",
+            "",
+        ] {
+            assert!(!is_paserk_id(id), "{id}");
+        }
+    }
 
     #[test]
     fn footer_kid_is_read_from_json_objects_only() {
@@ -262,6 +345,37 @@ mod tests {
         assert!(matches!(
             footer_kid(b"{not json"),
             Err(Error::InvalidFooter(_))
+        ));
+    }
+
+    /// A repeated member (the `kid` or any other) used to be accepted with the last
+    /// value winning, and `"kid": null` read as "no kid".
+    #[test]
+    fn footers_are_read_strictly() {
+        for footer in [
+            &br#"{"kid":"k4.pid.a","kid":"k4.pid.b"}"#[..],
+            br#"{"kid":"a","env":"prod","env":"test"}"#,
+            br#"{"kid":"a","kid":"b"}"#,
+            br#"{"kid":"a","x":{"y":1,"y":2}}"#,
+        ] {
+            assert_eq!(
+                footer_kid(footer).map_err(|e| e.to_string()),
+                Err("invalid footer: a JSON member name appears more than once".to_owned()),
+                "{}",
+                String::from_utf8_lossy(footer)
+            );
+        }
+        assert!(matches!(
+            footer_kid(br#"{"kid":null}"#),
+            Err(Error::InvalidFooter("`kid` is not a string"))
+        ));
+        assert!(matches!(
+            footer_kid(b"[1]"),
+            Ok(None) // not an object: opaque data
+        ));
+        assert!(matches!(
+            footer_kid(br#"{"kid":"a"} x"#),
+            Err(Error::InvalidFooter("not a JSON object"))
         ));
     }
 }

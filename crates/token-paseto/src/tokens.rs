@@ -5,6 +5,12 @@
 //! (`k4.pid.…` for `public`, `k4.lid.…` for `local`); verifiers look the key up by
 //! that id in their ring, so rotation needs no coordination: issue with the new key,
 //! keep the old one verify-only until its tokens have expired, then remove it.
+//!
+//! A PASERK id that names no key of the ring fails fast
+//! ([`token_core::Error::UnknownKeyId`]). Any other `kid` is the issuer's own name for
+//! its key (the official test vectors, and other implementations, write their own
+//! strings): the ring's key registered under that alias is used, or else each key of
+//! the ring is tried, and the token verifies only if one of them authenticates it.
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -176,6 +182,25 @@ impl<V: Version> PublicVerifier<V> {
         Ok(self.ring.insert_verify_only(key.id().clone(), key)?)
     }
 
+    /// Trusts `key` under `alias` too: an issuer's own name for its key, written in the
+    /// footer `kid` by implementations that do not use PASERK ids. (A token whose `kid`
+    /// is neither a PASERK id nor an alias is tried with every trusted key.) Remove the
+    /// alias with [`PublicVerifier::remove`] as well when the key is retired.
+    ///
+    /// # Errors
+    /// [`token_core::Error::InvalidKeyId`] for an alias of the PASERK id form
+    /// (`k4.pid.…`), which only ever names the key it is computed from;
+    /// [`token_core::Error::DuplicateKeyId`] for an id already in use.
+    pub fn insert_alias(&mut self, alias: KeyId, key: PublicKey<V>) -> Result<()> {
+        if crate::token::is_paserk_id(alias.as_str()) {
+            return Err(token_core::Error::InvalidKeyId(
+                "a PASERK id names only the key it is computed from, so it cannot be an alias",
+            )
+            .into());
+        }
+        Ok(self.ring.insert_verify_only(alias, key)?)
+    }
+
     /// Stops trusting the key with this id (`k4.pid.…`): its tokens no longer verify.
     ///
     /// # Errors
@@ -202,9 +227,10 @@ impl<V: Version> PublicVerifier<V> {
         validation: &Validation,
     ) -> Result<Verified<T>> {
         let parsed = parse::<V>(token, PasetoPurpose::Public)?;
-        let (key, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("pid"))?;
-        let payload = V::verify(key.inner(), &parsed, options.implicit_assertion)?;
-        finish::<T, V>(&payload, key_id, PasetoPurpose::Public, validation)
+        let (payload, key_id) =
+            select_key(&self.ring, &parsed, options, &id_prefix::<V>("pid"))?
+                .authenticate(|key| V::verify(key.inner(), &parsed, options.implicit_assertion))?;
+        finish::<T, V>(&payload, Some(key_id), PasetoPurpose::Public, validation)
     }
 }
 
@@ -288,13 +314,12 @@ impl<V: Version> LocalCipher<V> {
         validation: &Validation,
     ) -> Result<Verified<T>> {
         let parsed = parse::<V>(token, PasetoPurpose::Local)?;
-        let (key, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("lid"))?;
-        let payload = zeroize::Zeroizing::new(V::decrypt(
-            key.inner(),
-            &parsed,
-            options.implicit_assertion,
-        )?);
-        finish::<T, V>(&payload, key_id, PasetoPurpose::Local, validation)
+        let (payload, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("lid"))?
+            .authenticate(|key| {
+            V::decrypt(key.inner(), &parsed, options.implicit_assertion)
+                .map(zeroize::Zeroizing::new)
+        })?;
+        finish::<T, V>(&payload, Some(key_id), PasetoPurpose::Local, validation)
     }
 }
 

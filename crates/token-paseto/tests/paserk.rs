@@ -298,3 +298,62 @@ fn an_all_zero_v4_seed_is_an_error_not_a_panic() {
         Err(Error::InvalidKey(_))
     ));
 }
+
+/// The typed keys unprotect within limits: the defaults, or the caller's own. The
+/// official `k4.local-pw-1` vector (Argon2id, 64 MiB, 2 passes) opens by default and is
+/// refused, naming the parameter and before any hashing, under tighter limits.
+#[test]
+fn typed_keys_unprotect_within_configurable_limits() {
+    use token_paseto::paserk::pw::{PwCostParameter, PwLimits};
+    let vectors = cases(include_str!("vectors/paserk/k4.local-pw.json"));
+    let case = &vectors[0];
+    assert_eq!(case["name"], "k4.local-pw-1");
+    let paserk = case["paserk"].as_str().unwrap();
+    let password = case["password"].as_str().unwrap().as_bytes();
+    let key = LocalKey::<V4>::unprotect(paserk, password).unwrap();
+    assert_eq!(
+        key.expose_secret_bytes(),
+        hex::decode(case["unwrapped"].as_str().unwrap()).unwrap()
+    );
+    let mut limits = PwLimits::default();
+    limits.max_memlimit_bytes = 16 * 1024 * 1024;
+    let err = LocalKey::<V4>::unprotect_with_limits(paserk, password, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::PasswordCostTooHigh {
+                parameter: PwCostParameter::Memlimit,
+                value: 67_108_864,
+                limit: 16_777_216,
+            }
+        ),
+        "{err:?}"
+    );
+    let secret = SecretKey::<V4>::generate().unwrap();
+    let protected = secret
+        .protect(
+            b"pw",
+            &token_paseto::paserk::pw::PwParams::K4(token_paseto::paserk::pw::Argon2Params {
+                memlimit_bytes: 64 * 1024 * 1024,
+                opslimit: 3,
+            }),
+        )
+        .unwrap();
+    limits = PwLimits::default();
+    limits.max_opslimit = 2;
+    let err = SecretKey::<V4>::unprotect_with_limits(protected.expose_secret(), b"pw", &limits)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::PasswordCostTooHigh {
+                parameter: PwCostParameter::Opslimit,
+                value: 3,
+                limit: 2,
+            }
+        ),
+        "{err:?}"
+    );
+    let back = SecretKey::<V4>::unprotect(protected.expose_secret(), b"pw").unwrap();
+    assert_eq!(back.id(), secret.id());
+}

@@ -207,6 +207,77 @@ fn a_key_from_another_issuer_is_unknown_not_a_bad_signature() {
     assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
 }
 
+/// A footer `kid` that is not a PASERK id (an issuer's own name for its key) used to be
+/// refused outright. It now selects an alias the ring holds, or else every trusted key
+/// is tried; a PASERK id naming no trusted key still fails fast.
+#[test]
+fn issuers_own_kids_try_the_keys_and_paserk_kids_fail_fast() {
+    let v = Validation::new().clock(clock()).allow_non_expiring_tokens();
+    let first = SecretKey::<V4>::generate().unwrap();
+    let second = SecretKey::<V4>::generate().unwrap();
+    let mut verifier =
+        PublicVerifier::from_keys([first.public_key().clone(), second.public_key().clone()])
+            .unwrap();
+    let by_b = |footer: &str| second.sign_raw(b"{}", footer.as_bytes(), b"").unwrap();
+    let check = |verifier: &PublicVerifier<V4>, t: &SecretString| {
+        verifier
+            .verify::<()>(t.expose_secret(), &v)
+            .map(|ok| ok.key_id().map(ToString::to_string))
+    };
+
+    // Each key is tried: B verifies, and is reported under its own id.
+    let own = by_b(r#"{"kid":"signing-key-2024"}"#);
+    assert_eq!(
+        check(&verifier, &own).unwrap().as_deref(),
+        Some(second.public_key().id().as_str())
+    );
+    // No trusted key authenticates it: the opaque failure, after trying them all.
+    let stranger = SecretKey::<V4>::generate().unwrap();
+    let forged = stranger
+        .sign_raw(b"{}", br#"{"kid":"signing-key-2024"}"#, b"")
+        .unwrap();
+    let err = check(&verifier, &forged).unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
+    // An alias picks its key directly.
+    verifier
+        .insert_alias(
+            token_core::KeyId::new("signing-key-2024").unwrap(),
+            second.public_key().clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        check(&verifier, &own).unwrap().as_deref(),
+        Some("signing-key-2024")
+    );
+    let err = verifier
+        .insert_alias(first.public_key().id().clone(), second.public_key().clone())
+        .unwrap_err();
+    assert!(matches!(
+        core(&err),
+        Some(token_core::Error::InvalidKeyId(_))
+    ));
+    // A PASERK id naming no trusted key fails fast, even though B would verify.
+    let unknown = stranger.public_key().id().to_string();
+    let err = check(&verifier, &by_b(&format!(r#"{{"kid":"{unknown}"}}"#))).unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::UnknownKeyId));
+    // The same rule for local keys.
+    let local = LocalKey::<V4>::generate().unwrap();
+    let token = local
+        .encrypt_raw(b"{}", br#"{"kid":"payments"}"#, b"")
+        .unwrap();
+    let lid = local.id().to_string();
+    let cipher = LocalCipher::new(local);
+    let ok = cipher
+        .decrypt::<()>(token.expose_secret(), b"", &v)
+        .unwrap();
+    assert_eq!(ok.key_id().map(ToString::to_string), Some(lid));
+    let other = LocalCipher::new(LocalKey::<V4>::generate().unwrap());
+    let err = other
+        .decrypt::<()>(token.expose_secret(), b"", &v)
+        .unwrap_err();
+    assert_eq!(core(&err), Some(&token_core::Error::InvalidToken));
+}
+
 #[test]
 fn version_and_purpose_confusion_are_typed_errors() {
     let v4_public = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
@@ -351,6 +422,62 @@ fn footers_are_checked_before_key_lookup() {
     assert!(matches!(
         two.verify::<()>(sign("").expose_secret(), &v),
         Err(Error::MissingKeyId)
+    ));
+}
+
+/// A payload or footer naming a member twice used to be accepted with the last value
+/// winning; a second parser in the chain may keep the first. Refused on `public` and
+/// `local` tokens: a repeated footer member before any key is used, a repeated claim
+/// after authentication.
+#[test]
+fn repeated_claims_and_footer_members_are_refused() {
+    type Map = serde_json::Map<String, serde_json::Value>;
+    let v = Validation::new().clock(clock()).allow_non_expiring_tokens();
+    let secret = SecretKey::<V4>::generate().unwrap();
+    let verifier = PublicVerifier::new(secret.public_key().clone());
+    let local = LocalKey::<V4>::generate().unwrap();
+    let pid = secret.public_key().id().to_string();
+    let lid = local.id().to_string();
+    let cipher = LocalCipher::new(local);
+    let (_, local) = cipher.keys().current().unwrap();
+
+    let payloads: [(&[u8], &str); 3] = [
+        (br#"{"sub":"q","sub":"z"}"#, "sub"),
+        (br#"{"role":"user","role":"admin","sid":"s"}"#, "role"),
+        (br#"{"x":{"a":1,"a":2}}"#, "a"),
+    ];
+    for (payload, name) in payloads {
+        let want = Some(token_core::Error::DuplicateMember(name.into()));
+        let footer = format!(r#"{{"kid":"{pid}"}}"#);
+        let t = secret.sign_raw(payload, footer.as_bytes(), b"").unwrap();
+        let err = verifier.verify::<Map>(t.expose_secret(), &v).unwrap_err();
+        assert_eq!(core(&err).cloned(), want);
+        let footer = format!(r#"{{"kid":"{lid}"}}"#);
+        let t = local.encrypt_raw(payload, footer.as_bytes(), b"").unwrap();
+        let err = cipher
+            .decrypt::<Map>(t.expose_secret(), b"", &v)
+            .unwrap_err();
+        assert_eq!(core(&err).cloned(), want);
+    }
+    for footer in [
+        format!(r#"{{"kid":"{pid}","kid":"{pid}"}}"#),
+        format!(r#"{{"kid":"{pid}","env":"a","env":"b"}}"#),
+    ] {
+        let t = secret.sign_raw(b"{}", footer.as_bytes(), b"").unwrap();
+        assert!(
+            matches!(
+                verifier.verify::<()>(t.expose_secret(), &v),
+                Err(Error::InvalidFooter(
+                    "a JSON member name appears more than once"
+                ))
+            ),
+            "{footer}"
+        );
+    }
+    let t = secret.sign_raw(b"{}", br#"{"kid":null}"#, b"").unwrap();
+    assert!(matches!(
+        verifier.verify::<()>(t.expose_secret(), &v),
+        Err(Error::InvalidFooter(_))
     ));
 }
 

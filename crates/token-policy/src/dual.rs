@@ -7,6 +7,11 @@
 //! else is refused with [`Error::NotAllowed`]. Both routes apply the same
 //! [`Validation`]. JWT can be cut off at a date, and [`DualVerifier::counts`] tells
 //! operators when JWT traffic has drained.
+//!
+//! Legacy HMAC JWTs (HS256/384/512, a shared secret that lets every verifier forge
+//! tokens) are admitted only through
+//! [`DualVerifier::dangerous_allow_legacy_hmac_jwt`]: a JWT route like the other,
+//! counted and cut off with it, whose keys pin their own algorithms.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +22,7 @@ use token_core::{
     Clock, PasetoPurpose, PasetoVersion, SystemClock, Timestamp, TokenFormat, TokenVerifier,
     Validation, Verified,
 };
-use token_jwt::{Algorithm, JwtVerifier, VerifyingKey};
+use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, VerifyingKey};
 use token_paseto::{PublicVerifier, V3, V4};
 
 use crate::error::{Error, Result};
@@ -27,13 +32,21 @@ struct JwtRoute {
     algorithms: Vec<Algorithm>,
 }
 
+struct HmacRoute {
+    verifier: JwtVerifier<HmacKey>,
+    algorithms: Vec<HmacAlgorithm>,
+}
+
 /// Tokens seen per route since the verifier was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     /// PASETO tokens routed to a PASETO verifier.
     pub paseto: u64,
-    /// JWTs routed to the JWT verifier.
+    /// JWTs routed to a JWT verifier (the legacy HMAC one included).
     pub jwt: u64,
+    /// Of those, JWTs routed to the legacy HMAC verifier: when this stops growing, the
+    /// shared secret can be retired.
+    pub legacy_hmac: u64,
     /// Tokens the allow-list refused (including JWTs after the cut-off).
     pub refused: u64,
 }
@@ -43,12 +56,14 @@ pub struct DualVerifier {
     v4: Option<PublicVerifier<V4>>,
     v3: Option<PublicVerifier<V3>>,
     jwt: Option<JwtRoute>,
+    legacy_hmac: Option<HmacRoute>,
     /// The JWT cut-off: kept apart from the route, so it holds whatever the order in
     /// which the builder was called.
     jwt_until: Option<Timestamp>,
     clock: Arc<dyn Clock>,
     paseto_seen: AtomicU64,
     jwt_seen: AtomicU64,
+    hmac_seen: AtomicU64,
     refused: AtomicU64,
 }
 
@@ -58,6 +73,10 @@ impl std::fmt::Debug for DualVerifier {
             .field("v4_public", &self.v4.is_some())
             .field("v3_public", &self.v3.is_some())
             .field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
+            .field(
+                "legacy_hmac_algorithms",
+                &self.legacy_hmac.as_ref().map(|j| &j.algorithms),
+            )
             .field("jwt_until", &self.jwt_until)
             .field("counts", &self.counts())
             .finish_non_exhaustive()
@@ -77,10 +96,12 @@ impl DualVerifier {
             v4: None,
             v3: None,
             jwt: None,
+            legacy_hmac: None,
             jwt_until: None,
             clock: Arc::new(SystemClock),
             paseto_seen: AtomicU64::new(0),
             jwt_seen: AtomicU64::new(0),
+            hmac_seen: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         }
     }
@@ -114,8 +135,30 @@ impl DualVerifier {
         self
     }
 
+    /// Admits legacy HMAC JWTs (HS256/384/512) whose header `alg` is one of
+    /// `algorithms`, verified by `verifier`'s shared secrets (each key pins its own
+    /// algorithm), alongside the other routes, during a migration away from them.
+    ///
+    /// Dangerous: an HMAC secret is shared, so every holder of it (this service
+    /// included) can mint tokens this route accepts. The route is counted
+    /// ([`Counts::legacy_hmac`]) and cut off with every other JWT route
+    /// ([`DualVerifier::stop_accepting_jwt_after`]); set the cut-off.
+    #[must_use]
+    pub fn dangerous_allow_legacy_hmac_jwt(
+        mut self,
+        verifier: JwtVerifier<HmacKey>,
+        algorithms: &[HmacAlgorithm],
+    ) -> Self {
+        self.legacy_hmac = Some(HmacRoute {
+            verifier,
+            algorithms: algorithms.to_vec(),
+        });
+        self
+    }
+
     /// Refuses JWTs from `t` on ([`Error::JwtRetired`]), whatever their expiry and
-    /// whether called before or after the JWT route is added.
+    /// whether called before or after the JWT routes are added; the legacy HMAC route
+    /// included.
     #[must_use]
     pub fn stop_accepting_jwt_after(mut self, t: Timestamp) -> Self {
         self.jwt_until = Some(t);
@@ -134,6 +177,7 @@ impl DualVerifier {
         Counts {
             paseto: self.paseto_seen.load(Ordering::Relaxed),
             jwt: self.jwt_seen.load(Ordering::Relaxed),
+            legacy_hmac: self.hmac_seen.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
         }
     }
@@ -182,9 +226,9 @@ impl DualVerifier {
                 }
             }
             TokenFormat::Jws => {
-                let Some(route) = &self.jwt else {
+                if self.jwt.is_none() && self.legacy_hmac.is_none() {
                     return Err(self.refuse(format.to_string()));
-                };
+                }
                 if self
                     .jwt_until
                     .is_some_and(|until| self.clock.now() >= until)
@@ -193,13 +237,28 @@ impl DualVerifier {
                     return Err(Error::JwtRetired);
                 }
                 let header = token_jwt::dangerous_decode_header(token)?;
-                let allowed = Algorithm::from_name(header.alg())
-                    .is_some_and(|alg| route.algorithms.contains(&alg));
-                if !allowed {
-                    return Err(self.refuse(format!("JWT algorithm {:?}", header.alg())));
+                // The header's `alg` only picks the route; the route's keys then pin
+                // their own algorithms.
+                let public = self.jwt.as_ref().filter(|route| {
+                    Algorithm::from_name(header.alg())
+                        .is_some_and(|alg| route.algorithms.contains(&alg))
+                });
+                let hmac = self.legacy_hmac.as_ref().filter(|route| {
+                    HmacAlgorithm::from_name(header.alg())
+                        .is_some_and(|alg| route.algorithms.contains(&alg))
+                });
+                match (public, hmac) {
+                    (Some(route), _) => {
+                        self.jwt_seen.fetch_add(1, Ordering::Relaxed);
+                        Ok(route.verifier.verify(token, validation)?)
+                    }
+                    (None, Some(route)) => {
+                        self.jwt_seen.fetch_add(1, Ordering::Relaxed);
+                        self.hmac_seen.fetch_add(1, Ordering::Relaxed);
+                        Ok(route.verifier.verify(token, validation)?)
+                    }
+                    (None, None) => Err(self.refuse(format!("JWT algorithm {:?}", header.alg()))),
                 }
-                self.jwt_seen.fetch_add(1, Ordering::Relaxed);
-                Ok(route.verifier.verify(token, validation)?)
             }
             other => Err(self.refuse(other.to_string())),
         }

@@ -85,6 +85,7 @@ pub(crate) fn core_reason(e: &token_core::Error) -> String {
             format!("malformed token: {len} bytes, over the {max}-byte limit")
         }
         E::MalformedClaims(_)
+        | E::DuplicateMember(_)
         | E::MalformedClaim { .. }
         | E::InvalidCustomClaims(_)
         | E::InvalidTimestamp(_)

@@ -217,6 +217,9 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
     if let Some(footer) = parts.get(3) {
         match b64url_decode(footer) {
             Some(bytes) => {
+                if bytes.first() == Some(&b'{') {
+                    strict_json(&bytes, "footer", report);
+                }
                 let part = Part::from_bytes(&bytes);
                 if let Part::Json(Value::Object(map)) = &part {
                     if !map.contains_key("kid") && purpose == PasetoPurpose::Public {
@@ -315,7 +318,30 @@ fn is_jws_alg(alg: &str) -> bool {
         || alg == "ES256K"
 }
 
+/// Reports what every tessera verifier refuses to read in a JSON part (the header, the
+/// footer, the claims): a member named twice, whose value depends on the parser.
+fn strict_json(bytes: &[u8], part: &str, report: &mut Report) {
+    if let Err(token_core::Error::DuplicateMember(name)) = token_core::json::check(bytes) {
+        report.add(
+            Severity::Error,
+            "duplicate-member",
+            format!("the {part} names `{name}` more than once: JSON parsers disagree on which value counts, and tessera verifiers refuse it"),
+            "name every member once",
+        );
+    }
+}
+
 fn header_members(header: &Map<String, Value>, report: &mut Report) {
+    for (member, value) in header {
+        if value.is_null() {
+            report.add(
+                Severity::Error,
+                "null-member",
+                format!("header member `{}` is null: tessera verifiers refuse it, others read it as absent", echo(member)),
+                "leave the member out, or give it a value",
+            );
+        }
+    }
     for (member, why) in [
         ("jku", "a URL to fetch the verification keys from"),
         ("x5u", "a URL to fetch a certificate from"),
@@ -357,6 +383,9 @@ fn jws(token: &str, report: &mut Report) {
     };
     let header = decode_json_segment(h);
     let payload = decode_json_segment(p);
+    if let Some(bytes) = b64url_decode(h) {
+        strict_json(&bytes, "header", report);
+    }
     let map = if let Some(Part::Json(Value::Object(map))) = &header {
         Some(map.clone())
     } else {
@@ -459,6 +488,9 @@ fn jwe(token: &str, report: &mut Report) {
         return;
     };
     let header = decode_json_segment(h);
+    if let Some(bytes) = b64url_decode(h) {
+        strict_json(&bytes, "header", report);
+    }
     report.payload = Some(Part::Encrypted);
     let map = if let Some(Part::Json(Value::Object(map))) = &header {
         map.clone()
@@ -571,7 +603,10 @@ fn lint_payload<E: TimeEncoding>(bytes: &[u8], part: &Part, report: &mut Report)
         );
         return;
     };
+    strict_json(bytes, "payload", report);
     match Claims::<Map<String, Value>>::from_json::<E>(bytes) {
+        // Reported as `duplicate-member` above.
+        Err(token_core::Error::DuplicateMember(_)) => {}
         Err(e) => report.add(
             Severity::Error,
             "malformed-claims",

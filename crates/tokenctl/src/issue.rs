@@ -112,10 +112,21 @@ fn claims_object(arg: Option<&str>) -> Result<Map<String, Value>> {
         Some(path) => read_text(std::path::Path::new(path), "claims file")?,
         None => arg.to_owned(),
     };
-    match serde_json::from_str::<Value>(&text) {
+    // The same strict reading every verifier applies: a repeated name is refused, not
+    // resolved (a verifier would refuse the token).
+    match token_core::json::from_slice::<Value>(text.as_bytes()) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Failure::usage("--claims must be a JSON object")),
-        Err(e) => Err(Failure::usage(format!("--claims is not valid JSON: {e}"))),
+        Err(e) => Err(Failure::usage(format!("--claims: {}", json_error(&e)))),
+    }
+}
+
+/// What is wrong with a JSON argument, for a usage error.
+fn json_error(e: &token_core::Error) -> String {
+    match e {
+        token_core::Error::DuplicateMember(name) => format!("`{name}` is named more than once"),
+        token_core::Error::MalformedJson(why) => format!("not valid JSON ({why})"),
+        other => other.to_string(),
     }
 }
 
@@ -205,8 +216,8 @@ fn paseto_footer(args: &Args, kid: &str) -> Result<Vec<u8>> {
     match &args.footer {
         None => Ok(json!({ "kid": kid }).to_string().into_bytes()),
         Some(footer) => {
-            serde_json::from_str::<Value>(footer)
-                .map_err(|e| Failure::usage(format!("--footer is not valid JSON: {e}")))?;
+            token_core::json::check(footer.as_bytes())
+                .map_err(|e| Failure::usage(format!("--footer: {}", json_error(&e))))?;
             if footer.len() > token_paseto::MAX_FOOTER_LEN {
                 return Err(Failure::usage("--footer is longer than 2048 bytes"));
             }

@@ -12,7 +12,9 @@
 //! | `-----BEGIN …-----` | a PEM key (public or private) |
 //!
 //! What a JOSE key is for (signing, `ECDH-ES+A256KW`, `dir`) follows from its `alg`,
-//! `use`, key type and curve; an RSA key without `alg` needs `--alg`.
+//! `use`, key type and curve; an RSA key without `alg` needs `--alg`. An `oct` JWK whose
+//! `alg` is `HS256`/`HS384`/`HS512` is an HMAC secret, used only by
+//! `tokenctl verify --allow-shared-secret`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use token_core::{KeyId, PasetoPurpose, PasetoVersion, SecretBytes};
 use token_jwt::{
-    Algorithm, DecryptingKey, DirectKey, EncryptingKey, Jwks, SigningKey, VerifyingKey,
+    Algorithm, DecryptingKey, DirectKey, EncryptingKey, HmacAlgorithm, HmacKey, Jwks, SigningKey,
+    VerifyingKey,
 };
 use token_paseto::paserk::PaserkVersion;
 use token_paseto::{LocalKey, PublicKey, PublicKeySet, SecretKey, V3, V4};
@@ -189,12 +192,15 @@ pub(crate) enum JoseRole {
     Ecdh,
     /// `dir` shared-key encryption (JWE).
     Direct,
+    /// Legacy HMAC signatures with a shared secret (verified only on request).
+    Hmac(HmacAlgorithm),
 }
 
 impl fmt::Display for JoseRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sign(alg) => write!(f, "JWS {alg}"),
+            Self::Hmac(alg) => write!(f, "JWS {alg} (shared secret)"),
             Self::Ecdh => f.write_str("JWE ECDH-ES+A256KW"),
             Self::Direct => f.write_str("JWE dir"),
         }
@@ -503,10 +509,9 @@ impl KeyFile {
                 "ECDH-ES+A256KW" => JoseRole::Ecdh,
                 "dir" => JoseRole::Direct,
                 name if name.starts_with("HS") => {
-                    return Err(self.usage(format!(
-                        "the JWK is an HMAC key (`alg: {name}`); tokenctl does not use shared \
-                         signing secrets (every verifier could forge tokens)"
-                    )));
+                    JoseRole::Hmac(HmacAlgorithm::from_name(name).ok_or_else(|| {
+                        self.usage(format!("the JWK's algorithm `{name}` is not supported"))
+                    })?)
                 }
                 name => JoseRole::Sign(Algorithm::from_name(name).ok_or_else(|| {
                     self.usage(format!("the JWK's algorithm `{name}` is not supported"))
@@ -604,7 +609,7 @@ impl KeyFile {
                     };
                     key.map(|k| vec![k]).map_err(|e| self.jwt_error(&e))
                 }
-                JoseRole::Ecdh | JoseRole::Direct => Ok(Vec::new()),
+                JoseRole::Ecdh | JoseRole::Direct | JoseRole::Hmac(_) => Ok(Vec::new()),
             },
             Key::Pem(pem) => match self.pem_role(pem, alg)? {
                 JoseRole::Sign(a) => {
@@ -616,7 +621,7 @@ impl KeyFile {
                     };
                     key.map(|k| vec![k]).map_err(|e| self.jwt_error(&e))
                 }
-                JoseRole::Ecdh | JoseRole::Direct => Ok(Vec::new()),
+                JoseRole::Ecdh | JoseRole::Direct | JoseRole::Hmac(_) => Ok(Vec::new()),
             },
             _ => Ok(Vec::new()),
         }
@@ -629,8 +634,18 @@ impl KeyFile {
             Key::Pem(pem) if pem.private => (pem.text.expose_secret(), self.pem_role(pem, alg)?),
             _ => return Err(self.usage(format!("{} cannot sign", self.describe()))),
         };
-        let JoseRole::Sign(a) = role else {
-            return Err(self.usage("an encryption key cannot sign"));
+        let a = match role {
+            JoseRole::Sign(a) => a,
+            JoseRole::Hmac(a) => {
+                return Err(self.usage(format!(
+                    "the JWK is an HMAC key (`alg: {a}`), a shared secret: tokenctl does not \
+                     issue with one (every verifier could forge tokens); it only checks legacy \
+                     HMAC JWTs (tokenctl verify --allow-shared-secret)"
+                )));
+            }
+            JoseRole::Ecdh | JoseRole::Direct => {
+                return Err(self.usage("an encryption key cannot sign"));
+            }
         };
         let key = match &self.key {
             Key::Pem(_) => SigningKey::from_pem(a, text),
@@ -657,7 +672,7 @@ impl KeyFile {
                     Ok(JoseRole::Sign(_)) if p256 && jwk.alg.is_none() => {
                         Ok(DecryptingKey::from_jwk(text).ok().map(Decrypter::Ecdh))
                     }
-                    Ok(JoseRole::Sign(_)) | Err(_) => Ok(None),
+                    Ok(JoseRole::Sign(_) | JoseRole::Hmac(_)) | Err(_) => Ok(None),
                 }
             }
             Key::Pem(pem) if pem.private => Ok(DecryptingKey::from_pem(pem.text.expose_secret())
@@ -684,6 +699,8 @@ impl KeyFile {
                         .map(|k| Some(Recipient::Ecdh(k)))
                         .map_err(|e| self.jwt_error(&e)),
                     JoseRole::Sign(_) => Ok(None),
+                    JoseRole::Hmac(_) => Err(self
+                        .usage("an HMAC key is a shared signing secret, not a JWE recipient key")),
                 }
             }
             Key::Pem(pem) => {
@@ -798,8 +815,51 @@ impl KeyFile {
                 Some(Recipient::Ecdh(k)) => Ok(k.thumbprint()),
                 _ => Err(self.usage("unreadable ECDH-ES key")),
             },
-            JoseRole::Direct => self.oct_thumbprint(),
+            JoseRole::Direct | JoseRole::Hmac(_) => self.oct_thumbprint(),
         }
+    }
+
+    /// Whether this is an `oct` JWK that may be an HMAC secret: its `alg` is an HMAC
+    /// algorithm, or it names none.
+    pub(crate) fn is_hmac_candidate(&self) -> bool {
+        match &self.key {
+            Key::Jwk(jwk) => {
+                jwk.kty == "oct"
+                    && jwk
+                        .alg
+                        .as_deref()
+                        .is_none_or(|a| HmacAlgorithm::from_name(a).is_some())
+            }
+            _ => false,
+        }
+    }
+
+    /// The legacy HMAC verification key this file holds, if it is an `oct` JWK for
+    /// HMAC: its own `alg`, or `alg` (from `--alg`) when it names none. The algorithm
+    /// always comes from the key or the command line, never from a token.
+    pub(crate) fn hmac_key(&self, alg: Option<HmacAlgorithm>) -> Result<Option<HmacKey>> {
+        if !self.is_hmac_candidate() {
+            return Ok(None);
+        }
+        let Key::Jwk(jwk) = &self.key else {
+            return Ok(None);
+        };
+        let own = jwk.alg.as_deref().and_then(HmacAlgorithm::from_name);
+        let alg = match (own, alg) {
+            (Some(own), Some(want)) if own != want => {
+                return Err(self.usage(format!("the JWK says `alg: {own}` but --alg says {want}")));
+            }
+            (Some(a), _) | (None, Some(a)) => a,
+            (None, None) => {
+                return Err(self.usage(
+                    "an `oct` JWK without `alg`: pass --alg HS256, HS384 or HS512 (the \
+                     algorithm comes from the key or the command line, never from the token)",
+                ));
+            }
+        };
+        HmacKey::dangerous_from_jwk(alg, jwk.text.expose_secret())
+            .map(Some)
+            .map_err(|e| self.jwt_error(&e))
     }
 
     fn oct_thumbprint(&self) -> Result<String> {
@@ -825,16 +885,6 @@ pub(crate) enum PasetoKey<'a> {
     Local(&'a Local),
     /// A `public` verifying key.
     Public(Public),
-}
-
-impl PasetoKey<'_> {
-    /// The id tokens name the key by (`lid` or `pid`).
-    pub(crate) fn id(&self) -> &KeyId {
-        match self {
-            Self::Local(k) => k.id(),
-            Self::Public(k) => k.id(),
-        }
-    }
 }
 
 /// Loads every key file given.

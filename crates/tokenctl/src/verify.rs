@@ -1,11 +1,21 @@
 //! `tokenctl verify --key FILE… [--iss ..] [--aud ..] [--implicit-assertion STR]
 //! [--leeway 60s] [--max-lifetime D] [--now RFC3339] [--footer STR] [--alg ALG]
-//! [--typ T] [TOKEN|-]`.
+//! [--typ T] [--allow-shared-secret] [TOKEN|-]`.
 //!
 //! The algorithm always comes from the key, never from the token. With several keys
 //! (several `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer)
 //! picks the key; a `kid` that names none of them is a rejection. A token without a
 //! `kid` is accepted only when exactly one key fits it.
+//!
+//! PASETO tokens are verified by the library's key rings, with their rules: a footer
+//! `kid` that is a PASERK id must name one of the given keys, while any other `kid` is
+//! the issuer's own name for its key (the official test vectors use such strings), so
+//! each given key is tried.
+//!
+//! Legacy HMAC JWTs (HS256/384/512) are checked only with `--allow-shared-secret` and
+//! an `oct` JWK whose `alg` (or `--alg`) names the HMAC algorithm: an HMAC secret lets
+//! whoever verifies also forge, so the flag says the caller knows. Without it, an `oct`
+//! JWK given for a JWS is refused with a message naming the flag.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,8 +25,10 @@ use token_core::{
     Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Rfc3339, Timestamp, TokenFormat,
     TokenVerifier, Validation,
 };
-use token_jwt::{Algorithm, JwtVerifier, TokenType, VerifyingKey};
-use token_paseto::VerifyOptions;
+use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, TokenType, VerifyingKey};
+use token_paseto::{
+    LocalCipher, LocalKey, PublicKey, PublicVerifier, V3, V4, VerifyOptions, Version,
+};
 
 use crate::error::{Failure, Result, core_reason, jwt_reason, paseto_reason};
 use crate::issue::parse_algorithm;
@@ -59,9 +71,14 @@ pub(crate) struct Args {
     /// accepted and shown on stderr.
     #[arg(long, value_name = "STR")]
     footer: Option<String>,
-    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one.
-    #[arg(long, value_name = "ALG", value_parser = parse_algorithm)]
-    alg: Option<Algorithm>,
+    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one; with
+    /// --allow-shared-secret, HS256/HS384/HS512 for `oct` JWKs that do not name one.
+    #[arg(long, value_name = "ALG", value_parser = parse_verify_algorithm)]
+    alg: Option<VerifyAlgorithm>,
+    /// JWS: also verify legacy HMAC JWTs (HS256, HS384, HS512) with `oct` JWKs. An HMAC
+    /// secret is shared: whoever can verify these tokens can also forge them.
+    #[arg(long)]
+    allow_shared_secret: bool,
     /// JWS: require this `typ` header (e.g. `at+jwt`). Without it, `typ` must be
     /// absent or `JWT`.
     #[arg(long, value_name = "TYP")]
@@ -69,6 +86,51 @@ pub(crate) struct Args {
     /// The token; `-` or nothing reads it from standard input.
     #[arg(value_name = "TOKEN|-")]
     token: Option<String>,
+}
+
+/// An algorithm named by `--alg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VerifyAlgorithm {
+    /// A public-key algorithm.
+    Public(Algorithm),
+    /// An HMAC algorithm (needs --allow-shared-secret).
+    Hmac(HmacAlgorithm),
+}
+
+/// Parses `--alg` for `verify`: the public-key algorithms, and the HMAC ones.
+fn parse_verify_algorithm(s: &str) -> Result<VerifyAlgorithm, String> {
+    if let Some(alg) = HmacAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(s))
+    {
+        return Ok(VerifyAlgorithm::Hmac(alg));
+    }
+    parse_algorithm(s)
+        .map(VerifyAlgorithm::Public)
+        .map_err(|_| {
+            format!(
+                "unsupported algorithm {s:?} (one of ES256, ES384, EdDSA, PS256, RS256; \
+             HS256, HS384, HS512 with --allow-shared-secret)"
+            )
+        })
+}
+
+impl Args {
+    /// `--alg`, when it names a public-key algorithm.
+    fn public_alg(&self) -> Option<Algorithm> {
+        match self.alg {
+            Some(VerifyAlgorithm::Public(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// `--alg`, when it names an HMAC algorithm.
+    fn hmac_alg(&self) -> Option<HmacAlgorithm> {
+        match self.alg {
+            Some(VerifyAlgorithm::Hmac(a)) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// What a successful verification produced.
@@ -114,20 +176,6 @@ fn paseto_footer(token: &str) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-/// The `kid` of a JSON footer. Any other footer (not JSON, not an object, no string
-/// `kid`) names no key: it is still authenticated with the token.
-fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
-    if footer.first() != Some(&b'{') {
-        return Ok(None);
-    }
-    if footer.len() > token_paseto::MAX_FOOTER_LEN {
-        return Err(Failure::rejected("invalid footer: longer than 2048 bytes"));
-    }
-    Ok(serde_json::from_slice::<Value>(footer)
-        .ok()
-        .and_then(|v| v.get("kid").and_then(Value::as_str).map(str::to_owned)))
-}
-
 /// Picks the key a token names among `ids`: by `kid`, or the only one.
 fn select<'a, T>(
     candidates: &'a [T],
@@ -155,6 +203,55 @@ fn select<'a, T>(
     }
 }
 
+/// The public keys of version `V` among `candidates`, each once.
+fn public_keys<V: Version>(
+    candidates: &[PasetoKey<'_>],
+    pick: impl Fn(&Public) -> Option<&PublicKey<V>>,
+) -> Vec<PublicKey<V>> {
+    let mut keys: Vec<PublicKey<V>> = Vec::new();
+    for key in candidates.iter().filter_map(|c| match c {
+        PasetoKey::Public(p) => pick(p),
+        PasetoKey::Local(_) => None,
+    }) {
+        if !keys.iter().any(|k| k.id() == key.id()) {
+            keys.push(key.clone());
+        }
+    }
+    keys
+}
+
+/// Verifies with the library's verifier over `keys`: the footer `kid` picks the key
+/// (a PASERK id must name one of them; another `kid` is the issuer's own name, and
+/// each key is tried).
+fn verify_public<V: Version>(
+    keys: Vec<PublicKey<V>>,
+    token: &str,
+    options: &VerifyOptions<'_>,
+    validation: &Validation,
+) -> Result<token_core::Verified<Map<String, Value>>, token_paseto::Error> {
+    PublicVerifier::from_keys(keys)?.verify_with(token, options, validation)
+}
+
+/// As [`verify_public`], for `local` keys (copied into the library's key ring).
+fn decrypt_local<V: Version>(
+    keys: &[&LocalKey<V>],
+    token: &str,
+    options: &VerifyOptions<'_>,
+    validation: &Validation,
+) -> Result<token_core::Verified<Map<String, Value>>, token_paseto::Error> {
+    let copy = |k: &LocalKey<V>| LocalKey::<V>::from_bytes(k.expose_secret_bytes());
+    let Some((first, rest)) = keys.split_first() else {
+        return Err(token_core::Error::UnknownKeyId.into());
+    };
+    let mut cipher = LocalCipher::new(copy(first)?);
+    for key in rest {
+        if cipher.keys().status(key.id().as_str()).is_none() {
+            cipher.rotate_to(copy(key)?)?;
+        }
+    }
+    cipher.decrypt_with(token, options, validation)
+}
+
 fn verify_paseto(
     args: &Args,
     files: &[KeyFile],
@@ -174,14 +271,6 @@ fn verify_paseto(
             version_name(version)
         )));
     }
-    let footer = paseto_footer(token)?;
-    let footer_bytes = footer.as_deref().unwrap_or_default();
-    if let Some(expected) = &args.footer {
-        if expected.as_bytes() != footer_bytes {
-            return Err(Failure::rejected("footer mismatch"));
-        }
-    }
-    let kid = footer_kid(footer_bytes)?;
     let candidates: Vec<PasetoKey<'_>> = files
         .iter()
         .flat_map(|f| f.paseto_keys(version, purpose))
@@ -191,7 +280,6 @@ fn verify_paseto(
             "wrong key type: no given key is a {what} key (the key decides the algorithm)"
         )));
     }
-    let key = select(&candidates, |k| k.id().as_str(), kid.as_deref(), &what)?;
     let options = VerifyOptions {
         implicit_assertion: args
             .implicit_assertion
@@ -200,19 +288,63 @@ fn verify_paseto(
             .as_bytes(),
         footer: args.footer.as_deref().map(str::as_bytes),
     };
-    let payload = match key {
-        PasetoKey::Local(Local::V4(k)) => k.decrypt_raw(token, &options),
-        PasetoKey::Local(Local::V3(k)) => k.decrypt_raw(token, &options),
-        PasetoKey::Public(Public::V4(k)) => k.verify_raw(token, &options),
-        PasetoKey::Public(Public::V3(k)) => k.verify_raw(token, &options),
+    let validation = validation(args);
+    // The library decides which key the footer names, with the same rules (and the
+    // same strict footer reading) as every other verifier.
+    let verified = match (version, purpose) {
+        (PasetoVersion::V4, PasetoPurpose::Public) => {
+            let keys = public_keys::<V4>(&candidates, |p| match p {
+                Public::V4(k) => Some(k),
+                Public::V3(_) => None,
+            });
+            verify_public(keys, token, &options, &validation)
+        }
+        (PasetoVersion::V3, PasetoPurpose::Public) => {
+            let keys = public_keys::<V3>(&candidates, |p| match p {
+                Public::V3(k) => Some(k),
+                Public::V4(_) => None,
+            });
+            verify_public(keys, token, &options, &validation)
+        }
+        (PasetoVersion::V4, PasetoPurpose::Local) => {
+            let keys: Vec<&LocalKey<V4>> = candidates
+                .iter()
+                .filter_map(|c| match c {
+                    PasetoKey::Local(Local::V4(k)) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            decrypt_local(&keys, token, &options, &validation)
+        }
+        (PasetoVersion::V3, PasetoPurpose::Local) => {
+            let keys: Vec<&LocalKey<V3>> = candidates
+                .iter()
+                .filter_map(|c| match c {
+                    PasetoKey::Local(Local::V3(k)) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            decrypt_local(&keys, token, &options, &validation)
+        }
+        _ => {
+            return Err(Failure::rejected(format!(
+                "unsupported PASETO version {}",
+                version_name(version)
+            )));
+        }
     }
-    .map_err(|e| Failure::rejected(paseto_reason(&e)))?;
-    let claims = Claims::<Map<String, Value>>::from_json::<Rfc3339>(&payload)
-        .map_err(|e| Failure::rejected(core_reason(&e)))?;
-    validation(args)
-        .validate(&claims)
-        .map_err(|e| Failure::rejected(core_reason(&e)))?;
-    let json = claims
+    .map_err(|e| match e {
+        token_paseto::Error::Core(token_core::Error::UnknownKeyId) => {
+            Failure::rejected("unknown key id (the footer `kid` names none of the given keys)")
+        }
+        token_paseto::Error::MissingKeyId => Failure::rejected(format!(
+            "no key id: the token names no `kid` and {} of the given keys fit a {what} token",
+            candidates.len()
+        )),
+        e => Failure::rejected(paseto_reason(&e)),
+    })?;
+    let json = verified
+        .claims()
         .to_json::<Rfc3339>()
         .ok()
         .and_then(|j| serde_json::from_slice(&j).ok())
@@ -220,15 +352,18 @@ fn verify_paseto(
     Ok(Verified {
         claims: json,
         format: what,
-        kid: key.id().to_string(),
-        footer,
+        kid: verified
+            .key_id()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        footer: paseto_footer(token)?,
     })
 }
 
 fn verifying_keys(args: &Args, files: &[KeyFile]) -> Result<Vec<VerifyingKey>> {
     let mut keys: Vec<VerifyingKey> = Vec::new();
     for file in files {
-        for key in file.verifying_keys(args.alg)? {
+        for key in file.verifying_keys(args.public_alg())? {
             if !keys.iter().any(|k| k.key_id() == key.key_id()) {
                 keys.push(key);
             }
@@ -252,26 +387,99 @@ fn verify_jws(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
         return Err(Failure::rejected("unsecured token (alg: none)"));
     }
     let keys = verifying_keys(args, files)?;
-    if keys.is_empty() {
+    let hmac = hmac_keys(args, files, &header, keys.is_empty())?;
+    if keys.is_empty() && hmac.is_empty() {
         return Err(Failure::rejected(
             "wrong key type: no given key verifies JWS signatures",
         ));
     }
+    let candidates: Vec<JwsKey<'_>> = keys
+        .iter()
+        .map(JwsKey::Public)
+        .chain(hmac.iter().map(JwsKey::Hmac))
+        .collect();
     let key = select(
-        &keys,
+        &candidates,
         |k| k.key_id().as_str(),
         header.kid().map(token_core::KeyId::as_str),
         "JWS",
     )?;
-    let verified = JwtVerifier::new(key.clone())
-        .verify::<Map<String, Value>>(token, &validation(args))
-        .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    let validation = validation(args);
+    let verified = match key {
+        JwsKey::Public(k) => {
+            JwtVerifier::new((*k).clone()).verify::<Map<String, Value>>(token, &validation)
+        }
+        JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, &validation),
+    }
+    .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    if let JwsKey::Hmac(k) = key {
+        note(&format!(
+            "warning: {}: a shared secret; whoever holds it can also forge tokens",
+            k.algorithm()
+        ));
+    }
     Ok(Verified {
         claims: jwt_claims(verified.claims()),
         format: format!("JWS {}", key.algorithm()),
         kid: key.key_id().to_string(),
         footer: None,
     })
+}
+
+/// A key that verifies a JWS.
+enum JwsKey<'a> {
+    /// A public key.
+    Public(&'a VerifyingKey),
+    /// A legacy HMAC secret (--allow-shared-secret).
+    Hmac(&'a HmacKey),
+}
+
+impl JwsKey<'_> {
+    fn key_id(&self) -> &token_core::KeyId {
+        match self {
+            Self::Public(k) => k.key_id(),
+            Self::Hmac(k) => k.key_id(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Public(k) => k.algorithm().name(),
+            Self::Hmac(k) => k.algorithm().name(),
+        }
+    }
+}
+
+/// The HMAC keys among `files`, with --allow-shared-secret. Without the flag, an `oct`
+/// JWK given for an HMAC token (or as the only kind of key) is refused, naming the flag.
+fn hmac_keys(
+    args: &Args,
+    files: &[KeyFile],
+    header: &token_jwt::Header,
+    no_public_key: bool,
+) -> Result<Vec<HmacKey>> {
+    if !args.allow_shared_secret {
+        if let Some(file) = files.iter().find(|f| f.is_hmac_candidate()) {
+            if no_public_key || header.alg().starts_with("HS") {
+                return Err(Failure::usage(format!(
+                    "{}: an `oct` JWK is a shared secret (whoever verifies with it can also \
+                     forge tokens): pass --allow-shared-secret to verify legacy HMAC JWTs \
+                     with it",
+                    file.path.display()
+                )));
+            }
+        }
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<HmacKey> = Vec::new();
+    for file in files {
+        if let Some(key) = file.hmac_key(args.hmac_alg())? {
+            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
 }
 
 fn is_nested(cty: Option<&str>) -> bool {
@@ -371,6 +579,12 @@ fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
 
 /// Runs `verify`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
+    if let (Some(alg), false) = (args.hmac_alg(), args.allow_shared_secret) {
+        return Err(Failure::usage(format!(
+            "--alg {alg} is an HMAC algorithm, a shared secret (whoever verifies can also \
+             forge): pass --allow-shared-secret to verify legacy HMAC JWTs"
+        )));
+    }
     let files = load_all(&args.keys)?;
     if let Some(file) = files.iter().find(|f| matches!(f.key, Key::Protected(_))) {
         return Err(Failure::usage(format!(

@@ -720,3 +720,292 @@ fn opaque_tokens_and_public_keys_are_usage_errors() {
     assert_eq!(claims["exp"], "2030-01-01T00:10:00Z");
     assert_eq!(claims["iat"], "2030-01-01T00:00:00Z");
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Every official v3 and v4 vector through the binary: the success cases exit 0 with
+/// their payload, the expect-fail cases exit non-zero. Twelve success cases carry a
+/// footer `kid` that is the vector author's own string, not a PASERK id (`E-5`…`E-8`,
+/// `S-2`, `S-3`); they used to be refused with "unknown key id".
+#[test]
+fn official_paseto_vectors_through_verify() {
+    let tmp = TempDir::new("vectors");
+    let mut ran = (0, 0);
+    for (version, json) in [
+        ("3", include_str!("vectors/paseto/v3.json")),
+        ("4", include_str!("vectors/paseto/v4.json")),
+    ] {
+        let file: serde_json::Value = serde_json::from_str(json).unwrap();
+        for case in file["tests"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let s = |field: &str| case[field].as_str().unwrap();
+            // The key the case gives: a local key, or the public half of a key pair.
+            let paserk = match case["key"].as_str() {
+                Some(key) => format!("k{version}.local.{}", b64(&unhex(key))),
+                None => format!("k{version}.public.{}", b64(&unhex(s("public-key")))),
+            };
+            let key = tmp.write(&format!("{name}.paserk"), &paserk);
+            let run = tokenctl(&[
+                "verify",
+                "--json",
+                "--key",
+                &key.display().to_string(),
+                "--footer",
+                s("footer"),
+                "--implicit-assertion",
+                s("implicit-assertion"),
+                // The payloads expire at 2022-01-01T00:00:00+00:00.
+                "--now",
+                "2021-06-01T00:00:00Z",
+                s("token"),
+            ]);
+            if case["expect-fail"].as_bool().unwrap() {
+                assert_ne!(run.code, 0, "{name} must fail: {run:#?}");
+                run.fails(1);
+                ran.1 += 1;
+                continue;
+            }
+            assert_eq!(run.code, 0, "{name}: {run:#?}");
+            let expected: serde_json::Value = serde_json::from_str(s("payload")).unwrap();
+            let mut want = expected.as_object().unwrap().clone();
+            // Written back in the canonical RFC 3339 form.
+            assert_eq!(want["exp"], "2022-01-01T00:00:00+00:00");
+            want.insert("exp".into(), json!("2022-01-01T00:00:00Z"));
+            assert_eq!(run.json(), serde_json::Value::Object(want), "{name}");
+            ran.0 += 1;
+        }
+    }
+    assert_eq!(ran, (24, 10));
+}
+
+/// A kid that is a PASERK id still has to name one of the given keys, while an
+/// issuer's own kid lets each given key be tried (and fail when none verifies).
+#[test]
+fn issuers_own_kids_try_each_given_key() {
+    let footer = r#"{"kid":"signing-key-2024"}"#;
+    for (kind, public) in [("v4.public", "public.paserk"), ("v4.local", "local.paserk")] {
+        let token = issue(kind, &["--footer", footer]);
+        let mine = p(dir(kind), public);
+        let theirs = p(other(kind), public);
+        let run = tokenctl(&["verify", "--key", &theirs, "--key", &mine, &token]);
+        run.ok();
+        assert!(
+            run.stderr.contains(&format!("with key {}", kid(kind))),
+            "{run:#?}"
+        );
+        tokenctl(&["verify", "--key", &theirs, &token]).rejected("invalid token");
+    }
+    // A PASERK id of another key: refused before any key is tried.
+    let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
+        .ok()
+        .to_owned();
+    let token = issue(
+        "v4.public",
+        &["--footer", &format!(r#"{{"kid":"{stranger}"}}"#)],
+    );
+    verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
+}
+
+/// A repeated claim used to be accepted with the last value winning. The one strict
+/// reading refuses it everywhere: when issuing, verifying and inspecting.
+#[test]
+fn repeated_claims_are_refused_everywhere() {
+    let key = issuing_key("v4.public");
+    let line = tokenctl(&[
+        "issue",
+        "--key",
+        &key,
+        "--claims",
+        r#"{"sub":"q","sub":"z"}"#,
+    ])
+    .fails(2)
+    .to_owned();
+    assert!(line.contains("`sub` is named more than once"), "{line}");
+    let tmp = TempDir::new("repeated");
+    let file = tmp.write("claims.json", r#"{"role":"a","x":{"n":1,"n":2}}"#);
+    let claims_file = format!("@{}", file.display());
+    tokenctl(&["issue", "--key", &key, "--claims", &claims_file]).fails(2);
+    tokenctl(&[
+        "issue",
+        "--key",
+        &key,
+        "--footer",
+        r#"{"env":"a","env":"b"}"#,
+    ])
+    .fails(2);
+
+    // An authentic v4.public token whose claims repeat a name.
+    let secret = std::fs::read_to_string(dir("v4.public").join("secret.paserk")).unwrap();
+    let secret = token_paseto::SecretKey::<token_paseto::V4>::from_paserk(secret.trim()).unwrap();
+    let exp = token_core::Timestamp::from_unix_seconds(now() + 600)
+        .unwrap()
+        .to_rfc3339();
+    let sign = |claims: &str, footer: &str| {
+        secret
+            .sign_raw(claims.as_bytes(), footer.as_bytes(), b"")
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    };
+    let kid_footer = format!(r#"{{"kid":"{}"}}"#, kid("v4.public"));
+    let token = sign(
+        &format!(r#"{{"exp":"{exp}","role":"user","role":"admin"}}"#),
+        &kid_footer,
+    );
+    let public = p(dir("v4.public"), "public.paserk");
+    let line = verify(&public, &token, &[]).fails(1).to_owned();
+    assert!(line.contains("`role` appears more than once"), "{line}");
+    let run = tokenctl(&["inspect", "--json", &token]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("duplicate-member"), "{run:#?}");
+    // The footer too.
+    let token = sign(
+        &format!(r#"{{"exp":"{exp}"}}"#),
+        &format!(r#"{{"kid":"{}","kid":"x"}}"#, kid("v4.public")),
+    );
+    verify(&public, &token, &[]).rejected("invalid footer");
+    let run = tokenctl(&["inspect", "--json", &token]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("duplicate-member"), "{run:#?}");
+
+    // JOSE headers: a repeated member, and a null one, are refused before any key is
+    // used, and flagged by inspect.
+    let claims = json!({"sub": "a", "exp": now() + 600});
+    for header in [
+        r#"{"alg":"ES256","crit":null}"#,
+        r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+    ] {
+        let token = format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(claims.to_string().as_bytes()),
+            b64(&[1u8; 64])
+        );
+        verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("malformed token");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert!(
+            run.stdout.contains("duplicate-member") || run.stdout.contains("null-member"),
+            "{run:#?}"
+        );
+    }
+}
+
+/// Legacy HMAC JWTs verify only with --allow-shared-secret and an `oct` JWK whose
+/// `alg` (or --alg) names the algorithm; without the flag the refusal names it.
+#[test]
+fn legacy_hmac_jwts_need_allow_shared_secret() {
+    use token_jwt::{HmacAlgorithm, HmacKey, TokenType};
+    let tmp = TempDir::new("hmac");
+    let claims = token_core::Claims::new(serde_json::json!({"role": "legacy"}))
+        .issuer("https://legacy.example")
+        .audience("api")
+        .valid_for(
+            &token_core::SystemClock,
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+    for alg in HmacAlgorithm::ALL {
+        let mut secret = vec![0u8; alg.output_len()];
+        getrandom::fill(&mut secret).unwrap();
+        let key =
+            HmacKey::dangerous_shared_secret(alg, token_core::SecretBytes::new(secret)).unwrap();
+        let jwk = tmp
+            .write(
+                &format!("{alg}.jwk"),
+                key.to_secret_jwk_dangerous().expose_secret(),
+            )
+            .display()
+            .to_string();
+        let token = key.sign_as(&TokenType::Jwt, &claims).unwrap();
+        let token = token.expose_secret();
+        let run = verify(&jwk, token, &["--allow-shared-secret", "--aud", "api"]);
+        let out = run.json();
+        assert_eq!(out["role"], "legacy");
+        assert_eq!(out["iss"], "https://legacy.example");
+        assert!(run.stderr.contains("shared secret"), "{run:#?}");
+        assert!(
+            run.stderr.contains(&format!("verified: JWS {alg}")),
+            "{run:#?}"
+        );
+        // Without the flag: refused, and the message says which flag.
+        let line = verify(&jwk, token, &["--aud", "api"]).fails(2).to_owned();
+        assert!(line.contains("--allow-shared-secret"), "{line}");
+        // Tampered, or wrong audience: rejected as usual.
+        verify(
+            &jwk,
+            &tamper(token, 2),
+            &["--allow-shared-secret", "--aud", "api"],
+        )
+        .rejected("invalid token");
+        verify(&jwk, token, &["--allow-shared-secret", "--aud", "billing"])
+            .rejected("wrong audience");
+    }
+
+    // The algorithm comes from the key: an HS384 token under an HS256 key is refused.
+    let hs256 = HmacKey::dangerous_shared_secret(
+        HmacAlgorithm::Hs256,
+        token_core::SecretBytes::new(vec![5; 48]),
+    )
+    .unwrap();
+    let hs384 = HmacKey::dangerous_shared_secret(
+        HmacAlgorithm::Hs384,
+        token_core::SecretBytes::new(vec![5; 48]),
+    )
+    .unwrap()
+    .with_key_id(hs256.key_id().clone());
+    let jwk = tmp
+        .write("hs256.jwk", hs256.to_secret_jwk_dangerous().expose_secret())
+        .display()
+        .to_string();
+    let token = hs384.sign_as(&TokenType::Jwt, &claims).unwrap();
+    verify(
+        &jwk,
+        token.expose_secret(),
+        &["--allow-shared-secret", "--aud", "api"],
+    )
+    .rejected("algorithm not allowed for this key");
+
+    // An `oct` JWK that names no algorithm needs --alg; --alg HS256 needs the flag.
+    let mut bare: serde_json::Value =
+        serde_json::from_str(hs256.to_secret_jwk_dangerous().expose_secret()).unwrap();
+    bare.as_object_mut().unwrap().remove("alg");
+    let bare = tmp
+        .write("bare.jwk", &bare.to_string())
+        .display()
+        .to_string();
+    let token = hs256.sign_as(&TokenType::Jwt, &claims).unwrap();
+    let token = token.expose_secret();
+    let line = verify(&bare, token, &["--allow-shared-secret", "--aud", "api"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("--alg HS256"), "{line}");
+    verify(
+        &bare,
+        token,
+        &["--allow-shared-secret", "--alg", "HS256", "--aud", "api"],
+    )
+    .ok();
+    let line = verify(&bare, token, &["--alg", "HS256", "--aud", "api"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("--allow-shared-secret"), "{line}");
+    // Beside an ES256 key, an ES256 token verifies without the flag, and an HMAC key
+    // never issues.
+    let es = issue("es256", &[]);
+    tokenctl(&[
+        "verify",
+        "--key",
+        &jwk,
+        "--key",
+        &p(dir("es256"), "public.jwk"),
+        &es,
+    ])
+    .ok();
+    tokenctl(&["issue", "--key", &jwk]).fails(2);
+}

@@ -523,6 +523,45 @@ fn key_protect_and_unprotect_round_trip() {
     .fails(2);
 }
 
+/// The cost stored in a `*-pw` PASERK is the writer's choice: over the default limits
+/// (here 1 000 001 PBKDF2 iterations, 512 MiB of Argon2id) it is refused before any
+/// hashing, with the parameter named.
+#[test]
+fn key_unprotect_refuses_costs_over_the_limits() {
+    let tmp = TempDir::new("pw-limits");
+    let password = tmp.write("password", "pw\n").display().to_string();
+    let k3 = [
+        &[7u8; 32][..],
+        &1_000_001u32.to_be_bytes(),
+        &[0u8; 16 + 32 + 48],
+    ]
+    .concat();
+    let k4 = [
+        &[7u8; 16][..],
+        &(512u64 << 20).to_be_bytes(),
+        &2u32.to_be_bytes(),
+        &1u32.to_be_bytes(),
+        &[0u8; 24 + 32 + 32],
+    ]
+    .concat();
+    for (paserk, parameter) in [
+        (
+            format!("k3.local-pw.{}", b64(&k3)),
+            "k3 iterations is 1000001",
+        ),
+        (
+            format!("k4.local-pw.{}", b64(&k4)),
+            "k4 memlimit is 536870912",
+        ),
+    ] {
+        let file = tmp.write("key.paserk", &paserk).display().to_string();
+        let line = tokenctl(&["key", "unprotect", "--password-file", &password, &file])
+            .fails(2)
+            .to_owned();
+        assert!(line.contains(parameter), "{line}");
+    }
+}
+
 #[test]
 fn jwks_and_keyset_shapes() {
     let tmp = TempDir::new("sets");

@@ -16,18 +16,22 @@
 //!
 //! # Parameter bounds
 //!
-//! | | protect (minimum … maximum) | unprotect (accepted) |
-//! |---|---|---|
-//! | k4 `memlimit` | 64 MiB … 1 GiB, whole KiB | 8 KiB … 1 GiB |
-//! | k4 `opslimit` | 2 … 16 | 1 … 16 |
-//! | k4 parallelism | 1 (fixed) | 1 |
-//! | k3 iterations | 100 000 … 10 000 000 | 1 … 10 000 000 |
+//! | | protect (minimum … maximum) | unprotect: accepted by default ([`PwLimits`]) | unprotect: most any limit admits |
+//! |---|---|---|---|
+//! | k4 `memlimit` | 64 MiB … 1 GiB, whole KiB | 8 KiB … 256 MiB | 1 GiB |
+//! | k4 `opslimit` | 2 … 16 | 1 … 8 | 16 |
+//! | k4 parallelism | 1 (fixed) | 1 | 1 |
+//! | k3 iterations | 100 000 … 10 000 000 | 1 … 1 000 000 | 10 000 000 |
 //!
-//! Protecting refuses weak parameters. Unprotecting accepts what other implementations
-//! legitimately produce (the official vectors use 1 000 PBKDF2 iterations) but refuses
-//! costs that would let whoever wrote the PASERK exhaust memory or CPU; those bounds are
-//! checked before the KDF runs. Both refusals are [`Error::WeakPasswordParams`], as is
-//! an empty password when protecting.
+//! Protecting refuses weak parameters ([`Error::WeakPasswordParams`], as is an empty
+//! password). Unprotecting accepts what other implementations legitimately produce (the
+//! official vectors use 1 000 PBKDF2 iterations, and Argon2id at 256 MiB with 3 passes)
+//! but the cost stored in a PASERK is chosen by whoever wrote it, so it is capped by
+//! [`PwLimits`] — by default the table's middle column, which admits every official
+//! vector and [`PwParams::strong`] — and a cost over a limit is
+//! [`Error::PasswordCostTooHigh`], naming the parameter, before any hashing. Raise the
+//! limits ([`unprotect_local_with_limits`]) to open a PASERK protected at a higher cost;
+//! no limit admits more than the last column.
 //!
 //! The password is used byte for byte, without Unicode normalisation (callers that
 //! accept typed passwords should normalise them first, consistently).
@@ -89,7 +93,7 @@ impl Argon2Params {
         self.check_max()
     }
 
-    fn check_unprotect(self, parallelism: u32) -> Result<()> {
+    fn check_unprotect(self, parallelism: u32, limits: &PwLimits) -> Result<()> {
         if parallelism != Self::PARALLELISM {
             return Err(Error::WeakPasswordParams("k4 parallelism must be 1"));
         }
@@ -99,7 +103,16 @@ impl Argon2Params {
         if self.opslimit < Self::UNPROTECT_MIN_OPSLIMIT {
             return Err(Error::WeakPasswordParams("k4 opslimit is 0"));
         }
-        self.check_max()
+        over_limit(
+            PwCostParameter::Memlimit,
+            self.memlimit_bytes,
+            limits.max_memlimit_bytes.min(Self::MAX_MEMLIMIT_BYTES),
+        )?;
+        over_limit(
+            PwCostParameter::Opslimit,
+            u64::from(self.opslimit),
+            u64::from(limits.max_opslimit.min(Self::MAX_OPSLIMIT)),
+        )
     }
 
     fn check_max(self) -> Result<()> {
@@ -137,17 +150,105 @@ impl Pbkdf2Params {
         self.check_max()
     }
 
-    fn check_unprotect(self) -> Result<()> {
+    fn check_unprotect(self, limits: &PwLimits) -> Result<()> {
         if self.iterations == 0 {
             return Err(Error::WeakPasswordParams("k3 iterations is 0"));
         }
-        self.check_max()
+        over_limit(
+            PwCostParameter::Iterations,
+            u64::from(self.iterations),
+            u64::from(limits.max_iterations.min(Self::MAX_ITERATIONS)),
+        )
     }
 
     fn check_max(self) -> Result<()> {
         if self.iterations > Self::MAX_ITERATIONS {
             return Err(Error::WeakPasswordParams("k3 iterations above 10000000"));
         }
+        Ok(())
+    }
+}
+
+/// A cost parameter stored in a `*-pw` PASERK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PwCostParameter {
+    /// `k4`: Argon2id memory, in bytes (`memlimit`).
+    Memlimit,
+    /// `k4`: Argon2id passes over memory (`opslimit`).
+    Opslimit,
+    /// `k3`: PBKDF2-HMAC-SHA384 iterations.
+    Iterations,
+}
+
+impl PwCostParameter {
+    /// The parameter's name: `k4 memlimit`, `k4 opslimit` or `k3 iterations`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Memlimit => "k4 memlimit",
+            Self::Opslimit => "k4 opslimit",
+            Self::Iterations => "k3 iterations",
+        }
+    }
+}
+
+impl std::fmt::Display for PwCostParameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The most work unprotecting a `*-pw` PASERK may cost. The cost travels inside the
+/// PASERK, chosen by whoever wrote it; a cost over a limit is refused with
+/// [`Error::PasswordCostTooHigh`] before any hashing.
+///
+/// The defaults ([`PwLimits::DEFAULT`]: 256 MiB and 8 passes of Argon2id, 1 000 000
+/// PBKDF2 iterations) admit every official vector and [`PwParams::strong`]. A limit may
+/// be raised up to [`Argon2Params::MAX_MEMLIMIT_BYTES`], [`Argon2Params::MAX_OPSLIMIT`]
+/// and [`Pbkdf2Params::MAX_ITERATIONS`]; a higher limit is treated as that maximum.
+///
+/// ```
+/// use token_paseto::paserk::pw::PwLimits;
+///
+/// let mut limits = PwLimits::default();
+/// limits.max_memlimit_bytes = 64 * 1024 * 1024; // a small machine
+/// assert_eq!(PwLimits::DEFAULT.max_opslimit, 8);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PwLimits {
+    /// The most Argon2id memory (`k4` `memlimit`), in bytes.
+    pub max_memlimit_bytes: u64,
+    /// The most Argon2id passes (`k4` `opslimit`).
+    pub max_opslimit: u32,
+    /// The most PBKDF2 iterations (`k3`).
+    pub max_iterations: u32,
+}
+
+impl PwLimits {
+    /// 256 MiB and 8 passes (k4), 1 000 000 iterations (k3).
+    pub const DEFAULT: Self = Self {
+        max_memlimit_bytes: 256 * MIB,
+        max_opslimit: 8,
+        max_iterations: 1_000_000,
+    };
+}
+
+impl Default for PwLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// `value` of `parameter` against `limit`.
+fn over_limit(parameter: PwCostParameter, value: u64, limit: u64) -> Result<()> {
+    if value > limit {
+        Err(Error::PasswordCostTooHigh {
+            parameter,
+            value,
+            limit,
+        })
+    } else {
         Ok(())
     }
 }
@@ -197,17 +298,31 @@ pub fn protect_local(password: &[u8], key: &[u8], params: &PwParams) -> Result<S
     protect(ProtectedKind::Local, password, key, params)
 }
 
-/// Recovers the `local` key of a `kN.local-pw.` PASERK.
+/// Recovers the `local` key of a `kN.local-pw.` PASERK, within [`PwLimits::DEFAULT`].
 ///
 /// Errors: [`Error::InvalidPaserk`] for a malformed string or another version or type;
-/// [`Error::WeakPasswordParams`] if the embedded cost is out of the accepted bounds (checked
-/// before any hashing); [`Error::KeyRecoveryFailed`] for a wrong password or tampered data.
+/// [`Error::PasswordCostTooHigh`] if the embedded cost is over a limit, and
+/// [`Error::WeakPasswordParams`] if it is below the accepted minimum (both checked
+/// before any hashing); [`Error::KeyRecoveryFailed`] for a wrong password or tampered
+/// data.
 pub fn unprotect_local(
     version: PaserkVersion,
     password: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
-    unprotect(version, ProtectedKind::Local, password, paserk)
+    unprotect_local_with_limits(version, password, paserk, &PwLimits::DEFAULT)
+}
+
+/// As [`unprotect_local`], within `limits`.
+///
+/// Errors: as [`unprotect_local`].
+pub fn unprotect_local_with_limits(
+    version: PaserkVersion,
+    password: &[u8],
+    paserk: &str,
+    limits: &PwLimits,
+) -> Result<SecretBytes> {
+    unprotect(version, ProtectedKind::Local, password, paserk, limits)
 }
 
 /// Protects a `secret` key (k4 64 bytes seed ‖ public key, k3 48-byte scalar) with a
@@ -218,7 +333,7 @@ pub fn protect_secret(password: &[u8], key: &[u8], params: &PwParams) -> Result<
     protect(ProtectedKind::Secret, password, key, params)
 }
 
-/// Recovers the `secret` key of a `kN.secret-pw.` PASERK.
+/// Recovers the `secret` key of a `kN.secret-pw.` PASERK, within [`PwLimits::DEFAULT`].
 ///
 /// Errors: as [`unprotect_local`]; [`Error::InvalidKey`] if the authentic plaintext is not
 /// a valid secret key.
@@ -227,7 +342,19 @@ pub fn unprotect_secret(
     password: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
-    unprotect(version, ProtectedKind::Secret, password, paserk)
+    unprotect_secret_with_limits(version, password, paserk, &PwLimits::DEFAULT)
+}
+
+/// As [`unprotect_secret`], within `limits`.
+///
+/// Errors: as [`unprotect_secret`].
+pub fn unprotect_secret_with_limits(
+    version: PaserkVersion,
+    password: &[u8],
+    paserk: &str,
+    limits: &PwLimits,
+) -> Result<SecretBytes> {
+    unprotect(version, ProtectedKind::Secret, password, paserk, limits)
 }
 
 /// The PASERK header `h`, which is also authenticated by the tag.
@@ -288,17 +415,18 @@ fn unprotect(
     kind: ProtectedKind,
     password: &[u8],
     paserk: &str,
+    limits: &PwLimits,
 ) -> Result<SecretBytes> {
     let body = common::parse(paserk, header(version, kind), body_len(version, kind))?;
     let prekey = match version {
         PaserkVersion::K3 => {
             let (salt, params) = k3_params(&body)?;
-            params.check_unprotect()?;
+            params.check_unprotect(limits)?;
             k3_prekey(password, salt, params)
         }
         PaserkVersion::K4 => {
             let (salt, params, parallelism) = k4_params(&body)?;
-            params.check_unprotect(parallelism)?;
+            params.check_unprotect(parallelism, limits)?;
             k4_prekey(password, salt, params)?
         }
     };
@@ -878,11 +1006,6 @@ mod tests {
             )
         };
         for (mem, ops, para) in [
-            (1 << 63, 2, 1),
-            (u64::MAX, 2, 1),
-            (Argon2Params::MAX_MEMLIMIT_BYTES + 1, 2, 1),
-            (64 * MIB, u32::MAX, 1),
-            (64 * MIB, 17, 1),
             (64 * MIB, 0, 1),
             (1024, 2, 1),
             (64 * MIB, 2, 0),
@@ -894,12 +1017,36 @@ mod tests {
                 "{mem} {ops} {para}"
             );
         }
-        for iterations in [0, Pbkdf2Params::MAX_ITERATIONS + 1, u32::MAX] {
+        for (mem, ops, parameter) in [
+            (1 << 63, 2, PwCostParameter::Memlimit),
+            (u64::MAX, 2, PwCostParameter::Memlimit),
+            (
+                Argon2Params::MAX_MEMLIMIT_BYTES + 1,
+                2,
+                PwCostParameter::Memlimit,
+            ),
+            (64 * MIB, u32::MAX, PwCostParameter::Opslimit),
+            (64 * MIB, 17, PwCostParameter::Opslimit),
+        ] {
+            assert!(
+                matches!(k4(mem, ops, 1), Err(Error::PasswordCostTooHigh { parameter: p, .. }) if p == parameter),
+                "{mem} {ops}"
+            );
+        }
+        let s = with_cost(PaserkVersion::K3, &0u32.to_be_bytes());
+        assert!(matches!(
+            unprotect_local(PaserkVersion::K3, b"pw", &s),
+            Err(Error::WeakPasswordParams(_))
+        ));
+        for iterations in [Pbkdf2Params::MAX_ITERATIONS + 1, u32::MAX] {
             let s = with_cost(PaserkVersion::K3, &iterations.to_be_bytes());
             assert!(
                 matches!(
                     unprotect_local(PaserkVersion::K3, b"pw", &s),
-                    Err(Error::WeakPasswordParams(_))
+                    Err(Error::PasswordCostTooHigh {
+                        parameter: PwCostParameter::Iterations,
+                        ..
+                    })
                 ),
                 "{iterations}"
             );
@@ -910,6 +1057,111 @@ mod tests {
             unprotect_local(PaserkVersion::K3, b"pw", &s),
             Err(Error::KeyRecoveryFailed)
         ));
+    }
+
+    /// Unprotecting used to accept up to 1 GiB × 16 Argon2id passes or 10 million PBKDF2
+    /// iterations from the PASERK. The default limits are 256 MiB, 8 passes and
+    /// 1 000 000 iterations (every official vector and the strong defaults fit), the
+    /// refusal names the parameter and comes before any hashing, and the limits are
+    /// configurable up to the old bounds.
+    #[test]
+    fn unprotect_costs_are_capped_by_configurable_limits() {
+        use PwCostParameter::{Iterations, Memlimit, Opslimit};
+        let k4 = |mem: u64, ops: u32| {
+            let cost = [
+                mem.to_be_bytes().as_slice(),
+                &ops.to_be_bytes(),
+                &1u32.to_be_bytes(),
+            ]
+            .concat();
+            with_cost(PaserkVersion::K4, &cost)
+        };
+        let k3 = |iterations: u32| with_cost(PaserkVersion::K3, &iterations.to_be_bytes());
+        let refused = |result: Result<SecretBytes>| match result {
+            Err(Error::PasswordCostTooHigh {
+                parameter,
+                value,
+                limit,
+            }) => Some((parameter, value, limit)),
+            _ => None,
+        };
+        let local = |paserk: &str, limits: &PwLimits| {
+            let version = if paserk.starts_with("k3.") {
+                PaserkVersion::K3
+            } else {
+                PaserkVersion::K4
+            };
+            refused(unprotect_local_with_limits(version, b"pw", paserk, limits))
+        };
+        let defaults = PwLimits::default();
+        assert_eq!(defaults, PwLimits::DEFAULT);
+
+        // Over the defaults: refused at once (the KDF would take seconds and GiBs).
+        assert_eq!(
+            local(&k4(512 * MIB, 2), &defaults),
+            Some((Memlimit, 512 * MIB, 256 * MIB))
+        );
+        assert_eq!(local(&k4(64 * MIB, 9), &defaults), Some((Opslimit, 9, 8)));
+        assert_eq!(
+            local(&k3(1_000_001), &defaults),
+            Some((Iterations, 1_000_001, 1_000_000))
+        );
+        let e = unprotect_local(PaserkVersion::K3, b"pw", &k3(1_000_001)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "password-hashing cost over the limit: k3 iterations is 1000001, the limit is 1000000"
+        );
+        // The defaults admit the strong protect parameters, and every official vector
+        // (the vector tests above unprotect through the default limits).
+        assert!(Argon2Params::STRONG.check_unprotect(1, &defaults).is_ok());
+        assert!(Pbkdf2Params::STRONG.check_unprotect(&defaults).is_ok());
+
+        // Lower limits refuse what the defaults accept, before the KDF runs.
+        let mut small = PwLimits {
+            max_memlimit_bytes: 32 * MIB,
+            max_opslimit: 1,
+            max_iterations: 999,
+        };
+        assert_eq!(local(&k3(1000), &small), Some((Iterations, 1000, 999)));
+        let vector: Value = serde_json::from_str(LOCAL_K4).unwrap();
+        let case = &vector["tests"][0];
+        assert_eq!(case["name"], "k4.local-pw-1");
+        let paserk = case["paserk"].as_str().unwrap();
+        let pw = password(case);
+        let with = |limits: &PwLimits| {
+            refused(unprotect_local_with_limits(
+                PaserkVersion::K4,
+                &pw,
+                paserk,
+                limits,
+            ))
+        };
+        assert_eq!(with(&small), Some((Memlimit, 64 * MIB, 32 * MIB)));
+        small.max_memlimit_bytes = 64 * MIB;
+        assert_eq!(with(&small), Some((Opslimit, 2, 1)));
+
+        // Higher limits admit more (the KDF runs, and this made-up PASERK fails its
+        // tag), but never past the bounds unprotecting always had.
+        let mut large = PwLimits {
+            max_iterations: 2_000_000,
+            ..PwLimits::DEFAULT
+        };
+        assert!(matches!(
+            unprotect_local_with_limits(PaserkVersion::K3, b"pw", &k3(1_000_001), &large),
+            Err(Error::KeyRecoveryFailed)
+        ));
+        large.max_memlimit_bytes = u64::MAX;
+        large.max_opslimit = u32::MAX;
+        large.max_iterations = u32::MAX;
+        assert_eq!(
+            local(&k4(2048 * MIB, 2), &large),
+            Some((Memlimit, 2048 * MIB, Argon2Params::MAX_MEMLIMIT_BYTES))
+        );
+        assert_eq!(local(&k4(64 * MIB, 17), &large), Some((Opslimit, 17, 16)));
+        assert_eq!(
+            local(&k3(u32::MAX), &large),
+            Some((Iterations, u64::from(u32::MAX), 10_000_000))
+        );
     }
 
     #[test]

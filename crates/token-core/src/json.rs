@@ -1,0 +1,246 @@
+//! Strict JSON: the one reading of every JSON text a token carries.
+//!
+//! RFC 8259 leaves a repeated member name undefined, and parsers differ: most keep the
+//! last value, some the first, some refuse. A token read by two parsers in a chain (a
+//! gateway, then a service; a library, then an audit log) must mean the same thing to
+//! both, so claims sets (JWT and PASETO payloads), PASETO footers and JOSE headers are
+//! read here, and a member name repeated in any object, at any depth, is an error.
+//! Names are compared after unescaping: `"sub"` and `"s\u0075b"` are the same name.
+//!
+//! The check is one extra pass over the text that allocates only the names of members
+//! written with escapes; the typed parse follows it.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+
+use crate::error::{Error, Result};
+
+/// The most characters of an attacker-chosen member name echoed in an error.
+const MAX_ECHOED_NAME: usize = 64;
+
+/// Checks that `json` is one JSON value (surrounding whitespace allowed) in which no
+/// object repeats a member name.
+///
+/// # Errors
+/// [`Error::DuplicateMember`] naming the repeated member; [`Error::MalformedJson`] when
+/// `json` is not JSON.
+pub fn check(json: &[u8]) -> Result<()> {
+    let mut duplicate = None;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let checked = Unique {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    match (checked, duplicate) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(name)) => Err(Error::DuplicateMember(name)),
+        (Err(e), None) => Err(Error::MalformedJson(e.to_string())),
+    }
+}
+
+/// Reads `json` as a `T` after [`check`]ing it.
+///
+/// # Errors
+/// As [`check`]; [`Error::MalformedJson`] when the JSON does not fit `T`.
+pub fn from_slice<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
+    check(json)?;
+    serde_json::from_slice(json).map_err(|e| Error::MalformedJson(e.to_string()))
+}
+
+/// Walks one JSON value, recording the first repeated member name in `duplicate`.
+struct Unique<'s> {
+    duplicate: &'s mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Unique<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Unique<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while seq
+            .next_element_seed(Unique {
+                duplicate: &mut *self.duplicate,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let mut seen: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            if seen.contains(&name) {
+                *self.duplicate = Some(echo(&name));
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            map.next_value_seed(Unique {
+                duplicate: &mut *self.duplicate,
+            })?;
+            seen.insert(name);
+        }
+        Ok(())
+    }
+}
+
+/// A member name, borrowed from the input unless it was written with escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// An attacker-chosen name, cut to [`MAX_ECHOED_NAME`] characters, anything outside
+/// visible ASCII shown as `?`.
+fn echo(name: &str) -> String {
+    name.chars()
+        .take(MAX_ECHOED_NAME)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    fn dup(json: &str) -> Option<String> {
+        match check(json.as_bytes()) {
+            Err(Error::DuplicateMember(name)) => Some(name),
+            Ok(()) => None,
+            Err(other) => panic!("{json}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeated_member_names_are_refused_at_any_depth() {
+        assert_eq!(dup(r#"{"sub":"q","sub":"z"}"#).as_deref(), Some("sub"));
+        assert_eq!(dup(r#"{"a":{"b":1,"b":2}}"#).as_deref(), Some("b"));
+        assert_eq!(
+            dup(r#"[{"x":1},{"y":[{"z":0,"z":0}]}]"#).as_deref(),
+            Some("z")
+        );
+        // Compared after unescaping.
+        assert_eq!(dup(r#"{"sub":"q","s\u0075b":"z"}"#).as_deref(), Some("sub"));
+        assert_eq!(dup(r#"{"\u00e9":1,"é":2}"#).as_deref(), Some("?"));
+        // The same name in sibling objects, or as a value, is fine.
+        assert_eq!(dup(r#"{"a":{"k":1},"b":{"k":1},"k":"k"}"#), None);
+        assert_eq!(dup(r#"[1,"a",null,true,-2,0.5,{}]"#), None);
+    }
+
+    #[test]
+    fn echoed_names_are_bounded_and_printable() {
+        let long = "n".repeat(1000);
+        let name = dup(&format!(r#"{{"{long}":1,"{long}":2}}"#)).unwrap();
+        assert_eq!(name.len(), MAX_ECHOED_NAME);
+        assert_eq!(dup(r#"{"a\nb":1,"a\nb":2}"#).as_deref(), Some("a?b"));
+    }
+
+    #[test]
+    fn malformed_json_is_typed() {
+        for bad in [
+            "",
+            "{",
+            r#"{"a":1}x"#,
+            r#"{"a":"\ud800"}"#,
+            "nul",
+            "{'a':1}",
+        ] {
+            assert!(
+                matches!(check(bad.as_bytes()), Err(Error::MalformedJson(_))),
+                "{bad}"
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(
+            check(deep.as_bytes()),
+            Err(Error::MalformedJson(_))
+        ));
+        assert!(check(b" {\"a\":[1,2]} \n").is_ok());
+    }
+
+    #[test]
+    fn from_slice_reads_after_checking() {
+        let m: Map<String, Value> = from_slice(br#"{"a":1}"#).unwrap();
+        assert_eq!(m["a"], 1);
+        assert_eq!(
+            from_slice::<Map<String, Value>>(br#"{"a":1,"a":1}"#),
+            Err(Error::DuplicateMember("a".into()))
+        );
+        assert!(matches!(
+            from_slice::<Map<String, Value>>(b"[1]"),
+            Err(Error::MalformedJson(_))
+        ));
+    }
+}
