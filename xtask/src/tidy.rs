@@ -58,6 +58,11 @@ mod tests {
     #[allow(clippy::case_sensitive_file_extension_comparisons)]
     /// Every test `docs/SECURITY.md` cites exists: `crate/path.rs::name` (a bare
     /// `::name` refers to the last file named before it).
+    /// A path under `crates/`: `token-…/…rs` or `tokenctl/…rs`.
+    fn is_crate_path(path: &str) -> bool {
+        (path.starts_with("token-") || path.starts_with("tokenctl/")) && path.ends_with(".rs")
+    }
+
     #[test]
     fn security_claims_name_existing_tests() {
         let root = crate::util::root();
@@ -70,14 +75,14 @@ mod tests {
             };
             let path = if path.is_empty() || path.contains("::") {
                 let head = path.split("::").next().unwrap_or_default();
-                if head.starts_with("token-") && head.ends_with(".rs") {
+                if is_crate_path(head) {
                     Some(head.to_owned())
                 } else if head.is_empty() {
                     file.clone()
                 } else {
                     None
                 }
-            } else if path.starts_with("token-") && path.ends_with(".rs") {
+            } else if is_crate_path(path) {
                 Some(path.to_owned())
             } else {
                 None
