@@ -88,6 +88,15 @@ pub enum Error {
     /// A configuration file or key reference is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// A verify-only service has no usable key set: the issuer's could not be fetched,
+    /// or the cached one is past its maximum staleness.
+    #[error("key set unavailable: {detail}")]
+    KeySetUnavailable {
+        /// Why (no secret, no URL credentials).
+        detail: String,
+        /// When a fetch may be tried again, if known.
+        retry_after: Option<Duration>,
+    },
     /// The service was built without the part a job needs.
     #[error("the {job} job is not configured: this service has no {missing}")]
     NotConfigured {
@@ -146,6 +155,7 @@ impl Error {
             Self::SensitiveClaim(_) => "sensitive claim in a readable token".into(),
             Self::Backend(_) | Self::BlocklistFull => "revocation backend unavailable".into(),
             Self::Connect { .. } => "storage unavailable".into(),
+            Self::KeySetUnavailable { .. } => "key set unavailable".into(),
             // A closed set of phrases: never a message that could quote input or a
             // database's text.
             _ => "invalid token".into(),

@@ -7,6 +7,7 @@ pub mod dual;
 pub mod error;
 pub mod keys;
 pub mod policy;
+pub mod resource;
 pub mod service;
 pub mod services;
 
@@ -18,5 +19,6 @@ pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
 pub use keys::{AccessKey, AccessVerifier, PaymentKey};
 pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
+pub use resource::{AccessKeySource, JsonObject, ResourceVerifier};
 pub use service::{AccessClaims, LoginTokens, TokenService, TokenServiceBuilder};
 pub use services::{ServiceAuth, ServicePeers};

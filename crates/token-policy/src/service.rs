@@ -9,17 +9,18 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use token_core::{
     AsymmetricSigner, Claims, Clock, RegisteredClaim, SystemClock, TokenDecrypter, TokenEncrypter,
-    TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
+    TokenFormat, TokenSigner, Validation, Verified,
 };
 use token_opaque::{
     ApiKeyInfo, CreatedApiKey, CreatedSession, IssuedOneTime, NewApiKey, OneTimeKind, OpaqueTokens,
     RedeemedOneTime, Session,
 };
 
-use crate::blocklist::{Blocklist, MemoryBlocklist, TokenRef};
+use crate::blocklist::{Blocklist, MemoryBlocklist};
 use crate::error::{Error, Result};
 use crate::keys::{AccessKey, AccessVerifier, PaymentKey};
 use crate::policy::{Explanation, Job, Policy};
+use crate::resource::{JsonObject, ResourceVerifier};
 use crate::services::ServiceAuth;
 
 /// The custom claims of an access token: the session (refresh family) id plus the
@@ -63,6 +64,9 @@ pub struct TokenService {
     policy: Policy,
     access: AccessKey,
     access_verifier: AccessVerifier,
+    /// The verify side: the same public keys, this service's issuer and audience, and
+    /// the blocklist.
+    resource: ResourceVerifier,
     payment: Option<PaymentKey>,
     opaque: Option<OpaqueTokens>,
     blocklist: Arc<dyn Blocklist>,
@@ -144,10 +148,16 @@ impl TokenServiceBuilder {
                 clock.clone(),
             ))
         });
+        let resource =
+            ResourceVerifier::new(policy.issuer(), policy.audience(), self.access.verifier())
+                .max_lifetime(policy.access_ttl())
+                .blocklist(blocklist.clone())
+                .clock(clock.clone());
         TokenService {
             policy,
             access: self.access,
             access_verifier,
+            resource,
             payment: self.payment,
             opaque: self.opaque,
             blocklist,
@@ -242,18 +252,6 @@ impl TokenService {
         self.services.as_ref()
     }
 
-    fn access_validation(&self) -> Validation {
-        Validation::new()
-            .issuer(self.policy.issuer())
-            .audience(self.policy.audience())
-            .max_lifetime(self.policy.access_ttl())
-            .require(RegisteredClaim::Sub)
-            .require(RegisteredClaim::Jti)
-            // JWT access tokens are typed `at+jwt` (RFC 9068); PASETO has no type field.
-            .token_type("at+jwt")
-            .shared_clock(self.clock.clone())
-    }
-
     /// Signs an access token for `subject` in login session `sid`.
     ///
     /// # Errors
@@ -334,7 +332,8 @@ impl TokenService {
     }
 
     /// Verifies a bearer access token: format → signature → claims → revocation (its
-    /// `jti`, its login session, its subject's cut-off).
+    /// `jti`, its login session, its subject's cut-off). The same check a
+    /// [`ResourceVerifier`] holding this service's public keys and blocklist makes.
     ///
     /// # Errors
     /// [`Error::WrongTokenType`] for another kind of token (an API key, a payment
@@ -344,36 +343,12 @@ impl TokenService {
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
-        let verified = self.authenticate_access::<T>(bearer)?;
-        let claims = verified.claims();
-        let state = self
-            .blocklist
-            .lookup(TokenRef {
-                jti: claims.jti.as_deref(),
-                sid: Some(claims.custom.sid.as_str()),
-                subject: claims.sub.as_deref(),
-            })
-            .await?;
-        if state.revokes(claims.iat) {
-            return Err(Error::Revoked);
-        }
-        Ok(verified)
+        self.resource.verify_access(bearer).await
     }
 
-    /// Format, signature and claims of an access token: everything but revocation.
-    fn authenticate_access<T: DeserializeOwned>(
-        &self,
-        bearer: &str,
-    ) -> Result<Verified<AccessClaims<T>>> {
-        let format = TokenFormat::detect(bearer)?;
-        if !self.access_verifier.accepts(&format) {
-            return Err(Error::WrongTokenType {
-                job: Job::Access,
-                found: format,
-            });
-        }
-        self.access_verifier
-            .verify::<AccessClaims<T>>(bearer, &self.access_validation())
+    /// The verify side of this service's access tokens.
+    pub fn resource_verifier(&self) -> &ResourceVerifier {
+        &self.resource
     }
 
     /// Until when a session revocation must last: every access token minted before
@@ -442,7 +417,7 @@ impl TokenService {
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
         let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
         if !access.is_empty() {
-            match self.authenticate_access::<serde_json::Map<String, serde_json::Value>>(access) {
+            match self.resource.authenticate::<JsonObject>(access) {
                 Ok(verified) => {
                     let claims = verified.into_claims();
                     if let Some(sub) = claims.sub {
