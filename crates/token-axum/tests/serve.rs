@@ -30,8 +30,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// How much earlier than its bound a close may be seen: the client starts its clock a
-/// little before the server starts its own.
-const EARLY: Duration = Duration::from_millis(50);
+/// little after the server starts its own (at the accept, at the end of a response),
+/// more so on a busy machine. The deadlines themselves are exact: see the unit tests of
+/// `token_axum::serve`.
+const EARLY: Duration = Duration::from_millis(200);
 /// How much later than its bound a close may come, on a busy machine.
 const LATE: Duration = Duration::from_secs(1);
 
