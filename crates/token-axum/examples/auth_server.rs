@@ -4,7 +4,9 @@
 //! ```text
 //! cargo run -p token-axum --example auth_server -- --addr 127.0.0.1:8080 \
 //!     --demo-users-file users.txt \
-//!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR]
+//!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR] \
+//!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
+//!     [--write-timeout 30s] [--max-connections 10000]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -20,9 +22,14 @@
 //! `POST /login` is bounded (see [`LoginLimits`]): one password check per core at once
 //! (a login that waits more than a second for one gets `503` with `Retry-After`), and
 //! failed logins are limited per account name and per client address (`429` with
-//! `Retry-After`). The client address is the TCP peer's, so the service is served with
-//! `into_make_service_with_connect_info`; behind a reverse proxy every client would
+//! `Retry-After`). The client address is the TCP peer's, which `token_axum::serve` gives
+//! each request as `ConnectInfo<SocketAddr>`; behind a reverse proxy every client would
 //! share the proxy's address, and the proxy should limit by the real one.
+//!
+//! Connections are served by `token_axum::serve`, which closes slow and idle ones
+//! (headers not complete within `--header-read-timeout`, a body that makes no progress
+//! for `--body-read-timeout`, no next request within `--idle-timeout`, a response not
+//! read for `--write-timeout`) and holds at most `--max-connections` open.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -47,6 +54,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
+use token_axum::serve::ServeLimits;
 use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
@@ -100,6 +108,23 @@ pub(crate) struct Args {
     /// The most live API keys one user may hold.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_api_keys: u32,
+    /// The longest a client may take to send a request's headers (from the accept for a
+    /// connection's first request, from the first byte for a later one).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) header_read_timeout: Duration,
+    /// The longest a request body may make no progress while it is read (`408`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) body_read_timeout: Duration,
+    /// The longest a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+    /// The longest a response write may make no progress (a client that does not read).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) write_timeout: Duration,
+    /// The most connections open at once; more wait in the listen backlog. Keep it
+    /// below the file-descriptor limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) max_connections: usize,
 }
 
 /// A message the service sends.
@@ -640,8 +665,8 @@ impl Argon2Memory {
 }
 
 /// Builds the service and its router, with the default [`LoginLimits`]. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (see [`serve`]): a login
-/// needs the client's address.
+/// [`serve`] (or anything that gives requests their `ConnectInfo<SocketAddr>`): a
+/// login needs the client's address.
 pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)> {
     build_with_limits(options, LoginLimits::default()).await
 }
@@ -1219,25 +1244,99 @@ async fn password_reset_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, with each request's
-/// peer address (which the login limits need).
+impl Args {
+    /// The connection limits of the command line.
+    pub(crate) fn serve_limits(&self) -> ServeLimits {
+        let mut limits = ServeLimits::default();
+        limits.header_read_timeout = self.header_read_timeout;
+        limits.body_read_timeout = self.body_read_timeout;
+        limits.idle_timeout = self.idle_timeout;
+        limits.write_timeout = self.write_timeout;
+        limits.max_connections = self.max_connections;
+        limits
+    }
+}
+
+/// Parses a duration of the command line: a whole number and a unit, `ms`, `s`, `m`
+/// or `h` (`500ms`, `10s`, `2m`). Zero is refused: it would close every connection.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number and a unit (ms, s, m or h)"))?;
+    let seconds_per = match unit {
+        "ms" => return nonzero(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+    };
+    let seconds = n
+        .checked_mul(seconds_per)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
+    nonzero(Duration::from_secs(seconds))
+}
+
+fn nonzero(duration: Duration) -> Result<Duration, String> {
+    if duration.is_zero() {
+        Err("a duration must be more than zero".to_owned())
+    } else {
+        Ok(duration)
+    }
+}
+
+/// A warning when `max_connections` (plus a margin for the service's own files and
+/// database connections) exceeds the process's open-file limit: past that limit the
+/// server stops accepting (it pauses and retries) before the connection cap is reached.
+fn file_limit_warning(max_connections: usize) -> Option<String> {
+    const MARGIN: u64 = 64;
+    // Linux: "Max open files            1024                 4096                 files"
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft: u64 = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(MARGIN);
+    (wanted > soft).then(|| {
+        format!(
+            "--max-connections {max_connections} is above the open-file limit ({soft}, less \
+             {MARGIN} for the service's own): raise `ulimit -n` or lower --max-connections"
+        )
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with `limits` on slow,
+/// idle and concurrent connections, and each request's peer address (which the login
+/// limits need).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: ServeLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+) {
+    token_axum::serve::serve(listener, router)
+        .with_limits(limits)
+        .with_graceful_shutdown(shutdown)
+        .await;
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     for warning in warnings(&args) {
+        eprintln!("warning: {warning}");
+    }
+    let limits = args.serve_limits();
+    if let Some(warning) = file_limit_warning(limits.max_connections) {
         eprintln!("warning: {warning}");
     }
     let addr = args.addr;
@@ -1254,9 +1353,9 @@ async fn main() -> anyhow::Result<()> {
         well_known::JWKS_PATH,
         well_known::PASETO_KEYS_PATH
     );
-    serve(listener, router, async {
+    serve(listener, router, limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
-    .await?;
+    .await;
     Ok(())
 }

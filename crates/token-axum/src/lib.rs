@@ -7,6 +7,7 @@ pub mod extract;
 pub mod layer;
 pub mod limit;
 pub mod principal;
+pub mod serve;
 pub mod state;
 pub mod well_known;
 

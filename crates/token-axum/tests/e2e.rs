@@ -1235,3 +1235,49 @@ async fn the_example_binary_serves_the_documented_command_line() {
     child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&mail_dir);
 }
+
+#[test]
+fn the_connection_limits_are_flags_with_the_serving_defaults() {
+    let parse = |extra: &[&str]| {
+        let mut line = vec!["auth_server"];
+        line.extend_from_slice(extra);
+        <auth_server::Args as clap::Parser>::try_parse_from(line)
+    };
+    let defaults = parse(&[]).unwrap();
+    assert_eq!(
+        defaults.serve_limits(),
+        token_axum::serve::ServeLimits::default()
+    );
+    let set = parse(&[
+        "--header-read-timeout",
+        "2s",
+        "--body-read-timeout",
+        "1500ms",
+        "--idle-timeout",
+        "2m",
+        "--write-timeout",
+        "1h",
+        "--max-connections",
+        "50",
+    ])
+    .unwrap()
+    .serve_limits();
+    assert_eq!(set.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(set.body_read_timeout, Duration::from_millis(1500));
+    assert_eq!(set.idle_timeout, Duration::from_secs(120));
+    assert_eq!(set.write_timeout, Duration::from_secs(3600));
+    assert_eq!(set.max_connections, 50);
+    for bad in [
+        ["--header-read-timeout", "10"],
+        ["--header-read-timeout", "0s"],
+        ["--header-read-timeout", "1.5s"],
+        ["--header-read-timeout", "-1s"],
+        ["--header-read-timeout", "5d"],
+        ["--idle-timeout", "99999999999999999999h"],
+        ["--idle-timeout", "18446744073709551615h"],
+        ["--max-connections", "0"],
+        ["--max-connections", "-3"],
+    ] {
+        assert!(parse(&bad).is_err(), "{bad:?}");
+    }
+}

@@ -2,12 +2,14 @@
 //! PostgreSQL schemas of their own.
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use token_axum::serve::ServeLimits;
 use token_core::{Clock, SystemClock, Timestamp};
 use tokio::sync::oneshot;
 
@@ -38,8 +40,8 @@ pub fn unique() -> String {
     format!("{:016x}", u64::from_le_bytes(b))
 }
 
-/// A server on a loopback port (serving `ConnectInfo<SocketAddr>`), stopped when
-/// dropped.
+/// A server on a loopback port, served by `token_axum::serve` (with each request's
+/// `ConnectInfo<SocketAddr>`), stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -47,22 +49,21 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// With the default limits.
     pub async fn start(router: Router) -> Self {
+        Self::start_with_limits(router, ServeLimits::default()).await
+    }
+
+    pub async fn start_with_limits(router: Router, limits: ServeLimits) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // With the peer address, as the reference service's login needs it.
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
+        let server = token_axum::serve::serve(listener, router)
+            .with_limits(limits)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
+            });
+        let task = tokio::spawn(server.into_future());
         Self {
             addr,
             stop: Some(stop),
