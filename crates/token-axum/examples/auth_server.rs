@@ -940,7 +940,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let Ok(ConnectInfo(peer)) = peer else {
         return Err(token_axum::Error::Config(
-            "login needs the client address: serve with into_make_service_with_connect_info".into(),
+            "login needs the client address: serve with token_axum::serve, which gives each request ConnectInfo".into(),
         )
         .into());
     };
