@@ -213,6 +213,13 @@ async fn sharing_the_blocklist_shares_revocation() {
     assert!(matches!(err, Error::Revoked), "{err:?}");
 }
 
+/// Custom claims the issuer's tokens do not have.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Strict {
+    tenant: u64,
+}
+
 /// A key source that counts its calls and can be out of keys.
 #[derive(Debug)]
 struct Counting {
@@ -263,11 +270,6 @@ async fn a_key_source_finds_the_keys_and_its_outage_is_typed() {
     assert_eq!(v.claims().custom.session, session());
     assert_eq!(source.calls.load(Ordering::SeqCst), 1);
     // Custom claims of another shape are a typed claims error, not a panic.
-    #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
-    struct Strict {
-        tenant: u64,
-    }
     let err = api
         .verify_access::<Strict>(login.access.expose_secret())
         .await
