@@ -1224,7 +1224,7 @@ async fn password_reset_confirm(
         .redeem_one_time(OneTimeKind::PasswordReset, request.token.expose_secret())
         .await?;
     let Some(user) = app.users_by_id.get(&redeemed.user_id).cloned() else {
-        return Err(token_axum::Error::InvalidToken("invalid token").into());
+        return Err(token_axum::Error::InvalidToken(token_core::Reason::InvalidToken).into());
     };
     let password = request.new_password;
     let hash = tokio::task::spawn_blocking(move || {

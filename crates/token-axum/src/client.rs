@@ -69,7 +69,7 @@ struct Snapshot {
     generation: u64,
 }
 
-const UNKNOWN_KEY: Error = Error::InvalidToken("unknown key");
+const UNKNOWN_KEY: Error = Error::InvalidToken(token_core::Reason::UnknownKey);
 
 impl Snapshot {
     fn usable(&self, now: Instant) -> bool {
@@ -326,7 +326,7 @@ impl KeySetClient {
             _ => false,
         };
         if !fits {
-            return Err(Error::InvalidToken("wrong token type"));
+            return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
         }
         let snapshot = self.snapshot().await?;
         match snapshot.verify(token, format, validation) {

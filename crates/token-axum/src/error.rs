@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use token_core::Reason;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -27,10 +28,10 @@ pub enum Error {
     /// `Bearer` token, … (`400`, `error="invalid_request"`).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
-    /// The credential is not valid: the description is one of a fixed set (`expired`,
+    /// The credential is not valid: the description is its [`Reason`] (`expired`,
     /// `revoked`, `wrong audience`, `invalid token`, …) (`401`, `error="invalid_token"`).
     #[error("invalid token: {0}")]
-    InvalidToken(&'static str),
+    InvalidToken(Reason),
     /// The credential is valid but lacks a scope the route requires (`403`,
     /// `error="insufficient_scope"`).
     #[error("insufficient scope: `{0}` is required")]
@@ -109,7 +110,8 @@ impl Error {
     /// error, nothing for the others.
     pub fn description(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(d) | Self::InvalidToken(d) => Some(d),
+            Self::InvalidRequest(d) => Some(d),
+            Self::InvalidToken(reason) => Some(reason.as_str()),
             Self::InsufficientScope(_) => Some("the token lacks a required scope"),
             _ => None,
         }
@@ -212,90 +214,48 @@ impl IntoResponse for Error {
     }
 }
 
-/// The reasons [`token_policy::Error::reason`] gives that may reach a client: each a
-/// fixed phrase. Anything else it says (a database message, a serde error quoting a
-/// claim) is replaced by this crate's own fixed description.
-const PUBLIC_REASONS: &[&str] = &[
-    "expired",
-    "not yet valid",
-    "issued in the future",
-    "wrong audience",
-    "wrong issuer",
-    "wrong subject",
-    "invalid token",
-    "unknown key",
-    "unknown token",
-    "revoked",
-    "already used",
-    "wrong token type",
-    "unsupported token version",
-    "malformed token",
-    "invalid footer",
-    "checksum mismatch",
-    "algorithm not allowed for this key",
-    "unsupported critical header",
-    "token too large",
-    "token kind not allowed",
-    "JWT no longer accepted",
-    "reuse detected: session revoked",
-];
-
-/// `reason` if it is one of the public phrases, else `fallback`.
-fn public_reason(reason: &str, fallback: &'static str) -> &'static str {
-    PUBLIC_REASONS
-        .iter()
-        .find(|r| **r == reason)
-        .copied()
-        .unwrap_or(fallback)
-}
-
 impl From<token_policy::Error> for Error {
+    /// A token failure answers `401` with its [`Reason`] as the description; a scope,
+    /// a rate limit and a backend get their own statuses; the rest is `500`. The
+    /// phrase is the one every crate's `reason()` gives: there is no second table.
     fn from(e: token_policy::Error) -> Self {
+        use token_opaque::Error as O;
         use token_policy::Error as P;
-        let fallback = match &e {
-            P::Core(c)
-            | P::Paseto(token_paseto::Error::Core(c))
-            | P::Jwt(token_jwt::Error::Core(c)) => match core_class(c) {
-                Ok(fallback) => fallback,
-                Err(internal) => return internal,
-            },
-            P::Paseto(p) => match p {
-                token_paseto::Error::RandomnessUnavailable => {
-                    return Self::Internal(p.to_string());
-                }
-                token_paseto::Error::WrongVersion { .. }
-                | token_paseto::Error::WrongPurpose { .. }
-                | token_paseto::Error::UnsupportedVersion(_) => "wrong token type",
-                token_paseto::Error::Malformed(_) => "malformed token",
-                _ => "invalid token",
-            },
-            P::Jwt(j) => match j {
-                token_jwt::Error::MalformedToken(_)
-                | token_jwt::Error::MalformedHeader(_)
-                | token_jwt::Error::HeaderTooLarge { .. } => "malformed token",
-                token_jwt::Error::UnexpectedFormat { .. }
-                | token_jwt::Error::TokenTypeMismatch { .. } => "wrong token type",
-                _ => "invalid token",
-            },
-            P::Opaque(o) => match opaque_class(o) {
-                Ok(fallback) => fallback,
-                Err(other) => return other,
-            },
-            P::Revoked => "revoked",
-            P::AlreadyUsed => "already used",
-            P::WrongTokenType { .. } | P::NotAllowed(_) => "wrong token type",
-            P::JwtRetired => "JWT no longer accepted",
-            P::Backend(m) => return Self::Unavailable(m.clone()),
-            P::BlocklistFull => return Self::Unavailable("revocation list full".into()),
+        match &e {
+            P::Opaque(O::MissingScope(scope)) => return Self::InsufficientScope(scope.clone()),
+            P::Opaque(O::RateLimited { retry_after }) => {
+                return Self::RateLimited {
+                    retry_after: *retry_after,
+                };
+            }
             // A subject's live single-use marks expire with the tokens (minutes).
             P::SingleUseLimit => {
                 return Self::RateLimited {
-                    retry_after: std::time::Duration::from_secs(60),
+                    retry_after: Duration::from_secs(60),
                 };
             }
-            other => return Self::Internal(other.to_string()),
-        };
-        Self::InvalidToken(public_reason(&e.reason(), fallback))
+            P::KeySetUnavailable {
+                retry_after: Some(retry_after),
+                ..
+            } => {
+                return Self::StaleKeySet {
+                    retry_after: *retry_after,
+                };
+            }
+            _ => {}
+        }
+        match e.reason() {
+            Reason::StorageUnavailable | Reason::RevocationUnavailable => {
+                Self::Unavailable(e.to_string())
+            }
+            Reason::KeySetUnavailable => Self::KeySet(e.to_string()),
+            Reason::Internal
+            | Reason::PolicyViolation
+            | Reason::SensitiveClaim
+            | Reason::RateLimited
+            | Reason::InsufficientScope => Self::Internal(e.to_string()),
+            reason => Self::InvalidToken(reason),
+        }
     }
 }
 
@@ -311,62 +271,13 @@ impl From<token_core::Error> for Error {
     }
 }
 
-/// The fallback description of a core error about a token, or the error it is when it
-/// is not about the token.
-fn core_class(e: &token_core::Error) -> Result<&'static str, Error> {
-    use token_core::Error as C;
-    Ok(match e {
-        C::Expired { .. } => "expired",
-        C::NotYetValid { .. } => "not yet valid",
-        C::IssuedInFuture { .. } => "issued in the future",
-        C::IssuedTooEarly { .. } => "issued too early",
-        C::LifetimeTooLong { .. } => "lifetime too long",
-        C::WrongAudience => "wrong audience",
-        C::WrongIssuer => "wrong issuer",
-        C::WrongSubject => "wrong subject",
-        C::UnknownKeyId => "unknown key",
-        C::MissingClaim(_) => "missing claim",
-        C::UnrecognizedFormat(_) | C::TokenTooLong { .. } | C::InvalidKeyId(_) => "malformed token",
-        C::MalformedClaims(_)
-        | C::MalformedClaim { .. }
-        | C::InvalidTimestamp(_)
-        | C::InvalidCustomClaims(_)
-        | C::ReservedClaimName(_) => "invalid claims",
-        C::RandomnessUnavailable | C::NoCurrentKey => return Err(Error::Internal(e.to_string())),
-        _ => "invalid token",
-    })
-}
-
-/// The fallback description of an opaque-token error about a token, or the error it is
-/// when it is not about the token (rate limits, scopes, the database).
-fn opaque_class(e: &token_opaque::Error) -> Result<&'static str, Error> {
-    use token_opaque::Error as O;
-    Ok(match e {
-        O::Malformed(_) => "malformed token",
-        O::BadChecksum => "checksum mismatch",
-        O::WrongKind { .. } => "wrong token type",
-        O::NotFound => "unknown token",
-        O::Expired => "expired",
-        O::Revoked => "revoked",
-        O::ReuseDetected => "reuse detected: session revoked",
-        O::MissingScope(scope) => return Err(Error::InsufficientScope(scope.clone())),
-        O::RateLimited { retry_after } => {
-            return Err(Error::RateLimited {
-                retry_after: *retry_after,
-            });
-        }
-        O::Database(db) => return Err(Error::Unavailable(format!("database: {db}"))),
-        other => return Err(Error::Internal(other.to_string())),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn descriptions_are_fixed_and_quoted() {
-        let e = Error::InvalidToken("expired");
+        let e = Error::InvalidToken(token_core::Reason::Expired);
         assert_eq!(
             e.challenge(None).as_deref(),
             Some(r#"Bearer error="invalid_token", error_description="expired""#)
@@ -392,17 +303,17 @@ mod tests {
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.description(), None);
         let e: Error = token_policy::Error::Revoked.into();
-        assert_eq!(e, Error::InvalidToken("revoked"));
+        assert_eq!(e, Error::InvalidToken(token_core::Reason::Revoked));
         let e: Error = token_policy::Error::Core(token_core::Error::Expired {
             exp: token_core::Timestamp::UNIX_EPOCH,
         })
         .into();
-        assert_eq!(e, Error::InvalidToken("expired"));
+        assert_eq!(e, Error::InvalidToken(token_core::Reason::Expired));
         // A claim error quoting the token's content is replaced by a fixed phrase.
         let e: Error = token_core::Error::MalformedClaims("expected `hunter2`".into()).into();
-        assert_eq!(e, Error::InvalidToken("invalid claims"));
+        assert_eq!(e, Error::InvalidToken(token_core::Reason::InvalidClaims));
         let e: Error = token_opaque::Error::ReuseDetected.into();
-        assert_eq!(e, Error::InvalidToken("reuse detected: session revoked"));
+        assert_eq!(e, Error::InvalidToken(token_core::Reason::ReuseDetected));
         let e: Error = token_opaque::Error::RateLimited {
             retry_after: Duration::from_secs(7),
         }

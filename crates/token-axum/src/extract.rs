@@ -87,7 +87,7 @@ where
         match principal(parts, &auth, &[Credential::AccessToken]).await? {
             Principal::AccessToken(access) => access.typed().map_err(|e| Rejection::new(e, &auth)),
             _ => Err(Rejection::new(
-                Error::InvalidToken("wrong token type"),
+                Error::InvalidToken(token_core::Reason::WrongTokenType),
                 &auth,
             )),
         }
@@ -123,7 +123,7 @@ where
         match principal(parts, &auth, &[Credential::ApiKey]).await? {
             Principal::ApiKey(key) => Ok(key),
             _ => Err(Rejection::new(
-                Error::InvalidToken("wrong token type"),
+                Error::InvalidToken(token_core::Reason::WrongTokenType),
                 &auth,
             )),
         }

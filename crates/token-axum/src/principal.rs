@@ -92,7 +92,7 @@ impl Access<JsonObject> {
     /// [`Error::InvalidToken`] (`invalid claims`) when they do not fit `C`.
     pub fn typed<C: DeserializeOwned>(&self) -> Result<Access<C>> {
         let session = serde_json::from_value(Value::Object(self.claims.custom.session.clone()))
-            .map_err(|_| Error::InvalidToken("invalid claims"))?;
+            .map_err(|_| Error::InvalidToken(token_core::Reason::InvalidClaims))?;
         let c = &self.claims;
         Ok(Access {
             claims: Claims {

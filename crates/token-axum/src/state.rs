@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, header};
 use token_core::{MAX_TOKEN_LEN, OpaqueKind};
 use token_opaque::SessionCookie;
-use token_policy::{AccessVerifier, TokenService};
+use token_policy::{AccessVerifier, Job, ResourceVerifier, TokenService};
 
 use crate::error::{Error, Result};
 use crate::layer::Credential;
@@ -18,8 +18,10 @@ use crate::principal::{Access, ApiKey, JsonObject, Principal, Session, scopes_of
 /// The default `Cache-Control: max-age` of the key-set documents.
 pub const DEFAULT_KEY_SET_MAX_AGE: Duration = Duration::from_secs(300);
 
-/// Shared by the extractors, [`crate::AuthLayer`] and the key-set handlers: the
-/// [`TokenService`] and how credentials travel over HTTP. Cheap to clone.
+/// Shared by the extractors, [`crate::AuthLayer`] and the key-set handlers: what
+/// verifies the tokens — a whole [`TokenService`] on the issuing side, or a
+/// [`ResourceVerifier`] (public keys only) on a resource server — and how credentials
+/// travel over HTTP. Cheap to clone.
 ///
 /// Put it in the router's state (directly, or in a larger state with
 /// [`axum::extract::FromRef`]).
@@ -29,8 +31,14 @@ pub struct AuthState {
 }
 
 #[derive(Clone)]
+enum Tokens {
+    Service(Arc<TokenService>),
+    Verifier(Arc<ResourceVerifier>),
+}
+
+#[derive(Clone)]
 struct Inner {
-    service: Arc<TokenService>,
+    tokens: Tokens,
     api_key_header: Option<HeaderName>,
     session_cookie: SessionCookie,
     realm: Option<String>,
@@ -41,8 +49,12 @@ struct Inner {
 
 impl fmt::Debug for AuthState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tokens: &dyn fmt::Debug = match &self.inner.tokens {
+            Tokens::Service(s) => s,
+            Tokens::Verifier(v) => v,
+        };
         f.debug_struct("AuthState")
-            .field("service", &self.inner.service)
+            .field("tokens", tokens)
             .field("api_key_header", &self.inner.api_key_header)
             .field("session_cookie", &self.inner.session_cookie.name())
             .field("realm", &self.inner.realm)
@@ -52,10 +64,10 @@ impl fmt::Debug for AuthState {
 
 /// The published key sets of the access keys (current and retired): the JWKS when
 /// access tokens are JWTs, the PASERK set when they are PASETO; the other is empty.
-fn key_sets(service: &TokenService) -> (String, String) {
+fn key_sets(keys: &AccessVerifier) -> (String, String) {
     let empty_jwks = token_jwt::Jwks::new().to_json();
     let empty_paseto = token_paseto::PublicKeySet::new().to_json();
-    match service.access_verifier() {
+    match keys {
         AccessVerifier::PasetoV4(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
         AccessVerifier::PasetoV3(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
         AccessVerifier::Jwt(v) => (v.to_jwks().to_json(), empty_paseto),
@@ -66,10 +78,30 @@ impl AuthState {
     /// Settings for `service`: API keys in `Authorization: Bearer sk_…` only, the
     /// session cookie `__Host-session`, key sets cached for five minutes.
     pub fn new(service: Arc<TokenService>) -> Self {
-        let (jwks, paseto_keys) = key_sets(&service);
+        let (jwks, paseto_keys) = key_sets(service.access_verifier());
+        Self::with(Tokens::Service(service), jwks, paseto_keys)
+    }
+
+    /// Settings for a resource server: access tokens verified by `verifier` (public
+    /// keys only, and the issuer's revocation list when it was given one). API keys and
+    /// sessions need the issuer's store, so routes accepting them answer `500` (a
+    /// configuration error) here. The key-set endpoints publish the keys `verifier`
+    /// was given, or empty sets for a key source.
+    pub fn verify_only(verifier: ResourceVerifier) -> Self {
+        let (jwks, paseto_keys) = match verifier.keys() {
+            Some(keys) => key_sets(keys),
+            None => (
+                token_jwt::Jwks::new().to_json(),
+                token_paseto::PublicKeySet::new().to_json(),
+            ),
+        };
+        Self::with(Tokens::Verifier(Arc::new(verifier)), jwks, paseto_keys)
+    }
+
+    fn with(tokens: Tokens, jwks: String, paseto_keys: String) -> Self {
         Self {
             inner: Arc::new(Inner {
-                service,
+                tokens,
                 api_key_header: None,
                 session_cookie: SessionCookie::default(),
                 realm: None,
@@ -110,9 +142,23 @@ impl AuthState {
         self
     }
 
-    /// The token service.
-    pub fn service(&self) -> &Arc<TokenService> {
-        &self.inner.service
+    /// The token service, on the issuing side (`None` for [`AuthState::verify_only`]).
+    pub fn service(&self) -> Option<&Arc<TokenService>> {
+        match &self.inner.tokens {
+            Tokens::Service(s) => Some(s),
+            Tokens::Verifier(_) => None,
+        }
+    }
+
+    /// The service for a job only the issuing side can do.
+    fn issuing_side(&self, job: Job) -> Result<&Arc<TokenService>> {
+        self.service().ok_or_else(|| {
+            token_policy::Error::NotConfigured {
+                job,
+                missing: "opaque token store: a verify-only state takes access tokens only",
+            }
+            .into()
+        })
     }
 
     /// The session cookie in use.
@@ -139,9 +185,9 @@ impl AuthState {
 
     fn is_api_key(&self, raw: &str) -> bool {
         let default = token_opaque::Prefixes::default();
-        let prefixes = match self.inner.service.opaque() {
-            Ok(opaque) => &opaque.config().prefixes,
-            Err(_) => &default,
+        let prefixes = match self.service().map(|s| s.opaque()) {
+            Some(Ok(opaque)) => &opaque.config().prefixes,
+            _ => &default,
         };
         [OpaqueKind::ApiKeyLive, OpaqueKind::ApiKeyTest]
             .into_iter()
@@ -155,11 +201,10 @@ impl AuthState {
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`] when the
     /// revocation list cannot be read.
     pub async fn verify_access(&self, token: &str) -> Result<Access<JsonObject>> {
-        let verified = self
-            .inner
-            .service
-            .verify_access::<JsonObject>(token)
-            .await?;
+        let verified = match &self.inner.tokens {
+            Tokens::Service(s) => s.verify_access::<JsonObject>(token).await?,
+            Tokens::Verifier(v) => v.verify_access::<JsonObject>(token).await?,
+        };
         let claims = verified.into_claims();
         let scopes = scopes_of(&claims.custom.session);
         Ok(Access::new(claims, scopes))
@@ -170,7 +215,9 @@ impl AuthState {
     /// # Errors
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
     pub async fn verify_api_key(&self, key: &str) -> Result<ApiKey> {
-        Ok(ApiKey(self.inner.service.verify_api_key(key).await?))
+        Ok(ApiKey(
+            self.issuing_side(Job::ApiKey)?.verify_api_key(key).await?,
+        ))
     }
 
     /// Loads the session a session id names.
@@ -178,7 +225,11 @@ impl AuthState {
     /// # Errors
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
     pub async fn load_session(&self, session_id: &str) -> Result<Session> {
-        Ok(Session(self.inner.service.load_session(session_id).await?))
+        Ok(Session(
+            self.issuing_side(Job::Session)?
+                .load_session(session_id)
+                .await?,
+        ))
     }
 
     /// Authenticates a request with the first credential it carries among those
@@ -205,7 +256,7 @@ impl AuthState {
         };
         if let Some((kind, token)) = presented {
             if !accept.contains(&kind) {
-                return Err(Error::InvalidToken("wrong token type"));
+                return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
             }
             return match kind {
                 Credential::ApiKey => self.verify_api_key(token).await.map(Principal::ApiKey),
@@ -253,7 +304,7 @@ impl AuthState {
             return Err(Error::InvalidRequest("empty API key header"));
         }
         if !is_token68(key) {
-            return Err(Error::InvalidToken("malformed token"));
+            return Err(Error::InvalidToken(token_core::Reason::MalformedToken));
         }
         Ok(Some(key))
     }
@@ -274,7 +325,9 @@ impl AuthState {
         }
         match found {
             Some("") => Ok(None),
-            Some(id) if !is_token68(id) => Err(Error::InvalidToken("malformed token")),
+            Some(id) if !is_token68(id) => {
+                Err(Error::InvalidToken(token_core::Reason::MalformedToken))
+            }
             other => Ok(other),
         }
     }
@@ -318,7 +371,7 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>> {
         return Err(Error::InvalidRequest("empty bearer token"));
     }
     if !is_token68(token) {
-        return Err(Error::InvalidToken("malformed token"));
+        return Err(Error::InvalidToken(token_core::Reason::MalformedToken));
     }
     Ok(Some(token))
 }
@@ -357,7 +410,7 @@ mod tests {
         );
         assert_eq!(
             bearer_token(&parts(&[("authorization", "Bearer a b")])),
-            Err(Error::InvalidToken("malformed token"))
+            Err(Error::InvalidToken(token_core::Reason::MalformedToken))
         );
         assert!(matches!(
             bearer_token(&parts(&[
@@ -369,7 +422,7 @@ mod tests {
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
         assert_eq!(
             bearer_token(&parts(&[("authorization", long.as_str())])),
-            Err(Error::InvalidToken("malformed token"))
+            Err(Error::InvalidToken(token_core::Reason::MalformedToken))
         );
     }
 }

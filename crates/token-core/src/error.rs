@@ -144,3 +144,38 @@ pub enum Error {
     #[error("wrong subject")]
     WrongSubject,
 }
+
+impl Error {
+    /// Why, in the closed set of phrases every tessera crate shares.
+    pub fn reason(&self) -> crate::Reason {
+        use crate::Reason as R;
+        match self {
+            Self::Expired { .. } => R::Expired,
+            Self::NotYetValid { .. } => R::NotYetValid,
+            Self::IssuedInFuture { .. } => R::IssuedInFuture,
+            Self::IssuedTooEarly { .. } => R::IssuedTooEarly,
+            Self::LifetimeTooLong { .. } => R::LifetimeTooLong,
+            Self::WrongAudience => R::WrongAudience,
+            Self::WrongIssuer => R::WrongIssuer,
+            Self::WrongSubject => R::WrongSubject,
+            Self::UnknownKeyId => R::UnknownKey,
+            Self::MissingClaim(_) => R::MissingClaim,
+            Self::MalformedClaims(_)
+            | Self::MalformedClaim { .. }
+            | Self::DuplicateMember(_)
+            | Self::MalformedJson(_)
+            | Self::InvalidTimestamp(_)
+            | Self::TimestampOutOfRange
+            | Self::InvalidCustomClaims(_)
+            | Self::ReservedClaimName(_)
+            | Self::CustomClaimsNotAnObject => R::InvalidClaims,
+            Self::UnrecognizedFormat(_) | Self::InvalidKeyId(_) => R::MalformedToken,
+            Self::TokenTooLong { .. } => R::TokenTooLarge,
+            Self::RandomnessUnavailable
+            | Self::NoCurrentKey
+            | Self::DuplicateKeyId(_)
+            | Self::CannotRemoveCurrentKey => R::Internal,
+            Self::InvalidToken => R::InvalidToken,
+        }
+    }
+}

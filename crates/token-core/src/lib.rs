@@ -6,6 +6,7 @@ pub mod error;
 pub mod format;
 pub mod json;
 pub mod key;
+pub mod reason;
 pub mod secret;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -19,6 +20,7 @@ pub use claims::{
 pub use error::{Error, Result};
 pub use format::{MAX_TOKEN_LEN, OpaqueKind, PasetoPurpose, PasetoVersion, TokenFormat};
 pub use key::{KeyId, KeyRing, KeyStatus};
+pub use reason::Reason;
 pub use secret::{SecretBytes, constant_time_eq};
 pub use time::{Clock, FixedClock, ManualClock, SystemClock, Timestamp};
 pub use traits::{

@@ -189,6 +189,32 @@ pub(crate) fn echo(value: &str) -> String {
     out
 }
 
+impl Error {
+    /// Why, in the closed set of phrases every tessera crate shares.
+    pub fn reason(&self) -> token_core::Reason {
+        use token_core::Reason as R;
+        match self {
+            Self::Core(e) => e.reason(),
+            Self::MalformedToken(_) | Self::MalformedHeader(_) | Self::JsonSerialization => {
+                R::MalformedToken
+            }
+            Self::UnexpectedFormat { .. }
+            | Self::TokenTypeMismatch { .. }
+            | Self::ContentTypeMismatch { .. } => R::WrongTokenType,
+            Self::HeaderTooLarge { .. } => R::TokenTooLarge,
+            Self::UnsecuredJwt
+            | Self::AlgorithmNotAllowed { .. }
+            | Self::EncryptionNotAllowed { .. }
+            | Self::CompressionNotAllowed => R::AlgorithmNotAllowed,
+            Self::UnsupportedCritical(_) => R::UnsupportedCritical,
+            Self::MissingKeyId => R::UnknownKey,
+            Self::SigningFailed | Self::EncryptionFailed => R::Internal,
+            // Key and key-set errors: from a token's point of view it did not verify.
+            _ => R::InvalidToken,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,6 +285,28 @@ impl From<token_core::Error> for Error {
     }
 }
 
+impl Error {
+    /// Why, in the closed set of phrases every tessera crate shares.
+    pub fn reason(&self) -> token_core::Reason {
+        use token_core::Reason as R;
+        match self {
+            // A bad argument (an id, a name) reads, from a token's side, as malformed.
+            Self::Malformed(_) | Self::InvalidInput(_) => R::MalformedToken,
+            Self::BadChecksum => R::ChecksumMismatch,
+            Self::WrongKind { .. } => R::WrongTokenType,
+            Self::NotFound => R::UnknownToken,
+            Self::Expired => R::Expired,
+            Self::Revoked | Self::AlreadyRolled => R::Revoked,
+            Self::ReuseDetected => R::ReuseDetected,
+            Self::MissingScope(_) => R::InsufficientScope,
+            Self::RateLimited { .. } => R::RateLimited,
+            Self::TooManyApiKeys { .. } => R::PolicyViolation,
+            Self::Database(_) | Self::Migration(_) => R::StorageUnavailable,
+            Self::RandomnessUnavailable | Self::TimeOutOfRange | Self::Integrity(_) => R::Internal,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,3 +82,25 @@ impl Error {
         Self::Core(token_core::Error::InvalidToken)
     }
 }
+
+impl Error {
+    /// Why, in the closed set of phrases every tessera crate shares.
+    pub fn reason(&self) -> token_core::Reason {
+        use token_core::Reason as R;
+        match self {
+            Self::Core(e) => e.reason(),
+            // Another version or purpose than the verifier's: the wrong kind of token
+            // for it. A version no verifier takes (v1, v2 without the feature) is
+            // unsupported.
+            Self::WrongVersion { .. } | Self::WrongPurpose { .. } => R::WrongTokenType,
+            Self::UnsupportedVersion(_) => R::UnsupportedVersion,
+            Self::Malformed(_) => R::MalformedToken,
+            Self::InvalidFooter(_) | Self::FooterMismatch => R::InvalidFooter,
+            Self::MissingKeyId => R::UnknownKey,
+            Self::RandomnessUnavailable => R::Internal,
+            // Key material and PASERK errors: the key, not a token, is at fault; from a
+            // token's point of view it did not verify.
+            _ => R::InvalidToken,
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use token_core::TokenFormat;
+use token_core::{Reason, TokenFormat};
 
 use crate::policy::Job;
 
@@ -118,87 +118,33 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short reason for logs and responses, naming no secret: `expired`, `revoked`,
-    /// `wrong audience`, `invalid token`, …
-    pub fn reason(&self) -> String {
-        use token_jwt::Error as J;
-        use token_paseto::Error as P;
+    /// Why, in the closed set of phrases every tessera crate shares
+    /// ([`token_core::Reason`]): `expired`, `revoked`, `wrong audience`, `invalid
+    /// token`, … never a message that could quote input or a database's text.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Core(e) | Self::Paseto(P::Core(e)) | Self::Jwt(J::Core(e)) => core_reason(e),
-            Self::Paseto(P::WrongVersion { .. } | P::UnsupportedVersion(_)) => {
-                "unsupported token version".into()
-            }
-            Self::Paseto(P::WrongPurpose { .. })
-            | Self::Jwt(J::UnexpectedFormat { .. } | J::TokenTypeMismatch { .. })
-            | Self::WrongTokenType { .. } => "wrong token type".into(),
-            Self::Paseto(P::Malformed(_))
-            | Self::Jwt(J::MalformedToken(_) | J::MalformedHeader(_) | J::JsonSerialization) => {
-                "malformed token".into()
-            }
-            Self::Paseto(P::InvalidFooter(_) | P::FooterMismatch) => "invalid footer".into(),
-            Self::Paseto(P::MissingKeyId) | Self::Jwt(J::MissingKeyId) => "unknown key".into(),
-            Self::Jwt(J::AlgorithmNotAllowed { .. } | J::UnsecuredJwt) => {
-                "algorithm not allowed for this key".into()
-            }
-            Self::Jwt(J::UnsupportedCritical(_)) => "unsupported critical header".into(),
-            Self::Jwt(J::HeaderTooLarge { .. }) => "token too large".into(),
-            Self::Opaque(e) => opaque_reason(e),
-            Self::Revoked => "revoked".into(),
-            Self::AlreadyUsed => "already used".into(),
-            Self::SingleUseLimit => "rate limited".into(),
-            Self::NotAllowed(_) => "token kind not allowed".into(),
-            Self::JwtRetired => "JWT no longer accepted".into(),
+            Self::Core(e) => e.reason(),
+            Self::Paseto(e) => e.reason(),
+            Self::Jwt(e) => e.reason(),
+            Self::Opaque(e) => e.reason(),
+            Self::WrongTokenType { .. } => Reason::WrongTokenType,
+            Self::Revoked => Reason::Revoked,
+            Self::AlreadyUsed => Reason::AlreadyUsed,
+            Self::SingleUseLimit => Reason::RateLimited,
+            Self::NotAllowed(_) => Reason::NotAllowed,
+            Self::JwtRetired => Reason::JwtRetired,
             Self::LimitExceeded { .. }
             | Self::InvalidPolicy(_)
             | Self::KeyNotAllowed { .. }
-            | Self::NotConfigured { .. } => "not allowed by the policy".into(),
-            Self::SensitiveClaim(_) => "sensitive claim in a readable token".into(),
-            Self::Backend(_) | Self::BlocklistFull => "revocation backend unavailable".into(),
-            Self::Connect { .. } => "storage unavailable".into(),
-            Self::KeySetUnavailable { .. } => "key set unavailable".into(),
-            // A closed set of phrases: never a message that could quote input or a
-            // database's text.
-            _ => "invalid token".into(),
+            | Self::NotConfigured { .. } => Reason::PolicyViolation,
+            Self::SensitiveClaim(_) => Reason::SensitiveClaim,
+            Self::Backend(_) | Self::BlocklistFull => Reason::RevocationUnavailable,
+            // An id this long was never issued by a sane issuer: the claims are wrong.
+            Self::InvalidRevocationId => Reason::InvalidClaims,
+            Self::Connect { .. } => Reason::StorageUnavailable,
+            Self::KeySetUnavailable { .. } => Reason::KeySetUnavailable,
+            Self::Config(_) => Reason::Internal,
         }
-    }
-}
-
-fn opaque_reason(e: &token_opaque::Error) -> String {
-    use token_opaque::Error as O;
-    match e {
-        O::Malformed(_) => "malformed token".into(),
-        O::BadChecksum => "checksum mismatch".into(),
-        O::WrongKind { .. } => "wrong token type".into(),
-        O::NotFound => "unknown token".into(),
-        O::Expired => "expired".into(),
-        O::Revoked => "revoked".into(),
-        O::ReuseDetected => "reuse detected: session revoked".into(),
-        O::MissingScope(_) => "insufficient scope".into(),
-        O::RateLimited { .. } => "rate limited".into(),
-        O::Database(_) | O::Migration(_) => "storage unavailable".into(),
-        _ => "invalid token".into(),
-    }
-}
-
-fn core_reason(e: &token_core::Error) -> String {
-    match e {
-        token_core::Error::Expired { .. } => "expired".into(),
-        token_core::Error::NotYetValid { .. } => "not yet valid".into(),
-        token_core::Error::IssuedInFuture { .. } => "issued in the future".into(),
-        token_core::Error::WrongAudience => "wrong audience".into(),
-        token_core::Error::WrongIssuer => "wrong issuer".into(),
-        token_core::Error::WrongSubject => "wrong subject".into(),
-        token_core::Error::UnknownKeyId => "unknown key".into(),
-        token_core::Error::MissingClaim(_)
-        | token_core::Error::MalformedClaim { .. }
-        | token_core::Error::MalformedClaims(_)
-        | token_core::Error::InvalidCustomClaims(_)
-        | token_core::Error::LifetimeTooLong { .. }
-        | token_core::Error::IssuedTooEarly { .. } => "invalid claims".into(),
-        token_core::Error::UnrecognizedFormat(_) | token_core::Error::TokenTooLong { .. } => {
-            "malformed token".into()
-        }
-        _ => "invalid token".into(),
     }
 }
 

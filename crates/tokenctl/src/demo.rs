@@ -96,7 +96,7 @@ fn reason(e: &Error) -> String {
         }
         Error::Opaque(token_opaque::Error::NotFound) => "not found (already used)".into(),
         Error::Opaque(other) => other.to_string(),
-        other => other.reason(),
+        other => other.reason().to_string(),
     }
 }
 
