@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::header;
 use serde::de::DeserializeOwned;
-use token_core::{PasetoPurpose, PasetoVersion, TokenFormat, TokenVerifier, Validation, Verified};
+use token_core::{
+    PasetoPurpose, PasetoVersion, Reason, TokenFormat, TokenVerifier, Validation, Verified,
+};
 use token_jwt::{JwtVerifier, VerifyingKey};
 use token_paseto::{PublicKeySet, PublicVerifier, V3, V4};
 use tokio::sync::{Mutex, MutexGuard};
@@ -69,8 +71,6 @@ struct Snapshot {
     generation: u64,
 }
 
-const UNKNOWN_KEY: Error = Error::InvalidToken(token_core::Reason::UnknownKey);
-
 impl Snapshot {
     fn usable(&self, now: Instant) -> bool {
         self.unusable_at.is_none_or(|t| now < t)
@@ -81,7 +81,7 @@ impl Snapshot {
         token: &str,
         format: TokenFormat,
         validation: &Validation,
-    ) -> Result<Verified<T>> {
+    ) -> token_policy::Result<Verified<T>> {
         match (&self.keys, format) {
             (Keys::Jwt(Some(v)), TokenFormat::Jws) => Ok(v
                 .verify(token, validation)
@@ -107,7 +107,7 @@ impl Snapshot {
                 .verify(token, validation)
                 .map_err(token_policy::Error::from)?),
             // The set holds no key of the token's kind (yet).
-            _ => Err(UNKNOWN_KEY),
+            _ => Err(token_core::Error::UnknownKeyId.into()),
         }
     }
 }
@@ -317,6 +317,16 @@ impl KeySetClient {
         token: &str,
         validation: &Validation,
     ) -> Result<Verified<T>> {
+        Ok(self.verify_keys(token, validation).await?)
+    }
+
+    /// [`KeySetClient::verify`], in token-policy's errors (a key set that cannot be had
+    /// is [`token_policy::Error::KeySetUnavailable`]).
+    async fn verify_keys<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> token_policy::Result<Verified<T>> {
         let format = TokenFormat::detect(token)?;
         let fits = match (self.inner.format, format) {
             (KeySetFormat::Jwks, TokenFormat::Jws) => true,
@@ -326,14 +336,23 @@ impl KeySetClient {
             _ => false,
         };
         if !fits {
-            return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
+            return Err(token_policy::Error::WrongTokenType {
+                job: token_policy::Job::Access,
+                found: format,
+            });
         }
-        let snapshot = self.snapshot().await?;
+        let snapshot = self.snapshot().await.map_err(unavailable)?;
         match snapshot.verify(token, format, validation) {
-            Err(e) if e == UNKNOWN_KEY => match self.refresh_after(snapshot.generation).await? {
-                Some(newer) => newer.verify(token, format, validation),
-                None => Err(UNKNOWN_KEY),
-            },
+            Err(e) if e.reason() == Reason::UnknownKey => {
+                match self
+                    .refresh_after(snapshot.generation)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    Some(newer) => newer.verify(token, format, validation),
+                    None => Err(e),
+                }
+            }
             other => other,
         }
     }
@@ -608,5 +627,32 @@ mod tests {
             )
             .is_ok()
         );
+    }
+}
+
+/// A key-set failure as token-policy says it: the set cannot be had.
+fn unavailable(e: Error) -> token_policy::Error {
+    match e {
+        Error::StaleKeySet { retry_after } => token_policy::Error::KeySetUnavailable {
+            detail: "the cached key set is past its maximum staleness".into(),
+            retry_after: Some(retry_after),
+        },
+        other => token_policy::Error::KeySetUnavailable {
+            detail: other.to_string(),
+            retry_after: None,
+        },
+    }
+}
+
+/// A resource server's keys, fetched from the issuer:
+/// `ResourceVerifier::with_source(issuer, audience, Arc::new(client))`.
+#[async_trait::async_trait]
+impl token_policy::AccessKeySource for KeySetClient {
+    async fn verify(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> token_policy::Result<Verified<token_policy::AccessClaims<token_policy::JsonObject>>> {
+        self.verify_keys(token, validation).await
     }
 }
