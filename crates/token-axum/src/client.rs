@@ -577,6 +577,34 @@ fn parse_max_age(value: &str) -> Option<Duration> {
     max_age
 }
 
+/// A key-set failure as token-policy says it: the set cannot be had.
+fn unavailable(e: Error) -> token_policy::Error {
+    match e {
+        Error::StaleKeySet { retry_after } => token_policy::Error::KeySetUnavailable {
+            detail: "the cached key set is past its maximum staleness".into(),
+            retry_after: Some(retry_after),
+        },
+        other => token_policy::Error::KeySetUnavailable {
+            detail: other.to_string(),
+            retry_after: None,
+        },
+    }
+}
+
+/// A resource server's keys, fetched from the issuer:
+/// `ResourceVerifier::with_source(issuer, audience, Arc::new(client))`.
+#[async_trait::async_trait]
+impl token_policy::AccessKeySource for KeySetClient {
+    async fn verify(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> token_policy::Result<Verified<token_policy::AccessClaims<token_policy::JsonObject>>> {
+        self.verify_keys(token, validation).await
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,32 +655,5 @@ mod tests {
             )
             .is_ok()
         );
-    }
-}
-
-/// A key-set failure as token-policy says it: the set cannot be had.
-fn unavailable(e: Error) -> token_policy::Error {
-    match e {
-        Error::StaleKeySet { retry_after } => token_policy::Error::KeySetUnavailable {
-            detail: "the cached key set is past its maximum staleness".into(),
-            retry_after: Some(retry_after),
-        },
-        other => token_policy::Error::KeySetUnavailable {
-            detail: other.to_string(),
-            retry_after: None,
-        },
-    }
-}
-
-/// A resource server's keys, fetched from the issuer:
-/// `ResourceVerifier::with_source(issuer, audience, Arc::new(client))`.
-#[async_trait::async_trait]
-impl token_policy::AccessKeySource for KeySetClient {
-    async fn verify(
-        &self,
-        token: &str,
-        validation: &Validation,
-    ) -> token_policy::Result<Verified<token_policy::AccessClaims<token_policy::JsonObject>>> {
-        self.verify_keys(token, validation).await
     }
 }
