@@ -103,6 +103,143 @@ mod tests {
         assert!(checked > 20, "only {checked} citations found");
     }
 
+    /// The crates.io category slugs this workspace uses or may reasonably use: a subset of
+    /// crates.io's `src/boot/categories.toml`. Check a new one there before adding it.
+    const CATEGORIES: &[&str] = &[
+        "asynchronous",
+        "authentication",
+        "command-line-utilities",
+        "cryptography",
+        "database",
+        "development-tools",
+        "development-tools::build-utils",
+        "development-tools::profiling",
+        "development-tools::testing",
+        "encoding",
+        "network-programming",
+        "parser-implementations",
+        "web-programming",
+        "web-programming::http-client",
+        "web-programming::http-server",
+    ];
+
+    /// A keyword crates.io accepts: at most 20 ASCII letters, digits, `_`, `-` or `+`,
+    /// starting with a letter or digit.
+    fn is_keyword(word: &str) -> bool {
+        word.len() <= 20
+            && word.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+    }
+
+    fn strings(value: &Value) -> Vec<&str> {
+        value
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every workspace member says what it is and under which licence, points at its
+    /// README, and carries keywords and categories crates.io accepts. A member that is
+    /// published ships the licence texts and, if it is a library, builds on docs.rs with
+    /// every feature.
+    #[test]
+    fn every_member_carries_publishing_metadata() {
+        let root = crate::util::root();
+        let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))
+            .expect("cargo metadata");
+        let meta: Value = serde_json::from_str(&json).expect("metadata JSON");
+        let mut problems = Vec::new();
+        for p in meta["packages"].as_array().expect("packages") {
+            let name = p["name"].as_str().expect("name");
+            let dir = std::path::Path::new(p["manifest_path"].as_str().expect("manifest path"))
+                .parent()
+                .expect("package directory")
+                .to_path_buf();
+            let mut problem = |what: &str| problems.push(format!("{name}: {what}"));
+
+            if p["description"].as_str().is_none_or(str::is_empty) {
+                problem("no description");
+            }
+            if p["license"].as_str() != Some("MIT OR Apache-2.0") {
+                problem("license is not \"MIT OR Apache-2.0\"");
+            }
+            match p["readme"].as_str() {
+                Some(readme) if dir.join(readme).is_file() => {}
+                Some(readme) => problem(&format!("readme {readme} does not exist")),
+                None => problem("no readme"),
+            }
+            let keywords = strings(&p["keywords"]);
+            if keywords.is_empty() || keywords.len() > 5 {
+                problem("keywords: between 1 and 5 are needed");
+            }
+            for word in keywords.iter().filter(|w| !is_keyword(w)) {
+                problem(&format!("keyword {word:?} is not one crates.io accepts"));
+            }
+            let categories = strings(&p["categories"]);
+            if categories.is_empty() || categories.len() > 5 {
+                problem("categories: between 1 and 5 are needed");
+            }
+            for slug in categories.iter().filter(|c| !CATEGORIES.contains(c)) {
+                problem(&format!("category {slug:?} is not a known crates.io slug"));
+            }
+
+            // `publish = false` is an empty registry list; absent means crates.io.
+            let published = p["publish"].as_array().is_none_or(|r| !r.is_empty());
+            if !published {
+                continue;
+            }
+            for licence in ["LICENSE-MIT", "LICENSE-APACHE"] {
+                let shipped = std::fs::read(dir.join(licence)).ok();
+                let text = std::fs::read(root.join(licence)).ok();
+                if shipped.is_none() || shipped != text {
+                    problem(&format!(
+                        "{licence} is not the workspace's (link ../../{licence})"
+                    ));
+                }
+            }
+            let is_lib = p["targets"].as_array().expect("targets").iter().any(|t| {
+                strings(&t["kind"])
+                    .iter()
+                    .any(|k| matches!(*k, "lib" | "rlib" | "proc-macro"))
+            });
+            let docs_rs = &p["metadata"]["docs"]["rs"];
+            if is_lib
+                && (docs_rs["all-features"] != Value::Bool(true)
+                    || !strings(&docs_rs["rustdoc-args"]).contains(&"docsrs"))
+            {
+                problem(
+                    "[package.metadata.docs.rs] needs all-features = true and \
+                     rustdoc-args = [\"--cfg\", \"docsrs\"]",
+                );
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "publishing metadata:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    /// The licence texts and the changelog live at the root.
+    #[test]
+    fn licences_and_changelog_exist() {
+        let root = crate::util::root();
+        let read = |file: &str| {
+            std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+        };
+        let mit = read("LICENSE-MIT");
+        assert!(mit.starts_with("MIT License") && mit.contains("The tessera developers"));
+        let apache = read("LICENSE-APACHE");
+        assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+        let changelog = read("CHANGELOG.md");
+        assert!(
+            changelog.contains("keepachangelog.com") && changelog.contains("\n## [Unreleased]\n"),
+            "CHANGELOG.md follows Keep a Changelog, with an [Unreleased] section"
+        );
+    }
+
     #[test]
     fn layers_are_ordered() {
         assert!(layer("token-core") < layer("token-jwt"));

@@ -5,6 +5,13 @@
 //! value that does not re-encode). The cargo-fuzz targets are one line each, calling
 //! these; `tests/corpus.rs` runs every body on its committed corpus, so CI exercises
 //! them even where libFuzzer is unavailable.
+//!
+//! ```
+//! // A body returns for any input, malformed or not; it panics only on a broken invariant.
+//! token_fuzz::detect(b"v4.public.eyJzdWIiOiJ1c2VyLTQyIn0");
+//! token_fuzz::opaque_parse(b"sk_live_not-a-key");
+//! token_fuzz::jwt_parse(&[0xff, b'.', b'.']);
+//! ```
 #![forbid(unsafe_code)]
 // A fuzz body reports a broken invariant by panicking: that is its whole purpose.
 #![allow(
