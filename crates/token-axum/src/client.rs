@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::header;
 use serde::de::DeserializeOwned;
-use token_core::{
-    PasetoPurpose, PasetoVersion, Reason, TokenFormat, TokenVerifier, Validation, Verified,
-};
+use token_core::{PasetoPurpose, PasetoVersion, Reason, TokenFormat, Validation, Verified};
 use token_jwt::{JwtVerifier, VerifyingKey};
 use token_paseto::{PublicKeySet, PublicVerifier, V3, V4};
 use tokio::sync::{Mutex, MutexGuard};
@@ -603,7 +601,6 @@ impl token_policy::AccessKeySource for KeySetClient {
         self.verify_keys(token, validation).await
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use token_axum::{Error, KeySetClient, KeySetFormat};
-use token_core::{AsymmetricSigner, Claims, SystemClock, TokenSigner, Validation};
+use token_core::{Claims, SystemClock, Validation};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_paseto::{PublicIssuer, PublicKeySet, SecretKey, V4};
 

@@ -19,10 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::Mac as _;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use token_core::{
-    AsymmetricSigner, Claims, SystemClock, TokenDecrypter, TokenEncrypter, TokenSigner,
-    TokenVerifier, Validation,
-};
+use token_core::{AsymmetricSigner, Claims, SystemClock, TokenSigner, TokenVerifier, Validation};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V3, V4};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -266,6 +266,15 @@ impl<T> Claims<T> {
         Ok(self)
     }
 
+    /// Sets `iat` and `nbf` to the system clock's now and `exp` to now + `ttl`: the
+    /// common case of [`Claims::valid_for`].
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`] if the expiry would fall after year 9999.
+    pub fn expires_in(self, ttl: Duration) -> Result<Self> {
+        self.valid_for(&crate::SystemClock, ttl)
+    }
+
     /// Whether `claim` is present.
     pub fn has(&self, claim: RegisteredClaim) -> bool {
         match claim {

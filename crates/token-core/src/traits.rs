@@ -90,6 +90,15 @@ impl<T> Verified<T> {
     }
 }
 
+/// Read the verified claims directly: `verified.sub`, `verified.custom`, …
+impl<T> std::ops::Deref for Verified<T> {
+    type Target = Claims<T>;
+
+    fn deref(&self) -> &Claims<T> {
+        &self.claims
+    }
+}
+
 /// Issues tokens anyone holding the matching verifier can check.
 pub trait TokenSigner {
     /// The implementation's error; it carries every `token-core` error.

@@ -573,3 +573,45 @@ impl AsymmetricSigner for SigningKeySet {
         JwtVerifier { keys, typ: None }
     }
 }
+
+// The common path without trait imports: each method below is the capability trait's,
+// callable on the type itself.
+
+impl SigningKeySet {
+    /// A set holding one freshly generated key for `alg`.
+    ///
+    /// # Errors
+    /// An algorithm that cannot be generated; randomness errors.
+    pub fn generate(alg: crate::Algorithm) -> Result<Self> {
+        Ok(Self::new(SigningKey::generate(alg)?))
+    }
+
+    /// Signs `claims` with the current key (`typ: JWT`) ([`TokenSigner::sign`]).
+    ///
+    /// # Errors
+    /// Claims that do not serialize; signing errors.
+    pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
+        sign_claims(&self.current, &TokenType::Jwt, claims)
+    }
+
+    /// The verifier of this set's tokens: every key's public half
+    /// ([`AsymmetricSigner::verifier`]).
+    pub fn verifier(&self) -> JwtVerifier<VerifyingKey> {
+        AsymmetricSigner::verifier(self)
+    }
+}
+
+impl<K: VerificationKey> JwtVerifier<K> {
+    /// Authenticates `token` with the key its `kid` names, the algorithm pinned by that
+    /// key, then applies `validation` ([`TokenVerifier::verify`]).
+    ///
+    /// # Errors
+    /// Format, header, key, authenticity and claim errors.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        TokenVerifier::verify(self, token, validation)
+    }
+}

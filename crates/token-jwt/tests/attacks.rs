@@ -1206,7 +1206,6 @@ fn small_order_x25519_ephemeral_keys_are_invalid() {
 
 #[test]
 fn removed_keys_stop_verifying() {
-    use token_core::AsymmetricSigner;
     let first = es256();
     let first_id = first.key_id().clone();
     let mut keys = SigningKeySet::new(first);

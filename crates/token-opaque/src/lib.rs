@@ -74,13 +74,38 @@ impl fmt::Debug for OpaqueTokens {
     }
 }
 
+/// A store [`OpaqueTokens`] can run on: any [`OpaqueStore`] (`SqliteStore`,
+/// `PgStore`, your own), or one already shared as `Arc<dyn OpaqueStore>`.
+pub trait IntoStore {
+    /// The store, shared.
+    fn into_store(self) -> Arc<dyn OpaqueStore>;
+}
+
+impl<S: OpaqueStore + 'static> IntoStore for S {
+    fn into_store(self) -> Arc<dyn OpaqueStore> {
+        Arc::new(self)
+    }
+}
+
+impl IntoStore for Arc<dyn OpaqueStore> {
+    fn into_store(self) -> Arc<dyn OpaqueStore> {
+        self
+    }
+}
+
+impl<S: OpaqueStore + 'static> IntoStore for Arc<S> {
+    fn into_store(self) -> Arc<dyn OpaqueStore> {
+        self
+    }
+}
+
 impl OpaqueTokens {
     /// Tokens on `store` with the defaults: SHA-256 hashing, the system clock, the
     /// default [`Config`].
-    pub fn new(store: Arc<dyn OpaqueStore>) -> Self {
+    pub fn new(store: impl IntoStore) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                store: store.into_store(),
                 hasher: TokenHasher::sha256(),
                 clock: Arc::new(SystemClock),
                 config: Config::default(),
@@ -89,9 +114,9 @@ impl OpaqueTokens {
     }
 
     /// A builder, to set the hasher, the clock or the configuration.
-    pub fn builder(store: Arc<dyn OpaqueStore>) -> OpaqueTokensBuilder {
+    pub fn builder(store: impl IntoStore) -> OpaqueTokensBuilder {
         OpaqueTokensBuilder {
-            store,
+            store: store.into_store(),
             hasher: TokenHasher::sha256(),
             clock: Arc::new(SystemClock),
             config: Config::default(),

@@ -183,7 +183,7 @@ mod tests {
     use crate::keys::{LocalKey, SecretKey};
     use crate::tokens::PublicIssuer;
     use secrecy::ExposeSecret;
-    use token_core::{AsymmetricSigner, Claims, TokenSigner, TokenVerifier, Validation};
+    use token_core::{Claims, Validation};
 
     #[test]
     fn round_trip_and_verify_through_a_published_set() {

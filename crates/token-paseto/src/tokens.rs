@@ -355,3 +355,84 @@ impl<V: Version> TokenDecrypter for LocalCipher<V> {
         )
     }
 }
+
+// The common path without trait imports: each method below is the capability trait's,
+// callable on the type itself.
+
+impl<V: Version> PublicIssuer<V> {
+    /// An issuer holding one freshly generated key.
+    ///
+    /// # Errors
+    /// [`Error::RandomnessUnavailable`].
+    pub fn generate() -> Result<Self> {
+        Ok(Self::new(SecretKey::generate()?))
+    }
+
+    /// Signs `claims` with the current key ([`TokenSigner::sign`]).
+    ///
+    /// # Errors
+    /// Claims that do not serialize.
+    pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
+        self.sign_with(claims, b"")
+    }
+
+    /// The verifier of this issuer's tokens: the public half of every key in the ring
+    /// ([`AsymmetricSigner::verifier`]).
+    pub fn verifier(&self) -> PublicVerifier<V> {
+        self.public_verifier()
+    }
+}
+
+impl<V: Version> PublicVerifier<V> {
+    /// Authenticates `token`, then applies `validation` ([`TokenVerifier::verify`]).
+    ///
+    /// # Errors
+    /// Format, key, authenticity and claim errors.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        self.verify_with(token, &VerifyOptions::default(), validation)
+    }
+}
+
+impl<V: Version> LocalCipher<V> {
+    /// A cipher holding one freshly generated key.
+    ///
+    /// # Errors
+    /// [`Error::RandomnessUnavailable`].
+    pub fn generate() -> Result<Self> {
+        Ok(Self::new(LocalKey::generate()?))
+    }
+
+    /// Encrypts `claims` bound to `implicit_assertion` ([`TokenEncrypter::encrypt`]).
+    ///
+    /// # Errors
+    /// Claims that do not serialize; [`Error::RandomnessUnavailable`].
+    pub fn encrypt<T: Serialize>(
+        &self,
+        claims: &Claims<T>,
+        implicit_assertion: &[u8],
+    ) -> Result<SecretString> {
+        self.encrypt_with(claims, implicit_assertion)
+    }
+
+    /// Decrypts `token` under `implicit_assertion`, then applies `validation`
+    /// ([`TokenDecrypter::decrypt`]).
+    ///
+    /// # Errors
+    /// Format, key, authenticity and claim errors.
+    pub fn decrypt<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        implicit_assertion: &[u8],
+        validation: &Validation,
+    ) -> Result<Verified<T>> {
+        self.decrypt_with(
+            token,
+            &VerifyOptions::with_implicit_assertion(implicit_assertion),
+            validation,
+        )
+    }
+}

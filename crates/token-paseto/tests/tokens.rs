@@ -14,8 +14,7 @@ use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use token_core::{
-    AsymmetricSigner, Claims, FixedClock, RegisteredClaim, Timestamp, TokenDecrypter,
-    TokenEncrypter, TokenSigner, TokenVerifier, Validation,
+    Claims, FixedClock, RegisteredClaim, Timestamp, TokenEncrypter, TokenSigner, Validation,
 };
 use token_paseto::{
     Error, LocalCipher, LocalKey, PublicIssuer, PublicKey, PublicVerifier, SecretKey, V3, V4,

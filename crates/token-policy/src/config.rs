@@ -269,7 +269,6 @@ impl Config {
             }
             trusted
         } else {
-            use token_core::AsymmetricSigner;
             ServicePeers::new().trust(s.name.clone(), signer.verifier())?
         };
         Ok(Some(ServiceAuth::new(s.name.clone(), signer, peers)?))

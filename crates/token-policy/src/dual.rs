@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use token_core::{
-    Clock, PasetoPurpose, PasetoVersion, SystemClock, Timestamp, TokenFormat, TokenVerifier,
-    Validation, Verified,
+    Clock, PasetoPurpose, PasetoVersion, SystemClock, Timestamp, TokenFormat, Validation, Verified,
 };
 use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, VerifyingKey};
 use token_paseto::{PublicVerifier, V3, V4};

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use token_core::{
-    Claims, Clock, RegisteredClaim, TokenFormat, TokenSigner, TokenVerifier, Validation, Verified,
-};
+use token_core::{Claims, Clock, RegisteredClaim, TokenFormat, Validation, Verified};
 use token_jwt::{Algorithm, Jwks, JwtVerifier, SigningKeySet, VerifyingKey};
 
 /// The services this one accepts tokens from, each with its own keys.
@@ -140,7 +138,6 @@ impl ServiceAuth {
 
     /// The public keys to publish (`/.well-known/jwks.json`).
     pub fn jwks(&self) -> Jwks {
-        use token_core::AsymmetricSigner;
         self.signer.verifier().to_jwks()
     }
 

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use token_core::{
-    AsymmetricSigner, Claims, Clock, KeyId, ManualClock, SecretBytes, TokenSigner, Validation,
-};
+use token_core::{Claims, Clock, KeyId, ManualClock, SecretBytes, TokenSigner, Validation};
 use token_jwt::{
     Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, SigningKey, SigningKeySet, TokenType,
 };

@@ -14,7 +14,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
-use token_core::{Clock, ManualClock, TokenSigner};
+use token_core::{Clock, ManualClock};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
@@ -95,7 +95,6 @@ async fn service(backend: &Backend, clock: Arc<ManualClock>) -> TokenService {
     };
     let signer = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
     let services = {
-        use token_core::AsymmetricSigner;
         let peers = ServicePeers::new()
             .trust("billing", signer.verifier())
             .unwrap();
@@ -585,7 +584,6 @@ async fn explain_names_the_keys_in_use() {
 
 #[test]
 fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
-    use token_core::AsymmetricSigner;
     let clock = Arc::new(ManualClock::at_system_now());
     let paseto = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
     let jwt = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use token_core::{AsymmetricSigner, Claims, Clock, ManualClock, SystemClock, TokenSigner};
+use token_core::{Claims, Clock, ManualClock, SystemClock};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_policy::{Error, ServiceAuth, ServicePeers};
 

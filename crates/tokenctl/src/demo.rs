@@ -15,7 +15,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use token_core::{Claims, SystemClock, TokenFormat, TokenSigner, Validation};
+use token_core::{Claims, SystemClock, TokenFormat, Validation};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, PublicVerifier, SecretKey, V4};
