@@ -42,6 +42,18 @@ pub enum Error {
     /// A JSON text is not well-formed, or does not have the shape expected of it.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// A bounded JSON text (a PASETO footer, a JOSE header) nests deeper than its bound.
+    #[error("JSON nested deeper than {max} levels")]
+    JsonTooDeep {
+        /// The deepest nesting accepted (an object of scalars is 1).
+        max: usize,
+    },
+    /// A bounded JSON text's top-level object has more members than its bound.
+    #[error("JSON object with more than {max} members")]
+    JsonTooWide {
+        /// The most top-level members accepted.
+        max: usize,
+    },
     /// The application's own claims did not deserialize into its type.
     #[error("custom claims do not match the expected type: {0}")]
     InvalidCustomClaims(String),
