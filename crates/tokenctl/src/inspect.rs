@@ -217,9 +217,7 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
     if let Some(footer) = parts.get(3) {
         match b64url_decode(footer) {
             Some(bytes) => {
-                if bytes.first() == Some(&b'{') {
-                    strict_json(&bytes, "footer", report);
-                }
+                footer_rules(&bytes, version, purpose, report);
                 let part = Part::from_bytes(&bytes);
                 if let Part::Json(Value::Object(map)) = &part {
                     if !map.contains_key("kid") && purpose == PasetoPurpose::Public {
@@ -316,6 +314,32 @@ fn is_jws_alg(alg: &str) -> bool {
             .any(|p| alg.starts_with(p) && alg.len() == 5)
         || alg == "EdDSA"
         || alg == "ES256K"
+}
+
+/// Reports a footer every tessera verifier refuses, by the verifiers' own reading
+/// (`token_paseto::footer_kid`): too long, too deep or too wide, not an object, a
+/// member named twice, a `kid` that is not a key id of this version and purpose.
+fn footer_rules(bytes: &[u8], version: PasetoVersion, purpose: PasetoPurpose, report: &mut Report) {
+    let Err(e) = token_paseto::footer_kid(bytes, version, purpose) else {
+        return;
+    };
+    if matches!(
+        token_core::json::check(bytes),
+        Err(token_core::Error::DuplicateMember(_))
+    ) {
+        strict_json(bytes, "footer", report);
+        return;
+    }
+    let why = match e {
+        token_paseto::Error::InvalidFooter(why) => why.to_owned(),
+        other => other.to_string(),
+    };
+    report.add(
+        Severity::Error,
+        "invalid-footer",
+        format!("the footer is refused by tessera verifiers: {why}"),
+        "write a small JSON object (at most 2048 bytes, 2 levels, 16 members) whose `kid` is the key's PASERK id, or opaque text that does not start with `{` or `[`",
+    );
 }
 
 /// Reports what every tessera verifier refuses to read in a JSON part (the header, the

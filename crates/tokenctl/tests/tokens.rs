@@ -800,15 +800,148 @@ fn issuers_own_kids_try_each_given_key() {
         );
         tokenctl(&["verify", "--key", &theirs, &token]).rejected("invalid token");
     }
-    // A PASERK id of another key: refused before any key is tried.
+    // A PASERK id of another key: refused before any key is tried (and `issue` does
+    // not write one, so the token is made with the library).
     let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
         .ok()
         .to_owned();
-    let token = issue(
-        "v4.public",
-        &["--footer", &format!(r#"{{"kid":"{stranger}"}}"#)],
-    );
+    let token = sign_v4_public("{}", &format!(r#"{{"kid":"{stranger}"}}"#));
     verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
+}
+
+/// The main `v4.public` signing key, read with the library.
+fn v4_secret() -> token_paseto::SecretKey<token_paseto::V4> {
+    let text = std::fs::read_to_string(dir("v4.public").join("secret.paserk")).unwrap();
+    token_paseto::SecretKey::from_paserk(text.trim()).unwrap()
+}
+
+/// The main `v4.local` key, read with the library.
+fn v4_local() -> token_paseto::LocalKey<token_paseto::V4> {
+    let text = std::fs::read_to_string(dir("v4.local").join("local.paserk")).unwrap();
+    token_paseto::LocalKey::from_paserk(text.trim()).unwrap()
+}
+
+/// An authentic `v4.public` token with any claims and footer, made with the library.
+fn sign_v4_public(claims: &str, footer: &str) -> String {
+    v4_secret()
+        .sign_raw(claims.as_bytes(), footer.as_bytes(), b"")
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+/// Footers are read by the library's one rule on every path: `verify` (which goes
+/// through the library's verifiers), `inspect` and `issue --footer`. `issue` used to
+/// write footers `verify` refuses (nested three deep, 17 members), and footers that
+/// open with whitespace or `[` skipped the bounds everywhere.
+#[test]
+fn footer_bounds_hold_on_issue_verify_and_inspect() {
+    let wide: Vec<String> = (0..17).map(|i| format!(r#""k{i}":1"#)).collect();
+    let wide = format!("{{{}}}", wide.join(","));
+    let lid = kid("v4.local");
+    let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
+        .ok()
+        .to_owned();
+    let refused = [
+        r#"{"a":{"b":{"c":1}}}"#.to_owned(),
+        wide,
+        r#" {"a":{"b":{"c":1}}}"#.to_owned(),
+        "[[[1]]]".to_owned(),
+        "[1]".to_owned(),
+        r#"{"kid":"a","kid":"b"}"#.to_owned(),
+        r#"{"kid":7}"#.to_owned(),
+        format!(r#"{{"kid":"{lid}"}}"#),
+    ];
+    let public = p(dir("v4.public"), "public.paserk");
+    let exp = token_core::Timestamp::from_unix_seconds(now() + 600)
+        .unwrap()
+        .to_rfc3339();
+    let claims = format!(r#"{{"exp":"{exp}"}}"#);
+    for footer in &refused {
+        let line = tokenctl(&[
+            "issue",
+            "--key",
+            &issuing_key("v4.public"),
+            "--footer",
+            footer,
+        ])
+        .fails(2)
+        .to_owned();
+        assert!(line.starts_with("error: --footer: "), "{footer}: {line}");
+        let token = sign_v4_public(&claims, footer);
+        verify(&public, &token, &[]).rejected("invalid footer");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{footer}: {run:#?}");
+        assert!(
+            run.stdout.contains("invalid-footer") || run.stdout.contains("duplicate-member"),
+            "{footer}: {run:#?}"
+        );
+    }
+    // Another key's PASERK id: `issue` refuses to write it.
+    let line = tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("v4.public"),
+        "--footer",
+        &format!(r#"{{"kid":"{stranger}"}}"#),
+    ])
+    .fails(2)
+    .to_owned();
+    assert!(line.contains("PASERK id of another key"), "{line}");
+    // The same for a local key.
+    tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("v4.local"),
+        "--footer",
+        r#"{"a":{"b":{"c":1}}}"#,
+    ])
+    .fails(2);
+
+    // A footer that is not JSON is opaque data, legal in PASETO, and names no key:
+    // with one key `verify` accepts it exactly as the library's verifiers do, with two
+    // it refuses for want of a key id, and `inspect` finds nothing wrong with it.
+    let library = token_paseto::PublicVerifier::new(v4_secret().public_key().clone());
+    let validation = token_core::Validation::new();
+    let local = v4_local();
+    let cipher = token_paseto::LocalCipher::new(
+        token_paseto::LocalKey::<token_paseto::V4>::from_bytes(local.expose_secret_bytes())
+            .unwrap(),
+    );
+    for footer in ["not json", r#"x{"a":{"b":{"c":1}}}"#] {
+        let token = sign_v4_public(&claims, footer);
+        assert!(
+            token_core::TokenVerifier::verify::<serde_json::Value>(&library, &token, &validation)
+                .is_ok()
+        );
+        verify(&public, &token, &[]).ok();
+        tokenctl(&[
+            "verify",
+            "--key",
+            &public,
+            "--key",
+            &p(other("v4.public"), "public.paserk"),
+            &token,
+        ])
+        .rejected("no key id");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 0, "{run:#?}");
+        let token = local
+            .encrypt_raw(claims.as_bytes(), footer.as_bytes(), b"")
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        assert!(
+            token_core::TokenDecrypter::decrypt::<serde_json::Value>(
+                &cipher,
+                &token,
+                b"",
+                &validation
+            )
+            .is_ok()
+        );
+        verify(&issuing_key("v4.local"), &token, &[]).ok();
+    }
 }
 
 /// A repeated claim used to be accepted with the last value winning. The one strict
