@@ -808,7 +808,7 @@ fn decrypt(
 ) -> Result<(Header, Zeroizing<Vec<u8>>)> {
     let [header_b64, key_b64, iv_b64, _ciphertext_b64, tag_b64] =
         split::<5>(token, TokenFormat::Jwe)?;
-    let header = Header::parse(header_b64)?;
+    let header = Header::parse(header_b64, TokenFormat::Jwe)?;
     header.check_common()?;
     if header.zip().is_some() {
         return Err(Error::CompressionNotAllowed);

@@ -17,7 +17,7 @@ mod unverified;
 
 pub use algorithm::{Algorithm, HmacAlgorithm, TokenType};
 pub use error::{Error, Result};
-pub use header::{Header, MAX_HEADER_LEN};
+pub use header::{Header, MAX_HEADER_DEPTH, MAX_HEADER_LEN};
 pub use hmac::HmacKey;
 pub use jwe::{CONTENT_ENCRYPTION, DecryptingKey, DirectKey, EcdhCurve, EncryptingKey};
 pub use jwk::{MAX_JWK_LEN, MAX_RSA_BITS, MIN_RSA_BITS};
