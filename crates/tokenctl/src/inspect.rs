@@ -342,6 +342,44 @@ fn footer_rules(bytes: &[u8], version: PasetoVersion, purpose: PasetoPurpose, re
     );
 }
 
+/// The fix for a token whose shape and header disagree.
+const JWS_JWE_FIX: &str =
+    "a JWE has five parts; a verifier must refuse a token whose shape and header disagree";
+
+/// Reports a header every tessera verifier refuses before choosing a key, by the
+/// verifiers' own parser (`token_jwt::dangerous_decode_header`: bounds, strict reading,
+/// no JWE member in a JWS header). A refusal already reported under its own code (a
+/// repeated or null member, a header that is not a JSON object) is not reported twice.
+fn header_rules(token: &str, report: &mut Report) {
+    let Err(e) = token_jwt::dangerous_decode_header(token) else {
+        return;
+    };
+    let (code, fix) = match &e {
+        token_jwt::Error::JwsJweConfusion(_) => ("jws-jwe-confusion", JWS_JWE_FIX),
+        token_jwt::Error::HeaderTooDeep { .. } => (
+            "header-too-deep",
+            "keep header members flat: nothing a verifier reads is nested",
+        ),
+        _ => ("malformed", "check that the whole token was copied"),
+    };
+    let explained = |c: &str| {
+        c == code || (code == "malformed" && matches!(c, "duplicate-member" | "null-member"))
+    };
+    if report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error && explained(f.code))
+    {
+        return;
+    }
+    report.add(
+        Severity::Error,
+        code,
+        format!("tessera verifiers refuse the header: {e}"),
+        fix,
+    );
+}
+
 /// Reports what every tessera verifier refuses to read in a JSON part (the header, the
 /// footer, the claims): a member named twice, whose value depends on the parser.
 fn strict_json(bytes: &[u8], part: &str, report: &mut Report) {
@@ -446,12 +484,12 @@ fn jws(token: &str, report: &mut Report) {
                 "the header has no `alg`",
                 "every JWS names its algorithm",
             );
-        } else if is_jwe_alg(alg) || map.contains_key("enc") {
+        } else if is_jwe_alg(alg) {
             report.add(
                 Severity::Error,
                 "jws-jwe-confusion",
-                format!("a three-part (JWS) token whose header is a JWE header (`alg: {alg}`{})", if map.contains_key("enc") { ", `enc`" } else { "" }),
-                "a JWE has five parts; a verifier must refuse a token whose shape and header disagree",
+                format!("a three-part (JWS) token whose header is a JWE header (`alg: {alg}`)"),
+                JWS_JWE_FIX,
             );
         } else if !SUPPORTED_JWS.contains(&alg) {
             report.add(
@@ -485,6 +523,7 @@ fn jws(token: &str, report: &mut Report) {
             );
         }
     }
+    header_rules(token, report);
     match (&payload, p.is_empty()) {
         (_, true) => report.add(
             Severity::Error,
@@ -595,6 +634,7 @@ fn jwe(token: &str, report: &mut Report) {
         );
     }
     header_members(&map, report);
+    header_rules(token, report);
 }
 
 fn opaque(token: &str, kind: token_core::OpaqueKind, report: &mut Report) {

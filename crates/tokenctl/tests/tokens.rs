@@ -944,6 +944,69 @@ fn footer_bounds_hold_on_issue_verify_and_inspect() {
     }
 }
 
+/// An authentic EdDSA JWS with any header, signed with the main `eddsa` key.
+fn sign_eddsa_jws(header: &str, claims: &serde_json::Value) -> String {
+    use ed25519_dalek::Signer as _;
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir("eddsa").join("secret.jwk")).unwrap())
+            .unwrap();
+    let seed: [u8; 32] = common::unb64(jwk["d"].as_str().unwrap())
+        .try_into()
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let input = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64(&signature.to_bytes()))
+}
+
+/// `verify` refuses a header exactly when `inspect` reports an error about it, both
+/// from the header parser in token-jwt. A JWS header nested 100 levels deep, or one
+/// carrying `enc` (flagged as JWS/JWE confusion by `inspect`), used to verify.
+#[test]
+fn inspect_reports_exactly_the_headers_verify_refuses() {
+    let claims = json!({"sub": "a", "exp": now() + 600, "jti": "j", "aud": "api"});
+    let key = p(dir("eddsa"), "public.jwk");
+    let kid = kid("eddsa");
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let refused = [
+        (format!(r#""x":{}"#, nested(4)), "header-too-deep"),
+        (format!(r#""x":{}"#, nested(100)), "header-too-deep"),
+        (format!(r#""x":{}"#, nested(200)), "header-too-deep"),
+        (r#""enc":"A256GCM""#.to_owned(), "jws-jwe-confusion"),
+        (r#""zip":"DEF""#.to_owned(), "jws-jwe-confusion"),
+        (r#""typ":"JWT","typ":"JWT""#.to_owned(), "duplicate-member"),
+        (r#""cty":null"#.to_owned(), "null-member"),
+    ];
+    for (member, code) in refused {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}",{member}}}"#);
+        let token = sign_eddsa_jws(&header, &claims);
+        verify(&key, &token, &["--aud", "api"]).rejected("malformed token");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{member}: {run:#?}");
+        let findings = run.json()["findings"].clone();
+        assert!(
+            findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == code && f["severity"] == "error"),
+            "{member}: {findings:#}"
+        );
+    }
+    // Within the bound and without JWE members: verified, and no error finding.
+    for member in [format!(r#""x":{}"#, nested(3)), r#""typ":"JWT""#.to_owned()] {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}",{member}}}"#);
+        let token = sign_eddsa_jws(&header, &claims);
+        verify(&key, &token, &["--aud", "api"]).ok();
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 0, "{member}: {run:#?}");
+    }
+}
+
 /// A repeated claim used to be accepted with the last value winning. The one strict
 /// reading refuses it everywhere: when issuing, verifying and inspecting.
 #[test]
