@@ -66,6 +66,22 @@ pub enum Error {
     /// An RFC 3339 date-time is malformed.
     #[error("invalid RFC 3339 date-time: {0}")]
     InvalidTimestamp(&'static str),
+    /// A duration is not written as a whole number and one unit (`90s`, `15m`, `2h`,
+    /// `7d`).
+    #[error("malformed duration: {0}")]
+    MalformedDuration(&'static str),
+    /// A duration's number of seconds does not fit in 64 bits.
+    #[error("duration too large")]
+    DurationTooLarge,
+    /// A validation's leeway is over [`MAX_LEEWAY`](crate::validation::MAX_LEEWAY): a
+    /// leeway that large would keep expired tokens valid.
+    #[error("leeway of {}s is too large: at most {}s", .leeway.as_secs(), .max.as_secs())]
+    LeewayTooLarge {
+        /// The leeway asked for.
+        leeway: Duration,
+        /// The largest accepted.
+        max: Duration,
+    },
     /// An instant falls outside 1970-01-01 … 9999-12-31 UTC.
     #[error("time stamp outside 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z")]
     TimestampOutOfRange,
