@@ -280,6 +280,71 @@ fn expired_and_not_yet_valid_via_now() {
     .rejected("expired");
 }
 
+/// `--leeway 18446744073709551615s` used to be accepted and disabled the expiry check;
+/// overflowing durations were "must start with a whole number" or "unit must be s, m,
+/// h or d". The leeway is bounded by the library's `Validation` (one day), and the one
+/// duration parser says "too large".
+#[test]
+fn the_leeway_is_bounded_and_overflowing_durations_are_too_large() {
+    let token = issue("es256", &["--now", "2030-01-01T00:00:00Z", "--ttl", "15m"]);
+    let key = p(dir("es256"), "public.jwk");
+    let long_after = ["--now", "2031-01-01T00:00:00Z"];
+    verify(&key, &token, &long_after).rejected("expired");
+    for leeway in ["18446744073709551615s", "86401s", "2d", "25h"] {
+        let mut args = long_after.to_vec();
+        args.extend(["--leeway", leeway]);
+        let line = verify(&key, &token, &args).fails(2).to_owned();
+        assert!(
+            line.contains("--leeway") && line.contains("too large"),
+            "{leeway}: {line}"
+        );
+    }
+    for leeway in [
+        "18446744073709551616s",
+        "99999999999999999999999d",
+        "213503982334602d",
+        "307445734561825861m",
+    ] {
+        let mut args = long_after.to_vec();
+        args.extend(["--leeway", leeway]);
+        let line = verify(&key, &token, &args).fails(2).to_owned();
+        assert!(line.contains("duration too large"), "{leeway}: {line}");
+    }
+    // A day is the most, and a token still expires a day late.
+    verify(
+        &key,
+        &token,
+        &["--now", "2030-01-02T00:14:59Z", "--leeway", "1d"],
+    )
+    .ok();
+    verify(
+        &key,
+        &token,
+        &["--now", "2030-01-02T00:15:00Z", "--leeway", "1d"],
+    )
+    .rejected("expired");
+    // Every duration flag reads the same way.
+    for (flag, cmd) in [("--ttl", "issue"), ("--max-lifetime", "verify")] {
+        let run = if cmd == "issue" {
+            tokenctl(&[
+                "issue",
+                "--key",
+                &issuing_key("es256"),
+                flag,
+                "18446744073709551616s",
+            ])
+        } else {
+            verify(&key, &token, &[flag, "18446744073709551616s"])
+        };
+        let line = run.fails(2).to_owned();
+        assert!(line.contains("duration too large"), "{flag}: {line}");
+    }
+    let line = verify(&key, &token, &["--leeway", "15"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("needs a unit"), "{line}");
+}
+
 #[test]
 fn wrong_audience_issuer_subject_and_lifetime() {
     for kind in ["v4.public", "v4.local", "eddsa"] {
