@@ -62,6 +62,8 @@ mod tests {
     fn security_claims_name_existing_tests() {
         let root = crate::util::root();
         let doc = std::fs::read_to_string(root.join("docs/SECURITY.md")).expect("SECURITY.md");
+        // Crate directories are `token-*` and `tokenctl`.
+        let is_test_file = |p: &str| p.starts_with("token") && p.ends_with(".rs");
         let mut file: Option<String> = None;
         let mut checked = 0;
         for span in doc.split('`').skip(1).step_by(2) {
@@ -70,14 +72,14 @@ mod tests {
             };
             let path = if path.is_empty() || path.contains("::") {
                 let head = path.split("::").next().unwrap_or_default();
-                if head.starts_with("token-") && head.ends_with(".rs") {
+                if is_test_file(head) {
                     Some(head.to_owned())
                 } else if head.is_empty() {
                     file.clone()
                 } else {
                     None
                 }
-            } else if path.starts_with("token-") && path.ends_with(".rs") {
+            } else if is_test_file(path) {
                 Some(path.to_owned())
             } else {
                 None
