@@ -67,6 +67,7 @@ mod tests {
     fn security_claims_name_existing_tests() {
         let root = crate::util::root();
         let doc = std::fs::read_to_string(root.join("docs/SECURITY.md")).expect("SECURITY.md");
+        // Crate directories are `token-*` and `tokenctl`.
         let mut file: Option<String> = None;
         let mut checked = 0;
         for span in doc.split('`').skip(1).step_by(2) {

@@ -582,6 +582,10 @@ fn unavailable(e: Error) -> token_policy::Error {
             detail: "the cached key set is past its maximum staleness".into(),
             retry_after: Some(retry_after),
         },
+        Error::KeySet(detail) => token_policy::Error::KeySetUnavailable {
+            detail,
+            retry_after: None,
+        },
         other => token_policy::Error::KeySetUnavailable {
             detail: other.to_string(),
             retry_after: None,

@@ -242,6 +242,10 @@ impl From<token_policy::Error> for Error {
                     retry_after: *retry_after,
                 };
             }
+            P::KeySetUnavailable {
+                detail,
+                retry_after: None,
+            } => return Self::KeySet(detail.clone()),
             _ => {}
         }
         match e.reason() {

@@ -42,6 +42,18 @@ pub enum Error {
     /// A JSON text is not well-formed, or does not have the shape expected of it.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// A bounded JSON text (a PASETO footer, a JOSE header) nests deeper than its bound.
+    #[error("JSON nested deeper than {max} levels")]
+    JsonTooDeep {
+        /// The deepest nesting accepted (an object of scalars is 1).
+        max: usize,
+    },
+    /// A bounded JSON text's top-level object has more members than its bound.
+    #[error("JSON object with more than {max} members")]
+    JsonTooWide {
+        /// The most top-level members accepted.
+        max: usize,
+    },
     /// The application's own claims did not deserialize into its type.
     #[error("custom claims do not match the expected type: {0}")]
     InvalidCustomClaims(String),
@@ -54,6 +66,22 @@ pub enum Error {
     /// An RFC 3339 date-time is malformed.
     #[error("invalid RFC 3339 date-time: {0}")]
     InvalidTimestamp(&'static str),
+    /// A duration is not written as a whole number and one unit (`90s`, `15m`, `2h`,
+    /// `7d`).
+    #[error("malformed duration: {0}")]
+    MalformedDuration(&'static str),
+    /// A duration's number of seconds does not fit in 64 bits.
+    #[error("duration too large")]
+    DurationTooLarge,
+    /// A validation's leeway is over [`MAX_LEEWAY`](crate::validation::MAX_LEEWAY): a
+    /// leeway that large would keep expired tokens valid.
+    #[error("leeway of {}s is too large: at most {}s", .leeway.as_secs(), .max.as_secs())]
+    LeewayTooLarge {
+        /// The leeway asked for.
+        leeway: Duration,
+        /// The largest accepted.
+        max: Duration,
+    },
     /// An instant falls outside 1970-01-01 … 9999-12-31 UTC.
     #[error("time stamp outside 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z")]
     TimestampOutOfRange,
@@ -168,7 +196,13 @@ impl Error {
             | Self::TimestampOutOfRange
             | Self::InvalidCustomClaims(_)
             | Self::ReservedClaimName(_)
-            | Self::CustomClaimsNotAnObject => R::InvalidClaims,
+            | Self::CustomClaimsNotAnObject
+            | Self::JsonTooDeep { .. }
+            | Self::JsonTooWide { .. } => R::InvalidClaims,
+            // Settings, not tokens: a caller's mistake.
+            Self::MalformedDuration(_) | Self::DurationTooLarge | Self::LeewayTooLarge { .. } => {
+                R::PolicyViolation
+            }
             Self::UnrecognizedFormat(_) | Self::InvalidKeyId(_) => R::MalformedToken,
             Self::TokenTooLong { .. } => R::TokenTooLarge,
             Self::RandomnessUnavailable

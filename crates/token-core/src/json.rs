@@ -9,6 +9,10 @@
 //!
 //! The check is one extra pass over the text that allocates only the names of members
 //! written with escapes; the typed parse follows it.
+//!
+//! Texts that carry a bound on their shape (PASETO footers, JOSE headers) are first
+//! measured by [`check_shape`], one linear scan that parses nothing, so every reader
+//! applies the same depth and width bounds before anything is parsed.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -49,6 +53,48 @@ pub fn check(json: &[u8]) -> Result<()> {
 pub fn from_slice<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
     check(json)?;
     serde_json::from_slice(json).map_err(|e| Error::MalformedJson(e.to_string()))
+}
+
+/// Checks the nesting depth and the top-level width of a JSON text without parsing it:
+/// one linear scan, so a hostile text costs no more than its length. An object or an
+/// array of scalars is depth 1; `max_members` bounds the members of a top-level object.
+/// Brackets, braces and colons inside strings are not counted. A text that is not JSON
+/// is not refused here: the parse that follows refuses it.
+///
+/// # Errors
+/// [`Error::JsonTooDeep`] or [`Error::JsonTooWide`], at the first byte over a bound.
+pub fn check_shape(json: &[u8], max_depth: usize, max_members: usize) -> Result<()> {
+    let (mut depth, mut members) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(Error::JsonTooDeep { max: max_depth });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b':' if depth == 1 => {
+                members += 1;
+                if members > max_members {
+                    return Err(Error::JsonTooWide { max: max_members });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Walks one JSON value, recording the first repeated member name in `duplicate`.
@@ -228,6 +274,41 @@ mod tests {
             Err(Error::MalformedJson(_))
         ));
         assert!(check(b" {\"a\":[1,2]} \n").is_ok());
+    }
+
+    #[test]
+    fn shape_bounds_depth_and_width_without_parsing() {
+        assert_eq!(check_shape(br#"{"a":{"b":1}}"#, 2, 16), Ok(()));
+        assert_eq!(
+            check_shape(br#"{"a":{"b":{"c":1}}}"#, 2, 16),
+            Err(Error::JsonTooDeep { max: 2 })
+        );
+        assert_eq!(
+            check_shape(br#"[[["x"]]]"#, 2, 16),
+            Err(Error::JsonTooDeep { max: 2 })
+        );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            check_shape(deep.as_bytes(), 4, 16),
+            Err(Error::JsonTooDeep { max: 4 })
+        );
+        let wide: Vec<String> = (0..17).map(|i| format!("\"k{i}\":{{\"x\":1}}")).collect();
+        let wide = format!("{{{}}}", wide.join(","));
+        assert_eq!(
+            check_shape(wide.as_bytes(), 2, 16),
+            Err(Error::JsonTooWide { max: 16 })
+        );
+        // Only top-level members count, and nothing inside strings does.
+        assert_eq!(check_shape(wide.as_bytes(), 2, 17), Ok(()));
+        assert_eq!(check_shape(br#"{"a":"{[:\"{{{{","b":"]]]"}"#, 1, 2), Ok(()));
+        assert_eq!(
+            Error::JsonTooDeep { max: 2 }.to_string(),
+            "JSON nested deeper than 2 levels"
+        );
+        assert_eq!(
+            Error::JsonTooWide { max: 16 }.to_string(),
+            "JSON object with more than 16 members"
+        );
     }
 
     #[test]

@@ -22,11 +22,11 @@ pub use format::{MAX_TOKEN_LEN, OpaqueKind, PasetoPurpose, PasetoVersion, TokenF
 pub use key::{KeyId, KeyRing, KeyStatus};
 pub use reason::Reason;
 pub use secret::{SecretBytes, constant_time_eq};
-pub use time::{Clock, FixedClock, ManualClock, SystemClock, Timestamp};
+pub use time::{Clock, FixedClock, ManualClock, SystemClock, Timestamp, parse_duration};
 pub use traits::{
     AsymmetricSigner, TokenDecrypter, TokenEncrypter, TokenSigner, TokenVerifier, Verified,
 };
-pub use validation::{DEFAULT_LEEWAY, Validation};
+pub use validation::{DEFAULT_LEEWAY, MAX_LEEWAY, Validation};
 
 /// Re-exported so implementations and users name one `secrecy`.
 pub use secrecy;

@@ -163,6 +163,36 @@ impl Clock for ManualClock {
     }
 }
 
+/// Parses a duration written as a whole number and one unit: `90s`, `15m`, `2h`, `7d`.
+/// The one duration syntax of tessera's tools (a leeway, a lifetime, a time to live).
+///
+/// # Errors
+/// [`Error::MalformedDuration`] saying what is wrong with the text;
+/// [`Error::DurationTooLarge`] when the number of seconds does not fit in 64 bits (the
+/// number itself, or once multiplied by its unit).
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or(Error::MalformedDuration("needs a unit (s, m, h or d)"))?;
+    let (number, unit) = s.split_at(split);
+    if number.is_empty() {
+        return Err(Error::MalformedDuration("must start with a whole number"));
+    }
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(Error::MalformedDuration("the unit must be s, m, h or d")),
+    };
+    // Only ASCII digits remain, so the one way to fail is to be too large.
+    let n: u64 = number.parse().map_err(|_| Error::DurationTooLarge)?;
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or(Error::DurationTooLarge)
+}
+
 // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -423,5 +453,48 @@ mod tests {
         fn rfc3339_parser_never_panics_on_near_misses(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?([Zz]|[+-][0-9]{2}:[0-9]{2})?") {
             let _ = Timestamp::parse_rfc3339(&s);
         }
+    }
+
+    /// A number of seconds that overflows used to be reported as "must start with a
+    /// whole number" (the number) or "unit must be s, m, h or d" (once multiplied).
+    #[test]
+    fn durations_parse_and_overflow_is_too_large() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 15m "), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_duration("18446744073709551615s"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
+        for too_large in [
+            "18446744073709551616s",
+            "99999999999999999999999999d",
+            "213503982334602d",
+            "307445734561825861m",
+            "5124095576030432h",
+        ] {
+            assert_eq!(
+                parse_duration(too_large),
+                Err(Error::DurationTooLarge),
+                "{too_large}"
+            );
+        }
+        for (bad, why) in [
+            ("", "needs a unit (s, m, h or d)"),
+            ("15", "needs a unit (s, m, h or d)"),
+            ("m", "must start with a whole number"),
+            ("-1s", "must start with a whole number"),
+            ("1.5m", "the unit must be s, m, h or d"),
+            ("15 m", "the unit must be s, m, h or d"),
+            ("15min", "the unit must be s, m, h or d"),
+        ] {
+            assert_eq!(
+                parse_duration(bad),
+                Err(Error::MalformedDuration(why)),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Error::DurationTooLarge.to_string(), "duration too large");
     }
 }

@@ -12,6 +12,11 @@ use crate::time::{Clock, SystemClock, Timestamp};
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
+/// The largest leeway a [`Validation`] takes: one day. Clocks that disagree by more are
+/// broken; a larger leeway would keep expired tokens valid (and `u64::MAX` seconds
+/// would disable the expiry check altogether).
+pub const MAX_LEEWAY: Duration = Duration::from_secs(86_400);
+
 /// What to do with `aud`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum AudienceRule {
@@ -26,7 +31,7 @@ enum AudienceRule {
 
 /// The checks applied to verified claims.
 ///
-/// Defaults: `exp` required, 60 s leeway, any issuer and subject, and no audience
+/// Defaults: `exp` required, 60 s leeway (at most [`MAX_LEEWAY`]), any issuer and subject, and no audience
 /// expected (a token that names an audience is then refused: set [`Validation::audience`]).
 /// Issuers, audiences and subjects are sets: a token passes when it matches any member.
 ///
@@ -166,11 +171,20 @@ impl Validation {
         self
     }
 
-    /// Sets the clock-skew allowance for `exp`, `nbf` and `iat` (default 60 s).
-    #[must_use]
-    pub fn leeway(mut self, leeway: Duration) -> Self {
+    /// Sets the clock-skew allowance for `exp`, `nbf` and `iat` (default 60 s, at most
+    /// [`MAX_LEEWAY`], one day).
+    ///
+    /// # Errors
+    /// [`Error::LeewayTooLarge`] over [`MAX_LEEWAY`].
+    pub fn leeway(mut self, leeway: Duration) -> Result<Self> {
+        if leeway > MAX_LEEWAY {
+            return Err(Error::LeewayTooLarge {
+                leeway,
+                max: MAX_LEEWAY,
+            });
+        }
         self.leeway = leeway;
-        self
+        Ok(self)
     }
 
     /// Refuses tokens whose `exp - iat` exceeds `max` (and so requires both).
@@ -386,7 +400,7 @@ mod tests {
             strict().clock(FixedClock(ts(exp + 60))).validate(&c),
             Err(Error::Expired { exp: ts(exp) })
         );
-        let no_leeway = strict().leeway(Duration::ZERO);
+        let no_leeway = strict().leeway(Duration::ZERO).unwrap();
         no_leeway
             .clone()
             .clock(FixedClock(ts(exp - 1)))
@@ -394,6 +408,45 @@ mod tests {
             .unwrap();
         assert_eq!(
             no_leeway.clock(FixedClock(ts(exp))).validate(&c),
+            Err(Error::Expired { exp: ts(exp) })
+        );
+    }
+
+    /// `leeway(u64::MAX seconds)` used to be accepted, and `now - leeway` saturating at
+    /// the epoch kept every expired token valid.
+    #[test]
+    fn leeway_is_bounded_to_a_day() {
+        for leeway in [
+            MAX_LEEWAY + Duration::from_secs(1),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            assert_eq!(
+                strict().leeway(leeway).map(drop),
+                Err(Error::LeewayTooLarge {
+                    leeway,
+                    max: MAX_LEEWAY
+                })
+            );
+        }
+        assert_eq!(
+            Error::LeewayTooLarge {
+                leeway: Duration::from_secs(86_401),
+                max: MAX_LEEWAY
+            }
+            .to_string(),
+            "leeway of 86401s is too large: at most 86400s"
+        );
+        // The largest leeway still lets a token expire, a day late.
+        let c = good();
+        let exp = NOW + 600;
+        let day = strict().leeway(MAX_LEEWAY).unwrap();
+        day.clone()
+            .clock(FixedClock(ts(exp + 86_399)))
+            .validate(&c)
+            .unwrap();
+        assert_eq!(
+            day.clock(FixedClock(ts(exp + 86_400))).validate(&c),
             Err(Error::Expired { exp: ts(exp) })
         );
     }

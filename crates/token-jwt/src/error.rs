@@ -57,6 +57,18 @@ pub enum Error {
     /// The protected header is not base64url of a JSON object with well-typed members.
     #[error("malformed protected header: {0}")]
     MalformedHeader(String),
+    /// The protected header nests deeper than
+    /// [`MAX_HEADER_DEPTH`](crate::MAX_HEADER_DEPTH) levels.
+    #[error("protected header nested deeper than {max} levels")]
+    HeaderTooDeep {
+        /// The deepest nesting accepted.
+        max: usize,
+    },
+    /// A JWS (three-part) token whose header carries a member only a JWE header has
+    /// (`enc`, `zip`): a JWE header on a JWS, which a component routing by header would
+    /// take for a JWE.
+    #[error("a JWS header carrying the JWE member `{0}` (JWS/JWE confusion)")]
+    JwsJweConfusion(&'static str),
 
     // ---- header policy (before any crypto) ------------------------------------------
     /// The header says `alg: none`: an unsecured JWT, never accepted.

@@ -1,5 +1,12 @@
 //! Splitting compact serializations and reading protected headers, bounded and strict.
 //!
+//! Every rule about a header's shape is decided here, once, for verification,
+//! decryption and the inspection decoders alike: at most [`MAX_HEADER_LEN`] base64url
+//! characters; a JSON object nested at most [`MAX_HEADER_DEPTH`] levels (measured by
+//! [`token_core::json::check_shape`] before anything is parsed); and a JWS header
+//! carries no JWE member (`enc`, `zip`): a JWE header on a three-part token is JWS/JWE
+//! confusion, refused whatever the key.
+//!
 //! The header is read strictly ([`token_core::json`]: a member name repeated anywhere
 //! in it is an error), then into a fixed struct: `alg` (required), `kid`, `typ`, `cty`,
 //! `crit`, and for JWE `enc` and `zip`. Members of the wrong type are errors, and so is
@@ -18,6 +25,14 @@ use crate::error::{Error, Result, echo};
 
 /// The longest protected header read, in base64url characters.
 pub const MAX_HEADER_LEN: usize = 8 * 1024;
+
+/// The deepest nesting accepted in a protected header: the header object is depth 1, a
+/// member's object or array depth 2. Four levels hold the deepest standard member, an
+/// embedded RSA `jwk` with its `oth` array of objects (header, `jwk`, `oth`, entry).
+pub const MAX_HEADER_DEPTH: usize = 4;
+
+/// Members only a JWE header has (RFC 7516 section 4.1).
+const JWE_ONLY_MEMBERS: [&str; 2] = ["enc", "zip"];
 
 /// A protected header, parsed but not trusted.
 ///
@@ -89,8 +104,9 @@ impl Header {
         self.zip.as_deref()
     }
 
-    /// Decodes and parses a protected header segment.
-    pub(crate) fn parse(segment: &str) -> Result<Self> {
+    /// Decodes and parses the protected header segment of a token of `format` (a JWS or
+    /// a JWE, by shape).
+    pub(crate) fn parse(segment: &str, format: TokenFormat) -> Result<Self> {
         if segment.len() > MAX_HEADER_LEN {
             return Err(Error::HeaderTooLarge {
                 len: segment.len(),
@@ -103,6 +119,11 @@ impl Header {
         if json.trim_ascii_start().first() != Some(&b'{') {
             return Err(Error::MalformedHeader("not a JSON object".to_owned()));
         }
+        token_core::json::check_shape(&json, MAX_HEADER_DEPTH, usize::MAX).map_err(|_| {
+            Error::HeaderTooDeep {
+                max: MAX_HEADER_DEPTH,
+            }
+        })?;
         let members: Map<String, Value> =
             token_core::json::from_slice(&json).map_err(|e| match e {
                 token_core::Error::DuplicateMember(name) => {
@@ -115,6 +136,14 @@ impl Header {
                 "member `{}` is null; a header member is either absent or has a value",
                 echo(name)
             )));
+        }
+        if format == TokenFormat::Jws {
+            if let Some(member) = JWE_ONLY_MEMBERS
+                .into_iter()
+                .find(|m| members.contains_key(*m))
+            {
+                return Err(Error::JwsJweConfusion(member));
+            }
         }
         let raw = RawHeader::deserialize(Value::Object(members))
             .map_err(|e| Error::MalformedHeader(echo(&e.to_string())))?;
@@ -234,7 +263,7 @@ mod tests {
     use super::*;
 
     fn header(json: &str) -> Result<Header> {
-        Header::parse(&b64::encode(json))
+        Header::parse(&b64::encode(json), TokenFormat::Jws)
     }
 
     #[test]
@@ -280,7 +309,7 @@ mod tests {
             );
         }
         assert_eq!(
-            Header::parse("eyJhbGciOiJFUzI1NiJ9=="),
+            Header::parse("eyJhbGciOiJFUzI1NiJ9==", TokenFormat::Jws),
             Err(Error::MalformedHeader("not base64url".into()))
         );
         assert!(matches!(
@@ -289,7 +318,7 @@ mod tests {
         ));
         let long = "a".repeat(MAX_HEADER_LEN + 1);
         assert_eq!(
-            Header::parse(&long),
+            Header::parse(&long, TokenFormat::Jws),
             Err(Error::HeaderTooLarge {
                 len: MAX_HEADER_LEN + 1,
                 max: MAX_HEADER_LEN
@@ -370,5 +399,42 @@ mod tests {
             split::<3>(&huge, TokenFormat::Jws),
             Err(Error::Core(token_core::Error::TokenTooLong { .. }))
         ));
+    }
+
+    /// A JWS header nested deeper than the bound, or carrying a JWE member, used to be
+    /// read (up to serde's recursion limit, and whatever the members): one rule, here.
+    #[test]
+    fn depth_and_jwe_members_are_decided_by_the_parser() {
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"alg":"ES256","x":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert!(header(&nested(MAX_HEADER_DEPTH - 1)).is_ok());
+        for depth in [MAX_HEADER_DEPTH, 100, 127, 128, 3000] {
+            assert_eq!(
+                header(&nested(depth)),
+                Err(Error::HeaderTooDeep {
+                    max: MAX_HEADER_DEPTH
+                }),
+                "{depth}"
+            );
+        }
+        // An embedded JWK with `oth` (the deepest standard member) fits.
+        assert!(header(r#"{"alg":"RS256","jwk":{"kty":"RSA","oth":[{"r":"AQ"}]}}"#).is_ok());
+        for (json, member) in [
+            (r#"{"alg":"ES256","enc":"A256GCM"}"#, "enc"),
+            (r#"{"alg":"ES256","zip":"DEF"}"#, "zip"),
+        ] {
+            assert_eq!(header(json), Err(Error::JwsJweConfusion(member)));
+            // The same members are a JWE's own.
+            assert!(Header::parse(&b64::encode(json), TokenFormat::Jwe).is_ok());
+        }
+        assert_eq!(
+            Error::JwsJweConfusion("enc").to_string(),
+            "a JWS header carrying the JWE member `enc` (JWS/JWE confusion)"
+        );
     }
 }

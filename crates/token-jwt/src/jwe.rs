@@ -148,7 +148,7 @@ impl EncryptingKey {
     /// # Errors
     /// [`Error::InvalidKey`], [`Error::UnsupportedKey`], [`Error::KeyAlgorithmMismatch`].
     pub fn from_pem(pem: &str) -> Result<Self> {
-        if pem_label(pem) != Some("PUBLIC KEY") {
+        if pem_label(pem)? != "PUBLIC KEY" {
             return Err(Error::InvalidKey("not a public key PEM"));
         }
         let pkey = PKey::public_key_from_pem(pem.as_bytes())
@@ -296,9 +296,9 @@ impl DecryptingKey {
     /// # Errors
     /// [`Error::InvalidKey`], [`Error::UnsupportedKey`], [`Error::KeyAlgorithmMismatch`].
     pub fn from_pem(pem: &str) -> Result<Self> {
-        match pem_label(pem) {
-            Some("PRIVATE KEY" | "EC PRIVATE KEY") if !pem.contains("ENCRYPTED") => {}
-            Some("ENCRYPTED PRIVATE KEY" | "EC PRIVATE KEY") => {
+        match pem_label(pem)? {
+            "PRIVATE KEY" | "EC PRIVATE KEY" if !pem.contains("ENCRYPTED") => {}
+            "ENCRYPTED PRIVATE KEY" | "EC PRIVATE KEY" => {
                 return Err(Error::UnsupportedKey("encrypted PEM; decrypt it first"));
             }
             _ => return Err(Error::InvalidKey("not a private key PEM")),
@@ -808,7 +808,7 @@ fn decrypt(
 ) -> Result<(Header, Zeroizing<Vec<u8>>)> {
     let [header_b64, key_b64, iv_b64, _ciphertext_b64, tag_b64] =
         split::<5>(token, TokenFormat::Jwe)?;
-    let header = Header::parse(header_b64)?;
+    let header = Header::parse(header_b64, TokenFormat::Jwe)?;
     header.check_common()?;
     if header.zip().is_some() {
         return Err(Error::CompressionNotAllowed);

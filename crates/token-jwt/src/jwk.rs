@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::nid::Nid;
@@ -159,13 +160,24 @@ impl PublicKey {
             return Err(Error::InvalidKey("OKP key of the wrong length"));
         }
         if curve == Curve::Ed25519 {
+            // The rule token-paseto applies to `k4.public` keys: the canonical
+            // encoding of a point of prime order.
             let bytes: [u8; 32] = x
                 .try_into()
                 .map_err(|_| Error::InvalidKey("OKP key of the wrong length"))?;
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| Error::InvalidKey("Ed25519 public key is not a curve point"))?;
-            if key.is_weak() {
+            let point = CompressedEdwardsY(bytes)
+                .decompress()
+                .ok_or(Error::InvalidKey("Ed25519 public key is not a curve point"))?;
+            if point.compress().to_bytes() != bytes {
+                return Err(Error::InvalidKey(
+                    "Ed25519 public key is not canonically encoded",
+                ));
+            }
+            if point.is_small_order() {
                 return Err(Error::WeakKey("Ed25519 public key of small order"));
+            }
+            if !point.is_torsion_free() {
+                return Err(Error::WeakKey("Ed25519 public key not of prime order"));
             }
         }
         Ok(Self::Okp {
@@ -189,7 +201,17 @@ impl PublicKey {
                 )?;
                 Self::ec(curve, &member("x", &jwk.x)?, &member("y", &jwk.y)?)
             }
-            "RSA" => Self::rsa(&member("n", &jwk.n)?, &member("e", &jwk.e)?),
+            "RSA" => {
+                let (n, e) = (member("n", &jwk.n)?, member("e", &jwk.e)?);
+                // RFC 7518 section 2 (Base64urlUInt): the minimum number of octets. A
+                // padded `n` or `e` is another string for the same key.
+                if n.first() == Some(&0) || e.first() == Some(&0) {
+                    return Err(Error::InvalidKey(
+                        "RSA `n` or `e` with a leading zero byte (RFC 7518 requires the minimal encoding)",
+                    ));
+                }
+                Self::rsa(&n, &e)
+            }
             "OKP" => {
                 let curve = Curve::from_okp_name(
                     jwk.crv
@@ -452,7 +474,11 @@ impl JwkIn {
         if !json.trim_start().starts_with('{') {
             return Err(not_a_jwk);
         }
-        serde_json::from_str(json).map_err(|_| not_a_jwk)
+        // Read strictly, as tokens are: a member named twice is refused.
+        token_core::json::from_slice(json.as_bytes()).map_err(|e| match e {
+            token_core::Error::DuplicateMember(_) => Error::Core(e),
+            _ => not_a_jwk,
+        })
     }
 
     /// Whether any private or secret member is present.
@@ -635,6 +661,32 @@ mod tests {
         assert!(public.describe().contains("P-256"));
     }
 
+    /// A JWK whose `n` or `e` carries leading zero bytes used to be accepted (and
+    /// stripped): RFC 7518 requires the minimal encoding, and a padded member is a
+    /// second string for one key.
+    #[test]
+    fn rsa_jwk_members_must_be_minimal() {
+        let mut n = vec![0xc5; 256];
+        n[255] = 0x01;
+        let jwk = |n: &[u8], e: &[u8]| {
+            JwkIn::parse(&format!(
+                r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#,
+                b64::encode(n),
+                b64::encode(e)
+            ))
+            .unwrap()
+        };
+        assert!(PublicKey::from_jwk(&jwk(&n, &[1, 0, 1])).is_ok());
+        let mut padded = vec![0];
+        padded.extend_from_slice(&n);
+        for (n, e) in [(&padded[..], &[1u8, 0, 1][..]), (&n, &[0, 1, 0, 1])] {
+            assert!(matches!(
+                PublicKey::from_jwk(&jwk(n, e)),
+                Err(Error::InvalidKey(m)) if m.contains("leading zero")
+            ));
+        }
+    }
+
     #[test]
     fn okp_small_order_keys_are_refused() {
         // The identity point encodes as 1 followed by zeros.
@@ -648,6 +700,27 @@ mod tests {
             PublicKey::okp(Curve::Ed25519, &[0u8; 31]),
             Err(Error::InvalidKey(_))
         ));
+        // y = p + 1: the identity, not canonically encoded.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert_eq!(
+            PublicKey::okp(Curve::Ed25519, &non_canonical),
+            Err(Error::InvalidKey(
+                "Ed25519 public key is not canonically encoded"
+            ))
+        );
+        // A valid key plus a point of order 8: mixed order.
+        let good = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        let point = CompressedEdwardsY(good.to_bytes()).decompress().unwrap();
+        let mixed = (point + curve25519_dalek::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        assert_eq!(
+            PublicKey::okp(Curve::Ed25519, &mixed),
+            Err(Error::WeakKey("Ed25519 public key not of prime order"))
+        );
+        assert!(PublicKey::okp(Curve::Ed25519, good.as_bytes()).is_ok());
     }
 
     #[test]
@@ -658,6 +731,12 @@ mod tests {
         assert!(JwkIn::parse(r#"{"crv":"P-256"}"#).is_err());
         assert!(JwkIn::parse(r#"{"kty":"EC","kty":"RSA"}"#).is_err());
         assert!(JwkIn::parse(&" ".repeat(MAX_JWK_LEN + 1)).is_err());
+        assert_eq!(
+            JwkIn::parse(r#"{"kty":"EC","x5t":"a","x5t":"b"}"#).map(drop),
+            Err(Error::Core(token_core::Error::DuplicateMember(
+                "x5t".into()
+            )))
+        );
         let private = JwkIn::parse(r#"{"kty":"EC","d":"AA"}"#).unwrap();
         assert!(private.has_private_parts());
         let text = serde_json::to_string(&private).unwrap();

@@ -60,6 +60,7 @@ impl Jwks {
     ///
     /// # Errors
     /// [`Error::JwksTooLarge`]; [`Error::InvalidKey`] for malformed JSON;
+    /// [`token_core::Error::DuplicateMember`] for a member named twice;
     /// [`Error::PrivateKeyInJwks`] for an entry with private or secret members.
     pub fn from_json(json: &str) -> Result<Self> {
         if json.len() > MAX_JWKS_LEN {
@@ -69,7 +70,13 @@ impl Jwks {
             Error::InvalidKey("not a JWK Set (a JSON object with a `keys` array of JWK objects)")
         };
         // A derived `Deserialize` also takes JSON arrays; a set and its keys are objects.
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|_| not_a_set())?;
+        // Read strictly, as tokens are: a member named twice (`keys` itself, or one
+        // inside an entry) is refused rather than "the last one wins".
+        let value: serde_json::Value =
+            token_core::json::from_slice(json.as_bytes()).map_err(|e| match e {
+                token_core::Error::DuplicateMember(_) => Error::Core(e),
+                _ => not_a_set(),
+            })?;
         let objects = value
             .get("keys")
             .and_then(serde_json::Value::as_array)
@@ -173,5 +180,29 @@ fn inferred_algorithm(jwk: &JwkIn) -> Option<Algorithm> {
         ("OKP", Some("Ed25519")) => Some(Algorithm::EdDsa),
         ("RSA", _) => Some(Algorithm::Rs256),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set naming `keys` twice was read with the last one winning (another reader
+    /// may keep the first): refused, as a repeated `kid` is.
+    #[test]
+    fn a_member_named_twice_is_refused() {
+        assert_eq!(
+            Jwks::from_json(r#"{"keys":[],"keys":[{"kty":"OKP"}]}"#).map(drop),
+            Err(Error::Core(token_core::Error::DuplicateMember(
+                "keys".into()
+            )))
+        );
+        assert_eq!(
+            Jwks::from_json(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","crv":"X25519"}]}"#).map(drop),
+            Err(Error::Core(token_core::Error::DuplicateMember(
+                "crv".into()
+            )))
+        );
+        assert!(Jwks::from_json(r#"{"keys":[]}"#).is_ok());
     }
 }

@@ -3,8 +3,9 @@
 //! Verification runs in this order, and stops at the first failure:
 //! 1. the token length ([`MAX_TOKEN_LEN`](token_core::MAX_TOKEN_LEN)), the JSON
 //!    serialization, the format by shape (a JWE or a PASETO is refused by name);
-//! 2. the protected header, bounded ([`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN)) and
-//!    strictly typed: `alg: none` in any case, then any `crit`;
+//! 2. the protected header, bounded ([`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN),
+//!    [`MAX_HEADER_DEPTH`](crate::MAX_HEADER_DEPTH)), strictly typed and without JWE
+//!    members (`enc`, `zip`): `alg: none` in any case, then any `crit`;
 //! 3. the key: by `kid` in a key set (an unknown `kid` fails fast), then `alg` must be
 //!    the key's algorithm; `typ` and `cty` against the verifier's policy;
 //! 4. the signature (any failure is the opaque [`token_core::Error::InvalidToken`]);
@@ -205,7 +206,7 @@ pub(crate) fn verify_signature<'a, K: VerificationKey>(
     claims: bool,
 ) -> Result<Authentic<'a>> {
     let [header_b64, payload_b64, signature_b64] = split::<3>(token, TokenFormat::Jws)?;
-    let header = Header::parse(header_b64)?;
+    let header = Header::parse(header_b64, TokenFormat::Jws)?;
     header.check_common()?;
     let (key, ring_id) = keys.select(header.kid())?;
     header.check_alg(key.alg_name())?;

@@ -55,16 +55,16 @@ impl VerifyingKey {
     /// [`Error::WeakKey`] / [`Error::UnsupportedKey`] as their names say.
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self> {
         let bad = |_| Error::InvalidKey("unreadable PEM");
-        let pkey = match pem_label(pem) {
-            Some("PUBLIC KEY") => PKey::public_key_from_pem(pem.as_bytes()).map_err(bad)?,
-            Some("RSA PUBLIC KEY") => {
+        let pkey = match pem_label(pem)? {
+            "PUBLIC KEY" => PKey::public_key_from_pem(pem.as_bytes()).map_err(bad)?,
+            "RSA PUBLIC KEY" => {
                 let rsa = Rsa::public_key_from_pem_pkcs1(pem.as_bytes()).map_err(bad)?;
                 PKey::from_rsa(rsa).map_err(bad)?
             }
-            Some("CERTIFICATE") => X509::from_pem(pem.as_bytes())
+            "CERTIFICATE" => X509::from_pem(pem.as_bytes())
                 .and_then(|c| c.public_key())
                 .map_err(bad)?,
-            Some(label) if label.contains("PRIVATE KEY") => {
+            label if label.contains("PRIVATE KEY") => {
                 return Err(Error::InvalidKey(
                     "a private key PEM; build a SigningKey and take its verifying_key()",
                 ));
@@ -296,10 +296,9 @@ impl SigningKey {
     /// [`Error::KeyAlgorithmMismatch`] when the key does not fit `alg`;
     /// [`Error::WeakKey`] / [`Error::UnsupportedKey`] as their names say.
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self> {
-        match pem_label(pem) {
-            Some("PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY")
-                if !pem.contains("ENCRYPTED") => {}
-            Some("ENCRYPTED PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY") => {
+        match pem_label(pem)? {
+            "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" if !pem.contains("ENCRYPTED") => {}
+            "ENCRYPTED PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                 return Err(Error::UnsupportedKey("encrypted PEM; decrypt it first"));
             }
             _ => return Err(Error::InvalidKey("not a private key PEM")),
@@ -611,12 +610,29 @@ pub(crate) fn check_jwk_use(jwk: &JwkIn, alg: Algorithm, use_: &str, op: &str) -
     Ok(())
 }
 
-/// The label of the first PEM block (`-----BEGIN <label>-----`).
-pub(crate) fn pem_label(pem: &str) -> Option<&str> {
-    let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
-    let rest = pem.get(start..)?;
-    let end = rest.find("-----")?;
-    rest.get(..end)
+/// The label of the one PEM block in `pem` (`-----BEGIN <label>-----`): `PUBLIC KEY`,
+/// `PRIVATE KEY`, `CERTIFICATE`, … Every PEM reader of this crate starts here, so a
+/// text holding a second block (a second key, `EC PARAMETERS` before a key, a chain of
+/// certificates) is refused rather than read up to its first block with the rest
+/// ignored. Text before the block (RFC 7468 explanatory text) is allowed.
+///
+/// # Errors
+/// [`Error::InvalidKey`] for text without a PEM block, or with more than one.
+pub fn pem_label(pem: &str) -> Result<&str> {
+    const BEGIN: &str = "-----BEGIN ";
+    let label = pem
+        .find(BEGIN)
+        .and_then(|start| pem.get(start + BEGIN.len()..))
+        .and_then(|rest| rest.find("-----").and_then(|end| rest.get(..end)))
+        .ok_or(Error::InvalidKey(
+            "not PEM (no `-----BEGIN <label>-----` line)",
+        ))?;
+    if pem.matches(BEGIN).count() > 1 {
+        return Err(Error::InvalidKey(
+            "more than one PEM block: give one key per PEM text",
+        ));
+    }
+    Ok(label)
 }
 
 #[cfg(test)]
@@ -627,14 +643,53 @@ mod tests {
     fn pem_labels() {
         assert_eq!(
             pem_label("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
-            Some("PUBLIC KEY")
+            Ok("PUBLIC KEY")
         );
         assert_eq!(
             pem_label("junk -----BEGIN EC PRIVATE KEY-----"),
-            Some("EC PRIVATE KEY")
+            Ok("EC PRIVATE KEY")
         );
-        assert_eq!(pem_label("no pem here"), None);
-        assert_eq!(pem_label("-----BEGIN unterminated"), None);
+        assert!(matches!(
+            pem_label("no pem here"),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            pem_label("-----BEGIN unterminated"),
+            Err(Error::InvalidKey(_))
+        ));
+    }
+
+    /// A PEM text holding two keys used to be read up to its first block, the second
+    /// silently ignored: every PEM reader now refuses it.
+    #[test]
+    fn a_pem_text_holds_one_key() {
+        let pems = || {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+            let pkey = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+            (
+                String::from_utf8(pkey.public_key_to_pem().unwrap()).unwrap(),
+                String::from_utf8(pkey.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+            )
+        };
+        let ((a_pem, a_private), (b_pem, b_private)) = (pems(), pems());
+        assert!(VerifyingKey::from_pem(Algorithm::Es256, &a_pem).is_ok());
+        assert!(SigningKey::from_pem(Algorithm::Es256, &a_private).is_ok());
+        let two = format!("{a_pem}{b_pem}");
+        let want = Err(Error::InvalidKey(
+            "more than one PEM block: give one key per PEM text",
+        ));
+        assert_eq!(pem_label(&two).map(drop), want);
+        assert_eq!(
+            VerifyingKey::from_pem(Algorithm::Es256, &two).map(drop),
+            want
+        );
+        let private = format!("{a_private}{b_private}");
+        assert_eq!(
+            SigningKey::from_pem(Algorithm::Es256, &private).map(drop),
+            want
+        );
+        assert_eq!(crate::EncryptingKey::from_pem(&two).map(drop), want);
+        assert_eq!(crate::DecryptingKey::from_pem(&private).map(drop), want);
     }
 
     /// RFC 7520 section 4.1: RS256 is deterministic, so the key imported from the

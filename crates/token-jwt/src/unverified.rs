@@ -43,29 +43,31 @@ impl<T> UntrustedJwt<T> {
 /// that is not base64url; claim parsing errors in [`Error::Core`].
 pub fn dangerous_decode_unverified<T: DeserializeOwned>(token: &str) -> Result<UntrustedJwt<T>> {
     let [header_b64, payload_b64, _] = split::<3>(token, TokenFormat::Jws)?;
-    let header = Header::parse(header_b64)?;
+    let header = Header::parse(header_b64, TokenFormat::Jws)?;
     let payload =
         b64::decode(payload_b64).ok_or(Error::MalformedToken("payload is not base64url"))?;
     let claims = Claims::from_json::<NumericDate>(&payload)?;
     Ok(UntrustedJwt { header, claims })
 }
 
-/// Decodes the protected header of a JWS or JWE **without verifying anything**.
+/// Decodes the protected header of a JWS or JWE **without verifying anything**, with
+/// every header rule verification applies before choosing a key (bounds, strict
+/// reading, no JWE member in a JWS header), so an inspection tool refuses exactly the
+/// headers verifiers refuse.
 ///
 /// # Errors
 /// [`Error::UnexpectedFormat`] for a token that is neither; shape and header errors as
 /// for verification.
 pub fn dangerous_decode_header(token: &str) -> Result<Header> {
-    let header_b64 = match split::<3>(token, TokenFormat::Jws) {
-        Ok([h, _, _]) => h,
+    match split::<3>(token, TokenFormat::Jws) {
+        Ok([h, _, _]) => Header::parse(h, TokenFormat::Jws),
         Err(Error::UnexpectedFormat {
             found: TokenFormat::Jwe,
             ..
         }) => {
             let [h, ..] = split::<5>(token, TokenFormat::Jwe)?;
-            h
+            Header::parse(h, TokenFormat::Jwe)
         }
-        Err(e) => return Err(e),
-    };
-    Header::parse(header_b64)
+        Err(e) => Err(e),
+    }
 }

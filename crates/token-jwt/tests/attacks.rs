@@ -835,19 +835,20 @@ fn oversized_tokens_and_headers_are_refused_before_parsing() {
             max: MAX_HEADER_LEN
         })
     );
-    // Deeply nested JSON in an ignored header member is refused at the parser's depth
-    // bound (every member is read, to find repeated names), without exhausting the
-    // stack and before any crypto.
+    // Deeply nested JSON in an ignored header member is refused at the header's depth
+    // bound, measured before anything is parsed, before any crypto.
     let deep = format!(
         r#"{{"alg":"ES256","x":{}1{}}}"#,
         "[".repeat(3000),
         "]".repeat(3000)
     );
     let token = format!("{}.{}.{}", b64(&deep), b64(claims_json()), b64([0u8; 64]));
-    assert!(matches!(
+    assert_eq!(
         verify(key.verifying_key(), &token),
-        Err(Error::MalformedHeader(m)) if m.contains("recursion limit")
-    ));
+        Err(Error::HeaderTooDeep {
+            max: token_jwt::MAX_HEADER_DEPTH
+        })
+    );
     // Signing refuses to mint a token no verifier would accept.
     let big_claims = Claims::new(serde_json::json!({ "pad": "x".repeat(MAX_TOKEN_LEN) }));
     assert!(matches!(
@@ -904,6 +905,79 @@ fn ambiguous_headers_are_refused() {
             "empty payload (detached content is not supported)"
         ))
     );
+}
+
+/// A JWS header nested deeper than `MAX_HEADER_DEPTH`, or carrying a JWE member (`enc`,
+/// `zip`), used to verify when correctly signed (nesting was refused only at serde's
+/// recursion limit, 128). One rule in the header parser, applied by single keys, key
+/// sets, HMAC keys and the inspection decoders alike, before any crypto.
+#[test]
+fn deep_headers_and_jwe_members_in_a_jws_are_refused() {
+    let key = es256();
+    let sign = raw_signer(&key);
+    let set = JwtVerifier::new(key.verifying_key().clone());
+    let hmac =
+        HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs256, SecretBytes::new(vec![3; 32]))
+            .unwrap();
+    let mac = josekit::jws::HS256.signer_from_bytes([3u8; 32]).unwrap();
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let cases = [
+        (
+            format!(r#""x":{}"#, nested(token_jwt::MAX_HEADER_DEPTH)),
+            Error::HeaderTooDeep {
+                max: token_jwt::MAX_HEADER_DEPTH,
+            },
+        ),
+        (
+            format!(r#""x":{}"#, nested(100)),
+            Error::HeaderTooDeep {
+                max: token_jwt::MAX_HEADER_DEPTH,
+            },
+        ),
+        (
+            r#""enc":"A256GCM""#.to_owned(),
+            Error::JwsJweConfusion("enc"),
+        ),
+        (r#""zip":"DEF""#.to_owned(), Error::JwsJweConfusion("zip")),
+    ];
+    for (member, want) in cases {
+        let token = forge(
+            &format!(r#"{{"alg":"ES256",{member}}}"#),
+            &claims_json(),
+            &*sign,
+        );
+        assert_eq!(
+            verify(key.verifying_key(), &token),
+            Err(want.clone()),
+            "{member}"
+        );
+        assert_eq!(verify_set(&set, &token), Err(want.clone()), "{member}");
+        assert_eq!(
+            token_jwt::dangerous_decode_header(&token).map(drop),
+            Err(want.clone())
+        );
+        assert_eq!(
+            token_jwt::dangerous_decode_unverified::<()>(&token).map(drop),
+            Err(want.clone())
+        );
+        let token = forge(
+            &format!(r#"{{"alg":"HS256",{member}}}"#),
+            &claims_json(),
+            &|i| mac.sign(i).unwrap(),
+        );
+        assert_eq!(
+            hmac.verify::<()>(&token, &validation()).map(drop),
+            Err(want),
+            "{member}"
+        );
+    }
+    // Within the bound, and without JWE members, the same token verifies.
+    let token = forge(
+        &format!(r#"{{"alg":"ES256","x":{}}}"#, nested(3)),
+        &claims_json(),
+        &*sign,
+    );
+    verify(key.verifying_key(), &token).unwrap();
 }
 
 // ---- JWE-specific attacks ---------------------------------------------------------------------------

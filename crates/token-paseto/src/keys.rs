@@ -14,7 +14,7 @@ use token_core::{KeyId, PasetoPurpose};
 use crate::error::Result;
 use crate::paserk::pw::{PwLimits, PwParams};
 use crate::paserk::{KeyKind, pie, pw, raw, seal};
-use crate::token::{VerifyOptions, parse};
+use crate::token::{VerifyOptions, check_issued_footer, parse};
 use crate::version::Version;
 
 fn id_for(version: crate::paserk::PaserkVersion, kind: KeyKind, bytes: &[u8]) -> Result<KeyId> {
@@ -73,8 +73,21 @@ impl<V: Version> LocalKey<V> {
         V::local_bytes(&self.inner)
     }
 
+    /// Checks that `footer` is one a token of this key may carry: every verifier reads
+    /// it as [`footer_kid`](crate::footer_kid) does, and a PASERK id in its `kid` must be
+    /// this key's own (`k4.lid.…`). Run it before [`LocalKey::encrypt_raw`] on a footer
+    /// that a caller chose; [`crate::LocalCipher`] writes a valid footer itself.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidFooter`] saying which rule the footer breaks.
+    pub fn check_footer(&self, footer: &[u8]) -> Result<()> {
+        check_issued_footer(footer, V::ID, PasetoPurpose::Local, &self.id)
+    }
+
     /// Encrypts `message` as a `local` token with `footer` (authenticated, readable) and
-    /// `implicit_assertion` (authenticated, not in the token). No claims are involved.
+    /// `implicit_assertion` (authenticated, not in the token). No claims are involved,
+    /// and the footer is written as given: check one a caller chose with
+    /// [`LocalKey::check_footer`].
     ///
     /// # Errors
     /// [`crate::Error::RandomnessUnavailable`] if no nonce can be drawn.
@@ -307,8 +320,20 @@ impl<V: Version> SecretKey<V> {
         Self::from_bytes(bytes.expose_secret())
     }
 
+    /// Checks that `footer` is one a token of this key may carry: every verifier reads
+    /// it as [`footer_kid`](crate::footer_kid) does, and a PASERK id in its `kid` must be
+    /// this key's public id (`k4.pid.…`). Run it before [`SecretKey::sign_raw`] on a
+    /// footer that a caller chose; [`crate::PublicIssuer`] writes a valid footer itself.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidFooter`] saying which rule the footer breaks.
+    pub fn check_footer(&self, footer: &[u8]) -> Result<()> {
+        check_issued_footer(footer, V::ID, PasetoPurpose::Public, self.public.id())
+    }
+
     /// Signs `message` as a `public` token with `footer` and `implicit_assertion`. No
-    /// claims are involved.
+    /// claims are involved, and the footer is written as given: check one a caller
+    /// chose with [`SecretKey::check_footer`].
     ///
     /// # Errors
     /// [`crate::Error::Malformed`] for an empty message (v4).

@@ -108,24 +108,37 @@ impl PublicKeySet {
         serde_json::to_string(&Document { keys }).unwrap_or_default()
     }
 
-    /// Parses a key-set document.
+    /// Parses a key-set document, with the checks a JWKS gets
+    /// (`token_jwt::Jwks`): bounded, read strictly ([`token_core::json`]: a member
+    /// named twice is refused), and each key once.
     ///
     /// # Errors
     /// [`Error::InvalidPaserk`] for an oversized document, too many keys, an unknown
-    /// version or purpose, a non-public key, or a `kid` that is not the key's id.
+    /// version or purpose, a non-public key, or a `kid` that is not the key's id;
+    /// [`token_core::Error::DuplicateKeyId`] for a key listed twice, and
+    /// [`token_core::Error::DuplicateMember`] for a member named twice.
     pub fn from_json(json: &str) -> Result<Self> {
         if json.len() > MAX_KEYSET_LEN {
             return Err(Error::InvalidPaserk("key set larger than 64 KiB"));
         }
-        let doc: Document = serde_json::from_str(json)
-            .map_err(|_| Error::InvalidPaserk("not a key-set document {\"keys\": [...]}"))?;
+        let doc: Document = token_core::json::from_slice(json.as_bytes()).map_err(|e| match e {
+            token_core::Error::DuplicateMember(_) => Error::Core(e),
+            _ => Error::InvalidPaserk("not a key-set document {\"keys\": [...]}"),
+        })?;
         if doc.keys.len() > MAX_KEYSET_KEYS {
             return Err(Error::InvalidPaserk("key set with more than 100 keys"));
         }
         let mut set = Self::new();
+        let mut seen = std::collections::BTreeSet::new();
         for e in &doc.keys {
             if e.purpose != "public" {
                 return Err(Error::InvalidPaserk("key sets hold public keys only"));
+            }
+            // The `kid` is checked to be the key's id below, so a repeated `kid` is a
+            // repeated key: refused, as a JWKS refuses a repeated `kid`, rather than
+            // silently dropped.
+            if !seen.insert(e.kid.as_str()) {
+                return Err(token_core::Error::DuplicateKeyId(e.kid.clone()).into());
             }
             match e.version.as_str() {
                 "v4" => set.push_v4(parse_key::<V4>(e)?),
@@ -240,5 +253,31 @@ mod tests {
             PublicKeySet::from_json(&many),
             Err(Error::InvalidPaserk(_))
         ));
+    }
+
+    /// A set listing one key twice used to be accepted, the copy silently dropped,
+    /// while a JWKS with a repeated `kid` is refused. Refused here too, and so is a
+    /// member named twice anywhere in the document.
+    #[test]
+    fn a_key_listed_twice_is_refused_like_a_repeated_jwks_kid() {
+        let key = SecretKey::<V4>::generate().unwrap();
+        let mut set = PublicKeySet::new();
+        set.push_v4(key.public_key().clone());
+        let one: serde_json::Value = serde_json::from_str(&set.to_json()).unwrap();
+        let entry = one["keys"][0].clone();
+        let twice = serde_json::json!({ "keys": [entry.clone(), entry.clone()] }).to_string();
+        assert!(matches!(
+            PublicKeySet::from_json(&twice),
+            Err(Error::Core(token_core::Error::DuplicateKeyId(kid))) if kid == key.public_key().id().as_str()
+        ));
+        let member = format!(r#"{{"keys":[{entry}],"keys":[]}}"#);
+        assert!(matches!(
+            PublicKeySet::from_json(&member),
+            Err(Error::Core(token_core::Error::DuplicateMember(name))) if name == "keys"
+        ));
+        assert_eq!(
+            PublicKeySet::from_json(&set.to_json()).unwrap().v4().len(),
+            1
+        );
     }
 }

@@ -116,16 +116,24 @@ impl V2PublicVerifier {
         Ok(trusted.payload().to_owned())
     }
 
-    /// Verifies `token` and validates its claims.
+    /// Verifies `token` and validates its claims. The footer is read first, with the
+    /// rules of every other verifier ([`footer_kid`](crate::footer_kid)).
     ///
     /// # Errors
-    /// As [`V2PublicVerifier::verify_raw`], then claim errors.
+    /// As [`V2PublicVerifier::verify_raw`], [`Error::InvalidFooter`], then claim errors.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         footer: Option<&[u8]>,
         validation: &Validation,
     ) -> Result<Verified<T>> {
+        check(token, PasetoPurpose::Public)?;
+        let untrusted = UntrustedToken::<Public, V2>::try_from(token).map_err(map)?;
+        crate::footer_kid(
+            untrusted.untrusted_footer(),
+            PasetoVersion::V2,
+            PasetoPurpose::Public,
+        )?;
         let payload = self.verify_raw(token, footer)?;
         finish(
             &payload,
@@ -170,16 +178,24 @@ impl V2LocalDecrypter {
         Ok(trusted.payload().to_owned())
     }
 
-    /// Decrypts `token` and validates its claims.
+    /// Decrypts `token` and validates its claims. The footer is read first, with the
+    /// rules of every other verifier ([`footer_kid`](crate::footer_kid)).
     ///
     /// # Errors
-    /// As [`V2LocalDecrypter::decrypt_raw`], then claim errors.
+    /// As [`V2LocalDecrypter::decrypt_raw`], [`Error::InvalidFooter`], then claim errors.
     pub fn decrypt<T: DeserializeOwned>(
         &self,
         token: &str,
         footer: Option<&[u8]>,
         validation: &Validation,
     ) -> Result<Verified<T>> {
+        check(token, PasetoPurpose::Local)?;
+        let untrusted = UntrustedToken::<Local, V2>::try_from(token).map_err(map)?;
+        crate::footer_kid(
+            untrusted.untrusted_footer(),
+            PasetoVersion::V2,
+            PasetoPurpose::Local,
+        )?;
         let payload = self.decrypt_raw(token, footer)?;
         finish(
             &payload,

@@ -17,7 +17,7 @@ mod version4;
 pub use error::{Error, Result};
 pub use keys::{LocalKey, PublicKey, SecretKey};
 pub use keyset::PublicKeySet;
-pub use token::{MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS, MAX_FOOTER_LEN, VerifyOptions};
+pub use token::{MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS, MAX_FOOTER_LEN, VerifyOptions, footer_kid};
 pub use tokens::{LocalCipher, PublicIssuer, PublicVerifier};
 pub use version::{V3, V4, Version};
 pub use version3::P384Public;

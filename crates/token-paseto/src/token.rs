@@ -2,9 +2,10 @@
 //!
 //! Order of checks, before any key is touched: length bound, shape (via
 //! [`TokenFormat::detect`]), version, purpose, footer size, footer JSON depth and width,
-//! footer `kid`. Only then is a key looked up and the token authenticated.
+//! footer `kid` (all of the footer in [`footer_kid`]). Only then is a key looked up and
+//! the token authenticated.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use token_core::{KeyId, KeyRing, MAX_TOKEN_LEN, PasetoPurpose, PasetoVersion, TokenFormat};
 
 use crate::encoding::b64_decode;
@@ -89,66 +90,109 @@ pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<P
     })
 }
 
-/// Checks nesting depth and top-level width of a JSON text without parsing it, so a
-/// hostile footer costs one linear scan.
-fn check_json_shape(json: &[u8]) -> Result<()> {
-    let (mut depth, mut keys) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_FOOTER_DEPTH {
-                    return Err(Error::InvalidFooter("JSON nested deeper than 2 levels"));
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b':' if depth == 1 => {
-                keys += 1;
-                if keys > MAX_FOOTER_KEYS {
-                    return Err(Error::InvalidFooter("JSON object with more than 16 keys"));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+/// The JSON whitespace a parser skips before a value (RFC 8259 section 2).
+const JSON_WHITESPACE: [u8; 4] = [b' ', b'\t', b'\n', b'\r'];
+
+/// Whether `footer` is a JSON footer: its first byte after JSON whitespace opens an
+/// object or an array, so any JSON parser down the line reads it as JSON.
+fn is_json_footer(footer: &[u8]) -> bool {
+    matches!(
+        footer.iter().find(|b| !JSON_WHITESPACE.contains(b)),
+        Some(b'{' | b'[')
+    )
 }
 
-/// The footer's `kid`, if the footer is a JSON object that has one. A footer that does
-/// not start with `{` is opaque data and names no key.
+/// The PASERK id prefix of keys for tokens of `version` and `purpose`: `k4.pid.`,
+/// `k3.lid.`, …
+fn id_prefix(version: PasetoVersion, purpose: PasetoPurpose) -> &'static str {
+    match (version, purpose) {
+        (PasetoVersion::V1, PasetoPurpose::Local) => "k1.lid.",
+        (PasetoVersion::V1, PasetoPurpose::Public) => "k1.pid.",
+        (PasetoVersion::V2, PasetoPurpose::Local) => "k2.lid.",
+        (PasetoVersion::V2, PasetoPurpose::Public) => "k2.pid.",
+        (PasetoVersion::V3, PasetoPurpose::Local) => "k3.lid.",
+        (PasetoVersion::V3, PasetoPurpose::Public) => "k3.pid.",
+        (PasetoVersion::V4, PasetoPurpose::Local) => "k4.lid.",
+        (PasetoVersion::V4, PasetoPurpose::Public) => "k4.pid.",
+    }
+}
+
+/// Reads a footer of a `version`.`purpose` token the way every verifier of this crate
+/// does, before any key is used, and returns the key id it names. Issuing tools run
+/// it too ([`SecretKey::check_footer`](crate::SecretKey::check_footer),
+/// [`LocalKey::check_footer`](crate::LocalKey::check_footer)), and so can inspection
+/// tools, so that they agree with verification on every footer.
 ///
-/// A JSON footer is read strictly ([`token_core::json`]): a member name repeated
-/// anywhere in it is refused, and so is a `kid` that is not a string (`null`
-/// included: it is not read as "no `kid`").
-pub(crate) fn footer_kid(footer: &[u8]) -> Result<Option<String>> {
-    if footer.first() != Some(&b'{') {
+/// - At most [`MAX_FOOTER_LEN`] bytes.
+/// - A footer whose first byte after JSON whitespace is `{` or `[` is JSON, and is read
+///   as such whatever follows: it must nest at most [`MAX_FOOTER_DEPTH`] levels, have at
+///   most [`MAX_FOOTER_KEYS`] members (both measured before parsing), be an object, and
+///   name no member twice at any depth ([`token_core::json`]). Its `kid`, if present,
+///   must be a string that is a valid [`KeyId`] (`null` is not "no `kid`"), and a `kid`
+///   of the PASERK id form (`k4.pid.…`) must be of `version` and `purpose`.
+/// - Any other footer is opaque data (the PASETO specification allows any footer): it
+///   names no key, so a verifier holding one key uses it, and a verifier holding
+///   several refuses the token for want of a key id.
+///
+/// # Errors
+/// [`Error::InvalidFooter`] saying which rule the footer breaks.
+pub fn footer_kid(
+    footer: &[u8],
+    version: PasetoVersion,
+    purpose: PasetoPurpose,
+) -> Result<Option<KeyId>> {
+    if footer.len() > MAX_FOOTER_LEN {
+        return Err(Error::InvalidFooter("longer than 2048 bytes"));
+    }
+    if !is_json_footer(footer) {
         return Ok(None);
     }
-    check_json_shape(footer)?;
-    let mut members: Map<String, Value> = token_core::json::from_slice(footer).map_err(|e| {
+    token_core::json::check_shape(footer, MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS).map_err(|e| {
+        Error::InvalidFooter(match e {
+            token_core::Error::JsonTooWide { .. } => "JSON object with more than 16 keys",
+            _ => "JSON nested deeper than 2 levels",
+        })
+    })?;
+    let value: Value = token_core::json::from_slice(footer).map_err(|e| {
         Error::InvalidFooter(match e {
             token_core::Error::DuplicateMember(_) => "a JSON member name appears more than once",
             _ => "not a JSON object",
         })
     })?;
-    match members.remove("kid") {
-        None => Ok(None),
+    let Value::Object(mut members) = value else {
+        return Err(Error::InvalidFooter(
+            "a JSON footer must be an object, not an array",
+        ));
+    };
+    let kid = match members.remove("kid") {
+        None => return Ok(None),
         Some(Value::String(kid)) => {
-            KeyId::check(&kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
-            Ok(Some(kid))
+            KeyId::new(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?
         }
-        Some(_) => Err(Error::InvalidFooter("`kid` is not a string")),
+        Some(_) => return Err(Error::InvalidFooter("`kid` is not a string")),
+    };
+    if is_paserk_id(kid.as_str()) && !kid.as_str().starts_with(id_prefix(version, purpose)) {
+        return Err(Error::InvalidFooter(
+            "`kid` is not a key id of this version and purpose",
+        ));
+    }
+    Ok(Some(kid))
+}
+
+/// [`footer_kid`], and a PASERK id in it must be `own_id`: what an issuer holding the
+/// key `own_id` may write in a footer. (A PASERK id names only the key it is computed
+/// from; a token naming another key's id could never verify.)
+pub(crate) fn check_issued_footer(
+    footer: &[u8],
+    version: PasetoVersion,
+    purpose: PasetoPurpose,
+    own_id: &KeyId,
+) -> Result<()> {
+    match footer_kid(footer, version, purpose)? {
+        Some(kid) if is_paserk_id(kid.as_str()) && &kid != own_id => Err(Error::InvalidFooter(
+            "`kid` is the PASERK id of another key",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -226,9 +270,10 @@ impl<K> Candidates<'_, K> {
     }
 }
 
-/// Picks the keys a token may be verified with, by its footer `kid`:
+/// Picks the keys a token may be verified with, by its footer `kid` (read by
+/// [`footer_kid`]):
 ///
-/// - a PASERK id (`k4.pid.…`) must be of the expected kind (`id_prefix`) and name a
+/// - a PASERK id (`k4.pid.…`) must be of the token's version and purpose and name a
 ///   key of the ring, or the token is refused before any crypto
 ///   ([`token_core::Error::UnknownKeyId`]);
 /// - any other `kid` is the issuer's own name for its key (other implementations, and
@@ -239,23 +284,18 @@ pub(crate) fn select_key<'r, K>(
     ring: &'r KeyRing<K>,
     parsed: &Parsed<'_>,
     options: &VerifyOptions<'_>,
-    id_prefix: &str,
+    version: PasetoVersion,
+    purpose: PasetoPurpose,
 ) -> Result<Candidates<'r, K>> {
     if let Some(expected) = options.footer {
         if expected != parsed.footer.as_slice() {
             return Err(Error::FooterMismatch);
         }
     }
-    if let Some(kid) = footer_kid(&parsed.footer)? {
-        let named = ring.iter().find(|(id, _, _)| id.as_str() == kid);
-        if is_paserk_id(&kid) {
-            if !kid.starts_with(id_prefix) {
-                return Err(Error::InvalidFooter(
-                    "`kid` is not a key id of this version and purpose",
-                ));
-            }
-            // The ring's own id: the footer's was already checked by `footer_kid`, so
-            // no second validation or parse on the verify path.
+    if let Some(kid) = footer_kid(&parsed.footer, version, purpose)? {
+        let named = ring.iter().find(|(id, _, _)| **id == kid);
+        if is_paserk_id(kid.as_str()) {
+            // `footer_kid` checked that the id is of this version and purpose.
             let (id, key, _) = named.ok_or(token_core::Error::UnknownKeyId)?;
             return Ok(Candidates::One(key, id));
         }
@@ -295,28 +335,33 @@ mod tests {
         }
     }
 
+    fn kid(footer: &[u8]) -> Result<Option<KeyId>> {
+        footer_kid(footer, PasetoVersion::V4, PasetoPurpose::Public)
+    }
+
     #[test]
     fn footer_kid_is_read_from_json_objects_only() {
-        assert_eq!(footer_kid(b"").unwrap(), None);
-        assert_eq!(footer_kid(b"opaque footer").unwrap(), None);
+        assert_eq!(kid(b"").unwrap(), None);
+        assert_eq!(kid(b"opaque footer").unwrap(), None);
         assert_eq!(
-            footer_kid(br#"{"kid":"k4.pid.abc","x":[1,2]}"#)
+            kid(br#"{"kid":"k4.pid.abc","x":[1,2]}"#)
                 .unwrap()
-                .as_deref(),
+                .as_ref()
+                .map(KeyId::as_str),
             Some("k4.pid.abc")
         );
-        assert_eq!(footer_kid(br#"{"other":1}"#).unwrap(), None);
+        assert_eq!(kid(br#"{"other":1}"#).unwrap(), None);
     }
 
     #[test]
     fn footer_shape_is_bounded() {
         assert!(matches!(
-            footer_kid(br#"{"a":{"b":{"c":1}}}"#),
+            kid(br#"{"a":{"b":{"c":1}}}"#),
             Err(Error::InvalidFooter(_))
         ));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(matches!(
-            footer_kid(format!("{{\"a\":{deep}}}").as_bytes()),
+            kid(format!("{{\"a\":{deep}}}").as_bytes()),
             Err(Error::InvalidFooter(_))
         ));
         let wide: String = (0..17)
@@ -324,28 +369,23 @@ mod tests {
             .collect::<Vec<_>>()
             .join(",");
         assert!(matches!(
-            footer_kid(format!("{{{wide}}}").as_bytes()),
+            kid(format!("{{{wide}}}").as_bytes()),
             Err(Error::InvalidFooter(_))
         ));
         // Brackets and colons inside strings do not count.
         assert_eq!(
-            footer_kid(br#"{"kid":"a","note":"{[:\"{{{{"}"#)
+            kid(br#"{"kid":"a","note":"{[:\"{{{{"}"#)
                 .unwrap()
-                .as_deref(),
+                .as_ref()
+                .map(KeyId::as_str),
             Some("a")
         );
+        assert!(matches!(kid(br#"{"kid":7}"#), Err(Error::InvalidFooter(_))));
         assert!(matches!(
-            footer_kid(br#"{"kid":7}"#),
+            kid(br#"{"kid":"a b"}"#),
             Err(Error::InvalidFooter(_))
         ));
-        assert!(matches!(
-            footer_kid(br#"{"kid":"a b"}"#),
-            Err(Error::InvalidFooter(_))
-        ));
-        assert!(matches!(
-            footer_kid(b"{not json"),
-            Err(Error::InvalidFooter(_))
-        ));
+        assert!(matches!(kid(b"{not json"), Err(Error::InvalidFooter(_))));
     }
 
     /// A repeated member (the `kid` or any other) used to be accepted with the last
@@ -359,23 +399,131 @@ mod tests {
             br#"{"kid":"a","x":{"y":1,"y":2}}"#,
         ] {
             assert_eq!(
-                footer_kid(footer).map_err(|e| e.to_string()),
+                kid(footer).map_err(|e| e.to_string()),
                 Err("invalid footer: a JSON member name appears more than once".to_owned()),
                 "{}",
                 String::from_utf8_lossy(footer)
             );
         }
         assert!(matches!(
-            footer_kid(br#"{"kid":null}"#),
+            kid(br#"{"kid":null}"#),
             Err(Error::InvalidFooter("`kid` is not a string"))
         ));
         assert!(matches!(
-            footer_kid(b"[1]"),
-            Ok(None) // not an object: opaque data
+            kid(b"[1]"),
+            Err(Error::InvalidFooter(
+                "a JSON footer must be an object, not an array"
+            ))
         ));
         assert!(matches!(
-            footer_kid(br#"{"kid":"a"} x"#),
+            kid(br#"{"kid":"a"} x"#),
             Err(Error::InvalidFooter("not a JSON object"))
+        ));
+    }
+
+    /// A footer that opens with JSON whitespace, or with an array, is still JSON to
+    /// every other parser: it used to be read as opaque data, skipping the bounds and
+    /// hiding its `kid`.
+    #[test]
+    fn json_footers_are_recognised_after_whitespace_and_as_arrays() {
+        for footer in [
+            &b" {\"a\":{\"b\":{\"c\":1}}}"[..],
+            b"\n\t{\"a\":{\"b\":{\"c\":1}}}",
+            b"[[[1]]]",
+            b"\r\n[[[\"deep\"]]]",
+        ] {
+            assert!(
+                matches!(
+                    kid(footer),
+                    Err(Error::InvalidFooter("JSON nested deeper than 2 levels"))
+                ),
+                "{:?}",
+                String::from_utf8_lossy(footer)
+            );
+        }
+        assert!(matches!(
+            kid(b" {\"kid\":\"a\",\"kid\":\"b\"}"),
+            Err(Error::InvalidFooter(
+                "a JSON member name appears more than once"
+            ))
+        ));
+        assert!(matches!(
+            kid(b"  [1,2]"),
+            Err(Error::InvalidFooter(
+                "a JSON footer must be an object, not an array"
+            ))
+        ));
+        assert_eq!(
+            kid(b" {\"kid\":\"own-name\"} ")
+                .unwrap()
+                .as_ref()
+                .map(KeyId::as_str),
+            Some("own-name")
+        );
+        // Not JSON at all: opaque, whatever it contains further on.
+        assert_eq!(kid(b"x {\"kid\":\"a\"}").unwrap(), None);
+        assert_eq!(kid(b"\x00{").unwrap(), None);
+        let long = vec![b'a'; MAX_FOOTER_LEN + 1];
+        assert!(matches!(
+            kid(&long),
+            Err(Error::InvalidFooter("longer than 2048 bytes"))
+        ));
+    }
+
+    #[test]
+    fn paserk_kids_must_fit_the_version_and_purpose() {
+        for (version, purpose, good, bad) in [
+            (
+                PasetoVersion::V4,
+                PasetoPurpose::Public,
+                "k4.pid.x",
+                "k4.lid.x",
+            ),
+            (
+                PasetoVersion::V4,
+                PasetoPurpose::Local,
+                "k4.lid.x",
+                "k3.lid.x",
+            ),
+            (
+                PasetoVersion::V3,
+                PasetoPurpose::Public,
+                "k3.pid.x",
+                "k4.pid.x",
+            ),
+            (
+                PasetoVersion::V3,
+                PasetoPurpose::Local,
+                "k3.lid.x",
+                "k3.sid.x",
+            ),
+        ] {
+            let footer = |id: &str| format!(r#"{{"kid":"{id}"}}"#).into_bytes();
+            assert!(footer_kid(&footer(good), version, purpose).is_ok());
+            assert!(matches!(
+                footer_kid(&footer(bad), version, purpose),
+                Err(Error::InvalidFooter(
+                    "`kid` is not a key id of this version and purpose"
+                ))
+            ));
+        }
+        let own = KeyId::new("k4.pid.own").unwrap();
+        let issue = |footer: &str| {
+            check_issued_footer(
+                footer.as_bytes(),
+                PasetoVersion::V4,
+                PasetoPurpose::Public,
+                &own,
+            )
+        };
+        issue(r#"{"kid":"k4.pid.own"}"#).unwrap();
+        issue(r#"{"kid":"my-key-2024"}"#).unwrap();
+        issue("opaque").unwrap();
+        assert!(matches!(
+            issue(r#"{"kid":"k4.pid.other"}"#),
+            Err(Error::InvalidFooter(
+                "`kid` is the PASERK id of another key"
+            ))
         ));
     }
 }

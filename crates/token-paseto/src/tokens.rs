@@ -33,10 +33,6 @@ fn format<V: Version>(purpose: PasetoPurpose) -> TokenFormat {
     }
 }
 
-fn id_prefix<V: Version>(kind: &str) -> String {
-    format!("{}.{kind}.", V::PASERK.prefix())
-}
-
 fn finish<T: DeserializeOwned, V: Version>(
     payload: &[u8],
     key_id: Option<KeyId>,
@@ -228,7 +224,7 @@ impl<V: Version> PublicVerifier<V> {
     ) -> Result<Verified<T>> {
         let parsed = parse::<V>(token, PasetoPurpose::Public)?;
         let (payload, key_id) =
-            select_key(&self.ring, &parsed, options, &id_prefix::<V>("pid"))?
+            select_key(&self.ring, &parsed, options, V::ID, PasetoPurpose::Public)?
                 .authenticate(|key| V::verify(key.inner(), &parsed, options.implicit_assertion))?;
         finish::<T, V>(&payload, Some(key_id), PasetoPurpose::Public, validation)
     }
@@ -314,11 +310,13 @@ impl<V: Version> LocalCipher<V> {
         validation: &Validation,
     ) -> Result<Verified<T>> {
         let parsed = parse::<V>(token, PasetoPurpose::Local)?;
-        let (payload, key_id) = select_key(&self.ring, &parsed, options, &id_prefix::<V>("lid"))?
-            .authenticate(|key| {
-            V::decrypt(key.inner(), &parsed, options.implicit_assertion)
-                .map(zeroize::Zeroizing::new)
-        })?;
+        let (payload, key_id) =
+            select_key(&self.ring, &parsed, options, V::ID, PasetoPurpose::Local)?.authenticate(
+                |key| {
+                    V::decrypt(key.inner(), &parsed, options.implicit_assertion)
+                        .map(zeroize::Zeroizing::new)
+                },
+            )?;
         finish::<T, V>(&payload, Some(key_id), PasetoPurpose::Local, validation)
     }
 }

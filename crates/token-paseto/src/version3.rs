@@ -183,9 +183,23 @@ impl Version for V3 {
                 "a v3 public key is a 49-byte compressed P-384 point",
             ));
         }
+        // SEC1 also defines other 49-byte forms (the `0x05` "compact" tag) that decode
+        // to the same point: only the compressed form is a v3 public key, so one key
+        // has one PASERK and one id.
+        if !matches!(bytes.first(), Some(0x02 | 0x03)) {
+            return Err(Error::InvalidKey(
+                "a v3 public key is a compressed P-384 point (SEC1 prefix 0x02 or 0x03)",
+            ));
+        }
         let key = VerifyingKey::from_sec1_bytes(bytes)
             .map_err(|_| Error::InvalidKey("not a point on P-384"))?;
-        P384Public::new(key)
+        let public = P384Public::new(key)?;
+        if public.compressed.as_slice() != bytes {
+            return Err(Error::InvalidKey(
+                "not the canonical encoding of a P-384 point",
+            ));
+        }
+        Ok(public)
     }
 
     fn public_bytes(key: &Self::PublicInner) -> Vec<u8> {

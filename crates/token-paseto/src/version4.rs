@@ -75,6 +75,11 @@ impl Version for V4 {
     }
 
     fn public_from_bytes(bytes: &[u8]) -> Result<Self::PublicInner> {
+        let encoded: &[u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::InvalidKey("a v4 public key is 32 bytes"))?;
+        // The one rule for Ed25519 public keys: canonical, of prime order.
+        crate::paserk::common::ed25519_public_point(encoded)?;
         AsymmetricPublicKey::from(bytes)
             .map_err(|_| Error::InvalidKey("a v4 public key is 32 bytes"))
     }

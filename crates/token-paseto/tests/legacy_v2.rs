@@ -51,3 +51,31 @@ fn v2_vectors() {
     }
     assert_eq!(fails, 3);
 }
+
+/// The claim-checking v2 verifiers read the footer with the rules of every other
+/// verifier (they used to check only its length); raw verification compares bytes.
+#[test]
+fn v2_footers_are_read_like_every_other_footer() {
+    use pasetors::keys::{AsymmetricKeyPair, Generate, SymmetricKey};
+    use pasetors::version2::{LocalToken, PublicToken, V2};
+    let v = token_core::Validation::new().allow_non_expiring_tokens();
+    let pair = AsymmetricKeyPair::<V2>::generate().unwrap();
+    let verifier = V2PublicVerifier::from_bytes(pair.public.as_bytes()).unwrap();
+    let local = SymmetricKey::<V2>::generate().unwrap();
+    let decrypter = V2LocalDecrypter::from_bytes(local.as_bytes()).unwrap();
+    for footer in [&br#"{"a":{"b":{"c":1}}}"#[..], b" [[[1]]]", br#"{"kid":1}"#] {
+        let t = PublicToken::sign(&pair.secret, b"{}", Some(footer)).unwrap();
+        assert!(matches!(
+            verifier.verify::<Value>(&t, None, &v),
+            Err(Error::InvalidFooter(_))
+        ));
+        verifier.verify_raw(&t, Some(footer)).unwrap();
+        let t = LocalToken::encrypt(&local, b"{}", Some(footer)).unwrap();
+        assert!(matches!(
+            decrypter.decrypt::<Value>(&t, None, &v),
+            Err(Error::InvalidFooter(_))
+        ));
+    }
+    let t = PublicToken::sign(&pair.secret, b"{}", Some(b"opaque")).unwrap();
+    verifier.verify::<Value>(&t, None, &v).unwrap();
+}

@@ -159,6 +159,74 @@ fn k3_ids() {
     );
 }
 
+/// A public key has one encoding and prime order, whatever it arrives as. A
+/// small-order Ed25519 point was accepted as a `k4.public` (while an OKP JWK refuses
+/// it), and a `k3.public` with the SEC1 prefix `0x05` was accepted and given the same
+/// `k3.pid` as the compressed form: two strings, one id.
+#[test]
+fn public_keys_have_one_encoding_and_prime_order() {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let v4 = |bytes: &[u8]| raw::encode(PaserkVersion::K4, KeyKind::Public, bytes).unwrap();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    // y = p + 1: the identity again, not canonically encoded.
+    let mut non_canonical = [0xffu8; 32];
+    non_canonical[0] = 0xee;
+    non_canonical[31] = 0x7f;
+    let legit = SecretKey::<V4>::generate().unwrap();
+    let point = CompressedEdwardsY(legit.public_key().to_bytes().try_into().unwrap())
+        .decompress()
+        .unwrap();
+    let mixed = (point + EIGHT_TORSION[1]).compress().to_bytes();
+    for (bytes, why) in [
+        (identity, "Ed25519 public key not of prime order"),
+        ([0u8; 32], "Ed25519 public key not of prime order"),
+        (
+            EIGHT_TORSION[1].compress().to_bytes(),
+            "Ed25519 public key not of prime order",
+        ),
+        (mixed, "Ed25519 public key not of prime order"),
+        (non_canonical, "non-canonical Ed25519 public key"),
+    ] {
+        assert!(
+            matches!(PublicKey::<V4>::from_paserk(&v4(&bytes)), Err(Error::InvalidKey(w)) if w == why),
+            "{bytes:?}"
+        );
+        assert!(matches!(
+            PublicKey::<V4>::from_bytes(&bytes),
+            Err(Error::InvalidKey(_))
+        ));
+    }
+    let good = legit.public_key().to_paserk();
+    assert_eq!(
+        PublicKey::<V4>::from_paserk(&good).unwrap().to_paserk(),
+        good
+    );
+
+    // k3: only the compressed form (0x02 / 0x03) of a point on the curve.
+    let key = SecretKey::<V3>::generate().unwrap();
+    let compressed = key.public_key().to_bytes();
+    let v3 = |bytes: &[u8]| raw::encode(PaserkVersion::K3, KeyKind::Public, bytes).unwrap();
+    for prefix in [0x00u8, 0x01, 0x04, 0x05, 0x06, 0x07, 0xff] {
+        let mut other = compressed.clone();
+        other[0] = prefix;
+        assert!(
+            matches!(
+                PublicKey::<V3>::from_paserk(&v3(&other)),
+                Err(Error::InvalidKey(_))
+            ),
+            "prefix {prefix:#04x}"
+        );
+    }
+    let mut flipped = compressed.clone();
+    flipped[0] ^= 1; // the other point with this x: another key, another id
+    let other = PublicKey::<V3>::from_paserk(&v3(&flipped)).unwrap();
+    assert_ne!(other.id(), key.public_key().id());
+    let same = PublicKey::<V3>::from_paserk(&v3(&compressed)).unwrap();
+    assert_eq!(same.id(), key.public_key().id());
+}
+
 #[test]
 fn typed_keys_round_trip_through_paserk_and_carry_their_ids() {
     let local = LocalKey::<V4>::generate().unwrap();

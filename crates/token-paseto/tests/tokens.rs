@@ -480,6 +480,95 @@ fn repeated_claims_and_footer_members_are_refused() {
     ));
 }
 
+/// One reading of a footer, `footer_kid`, on every path: the public verifier, the local
+/// cipher, and the issuing check of both kinds of key. A footer that opens with JSON
+/// whitespace or with `[` used to be taken for opaque data, skipping the depth and
+/// width bounds (and hiding a `kid` from this verifier but not from others).
+#[test]
+fn every_path_reads_footers_with_the_same_rules() {
+    use token_core::{PasetoPurpose, PasetoVersion};
+    let secret = SecretKey::<V4>::generate().unwrap();
+    let local = LocalKey::<V4>::generate().unwrap();
+    let verifier = PublicVerifier::new(secret.public_key().clone());
+    let cipher = LocalCipher::new(LocalKey::<V4>::from_bytes(local.expose_secret_bytes()).unwrap());
+    let v = Validation::new().clock(clock()).allow_non_expiring_tokens();
+    let wide: Vec<String> = (0..17).map(|i| format!(r#""k{i}":1"#)).collect();
+    let wide = format!("{{{}}}", wide.join(","));
+    let refused = [
+        r#"{"a":{"b":{"c":1}}}"#.to_owned(),
+        r#" {"a":{"b":{"c":1}}}"#.to_owned(),
+        "\n[[[1]]]".to_owned(),
+        "[1]".to_owned(),
+        wide,
+        r#"{"kid":"a","kid":"b"}"#.to_owned(),
+        r#"	{"kid":null}"#.to_owned(),
+    ];
+    for footer in &refused {
+        let f = footer.as_bytes();
+        let Err(Error::InvalidFooter(why)) =
+            token_paseto::footer_kid(f, PasetoVersion::V4, PasetoPurpose::Public)
+        else {
+            panic!("{footer:?} read as valid");
+        };
+        assert!(
+            matches!(secret.check_footer(f), Err(Error::InvalidFooter(w)) if w == why),
+            "{footer:?}"
+        );
+        assert!(
+            matches!(local.check_footer(f), Err(Error::InvalidFooter(w)) if w == why),
+            "{footer:?}"
+        );
+        let t = secret.sign_raw(b"{}", f, b"").unwrap();
+        assert!(
+            matches!(verifier.verify::<()>(t.expose_secret(), &v), Err(Error::InvalidFooter(w)) if w == why),
+            "{footer:?}"
+        );
+        let t = local.encrypt_raw(b"{}", f, b"").unwrap();
+        assert!(
+            matches!(cipher.decrypt::<()>(t.expose_secret(), b"", &v), Err(Error::InvalidFooter(w)) if w == why),
+            "{footer:?}"
+        );
+    }
+    // Not JSON: opaque data naming no key. One trusted key verifies it; several refuse
+    // to guess; issuing with it is allowed.
+    let mut two = verifier.clone();
+    two.insert(SecretKey::<V4>::generate().unwrap().public_key().clone())
+        .unwrap();
+    for footer in ["opaque", r#"x{"a":{"b":{"c":1}}}"#] {
+        let f = footer.as_bytes();
+        secret.check_footer(f).unwrap();
+        local.check_footer(f).unwrap();
+        let t = secret.sign_raw(b"{}", f, b"").unwrap();
+        verifier.verify::<()>(t.expose_secret(), &v).unwrap();
+        assert!(matches!(
+            two.verify::<()>(t.expose_secret(), &v),
+            Err(Error::MissingKeyId)
+        ));
+        let t = local.encrypt_raw(b"{}", f, b"").unwrap();
+        cipher.decrypt::<()>(t.expose_secret(), b"", &v).unwrap();
+    }
+    // A PASERK id is the key's own or none: issuing with another key's id is refused,
+    // as verifying would be.
+    let other = SecretKey::<V4>::generate().unwrap();
+    let foreign = format!(r#"{{"kid":"{}"}}"#, other.public_key().id());
+    assert!(matches!(
+        secret.check_footer(foreign.as_bytes()),
+        Err(Error::InvalidFooter(
+            "`kid` is the PASERK id of another key"
+        ))
+    ));
+    let own = format!(r#"{{"kid":"{}"}}"#, secret.public_key().id());
+    secret.check_footer(own.as_bytes()).unwrap();
+    let own_local = format!(r#"{{"kid":"{}"}}"#, local.id());
+    local.check_footer(own_local.as_bytes()).unwrap();
+    assert!(matches!(
+        local.check_footer(own.as_bytes()),
+        Err(Error::InvalidFooter(
+            "`kid` is not a key id of this version and purpose"
+        ))
+    ));
+}
+
 #[test]
 fn a_public_key_cannot_be_inserted_twice() {
     let key = SecretKey::<V4>::generate().unwrap();

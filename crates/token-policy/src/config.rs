@@ -56,23 +56,8 @@ use crate::services::{ServiceAuth, ServicePeers};
 /// # Errors
 /// [`Error::Config`] for anything else.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| Error::Config(format!("duration {s:?} needs a unit (s, m, h, d)")))?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| Error::Config(format!("duration {s:?} must start with a whole number")))?;
-    let secs = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| Error::Config(format!("duration {s:?}: unit must be s, m, h or d")))?;
-    Ok(Duration::from_secs(secs))
+    token_core::parse_duration(s)
+        .map_err(|e| Error::Config(format!("duration {:?}: {e}", s.trim())))
 }
 
 #[derive(Deserialize)]

@@ -133,6 +133,8 @@ pub(crate) fn jwt_reason(e: &token_jwt::Error) -> String {
         E::MalformedToken(_)
         | E::MalformedHeader(_)
         | E::HeaderTooLarge { .. }
+        | E::HeaderTooDeep { .. }
+        | E::JwsJweConfusion(_)
         | E::JsonSerialization
         | E::UnexpectedFormat { .. } => format!("malformed token: {e}"),
         other => other.to_string(),

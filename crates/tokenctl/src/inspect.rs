@@ -217,9 +217,7 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
     if let Some(footer) = parts.get(3) {
         match b64url_decode(footer) {
             Some(bytes) => {
-                if bytes.first() == Some(&b'{') {
-                    strict_json(&bytes, "footer", report);
-                }
+                footer_rules(&bytes, version, purpose, report);
                 let part = Part::from_bytes(&bytes);
                 if let Part::Json(Value::Object(map)) = &part {
                     if !map.contains_key("kid") && purpose == PasetoPurpose::Public {
@@ -316,6 +314,70 @@ fn is_jws_alg(alg: &str) -> bool {
             .any(|p| alg.starts_with(p) && alg.len() == 5)
         || alg == "EdDSA"
         || alg == "ES256K"
+}
+
+/// Reports a footer every tessera verifier refuses, by the verifiers' own reading
+/// (`token_paseto::footer_kid`): too long, too deep or too wide, not an object, a
+/// member named twice, a `kid` that is not a key id of this version and purpose.
+fn footer_rules(bytes: &[u8], version: PasetoVersion, purpose: PasetoPurpose, report: &mut Report) {
+    let Err(e) = token_paseto::footer_kid(bytes, version, purpose) else {
+        return;
+    };
+    if matches!(
+        token_core::json::check(bytes),
+        Err(token_core::Error::DuplicateMember(_))
+    ) {
+        strict_json(bytes, "footer", report);
+        return;
+    }
+    let why = match e {
+        token_paseto::Error::InvalidFooter(why) => why.to_owned(),
+        other => other.to_string(),
+    };
+    report.add(
+        Severity::Error,
+        "invalid-footer",
+        format!("the footer is refused by tessera verifiers: {why}"),
+        "write a small JSON object (at most 2048 bytes, 2 levels, 16 members) whose `kid` is the key's PASERK id, or opaque text that does not start with `{` or `[`",
+    );
+}
+
+/// The fix for a token whose shape and header disagree.
+const JWS_JWE_FIX: &str =
+    "a JWE has five parts; a verifier must refuse a token whose shape and header disagree";
+
+/// Reports a header every tessera verifier refuses before choosing a key, by the
+/// verifiers' own parser (`token_jwt::dangerous_decode_header`: bounds, strict reading,
+/// no JWE member in a JWS header). A refusal already reported under its own code (a
+/// repeated or null member, a header that is not a JSON object) is not reported twice.
+fn header_rules(token: &str, report: &mut Report) {
+    let Err(e) = token_jwt::dangerous_decode_header(token) else {
+        return;
+    };
+    let (code, fix) = match &e {
+        token_jwt::Error::JwsJweConfusion(_) => ("jws-jwe-confusion", JWS_JWE_FIX),
+        token_jwt::Error::HeaderTooDeep { .. } => (
+            "header-too-deep",
+            "keep header members flat: nothing a verifier reads is nested",
+        ),
+        _ => ("malformed", "check that the whole token was copied"),
+    };
+    let explained = |c: &str| {
+        c == code || (code == "malformed" && matches!(c, "duplicate-member" | "null-member"))
+    };
+    if report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error && explained(f.code))
+    {
+        return;
+    }
+    report.add(
+        Severity::Error,
+        code,
+        format!("tessera verifiers refuse the header: {e}"),
+        fix,
+    );
 }
 
 /// Reports what every tessera verifier refuses to read in a JSON part (the header, the
@@ -422,12 +484,12 @@ fn jws(token: &str, report: &mut Report) {
                 "the header has no `alg`",
                 "every JWS names its algorithm",
             );
-        } else if is_jwe_alg(alg) || map.contains_key("enc") {
+        } else if is_jwe_alg(alg) {
             report.add(
                 Severity::Error,
                 "jws-jwe-confusion",
-                format!("a three-part (JWS) token whose header is a JWE header (`alg: {alg}`{})", if map.contains_key("enc") { ", `enc`" } else { "" }),
-                "a JWE has five parts; a verifier must refuse a token whose shape and header disagree",
+                format!("a three-part (JWS) token whose header is a JWE header (`alg: {alg}`)"),
+                JWS_JWE_FIX,
             );
         } else if !SUPPORTED_JWS.contains(&alg) {
             report.add(
@@ -461,6 +523,7 @@ fn jws(token: &str, report: &mut Report) {
             );
         }
     }
+    header_rules(token, report);
     match (&payload, p.is_empty()) {
         (_, true) => report.add(
             Severity::Error,
@@ -571,6 +634,7 @@ fn jwe(token: &str, report: &mut Report) {
         );
     }
     header_members(&map, report);
+    header_rules(token, report);
 }
 
 fn opaque(token: &str, kind: token_core::OpaqueKind, report: &mut Report) {

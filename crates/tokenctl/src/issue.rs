@@ -46,7 +46,10 @@ pub(crate) struct Args {
     /// `sub`.
     #[arg(long, value_name = "SUBJECT")]
     sub: Option<String>,
-    /// PASETO: the footer, written exactly as given (JSON). Default: `{"kid":"<key id>"}`.
+    /// PASETO: the footer, written exactly as given: a JSON object that verifiers accept
+    /// (at most 2048 bytes, nested 2 levels, 16 members, no repeated member, a `kid`
+    /// that is a key id, and a PASERK id only the key's own). Default:
+    /// `{"kid":"<key id>"}`.
     #[arg(long, value_name = "JSON")]
     footer: Option<String>,
     /// PASETO: the implicit assertion the token is bound to (authenticated, not carried).
@@ -212,15 +215,24 @@ struct Issued {
     kid: String,
 }
 
-fn paseto_footer(args: &Args, kid: &str) -> Result<Vec<u8>> {
+/// The footer to write: `{"kid":"<key id>"}`, or `--footer`, which must be JSON that
+/// every verifier accepts (`check`: the key's own footer check, the library's reading).
+fn paseto_footer(
+    args: &Args,
+    kid: &str,
+    check: impl Fn(&[u8]) -> Result<(), token_paseto::Error>,
+) -> Result<Vec<u8>> {
     match &args.footer {
         None => Ok(json!({ "kid": kid }).to_string().into_bytes()),
         Some(footer) => {
             token_core::json::check(footer.as_bytes())
                 .map_err(|e| Failure::usage(format!("--footer: {}", json_error(&e))))?;
-            if footer.len() > token_paseto::MAX_FOOTER_LEN {
-                return Err(Failure::usage("--footer is longer than 2048 bytes"));
-            }
+            check(footer.as_bytes()).map_err(|e| match e {
+                token_paseto::Error::InvalidFooter(why) => {
+                    Failure::usage(format!("--footer: {why} (verifiers refuse such a footer)"))
+                }
+                other => Failure::usage(format!("--footer: {other}")),
+            })?;
             Ok(footer.as_bytes().to_vec())
         }
     }
@@ -262,7 +274,10 @@ fn issue_paseto(
     let (token, format, kid) = match &file.key {
         Key::Local(local) => {
             let kid = local.id().to_string();
-            let footer = paseto_footer(args, &kid)?;
+            let footer = paseto_footer(args, &kid, |f| match local {
+                Local::V4(k) => k.check_footer(f),
+                Local::V3(k) => k.check_footer(f),
+            })?;
             let token = match local {
                 Local::V4(k) => k.encrypt_raw(&message, &footer, assertion),
                 Local::V3(k) => k.encrypt_raw(&message, &footer, assertion),
@@ -276,7 +291,10 @@ fn issue_paseto(
         }
         Key::Secret(secret) => {
             let kid = secret.public().id().to_string();
-            let footer = paseto_footer(args, &kid)?;
+            let footer = paseto_footer(args, &kid, |f| match secret {
+                Secret::V4(k) => k.check_footer(f),
+                Secret::V3(k) => k.check_footer(f),
+            })?;
             let token = match secret {
                 Secret::V4(k) => k.sign_raw(&message, &footer, assertion),
                 Secret::V3(k) => k.sign_raw(&message, &footer, assertion),

@@ -26,7 +26,7 @@ use token_jwt::{
     Algorithm, DecryptingKey, DirectKey, EncryptingKey, HmacAlgorithm, HmacKey, Jwks, SigningKey,
     VerifyingKey,
 };
-use token_paseto::paserk::PaserkVersion;
+use token_paseto::paserk::{PaserkVersion, ProtectedType};
 use token_paseto::{LocalKey, PublicKey, PublicKeySet, SecretKey, V3, V4};
 
 use crate::error::{Failure, Result};
@@ -313,14 +313,25 @@ fn parse_paserk(text: &str) -> Result<Key, String> {
         _ => return Err("unknown PASERK version".into()),
     };
     let ty = rest.split('.').next().unwrap_or_default();
-    let protected = |kind: ProtectedKind| {
+    let e = |e: token_paseto::Error| paserk_error(&e);
+    // A protected PASERK is checked as far as it can be without its key or password,
+    // by the parse that unwrapping, unsealing and unprotecting run first.
+    let protected = || {
+        let (version, ty) = token_paseto::paserk::check_protected(text).map_err(e)?;
+        let kind = match ty {
+            ProtectedType::LocalWrapPie => ProtectedKind::LocalWrap,
+            ProtectedType::SecretWrapPie => ProtectedKind::SecretWrap,
+            ProtectedType::Seal => ProtectedKind::Seal,
+            ProtectedType::LocalPw => ProtectedKind::LocalPw,
+            ProtectedType::SecretPw => ProtectedKind::SecretPw,
+            _ => return Err("unknown protected PASERK type".to_owned()),
+        };
         Ok(Key::Protected(Protected {
             version,
             kind,
             text: SecretString::from(text.to_owned()),
         }))
     };
-    let e = |e: token_paseto::Error| paserk_error(&e);
     match (ty, version) {
         ("local", PaserkVersion::K3) => Ok(Key::Local(Local::V3(
             LocalKey::from_paserk(text).map_err(e)?,
@@ -335,15 +346,7 @@ fn parse_paserk(text: &str) -> Result<Key, String> {
             SecretKey::from_paserk(text).map_err(e)?,
         )))),
         ("public", _) => parse_public(text).map(Key::Public),
-        ("local-wrap", _) if rest.starts_with("local-wrap.pie.") => {
-            protected(ProtectedKind::LocalWrap)
-        }
-        ("secret-wrap", _) if rest.starts_with("secret-wrap.pie.") => {
-            protected(ProtectedKind::SecretWrap)
-        }
-        ("seal", _) => protected(ProtectedKind::Seal),
-        ("local-pw", _) => protected(ProtectedKind::LocalPw),
-        ("secret-pw", _) => protected(ProtectedKind::SecretPw),
+        ("local-wrap" | "secret-wrap" | "seal" | "local-pw" | "secret-pw", _) => protected(),
         ("lid" | "pid" | "sid", _) => Err("a PASERK key id, not a key".into()),
         _ => Err("unknown PASERK type".into()),
     }
@@ -385,7 +388,12 @@ fn parse_jwk(text: &str, map: &Map<String, Value>) -> Result<Key, String> {
 }
 
 fn parse_keyset(text: &str) -> Result<Key, String> {
-    let set = PublicKeySet::from_json(text).map_err(|e| paserk_error(&e))?;
+    let set = PublicKeySet::from_json(text).map_err(|e| match e {
+        token_paseto::Error::Core(token_core::Error::DuplicateKeyId(kid)) => {
+            format!("the key set lists `{kid}` more than once")
+        }
+        e => paserk_error(&e),
+    })?;
     let keys: Vec<Public> = set
         .v4()
         .iter()
@@ -400,7 +408,11 @@ fn parse_keyset(text: &str) -> Result<Key, String> {
 }
 
 fn parse_json(text: &str) -> Result<Key, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    // Read strictly, like every key document the libraries read.
+    let value: Value = token_core::json::from_slice(text.as_bytes()).map_err(|e| match e {
+        token_core::Error::DuplicateMember(name) => format!("`{name}` is named more than once"),
+        other => format!("not valid JSON ({other})"),
+    })?;
     let Value::Object(map) = &value else {
         return Err("JSON that is not an object".into());
     };
@@ -419,10 +431,13 @@ fn parse_json(text: &str) -> Result<Key, String> {
 }
 
 fn parse_pem(text: &str) -> Result<Key, String> {
-    let start = text.find("-----BEGIN ").ok_or("not PEM")? + "-----BEGIN ".len();
-    let rest = text.get(start..).unwrap_or_default();
-    let end = rest.find("-----").ok_or("PEM without a label")?;
-    let label = rest.get(..end).unwrap_or_default().to_owned();
+    // The library's reading: one PEM block (a second key is refused, not ignored).
+    let label = token_jwt::pem_label(text)
+        .map_err(|e| match e {
+            token_jwt::Error::InvalidKey(why) => why.to_owned(),
+            other => other.to_string(),
+        })?
+        .to_owned();
     if !text.contains(&format!("-----END {label}-----")) {
         return Err(format!("PEM `{label}` without its END line"));
     }

@@ -167,12 +167,10 @@ pub(crate) fn note(text: &str) {
     let _ = writeln!(stderr, "{text}");
 }
 
-/// Parses a duration such as `90s`, `15m`, `2h` or `7d` (for clap).
+/// Parses a duration such as `90s`, `15m`, `2h` or `7d` (for clap), with the library's
+/// one duration syntax: an overflowing number of seconds is "too large".
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    token_policy::config::parse_duration(s).map_err(|e| match e {
-        token_policy::Error::Config(m) => m,
-        other => other.to_string(),
-    })
+    token_core::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Parses an RFC 3339 instant such as `2030-01-01T00:00:00Z` (for clap).

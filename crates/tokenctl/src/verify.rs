@@ -58,7 +58,7 @@ pub(crate) struct Args {
     /// PASETO: the implicit assertion the token must be bound to.
     #[arg(long, value_name = "STR")]
     implicit_assertion: Option<String>,
-    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (at most 1d).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     leeway: Duration,
     /// Refuse tokens whose `exp - iat` is longer.
@@ -141,8 +141,12 @@ struct Verified {
     footer: Option<Vec<u8>>,
 }
 
-fn validation(args: &Args) -> Validation {
-    let mut v = Validation::new().leeway(args.leeway);
+/// The claim checks the flags ask for. The leeway's bound is the library's
+/// (`token_core::MAX_LEEWAY`, one day).
+fn validation(args: &Args) -> Result<Validation> {
+    let mut v = Validation::new()
+        .leeway(args.leeway)
+        .map_err(|e| Failure::usage(format!("--leeway: {e}")))?;
     if !args.iss.is_empty() {
         v = v.issuers(args.iss.iter().cloned());
     }
@@ -161,7 +165,7 @@ fn validation(args: &Args) -> Validation {
     if let Some(typ) = &args.typ {
         v = v.token_type(typ.clone());
     }
-    v
+    Ok(v)
 }
 
 /// The decoded footer of a PASETO token (`None` when it has none).
@@ -254,6 +258,7 @@ fn decrypt_local<V: Version>(
 
 fn verify_paseto(
     args: &Args,
+    validation: &Validation,
     files: &[KeyFile],
     token: &str,
     version: PasetoVersion,
@@ -288,7 +293,6 @@ fn verify_paseto(
             .as_bytes(),
         footer: args.footer.as_deref().map(str::as_bytes),
     };
-    let validation = validation(args);
     // The library decides which key the footer names, with the same rules (and the
     // same strict footer reading) as every other verifier.
     let verified = match (version, purpose) {
@@ -297,14 +301,14 @@ fn verify_paseto(
                 Public::V4(k) => Some(k),
                 Public::V3(_) => None,
             });
-            verify_public(keys, token, &options, &validation)
+            verify_public(keys, token, &options, validation)
         }
         (PasetoVersion::V3, PasetoPurpose::Public) => {
             let keys = public_keys::<V3>(&candidates, |p| match p {
                 Public::V3(k) => Some(k),
                 Public::V4(_) => None,
             });
-            verify_public(keys, token, &options, &validation)
+            verify_public(keys, token, &options, validation)
         }
         (PasetoVersion::V4, PasetoPurpose::Local) => {
             let keys: Vec<&LocalKey<V4>> = candidates
@@ -314,7 +318,7 @@ fn verify_paseto(
                     _ => None,
                 })
                 .collect();
-            decrypt_local(&keys, token, &options, &validation)
+            decrypt_local(&keys, token, &options, validation)
         }
         (PasetoVersion::V3, PasetoPurpose::Local) => {
             let keys: Vec<&LocalKey<V3>> = candidates
@@ -324,7 +328,7 @@ fn verify_paseto(
                     _ => None,
                 })
                 .collect();
-            decrypt_local(&keys, token, &options, &validation)
+            decrypt_local(&keys, token, &options, validation)
         }
         _ => {
             return Err(Failure::rejected(format!(
@@ -380,7 +384,12 @@ fn jwt_claims(claims: &Claims<Map<String, Value>>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn verify_jws(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
+fn verify_jws(
+    args: &Args,
+    validation: &Validation,
+    files: &[KeyFile],
+    token: &str,
+) -> Result<Verified> {
     let header =
         token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
     if header.alg().eq_ignore_ascii_case("none") {
@@ -404,12 +413,11 @@ fn verify_jws(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
         header.kid().map(token_core::KeyId::as_str),
         "JWS",
     )?;
-    let validation = validation(args);
     let verified = match key {
         JwsKey::Public(k) => {
-            JwtVerifier::new((*k).clone()).verify::<Map<String, Value>>(token, &validation)
+            JwtVerifier::new((*k).clone()).verify::<Map<String, Value>>(token, validation)
         }
-        JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, &validation),
+        JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, validation),
     }
     .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
     if let JwsKey::Hmac(k) = key {
@@ -489,7 +497,12 @@ fn is_nested(cty: Option<&str>) -> bool {
     })
 }
 
-fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
+fn verify_jwe(
+    args: &Args,
+    validation: &Validation,
+    files: &[KeyFile],
+    token: &str,
+) -> Result<Verified> {
     let header =
         token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
     let mut decrypters: Vec<Decrypter> = Vec::new();
@@ -511,7 +524,6 @@ fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
         header.kid().map(token_core::KeyId::as_str),
         "JWE",
     )?;
-    let validation = validation(args);
     let map_err = |e: token_jwt::Error| Failure::rejected(jwt_reason(&e));
     if is_nested(header.cty()) {
         let keys = verifying_keys(args, files)?;
@@ -528,10 +540,10 @@ fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
         let verifier = JwtVerifier::from_key_ring(ring).map_err(map_err)?;
         let verified = match decrypter {
             Decrypter::Ecdh(k) => {
-                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, &validation)
+                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, validation)
             }
             Decrypter::Direct(k) => {
-                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, &validation)
+                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, validation)
             }
         }
         .map_err(map_err)?;
@@ -562,7 +574,7 @@ fn verify_jwe(args: &Args, files: &[KeyFile], token: &str) -> Result<Verified> {
                 }
             }
             let verified = k
-                .decrypt::<Map<String, Value>>(token, &validation)
+                .decrypt::<Map<String, Value>>(token, validation)
                 .map_err(map_err)?;
             Ok(Verified {
                 claims: jwt_claims(verified.claims()),
@@ -585,6 +597,7 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
              forge): pass --allow-shared-secret to verify legacy HMAC JWTs"
         )));
     }
+    let validation = validation(args)?;
     let files = load_all(&args.keys)?;
     if let Some(file) = files.iter().find(|f| matches!(f.key, Key::Protected(_))) {
         return Err(Failure::usage(format!(
@@ -598,9 +611,9 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     let verified = match format {
         TokenFormat::Paseto {
             version, purpose, ..
-        } => verify_paseto(args, &files, &token, version, purpose)?,
-        TokenFormat::Jws => verify_jws(args, &files, &token)?,
-        TokenFormat::Jwe => verify_jwe(args, &files, &token)?,
+        } => verify_paseto(args, &validation, &files, &token, version, purpose)?,
+        TokenFormat::Jws => verify_jws(args, &validation, &files, &token)?,
+        TokenFormat::Jwe => verify_jwe(args, &validation, &files, &token)?,
         TokenFormat::Opaque(kind) => {
             return Err(Failure::usage(format!(
                 "an opaque token ({}) is checked against its database, not with a key: \

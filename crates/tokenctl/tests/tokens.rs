@@ -280,6 +280,71 @@ fn expired_and_not_yet_valid_via_now() {
     .rejected("expired");
 }
 
+/// `--leeway 18446744073709551615s` used to be accepted and disabled the expiry check;
+/// overflowing durations were "must start with a whole number" or "unit must be s, m,
+/// h or d". The leeway is bounded by the library's `Validation` (one day), and the one
+/// duration parser says "too large".
+#[test]
+fn the_leeway_is_bounded_and_overflowing_durations_are_too_large() {
+    let token = issue("es256", &["--now", "2030-01-01T00:00:00Z", "--ttl", "15m"]);
+    let key = p(dir("es256"), "public.jwk");
+    let long_after = ["--now", "2031-01-01T00:00:00Z"];
+    verify(&key, &token, &long_after).rejected("expired");
+    for leeway in ["18446744073709551615s", "86401s", "2d", "25h"] {
+        let mut args = long_after.to_vec();
+        args.extend(["--leeway", leeway]);
+        let line = verify(&key, &token, &args).fails(2).to_owned();
+        assert!(
+            line.contains("--leeway") && line.contains("too large"),
+            "{leeway}: {line}"
+        );
+    }
+    for leeway in [
+        "18446744073709551616s",
+        "99999999999999999999999d",
+        "213503982334602d",
+        "307445734561825861m",
+    ] {
+        let mut args = long_after.to_vec();
+        args.extend(["--leeway", leeway]);
+        let line = verify(&key, &token, &args).fails(2).to_owned();
+        assert!(line.contains("duration too large"), "{leeway}: {line}");
+    }
+    // A day is the most, and a token still expires a day late.
+    verify(
+        &key,
+        &token,
+        &["--now", "2030-01-02T00:14:59Z", "--leeway", "1d"],
+    )
+    .ok();
+    verify(
+        &key,
+        &token,
+        &["--now", "2030-01-02T00:15:00Z", "--leeway", "1d"],
+    )
+    .rejected("expired");
+    // Every duration flag reads the same way.
+    for (flag, cmd) in [("--ttl", "issue"), ("--max-lifetime", "verify")] {
+        let run = if cmd == "issue" {
+            tokenctl(&[
+                "issue",
+                "--key",
+                &issuing_key("es256"),
+                flag,
+                "18446744073709551616s",
+            ])
+        } else {
+            verify(&key, &token, &[flag, "18446744073709551616s"])
+        };
+        let line = run.fails(2).to_owned();
+        assert!(line.contains("duration too large"), "{flag}: {line}");
+    }
+    let line = verify(&key, &token, &["--leeway", "15"])
+        .fails(2)
+        .to_owned();
+    assert!(line.contains("needs a unit"), "{line}");
+}
+
 #[test]
 fn wrong_audience_issuer_subject_and_lifetime() {
     for kind in ["v4.public", "v4.local", "eddsa"] {
@@ -800,15 +865,211 @@ fn issuers_own_kids_try_each_given_key() {
         );
         tokenctl(&["verify", "--key", &theirs, &token]).rejected("invalid token");
     }
-    // A PASERK id of another key: refused before any key is tried.
+    // A PASERK id of another key: refused before any key is tried (and `issue` does
+    // not write one, so the token is made with the library).
     let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
         .ok()
         .to_owned();
-    let token = issue(
-        "v4.public",
-        &["--footer", &format!(r#"{{"kid":"{stranger}"}}"#)],
-    );
+    let token = sign_v4_public("{}", &format!(r#"{{"kid":"{stranger}"}}"#));
     verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
+}
+
+/// The main `v4.public` signing key, read with the library.
+fn v4_secret() -> token_paseto::SecretKey<token_paseto::V4> {
+    let text = std::fs::read_to_string(dir("v4.public").join("secret.paserk")).unwrap();
+    token_paseto::SecretKey::from_paserk(text.trim()).unwrap()
+}
+
+/// The main `v4.local` key, read with the library.
+fn v4_local() -> token_paseto::LocalKey<token_paseto::V4> {
+    let text = std::fs::read_to_string(dir("v4.local").join("local.paserk")).unwrap();
+    token_paseto::LocalKey::from_paserk(text.trim()).unwrap()
+}
+
+/// An authentic `v4.public` token with any claims and footer, made with the library.
+fn sign_v4_public(claims: &str, footer: &str) -> String {
+    v4_secret()
+        .sign_raw(claims.as_bytes(), footer.as_bytes(), b"")
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+/// Footers are read by the library's one rule on every path: `verify` (which goes
+/// through the library's verifiers), `inspect` and `issue --footer`. `issue` used to
+/// write footers `verify` refuses (nested three deep, 17 members), and footers that
+/// open with whitespace or `[` skipped the bounds everywhere.
+#[test]
+fn footer_bounds_hold_on_issue_verify_and_inspect() {
+    let wide: Vec<String> = (0..17).map(|i| format!(r#""k{i}":1"#)).collect();
+    let wide = format!("{{{}}}", wide.join(","));
+    let lid = kid("v4.local");
+    let stranger = tokenctl(&["key", "id", &p(other("v4.public"), "public.paserk")])
+        .ok()
+        .to_owned();
+    let refused = [
+        r#"{"a":{"b":{"c":1}}}"#.to_owned(),
+        wide,
+        r#" {"a":{"b":{"c":1}}}"#.to_owned(),
+        "[[[1]]]".to_owned(),
+        "[1]".to_owned(),
+        r#"{"kid":"a","kid":"b"}"#.to_owned(),
+        r#"{"kid":7}"#.to_owned(),
+        format!(r#"{{"kid":"{lid}"}}"#),
+    ];
+    let public = p(dir("v4.public"), "public.paserk");
+    let exp = token_core::Timestamp::from_unix_seconds(now() + 600)
+        .unwrap()
+        .to_rfc3339();
+    let claims = format!(r#"{{"exp":"{exp}"}}"#);
+    for footer in &refused {
+        let line = tokenctl(&[
+            "issue",
+            "--key",
+            &issuing_key("v4.public"),
+            "--footer",
+            footer,
+        ])
+        .fails(2)
+        .to_owned();
+        assert!(line.starts_with("error: --footer: "), "{footer}: {line}");
+        let token = sign_v4_public(&claims, footer);
+        verify(&public, &token, &[]).rejected("invalid footer");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{footer}: {run:#?}");
+        assert!(
+            run.stdout.contains("invalid-footer") || run.stdout.contains("duplicate-member"),
+            "{footer}: {run:#?}"
+        );
+    }
+    // Another key's PASERK id: `issue` refuses to write it.
+    let line = tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("v4.public"),
+        "--footer",
+        &format!(r#"{{"kid":"{stranger}"}}"#),
+    ])
+    .fails(2)
+    .to_owned();
+    assert!(line.contains("PASERK id of another key"), "{line}");
+    // The same for a local key.
+    tokenctl(&[
+        "issue",
+        "--key",
+        &issuing_key("v4.local"),
+        "--footer",
+        r#"{"a":{"b":{"c":1}}}"#,
+    ])
+    .fails(2);
+
+    // A footer that is not JSON is opaque data, legal in PASETO, and names no key:
+    // with one key `verify` accepts it exactly as the library's verifiers do, with two
+    // it refuses for want of a key id, and `inspect` finds nothing wrong with it.
+    let library = token_paseto::PublicVerifier::new(v4_secret().public_key().clone());
+    let validation = token_core::Validation::new();
+    let local = v4_local();
+    let cipher = token_paseto::LocalCipher::new(
+        token_paseto::LocalKey::<token_paseto::V4>::from_bytes(local.expose_secret_bytes())
+            .unwrap(),
+    );
+    for footer in ["not json", r#"x{"a":{"b":{"c":1}}}"#] {
+        let token = sign_v4_public(&claims, footer);
+        assert!(
+            token_core::TokenVerifier::verify::<serde_json::Value>(&library, &token, &validation)
+                .is_ok()
+        );
+        verify(&public, &token, &[]).ok();
+        tokenctl(&[
+            "verify",
+            "--key",
+            &public,
+            "--key",
+            &p(other("v4.public"), "public.paserk"),
+            &token,
+        ])
+        .rejected("no key id");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 0, "{run:#?}");
+        let token = local
+            .encrypt_raw(claims.as_bytes(), footer.as_bytes(), b"")
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        assert!(
+            token_core::TokenDecrypter::decrypt::<serde_json::Value>(
+                &cipher,
+                &token,
+                b"",
+                &validation
+            )
+            .is_ok()
+        );
+        verify(&issuing_key("v4.local"), &token, &[]).ok();
+    }
+}
+
+/// An authentic EdDSA JWS with any header, signed with the main `eddsa` key.
+fn sign_eddsa_jws(header: &str, claims: &serde_json::Value) -> String {
+    use ed25519_dalek::Signer as _;
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir("eddsa").join("secret.jwk")).unwrap())
+            .unwrap();
+    let seed: [u8; 32] = common::unb64(jwk["d"].as_str().unwrap())
+        .try_into()
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let input = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64(&signature.to_bytes()))
+}
+
+/// `verify` refuses a header exactly when `inspect` reports an error about it, both
+/// from the header parser in token-jwt. A JWS header nested 100 levels deep, or one
+/// carrying `enc` (flagged as JWS/JWE confusion by `inspect`), used to verify.
+#[test]
+fn inspect_reports_exactly_the_headers_verify_refuses() {
+    let claims = json!({"sub": "a", "exp": now() + 600, "jti": "j", "aud": "api"});
+    let key = p(dir("eddsa"), "public.jwk");
+    let kid = kid("eddsa");
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let refused = [
+        (format!(r#""x":{}"#, nested(4)), "header-too-deep"),
+        (format!(r#""x":{}"#, nested(100)), "header-too-deep"),
+        (format!(r#""x":{}"#, nested(200)), "header-too-deep"),
+        (r#""enc":"A256GCM""#.to_owned(), "jws-jwe-confusion"),
+        (r#""zip":"DEF""#.to_owned(), "jws-jwe-confusion"),
+        (r#""typ":"JWT","typ":"JWT""#.to_owned(), "duplicate-member"),
+        (r#""cty":null"#.to_owned(), "null-member"),
+    ];
+    for (member, code) in refused {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}",{member}}}"#);
+        let token = sign_eddsa_jws(&header, &claims);
+        verify(&key, &token, &["--aud", "api"]).rejected("malformed token");
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 1, "{member}: {run:#?}");
+        let findings = run.json()["findings"].clone();
+        assert!(
+            findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == code && f["severity"] == "error"),
+            "{member}: {findings:#}"
+        );
+    }
+    // Within the bound and without JWE members: verified, and no error finding.
+    for member in [format!(r#""x":{}"#, nested(3)), r#""typ":"JWT""#.to_owned()] {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}",{member}}}"#);
+        let token = sign_eddsa_jws(&header, &claims);
+        verify(&key, &token, &["--aud", "api"]).ok();
+        let run = tokenctl(&["inspect", "--json", &token]);
+        assert_eq!(run.code, 0, "{member}: {run:#?}");
+    }
 }
 
 /// A repeated claim used to be accepted with the last value winning. The one strict

@@ -363,6 +363,147 @@ fn key_ids_and_inspection() {
     tokenctl(&["key", "inspect", &local_key, "--expect-version", "5"]).fails(2);
 }
 
+/// Each key format gets its library's checks, at load time, on every command: a
+/// small-order Ed25519 point was refused as an OKP JWK but accepted as a `k4.public`;
+/// a `k3.public` with the SEC1 prefix `0x05` was accepted, with the `k3.pid` of the
+/// `0x02` form; `key inspect` passed wrapped, sealed and password-protected PASERKs of
+/// the wrong length; an RSA JWK with leading zero bytes in `n` or `e` was accepted; a
+/// PEM file holding two keys was read up to the first; a PASETO key set listing a key
+/// twice was accepted while a JWKS with a repeated `kid` is refused.
+#[test]
+#[allow(clippy::too_many_lines)] // one case per key format, then the good forms
+fn every_key_format_gets_its_librarys_checks() {
+    use common::unb64;
+    let tmp = TempDir::new("key-checks");
+    let (v4, _) = keygen(tmp.path(), "v4.public");
+    let (v3, _) = keygen(tmp.path(), "v3.public");
+    let (rsa, _) = keygen(tmp.path(), "rs256");
+    let (es, _) = keygen(tmp.path(), "es256");
+    let (ed, _) = keygen(tmp.path(), "eddsa");
+    let read = |dir: &std::path::Path, name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let k3 = read(&v3, "public.paserk");
+    let mut k3_bytes = unb64(k3.strip_prefix("k3.public.").unwrap());
+    k3_bytes[0] = 0x05;
+    let rsa_jwk: Value = serde_json::from_str(&read(&rsa, "public.jwk")).unwrap();
+    let padded = |member: &str| {
+        let mut jwk = rsa_jwk.clone();
+        let mut bytes = vec![0u8];
+        bytes.extend(unb64(jwk[member].as_str().unwrap()));
+        jwk[member] = json!(b64(&bytes));
+        jwk.to_string()
+    };
+    let keyset = tokenctl(&["keyset", "--key", &p(&v4, "public.paserk")]).json();
+    let entry = keyset["keys"][0].clone();
+    let jwks = tokenctl(&["jwks", "--key", &p(&es, "public.jwk")]).json();
+    let jwk = jwks["keys"][0].clone();
+    let body = |n: usize| b64(&vec![0u8; n]);
+    let issue = |dir: &std::path::Path, name: &str| {
+        tokenctl(&["issue", "--key", &p(dir, name)]).ok().to_owned()
+    };
+    let paseto = issue(&v4, "secret.paserk");
+    let (eddsa, rs256, es256) = (
+        issue(&ed, "secret.jwk"),
+        issue(&rsa, "secret.jwk"),
+        issue(&es, "secret.jwk"),
+    );
+    let bad = [
+        (
+            "small-order.paserk",
+            format!("k4.public.{}", b64(&identity)),
+            "not of prime order",
+            &paseto,
+        ),
+        (
+            "small-order.jwk",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&identity)}).to_string(),
+            "small order",
+            &eddsa,
+        ),
+        (
+            "prefix-05.paserk",
+            format!("k3.public.{}", b64(&k3_bytes)),
+            "SEC1 prefix",
+            &paseto,
+        ),
+        (
+            "short.local-wrap.pie",
+            format!("k4.local-wrap.pie.{}", body(50)),
+            "wrong PASERK length",
+            &paseto,
+        ),
+        (
+            "short.seal",
+            format!("k4.seal.{}", body(50)),
+            "wrong PASERK length",
+            &paseto,
+        ),
+        (
+            "short.local-pw",
+            format!("k4.local-pw.{}", body(50)),
+            "wrong PASERK length",
+            &paseto,
+        ),
+        ("padded-n.jwk", padded("n"), "leading zero", &rs256),
+        ("padded-e.jwk", padded("e"), "leading zero", &rs256),
+        (
+            "two.pem",
+            format!("{}\n{}\n", read(&es, "public.pem"), read(&ed, "public.pem")),
+            "more than one PEM block",
+            &es256,
+        ),
+        (
+            "twice.keyset",
+            json!({"keys": [entry.clone(), entry]}).to_string(),
+            "more than once",
+            &paseto,
+        ),
+        (
+            "twice.jwks",
+            json!({"keys": [jwk.clone(), jwk]}).to_string(),
+            "already",
+            &es256,
+        ),
+    ];
+    for (name, contents, why, token) in bad {
+        let file = tmp.write(name, &contents).display().to_string();
+        let line = tokenctl(&["key", "inspect", &file]).fails(1).to_owned();
+        assert!(line.contains(why), "{name}: {line}");
+        tokenctl(&["key", "id", &file]).fails(2);
+        let line = tokenctl(&["verify", "--key", &file, token])
+            .fails(2)
+            .to_owned();
+        assert!(line.contains(why), "{name}: {line}");
+    }
+    // What the operations refuse, the loader refused first: same exit, same reason.
+    let wrapping = p(&keygen(tmp.path(), "v4.local").0, "local.paserk");
+    let line = tokenctl(&[
+        "key",
+        "unwrap",
+        "--with",
+        &wrapping,
+        &tmp.arg("short.local-wrap.pie"),
+    ])
+    .fails(2)
+    .to_owned();
+    assert!(line.contains("wrong PASERK length"), "{line}");
+    // The good forms pass.
+    for file in [
+        p(&v4, "public.paserk"),
+        p(&v3, "public.paserk"),
+        p(&rsa, "public.jwk"),
+        p(&es, "public.pem"),
+    ] {
+        tokenctl(&["key", "inspect", &file]).ok();
+    }
+}
+
 #[test]
 fn key_wrap_and_unwrap_round_trip() {
     let tmp = TempDir::new("wrap");

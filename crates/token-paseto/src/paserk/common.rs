@@ -11,6 +11,7 @@ use blake2::{Blake2b, Blake2bMac};
 use chacha20::XChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use curve25519_dalek::EdwardsPoint;
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use hmac::Hmac;
 use sha2::{Sha384, Sha512};
 use token_core::SecretBytes;
@@ -92,6 +93,27 @@ pub(crate) fn ed25519_scalar_bytes(seed: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     }
     zeroize::Zeroize::zeroize(digest.as_mut_slice());
     scalar
+}
+
+/// An Ed25519 public key as every k4 operation takes it (a `k4.public` key, the
+/// recipient of a `k4.seal`): the canonical encoding of a point of prime order. A
+/// non-canonical encoding would give one key two PASERKs and two ids; a small-order
+/// point (the identity among them) verifies forged signatures under some verifiers, and
+/// a mixed-order one leaks through key agreement.
+///
+/// # Errors
+/// [`Error::InvalidKey`] saying which of the three it is not.
+pub(crate) fn ed25519_public_point(bytes: &[u8; 32]) -> Result<EdwardsPoint> {
+    let point = CompressedEdwardsY(*bytes)
+        .decompress()
+        .ok_or(Error::InvalidKey("not an Ed25519 public key"))?;
+    if point.compress().to_bytes() != *bytes {
+        return Err(Error::InvalidKey("non-canonical Ed25519 public key"));
+    }
+    if point.is_small_order() || !point.is_torsion_free() {
+        return Err(Error::InvalidKey("Ed25519 public key not of prime order"));
+    }
+    Ok(point)
 }
 
 /// The Ed25519 public key of a seed.

@@ -137,8 +137,7 @@ fn unwrap(
     paserk: &str,
 ) -> Result<SecretBytes> {
     let h = header(version, kind);
-    let body_len = tag_len(version) + NONCE_LEN + kind.key_len(version);
-    let body = common::parse(paserk, h, body_len)?;
+    let body = parse_body(version, kind, paserk)?;
     let wk = wrapping_key(wk)?;
 
     let mut reader = common::Reader::new(&body);
@@ -155,6 +154,18 @@ fn unwrap(
     keys.apply_keystream(&mut key);
     kind.check_key(version, &key)?;
     Ok(common::into_secret(key))
+}
+
+/// The decoded body `t ‖ n ‖ c` of a `kN.local-wrap.pie.` / `kN.secret-wrap.pie.`
+/// PASERK: its header, canonical base64url and exact length, checked before any key is
+/// used (by [`unwrap_local`], [`unwrap_secret`] and [`super::check_protected`]).
+pub(crate) fn parse_body(
+    version: PaserkVersion,
+    kind: ProtectedKind,
+    paserk: &str,
+) -> Result<Vec<u8>> {
+    let body_len = tag_len(version) + NONCE_LEN + kind.key_len(version);
+    common::parse(paserk, header(version, kind), body_len)
 }
 
 /// `Ek`, the cipher nonce `n2` and `Ak`, derived from the wrapping key and `n`.

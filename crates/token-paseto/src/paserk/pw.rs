@@ -234,6 +234,17 @@ impl PwLimits {
     };
 }
 
+impl PwLimits {
+    /// The highest limits: [`Argon2Params::MAX_MEMLIMIT_BYTES`],
+    /// [`Argon2Params::MAX_OPSLIMIT`] and [`Pbkdf2Params::MAX_ITERATIONS`]. A cost over
+    /// these is refused whatever the limits.
+    pub const MAXIMUM: Self = Self {
+        max_memlimit_bytes: Argon2Params::MAX_MEMLIMIT_BYTES,
+        max_opslimit: Argon2Params::MAX_OPSLIMIT,
+        max_iterations: Pbkdf2Params::MAX_ITERATIONS,
+    };
+}
+
 impl Default for PwLimits {
     fn default() -> Self {
         Self::DEFAULT
@@ -417,20 +428,39 @@ fn unprotect(
     paserk: &str,
     limits: &PwLimits,
 ) -> Result<SecretBytes> {
-    let body = common::parse(paserk, header(version, kind), body_len(version, kind))?;
+    let body = parse_body(version, kind, paserk, limits)?;
     let prekey = match version {
         PaserkVersion::K3 => {
             let (salt, params) = k3_params(&body)?;
-            params.check_unprotect(limits)?;
             k3_prekey(password, salt, params)
         }
         PaserkVersion::K4 => {
-            let (salt, params, parallelism) = k4_params(&body)?;
-            params.check_unprotect(parallelism, limits)?;
+            let (salt, params, _) = k4_params(&body)?;
             k4_prekey(password, salt, params)?
         }
     };
     open(version, kind, &prekey, &body)
+}
+
+/// The decoded body of a `kN.local-pw.` / `kN.secret-pw.` PASERK: its header,
+/// canonical base64url and exact length, and its stored cost within `limits` (and the
+/// bounds no limit can move), all checked before any hashing (by the `unprotect_*`
+/// functions and, within [`PwLimits::MAXIMUM`], by [`super::check_protected`]).
+pub(crate) fn parse_body(
+    version: PaserkVersion,
+    kind: ProtectedKind,
+    paserk: &str,
+    limits: &PwLimits,
+) -> Result<Vec<u8>> {
+    let body = common::parse(paserk, header(version, kind), body_len(version, kind))?;
+    match version {
+        PaserkVersion::K3 => k3_params(&body)?.1.check_unprotect(limits)?,
+        PaserkVersion::K4 => {
+            let (_, params, parallelism) = k4_params(&body)?;
+            params.check_unprotect(parallelism, limits)?;
+        }
+    }
+    Ok(body)
 }
 
 /// Verifies the tag of a decoded body under the pre-key, then decrypts.

@@ -27,7 +27,6 @@
 use blake2::digest::generic_array::GenericArray;
 use blake2::digest::generic_array::sequence::Split;
 use blake2::digest::typenum::{U16, U24, U32};
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::{EdwardsPoint, MontgomeryPoint};
 use p384::elliptic_curve::sec1::ToEncodedPoint;
 use token_core::SecretBytes;
@@ -87,17 +86,22 @@ pub fn unseal(
     recipient_secret_key: &[u8],
     paserk: &str,
 ) -> Result<SecretBytes> {
-    let h = header(version);
+    let body = parse_body(version, paserk)?;
     match version {
-        PaserkVersion::K4 => {
-            let body = common::parse(paserk, h, K4_TAG_LEN + K4_EPK_LEN + LOCAL_KEY_LEN)?;
-            k4_unseal(recipient_secret_key, &body)
-        }
-        PaserkVersion::K3 => {
-            let body = common::parse(paserk, h, K3_TAG_LEN + K3_EPK_LEN + LOCAL_KEY_LEN)?;
-            k3_unseal(recipient_secret_key, &body)
-        }
+        PaserkVersion::K4 => k4_unseal(recipient_secret_key, &body),
+        PaserkVersion::K3 => k3_unseal(recipient_secret_key, &body),
     }
+}
+
+/// The decoded body `t ‖ epk ‖ edk` of a `kN.seal.` PASERK: its header, canonical
+/// base64url and exact length, checked before any key is used (by [`unseal`] and
+/// [`super::check_protected`]).
+pub(crate) fn parse_body(version: PaserkVersion, paserk: &str) -> Result<Vec<u8>> {
+    let len = match version {
+        PaserkVersion::K4 => K4_TAG_LEN + K4_EPK_LEN + LOCAL_KEY_LEN,
+        PaserkVersion::K3 => K3_TAG_LEN + K3_EPK_LEN + LOCAL_KEY_LEN,
+    };
+    common::parse(paserk, header(version), len)
 }
 
 /// [`seal`] with the ephemeral secret supplied by the caller (k4: 32 bytes, k3: a 48-byte
@@ -142,16 +146,7 @@ fn k4_recipient(public_key: &[u8]) -> Result<MontgomeryPoint> {
     let bytes: [u8; 32] = public_key
         .try_into()
         .map_err(|_| Error::InvalidKey("a k4 sealing public key is a 32-byte Ed25519 key"))?;
-    let point = CompressedEdwardsY(bytes)
-        .decompress()
-        .ok_or(Error::InvalidKey("not an Ed25519 public key"))?;
-    if point.compress().to_bytes() != bytes {
-        return Err(Error::InvalidKey("non-canonical Ed25519 public key"));
-    }
-    if point.is_small_order() || !point.is_torsion_free() {
-        return Err(Error::InvalidKey("Ed25519 public key not of prime order"));
-    }
-    Ok(point.to_montgomery())
+    Ok(common::ed25519_public_point(&bytes)?.to_montgomery())
 }
 
 /// `(Ek, n, Ak)` for k4.
@@ -305,6 +300,7 @@ fn k3_unseal(secret_key: &[u8], body: &[u8]) -> Result<SecretBytes> {
 mod tests {
     use super::super::common::test_support;
     use super::*;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
     use p384::pkcs8::DecodePublicKey;
     use proptest::prelude::*;
     use serde_json::Value;
