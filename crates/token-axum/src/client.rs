@@ -44,6 +44,22 @@ pub enum KeySetFormat {
 }
 
 impl KeySetFormat {
+    /// The kind of key-set `document`: a PASERK key set when its keys carry `paserk`,
+    /// a JWKS when they carry `kty`; `None` for anything else, or a set with no key
+    /// (which says nothing about its kind).
+    pub fn of_document(document: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(document).ok()?;
+        let keys = value.get("keys")?.as_array()?;
+        let has = |member: &str| !keys.is_empty() && keys.iter().all(|k| k.get(member).is_some());
+        if has("paserk") {
+            Some(Self::Paseto)
+        } else if has("kty") {
+            Some(Self::Jwks)
+        } else {
+            None
+        }
+    }
+
     fn max_len(self) -> usize {
         match self {
             Self::Jwks => token_jwt::MAX_JWKS_LEN,
@@ -158,7 +174,7 @@ impl fmt::Debug for KeySetClient {
 }
 
 /// Builds a [`KeySetClient`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeySetClientBuilder {
     url: reqwest::Url,
     format: KeySetFormat,
@@ -209,6 +225,33 @@ impl KeySetClientBuilder {
     pub fn use_system_proxy(mut self, yes: bool) -> Self {
         self.use_system_proxy = yes;
         self
+    }
+
+    /// Fetches the URL once and builds the client for the kind of document it serves
+    /// ([`KeySetFormat::of_document`]), whatever format the builder was given; the
+    /// set is then cached as by a first verification.
+    ///
+    /// # Errors
+    /// [`Error::KeySet`] when the fetch fails or the document is neither kind (or
+    /// holds no key); as [`KeySetClientBuilder::build`].
+    pub async fn discover(mut self) -> Result<KeySetClient> {
+        self.format = KeySetFormat::Jwks;
+        let probe = self.clone().build()?;
+        let (text, _) = probe
+            .fetch_text(
+                KeySetFormat::Jwks
+                    .max_len()
+                    .max(KeySetFormat::Paseto.max_len()),
+            )
+            .await?;
+        self.format = KeySetFormat::of_document(&text).ok_or_else(|| {
+            Error::KeySet(
+                "the document is neither a JWKS nor a PASERK key set, or it holds no key".into(),
+            )
+        })?;
+        let client = self.build()?;
+        client.refresh().await?;
+        Ok(client)
     }
 
     /// The client.
@@ -288,6 +331,20 @@ impl KeySetClient {
     /// As [`KeySetClient::builder`] and [`KeySetClientBuilder::build`].
     pub fn paseto(url: &str) -> Result<Self> {
         Self::builder(url, KeySetFormat::Paseto)?.build()
+    }
+
+    /// A client of the key set at `url`, whichever kind it is: fetched once to tell
+    /// ([`KeySetClientBuilder::discover`]), with the defaults.
+    ///
+    /// # Errors
+    /// As [`KeySetClient::builder`] and [`KeySetClientBuilder::discover`].
+    pub async fn discover(url: &str) -> Result<Self> {
+        Self::builder(url, KeySetFormat::Jwks)?.discover().await
+    }
+
+    /// The kind of document this client reads.
+    pub fn format(&self) -> KeySetFormat {
+        self.inner.format
     }
 
     /// The configured URL: the only one this client fetches.
@@ -473,7 +530,8 @@ impl KeySetClient {
         Ok(Some(snapshot))
     }
 
-    async fn fetch(&self) -> Result<(Keys, Option<Duration>)> {
+    /// One bounded GET of the URL: the document and its `max-age`.
+    async fn fetch_text(&self, limit: usize) -> Result<(String, Option<Duration>)> {
         let inner = &self.inner;
         let mut response = inner
             .http
@@ -491,7 +549,6 @@ impl KeySetClient {
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let limit = inner.format.max_len();
         if response
             .content_length()
             .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit))
@@ -507,6 +564,12 @@ impl KeySetClient {
         }
         let text =
             String::from_utf8(body).map_err(|_| Error::KeySet("key set is not UTF-8".into()))?;
+        Ok((text, max_age))
+    }
+
+    async fn fetch(&self) -> Result<(Keys, Option<Duration>)> {
+        let inner = &self.inner;
+        let (text, max_age) = self.fetch_text(inner.format.max_len()).await?;
         let keys = match inner.format {
             KeySetFormat::Jwks => {
                 let jwks = token_jwt::Jwks::from_json(&text)

@@ -598,3 +598,40 @@ async fn the_published_jwks_verifies_the_services_access_tokens() {
     );
     assert_eq!(c.fetch_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reads_the_kind_from_the_document() {
+    let jwt = SigningKeySet::new(es256());
+    let paseto = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
+    let paseto_set = PublicKeySet::from(&paseto.public_verifier()).to_json();
+    for (document, expected) in [
+        (jwt.jwks().to_json(), KeySetFormat::Jwks),
+        (paseto_set, KeySetFormat::Paseto),
+    ] {
+        assert_eq!(KeySetFormat::of_document(&document), Some(expected));
+        let server = KeyServer::new(document);
+        let http = server.start().await;
+        let c = KeySetClient::builder(&http.url("/keys"), KeySetFormat::Jwks)
+            .unwrap()
+            .use_system_proxy(false)
+            .discover()
+            .await
+            .unwrap();
+        assert_eq!(c.format(), expected);
+        // One probe, one fetch that fills the cache.
+        assert_eq!(server.hits(), 2);
+    }
+    // A set with no key, or another document, says nothing about its kind.
+    for document in [r#"{"keys":[]}"#, r#"{"keys":[{"x":1}]}"#, "[]", "not json"] {
+        assert_eq!(KeySetFormat::of_document(document), None, "{document}");
+        let server = KeyServer::new(document.to_owned());
+        let http = server.start().await;
+        let err = KeySetClient::builder(&http.url("/keys"), KeySetFormat::Jwks)
+            .unwrap()
+            .use_system_proxy(false)
+            .discover()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::KeySet(_)), "{err:?}");
+    }
+}
