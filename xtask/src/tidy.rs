@@ -13,6 +13,8 @@ mod tests {
             "token-core" => 0,
             "token-paseto" | "token-jwt" | "token-opaque" => 1,
             "token-policy" => 2,
+            // The facade re-exports every crate, the axum integration included.
+            "tessera" => 4,
             _ => 3,
         }
     }

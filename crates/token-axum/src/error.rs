@@ -106,6 +106,21 @@ impl Error {
         }
     }
 
+    /// Why, in the closed set of phrases every tessera crate shares.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::MissingCredentials => Reason::MissingCredentials,
+            Self::InvalidRequest(_) => Reason::InvalidRequest,
+            Self::InvalidToken(reason) => *reason,
+            Self::InsufficientScope(_) => Reason::InsufficientScope,
+            Self::RateLimited { .. } => Reason::RateLimited,
+            Self::Unavailable(_) => Reason::StorageUnavailable,
+            Self::KeySet(_) | Self::StaleKeySet { .. } => Reason::KeySetUnavailable,
+            Self::Busy { .. } => Reason::Busy,
+            Self::Config(_) | Self::Internal(_) => Reason::Internal,
+        }
+    }
+
     /// The text safe to show a client: the fixed description of a token or request
     /// error, nothing for the others.
     pub fn description(&self) -> Option<&'static str> {

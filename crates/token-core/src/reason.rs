@@ -77,13 +77,20 @@ pub enum Reason {
     RevocationUnavailable,
     /// No usable key set (fetch failed, or the cached one is too stale).
     KeySetUnavailable,
+    /// No credential was presented.
+    MissingCredentials,
+    /// The request carrying the credential is malformed (two credentials, a header
+    /// that is not one `Bearer` token).
+    InvalidRequest,
+    /// Too many costly operations are running; retry later.
+    Busy,
     /// A failure of this side, not of the token (randomness, configuration).
     Internal,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 37] = [
         Self::InvalidToken,
         Self::MalformedToken,
         Self::WrongTokenType,
@@ -117,6 +124,9 @@ impl Reason {
         Self::StorageUnavailable,
         Self::RevocationUnavailable,
         Self::KeySetUnavailable,
+        Self::MissingCredentials,
+        Self::InvalidRequest,
+        Self::Busy,
         Self::Internal,
     ];
 
@@ -156,6 +166,9 @@ impl Reason {
             Self::StorageUnavailable => "storage unavailable",
             Self::RevocationUnavailable => "revocation backend unavailable",
             Self::KeySetUnavailable => "key set unavailable",
+            Self::MissingCredentials => "no credentials",
+            Self::InvalidRequest => "invalid request",
+            Self::Busy => "busy",
             Self::Internal => "internal error",
         }
     }
@@ -168,6 +181,7 @@ impl Reason {
             Self::StorageUnavailable
                 | Self::RevocationUnavailable
                 | Self::KeySetUnavailable
+                | Self::Busy
                 | Self::Internal
         )
     }
