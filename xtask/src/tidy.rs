@@ -62,7 +62,10 @@ mod tests {
     /// `::name` refers to the last file named before it).
     /// A path under `crates/`: `token-…/…rs` or `tokenctl/…rs`.
     fn is_crate_path(path: &str) -> bool {
-        (path.starts_with("token-") || path.starts_with("tokenctl/")) && path.ends_with(".rs")
+        (path.starts_with("token-")
+            || path.starts_with("tokenctl/")
+            || path.starts_with("tessera/"))
+            && path.ends_with(".rs")
     }
 
     #[test]
