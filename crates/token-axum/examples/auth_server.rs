@@ -56,7 +56,7 @@ use serde_json::json;
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::serve::ServeLimits;
 use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
-use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
+use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
 use token_policy::{LoginTokens, Policy, RedisBlocklist, TokenService};
 
@@ -414,63 +414,51 @@ async fn reset_worker(app: std::sync::Weak<App>, mut names: tokio::sync::mpsc::R
     }
 }
 
-/// The refresh-token cookie: `__Host-refresh` (`Secure`, `Path=/`, no `Domain`), or
-/// `refresh` without `Secure` under `--insecure-cookies` (browsers refuse `__Host-`
-/// cookies that are not `Secure`).
+/// The refresh-token cookie, from the library: `__Host-refresh` (`Secure`, `Path=/`,
+/// no `Domain`, `HttpOnly`, `SameSite=Strict`), or `refresh` without `Secure` under
+/// `--insecure-cookies` (browsers refuse `__Host-` cookies that are not `Secure`),
+/// kept as long as a refresh family lives.
 pub(crate) struct RefreshCookie {
-    secure: bool,
+    cookie: SessionCookie,
     max_age: Duration,
 }
 
 impl RefreshCookie {
-    pub(crate) fn name(&self) -> &'static str {
-        if self.secure {
-            "__Host-refresh"
+    fn new(secure: bool, max_age: Duration) -> anyhow::Result<Self> {
+        let cookie = if secure {
+            SessionCookie::with_name("refresh")?
         } else {
-            "refresh"
-        }
+            SessionCookie::dangerous_insecure("refresh")?
+        };
+        Ok(Self {
+            cookie: cookie.same_site(SameSite::Strict),
+            max_age,
+        })
     }
 
-    fn attributes(&self) -> &'static str {
-        if self.secure {
-            "Path=/; Secure; HttpOnly; SameSite=Strict"
-        } else {
-            "Path=/; HttpOnly; SameSite=Strict"
-        }
+    #[allow(dead_code)] // read by the end-to-end tests
+    pub(crate) fn name(&self) -> &str {
+        self.cookie.name()
     }
 
     fn set(&self, token: &SecretString) -> Option<HeaderValue> {
-        let value = format!(
-            "{}={}; {}; Max-Age={}",
-            self.name(),
-            token.expose_secret(),
-            self.attributes(),
-            self.max_age.as_secs()
-        );
-        let mut header = HeaderValue::from_str(&value).ok()?;
+        let value = self.cookie.set_cookie(token, Some(self.max_age));
+        let mut header = HeaderValue::from_str(value.expose_secret()).ok()?;
         header.set_sensitive(true);
         Some(header)
     }
 
     fn clear(&self) -> Option<HeaderValue> {
-        HeaderValue::from_str(&format!(
-            "{}=; {}; Max-Age=0",
-            self.name(),
-            self.attributes()
-        ))
-        .ok()
+        HeaderValue::from_str(&self.cookie.clear_cookie()).ok()
     }
 
     fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                (name == self.name() && !value.is_empty()).then_some(value)
-            })
+        self.cookie.read_all(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        )
     }
 }
 
@@ -722,10 +710,7 @@ pub(crate) async fn build_with_limits(
     let app = Arc::new(App {
         service,
         auth: auth.clone(),
-        cookie: RefreshCookie {
-            secure: !options.insecure_cookies,
-            max_age: refresh_lifetime,
-        },
+        cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
         users_by_name,
         users_by_id,
         dummy_hash,

@@ -71,7 +71,7 @@ impl Running {
         self.server.url(path)
     }
 
-    fn cookie_name(&self) -> &'static str {
+    fn cookie_name(&self) -> &str {
         self.app.cookie.name()
     }
 

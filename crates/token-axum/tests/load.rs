@@ -149,7 +149,7 @@ async fn me_phase(
 async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (Phase, usize) {
     let client = http();
     let url = server.url("/refresh");
-    let cookie_name = app.cookie.name();
+    let cookie_name: std::sync::Arc<str> = app.cookie.name().into();
     let user = app.user("alice").unwrap().id.clone();
     let claims = auth_server::UserClaims {
         role: "user".into(),
@@ -164,6 +164,7 @@ async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (P
         let racers: Vec<_> = (0..RACERS)
             .map(|_| {
                 let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+                let cookie_name = cookie_name.clone();
                 tokio::spawn(async move {
                     let t0 = Instant::now();
                     let r = client
@@ -173,7 +174,7 @@ async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (P
                         .await
                         .unwrap();
                     let status = r.status();
-                    let next = set_cookie(&r, cookie_name).map(|(v, _)| v.to_owned());
+                    let next = set_cookie(&r, &cookie_name).map(|(v, _)| v.to_owned());
                     let _ = r.bytes().await.unwrap();
                     (status, next, t0.elapsed())
                 })

@@ -58,6 +58,7 @@ impl fmt::Display for SameSite {
 pub struct SessionCookie {
     name: String,
     same_site: SameSite,
+    secure: bool,
 }
 
 impl Default for SessionCookie {
@@ -65,6 +66,7 @@ impl Default for SessionCookie {
         Self {
             name: "__Host-session".to_owned(),
             same_site: SameSite::Lax,
+            secure: true,
         }
     }
 }
@@ -89,7 +91,22 @@ impl SessionCookie {
         Ok(Self {
             name: format!("__Host-{suffix}"),
             same_site: SameSite::Lax,
+            secure: true,
         })
+    }
+
+    /// A cookie named plainly `{name}`, without `Secure` (so without the `__Host-`
+    /// prefix, which browsers refuse on a cookie that is not `Secure`): for plain-HTTP
+    /// local development only. A network observer reads the cookie, and with it the
+    /// credential.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] if `name` is empty or not made of cookie-name characters.
+    pub fn dangerous_insecure(name: &str) -> Result<Self> {
+        let mut cookie = Self::with_name(name)?;
+        name.clone_into(&mut cookie.name);
+        cookie.secure = false;
+        Ok(cookie)
     }
 
     /// Sets `SameSite`.
@@ -105,7 +122,8 @@ impl SessionCookie {
     }
 
     fn attributes(&self) -> String {
-        format!("Path=/; Secure; HttpOnly; SameSite={}", self.same_site)
+        let secure = if self.secure { "Secure; " } else { "" };
+        format!("Path=/; {secure}HttpOnly; SameSite={}", self.same_site)
     }
 
     /// The `Set-Cookie` value carrying `session_id`. With `max_age`, the cookie
@@ -136,11 +154,37 @@ impl SessionCookie {
             (name == self.name).then_some(value.trim_matches('"'))
         })
     }
+
+    /// The first non-empty value of this cookie across every `Cookie` header value in
+    /// `headers` (as a server receives them).
+    pub fn read_all<'a>(&self, headers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        headers
+            .into_iter()
+            .find_map(|h| self.read(h).filter(|v| !v.is_empty()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_insecure_cookie_is_named_plainly_and_drops_only_secure() {
+        let c = SessionCookie::dangerous_insecure("refresh")
+            .unwrap()
+            .same_site(SameSite::Strict);
+        assert_eq!(c.name(), "refresh");
+        let v = c.set_cookie(&SecretString::from("rt_x"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            v.expose_secret(),
+            "refresh=rt_x; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        assert_eq!(
+            c.read_all(["a=1", "refresh=; x=2", "refresh=rt_x"]),
+            Some("rt_x")
+        );
+        assert!(SessionCookie::dangerous_insecure("").is_err());
+    }
 
     #[test]
     fn attributes_follow_the_guidance() {
