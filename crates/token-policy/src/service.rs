@@ -373,9 +373,31 @@ impl TokenService {
         refresh_token: &str,
         session: impl FnOnce(&str) -> T,
     ) -> Result<LoginTokens> {
+        self.refresh_with(refresh_token, |user: String| {
+            std::future::ready(session(&user))
+        })
+        .await
+    }
+
+    /// [`TokenService::refresh`] whose claims come from an asynchronous lookup (the
+    /// user's current role in a database, say), given the user id. The lookup runs
+    /// before the rotation commits, like every other fallible step.
+    ///
+    /// # Errors
+    /// As [`TokenService::refresh`].
+    pub async fn refresh_with<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        session: F,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let refresh = self.opaque_for(Job::Refresh)?.refresh();
         let family = refresh.family_of(refresh_token).await?;
-        let claims = session(&family.user_id);
+        let claims = session(family.user_id.clone()).await;
         let issued_at = self.issue_time(&family.user_id).await?;
         let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at)?;
         let rotated = match refresh.rotate(refresh_token).await {

@@ -715,3 +715,25 @@ async fn a_service_holds_only_the_parts_its_jobs_need() {
     let err = svc.service_token("billing").unwrap_err();
     assert!(err.to_string().contains("service-to-service"), "{err}");
 }
+
+#[tokio::test]
+async fn the_refresh_claims_may_come_from_an_async_lookup() {
+    let backend = &backends()[0];
+    let svc = service(backend, Arc::new(ManualClock::at_system_now())).await;
+    let login = svc.login(&user("ivy"), &session()).await.unwrap();
+    // A role looked up at refresh time (here after a yield, as a database read would).
+    let next = svc
+        .refresh_with(login.refresh.expose_secret(), |user_id| async move {
+            tokio::task::yield_now().await;
+            Session {
+                role: format!("editor-of-{}", user_id.len()),
+            }
+        })
+        .await
+        .unwrap();
+    let v = svc
+        .verify_access::<Session>(next.access.expose_secret())
+        .await
+        .unwrap();
+    assert!(v.claims().custom.session.role.starts_with("editor-of-"));
+}
