@@ -23,7 +23,7 @@
 )]
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/auth_server.rs"]
+#[path = "../examples/auth_server/main.rs"]
 mod auth_server;
 mod common;
 

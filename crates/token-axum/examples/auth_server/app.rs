@@ -1,0 +1,212 @@
+//! The running service: its state, its users, and the router.
+
+use super::*;
+
+/// A user account. The id (random per start) is the tokens' subject; the name stays
+/// out of tokens.
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) password_hash: RwLock<String>,
+}
+
+/// The claims in this service's access tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UserClaims {
+    pub(crate) role: String,
+    /// Space-separated scopes.
+    pub(crate) scope: String,
+}
+
+/// A payment, as the payment token carries it (encrypted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Payment {
+    pub(crate) order_id: String,
+    /// In minor units (cents).
+    pub(crate) amount: u64,
+    /// ISO 4217, three capital letters.
+    pub(crate) currency: String,
+    /// The payment provider's card token.
+    pub(crate) psp_card_token: String,
+    pub(crate) idempotency_key: String,
+}
+
+impl Payment {
+    pub(crate) fn check(&self) -> Result<(), ApiError> {
+        let field = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+        };
+        if !field(&self.order_id, 128) {
+            return Err(ApiError::BadRequest("order_id must be 1-128 characters"));
+        }
+        if self.amount == 0 {
+            return Err(ApiError::BadRequest(
+                "amount must be a positive number of minor units",
+            ));
+        }
+        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(ApiError::BadRequest("currency must be an ISO 4217 code"));
+        }
+        if !field(&self.psp_card_token, 256) {
+            return Err(ApiError::BadRequest(
+                "psp_card_token must be 1-256 characters",
+            ));
+        }
+        if !field(&self.idempotency_key, 128) {
+            return Err(ApiError::BadRequest(
+                "idempotency_key must be 1-128 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The running service.
+pub(crate) struct App {
+    pub(crate) service: Arc<TokenService>,
+    pub(crate) auth: AuthState,
+    pub(crate) cookie: RefreshCookie,
+    pub(crate) users_by_name: HashMap<String, Arc<User>>,
+    pub(crate) users_by_id: HashMap<String, Arc<User>>,
+    /// Verified against when the name is unknown, so both cases cost the same.
+    pub(crate) dummy_hash: String,
+    pub(crate) mailer: Mailer,
+    pub(crate) resets: tokio::sync::mpsc::Sender<String>,
+    pub(crate) login: LoginGuard,
+}
+
+impl App {
+    pub(crate) fn user(&self, name: &str) -> Option<&Arc<User>> {
+        self.users_by_name.get(name)
+    }
+
+    pub(crate) fn claims_for(&self, user_id: &str) -> UserClaims {
+        // A user that no longer exists keeps a session of no scope until it expires.
+        let scope = if self.users_by_id.contains_key(user_id) {
+            USER_SCOPES.join(" ")
+        } else {
+            String::new()
+        };
+        UserClaims {
+            role: "user".into(),
+            scope,
+        }
+    }
+}
+
+/// The router state.
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<App>);
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.auth.clone()
+    }
+}
+
+/// Builds the service and its router, with the default [`LoginLimits`]. Serve it with
+/// [`serve`] (or anything that gives requests their `ConnectInfo<SocketAddr>`): a
+/// login needs the client's address.
+pub(crate) async fn build(options: Options) -> anyhow::Result<(Router, Arc<App>)> {
+    build_with_limits(options, LoginLimits::default()).await
+}
+
+/// [`build`], with these login limits.
+pub(crate) async fn build_with_limits(
+    options: Options,
+    limits: LoginLimits,
+) -> anyhow::Result<(Router, Arc<App>)> {
+    let store = token_policy::config::open_store(&options.database_url)
+        .await
+        .context("cannot open the database")?;
+    let mut config = token_opaque::Config::default();
+    config.api_keys.max_live_per_owner = options.max_api_keys;
+    let opaque = OpaqueTokens::builder(store).config(config).build()?;
+    let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
+    let mut builder = TokenService::builder(
+        Policy::new(ISSUER, AUDIENCE),
+        PublicIssuer::new(SecretKey::<V4>::generate()?),
+    )
+    .payment(LocalCipher::new(LocalKey::<V4>::generate()?))
+    .opaque(opaque);
+    if let Some(url) = &options.redis_url {
+        builder = builder.blocklist(Arc::new(
+            RedisBlocklist::connect(url)
+                .await
+                .context("cannot connect to Redis")?,
+        ));
+    }
+    let service = Arc::new(builder.build());
+    let auth = AuthState::new(service.clone())
+        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
+        .realm(ISSUER);
+
+    let mut users_by_name = HashMap::new();
+    let mut users_by_id = HashMap::new();
+    for (name, password) in options.users {
+        let hash =
+            tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
+                .await??;
+        let user = Arc::new(User {
+            id: format!("usr_{}", random_hex(12)?),
+            name: name.clone(),
+            password_hash: RwLock::new(hash),
+        });
+        users_by_id.insert(user.id.clone(), user.clone());
+        users_by_name.insert(name, user);
+    }
+    let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
+    let dummy = random_hex(16)?;
+    let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
+
+    let app = Arc::new(App {
+        service,
+        auth: auth.clone(),
+        cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
+        users_by_name,
+        users_by_id,
+        dummy_hash,
+        mailer: options.mailer,
+        resets,
+        login: LoginGuard::new(limits),
+    });
+    tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
+
+    let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
+    let router = Router::new()
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route(
+            "/payments/token",
+            post(payment_token).route_layer(access("payments")),
+        )
+        .route(
+            "/payments/consume",
+            post(payment_consume).route_layer(access("payments")),
+        )
+        .route(
+            "/api-keys",
+            post(create_api_key).route_layer(access("api-keys")),
+        )
+        .route(
+            "/api-keys/{id}",
+            delete(revoke_api_key).route_layer(access("api-keys")),
+        )
+        .route(
+            "/me",
+            get(me).route_layer(
+                AuthLayer::accepting(auth.clone(), [Credential::AccessToken, Credential::ApiKey])
+                    .require_scope("profile"),
+            ),
+        )
+        .route("/password-reset", post(password_reset))
+        .route("/password-reset/confirm", post(password_reset_confirm))
+        .merge(well_known::routes())
+        .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(AppState(app.clone()));
+    Ok((router, app))
+}

@@ -1,0 +1,272 @@
+//! The reference auth service: login, refresh rotation, logout, payment tokens, API
+//! keys, password reset and the key-set endpoints, on tessera's policy.
+//!
+//! ```text
+//! cargo run -p token-axum --example auth_server -- --addr 127.0.0.1:8080 \
+//!     --demo-users-file users.txt \
+//!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR] \
+//!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
+//!     [--write-timeout 30s] [--max-connections 10000]
+//! ```
+//!
+//! `users.txt` holds one `name:password` a line (`#` comments and blank lines
+//! allowed). `--demo-users alice:PASSWORD,bob:PASSWORD` works too, but puts the
+//! passwords in the process list, and says so on stderr.
+//!
+//! The embedded default is SQLite (in memory unless `--database-url sqlite://PATH`) and
+//! an in-process revocation list; `--database-url postgres://…` and `--redis-url
+//! redis://…` share both across a fleet. Passwords are kept as Argon2id hashes, and
+//! there are no built-in credentials. Signing keys are generated at start; a
+//! deployment loads them with `token_policy::config`.
+//!
+//! `POST /login` is bounded (see [`LoginLimits`]): one password check per core at once
+//! (a login that waits more than a second for one gets `503` with `Retry-After`), and
+//! failed logins are limited per account name and per client address (`429` with
+//! `Retry-After`). The client address is the TCP peer's, which `token_axum::serve` gives
+//! each request as `ConnectInfo<SocketAddr>`; behind a reverse proxy every client would
+//! share the proxy's address, and the proxy should limit by the real one.
+//!
+//! Connections are served by `token_axum::serve`, which closes slow and idle ones
+//! (headers not complete within `--header-read-timeout`, a body that makes no progress
+//! for `--body-read-timeout`, no next request within `--idle-timeout`, a response not
+//! read for `--write-timeout`) and holds at most `--max-connections` open.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use axum::extract::rejection::{ExtensionRejection, JsonRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use clap::Parser;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
+use token_axum::serve::ServeLimits;
+use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
+use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie};
+use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
+use token_policy::{LoginTokens, Policy, RedisBlocklist, TokenService};
+
+mod app;
+mod cookie;
+mod errors;
+mod handlers;
+mod limits;
+mod mail;
+mod passwords;
+mod users;
+
+pub(crate) use app::{App, AppState, Payment, UserClaims, build};
+pub(crate) use cookie::RefreshCookie;
+pub(crate) use errors::{ApiError, Body, json_errors, no_store};
+pub(crate) use handlers::{
+    create_api_key, login, logout, me, password_reset, password_reset_confirm, payment_consume,
+    payment_token, refresh, revoke_api_key,
+};
+pub(crate) use limits::{LoginGuard, LoginLimits};
+pub(crate) use mail::{Mailer, RESET_QUEUE, reset_worker};
+pub(crate) use passwords::{Argon2Memory, hash_password, password_matches, random_hex};
+pub(crate) use users::{Options, valid_username, warnings};
+// Names only the tests reach, as `auth_server::…`.
+#[allow(unused_imports)]
+pub(crate) use {
+    app::build_with_limits,
+    mail::Mail,
+    users::{parse_users, parse_users_file},
+};
+
+/// The issuer and audience of the service's tokens.
+pub(crate) const ISSUER: &str = "tessera-reference-auth";
+pub(crate) const AUDIENCE: &str = "api";
+/// Every scope a user's access token carries.
+pub(crate) const USER_SCOPES: [&str; 3] = ["profile", "payments", "api-keys"];
+/// The header API keys may also travel in.
+pub(crate) const API_KEY_HEADER: &str = "x-api-key";
+const MIN_PASSWORD: usize = 8;
+const MAX_PASSWORD: usize = 1024;
+const MAX_BODY: usize = 16 * 1024;
+/// The largest `--demo-users-file` read.
+const MAX_USERS_FILE: u64 = 1024 * 1024;
+
+/// Command line.
+#[derive(Parser)]
+#[command(name = "auth_server", about = "tessera's reference auth service")]
+pub(crate) struct Args {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// Users, as `name:password` pairs separated by commas. There are none by default.
+    /// Every local user can read them in the process list: prefer `--demo-users-file`.
+    #[arg(
+        long,
+        value_name = "NAME:PASSWORD,...",
+        conflicts_with = "demo_users_file"
+    )]
+    pub(crate) demo_users: Option<String>,
+    /// Users from a file: one `name:password` a line (the password is the rest of the
+    /// line, as is); blank lines and lines starting with `#` are skipped.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) demo_users_file: Option<PathBuf>,
+    /// `sqlite://PATH`, `sqlite::memory:` (the default) or `postgres://…`.
+    #[arg(long, default_value = "sqlite::memory:")]
+    pub(crate) database_url: String,
+    /// A Redis URL for a revocation list shared by a fleet (default: in process).
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// Drops `Secure` from the refresh cookie, for plain-HTTP local testing.
+    #[arg(long)]
+    pub(crate) insecure_cookies: bool,
+    /// Delivers mail (password-reset tokens) as files in this directory. Without it,
+    /// no mail is sent.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) mail_dir: Option<PathBuf>,
+    /// The most live API keys one user may hold.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_api_keys: u32,
+    /// The longest a client may take to send a request's headers (from the accept for a
+    /// connection's first request, from the first byte for a later one).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) header_read_timeout: Duration,
+    /// The longest a request body may make no progress while it is read (`408`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) body_read_timeout: Duration,
+    /// The longest a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+    /// The longest a response write may make no progress (a client that does not read).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) write_timeout: Duration,
+    /// The most connections open at once; more wait in the listen backlog. Keep it
+    /// below the file-descriptor limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub(crate) max_connections: usize,
+}
+
+impl Args {
+    /// The connection limits of the command line.
+    pub(crate) fn serve_limits(&self) -> ServeLimits {
+        let mut limits = ServeLimits::default();
+        limits.header_read_timeout = self.header_read_timeout;
+        limits.body_read_timeout = self.body_read_timeout;
+        limits.idle_timeout = self.idle_timeout;
+        limits.write_timeout = self.write_timeout;
+        limits.max_connections = self.max_connections;
+        limits
+    }
+}
+
+/// Parses a duration of the command line: a whole number and a unit, `ms`, `s`, `m`
+/// or `h` (`500ms`, `10s`, `2m`). Zero is refused: it would close every connection.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number and a unit (ms, s, m or h)"))?;
+    let seconds_per = match unit {
+        "ms" => return nonzero(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+    };
+    let seconds = n
+        .checked_mul(seconds_per)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
+    nonzero(Duration::from_secs(seconds))
+}
+
+fn nonzero(duration: Duration) -> Result<Duration, String> {
+    if duration.is_zero() {
+        Err("a duration must be more than zero".to_owned())
+    } else {
+        Ok(duration)
+    }
+}
+
+/// A warning when `max_connections` (plus a margin for the service's own files and
+/// database connections) exceeds the process's open-file limit: past that limit the
+/// server stops accepting (it pauses and retries) before the connection cap is reached.
+fn file_limit_warning(max_connections: usize) -> Option<String> {
+    const MARGIN: u64 = 64;
+    // Linux: "Max open files            1024                 4096                 files"
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft: u64 = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let wanted = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(MARGIN);
+    (wanted > soft).then(|| {
+        format!(
+            "--max-connections {max_connections} is above the open-file limit ({soft}, less \
+             {MARGIN} for the service's own): raise `ulimit -n` or lower --max-connections"
+        )
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, with `limits` on slow,
+/// idle and concurrent connections, and each request's peer address (which the login
+/// limits need).
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    token_axum::serve::serve(listener, router)
+        .with_limits(limits)
+        .with_graceful_shutdown(shutdown)
+        .await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    for warning in warnings(&args) {
+        eprintln!("warning: {warning}");
+    }
+    let limits = args.serve_limits();
+    if let Some(warning) = file_limit_warning(limits.max_connections) {
+        eprintln!("warning: {warning}");
+    }
+    let addr = args.addr;
+    let options = Options::from_args(args)?;
+    let users = options.users.len();
+    let (router, app) = build(options).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("auth_server listening on http://{}", listener.local_addr()?);
+    println!(
+        "{users} user(s); access keys {:?}; JWKS at {}, PASERK key set at {}",
+        app.service.access_keys().key_ids(),
+        well_known::JWKS_PATH,
+        well_known::PASETO_KEYS_PATH
+    );
+    serve(listener, router, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The demo users: `--demo-users`, `--demo-users-file`, and the options they feed.
+
+use super::*;
+
+/// Everything `build` needs.
+pub(crate) struct Options {
+    pub(crate) database_url: String,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) users: Vec<(String, SecretString)>,
+    pub(crate) insecure_cookies: bool,
+    pub(crate) mailer: Mailer,
+    pub(crate) max_api_keys: u32,
+}
+
+impl Options {
+    /// The options of a command line.
+    pub(crate) fn from_args(args: Args) -> anyhow::Result<Self> {
+        let users = match (&args.demo_users, &args.demo_users_file) {
+            (Some(list), _) => parse_users(list)?,
+            (None, Some(path)) => read_users_file(path)?,
+            (None, None) => Vec::new(),
+        };
+        let mailer = match args.mail_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).context("cannot create the mail directory")?;
+                Mailer::Dir(dir)
+            }
+            None => Mailer::Discard,
+        };
+        Ok(Self {
+            database_url: args.database_url,
+            redis_url: args.redis_url,
+            users,
+            insecure_cookies: args.insecure_cookies,
+            mailer,
+            max_api_keys: args.max_api_keys,
+        })
+    }
+}
+
+/// What the command line should be warned about, on stderr.
+pub(crate) fn warnings(args: &Args) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if args.demo_users.is_some() {
+        warnings.push(
+            "--demo-users puts passwords in the process list, where every local user can \
+             read them; use --demo-users-file PATH (one NAME:PASSWORD a line) instead"
+                .to_owned(),
+        );
+    }
+    #[cfg(unix)]
+    if let Some(path) = &args.demo_users_file {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            warnings.push(format!(
+                "--demo-users-file {} is readable by other users (chmod 600 it)",
+                path.display()
+            ));
+        }
+    }
+    warnings
+}
+
+/// Parses `alice:PASSWORD,bob:PASSWORD`. Error messages never quote a password.
+pub(crate) fn parse_users(list: &str) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let mut users = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        add_user(&mut users, &format!("--demo-users entry {}", i + 1), entry)?;
+    }
+    Ok(users)
+}
+
+/// Parses a users file: one `NAME:PASSWORD` a line, the password being the rest of the
+/// line as is (spaces, `:` and `,` included); blank lines and lines whose first
+/// non-blank character is `#` are skipped. Error messages name the line, never quote a
+/// password.
+pub(crate) fn parse_users_file(text: &str) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let mut users = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        add_user(
+            &mut users,
+            &format!("--demo-users-file line {}", i + 1),
+            line,
+        )?;
+    }
+    Ok(users)
+}
+
+pub(crate) fn read_users_file(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<(String, SecretString)>> {
+    let cannot = || format!("cannot read --demo-users-file {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_USERS_FILE + 1),
+        &mut bytes,
+    )
+    .with_context(cannot)?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_USERS_FILE) {
+        bail!(
+            "--demo-users-file {} is larger than {MAX_USERS_FILE} bytes",
+            path.display()
+        );
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--demo-users-file {} is not UTF-8", path.display()))?;
+    parse_users_file(&text)
+}
+
+/// Checks and adds one `NAME:PASSWORD` entry; `at` names it in errors.
+pub(crate) fn add_user(
+    users: &mut Vec<(String, SecretString)>,
+    at: &str,
+    entry: &str,
+) -> anyhow::Result<()> {
+    let Some((name, password)) = entry.split_once(':') else {
+        bail!("{at} is not NAME:PASSWORD");
+    };
+    if !valid_username(name) {
+        bail!("{at}: a name is 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'");
+    }
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
+        bail!("{at} ({name}): a password is {MIN_PASSWORD} to {MAX_PASSWORD} bytes");
+    }
+    if users.iter().any(|(n, _)| n == name) {
+        bail!("{at}: {name} is named twice");
+    }
+    users.push((name.to_owned(), SecretString::from(password.to_owned())));
+    Ok(())
+}
+
+pub(crate) fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
