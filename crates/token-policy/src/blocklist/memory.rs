@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use token_core::{Clock, SystemClock, Timestamp};
 
-use super::{Blocklist, check_id};
+use super::{Blocklist, Revocation, TokenRef, check_id};
 use crate::error::{Error, Result};
 
 /// The default capacity: revocation entries (token ids, sessions and subjects), and
@@ -268,6 +268,28 @@ impl Blocklist for MemoryBlocklist {
             return Ok(None);
         }
         Ok(inner.cutoffs.get(subject).copied())
+    }
+
+    async fn lookup(&self, token: TokenRef<'_>) -> Result<Revocation> {
+        for id in [token.jti, token.sid, token.subject].into_iter().flatten() {
+            check_id(id)?;
+        }
+        let now = self.clock.now();
+        // One lock for the three questions.
+        let inner = self.lock();
+        let subject_cutoff = token.subject.and_then(|sub| {
+            inner
+                .subjects
+                .get(sub, now)
+                .and_then(|_| inner.cutoffs.get(sub).copied())
+        });
+        Ok(Revocation {
+            jti: token.jti.is_some_and(|j| inner.jtis.get(j, now).is_some()),
+            session: token
+                .sid
+                .is_some_and(|s| inner.sessions.get(s, now).is_some()),
+            subject_cutoff,
+        })
     }
 
     async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> Result<()> {
