@@ -50,3 +50,26 @@ pub(crate) fn kind_str(kind: OpaqueKind) -> Result<&'static str> {
 pub(crate) fn secs(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::unix_seconds)
 }
+
+/// A stored time stamp.
+pub(crate) fn ts(secs: i64) -> Result<Timestamp> {
+    Timestamp::from_unix_seconds(secs).map_err(|_| Error::TimeOutOfRange)
+}
+
+/// A stored optional time stamp.
+pub(crate) fn ts_opt(secs: Option<i64>) -> Result<Option<Timestamp>> {
+    secs.map(ts).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_are_in_range() {
+        assert_eq!(ts(100).unwrap().unix_seconds(), 100);
+        assert!(ts(-1).is_err());
+        assert_eq!(ts_opt(None).unwrap(), None);
+        assert_eq!(secs(Some(ts(7).unwrap())), Some(7));
+    }
+}

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::format::kind_from_name;
 use crate::hash::TokenHash;
 use crate::store::logic::RefreshTokenRow;
+use crate::store::sql::{ts, ts_opt};
 use crate::store::{ApiKeyRecord, OneTimeRecord, RefreshFamilyRecord, SessionRecord};
-use crate::util::{ts, ts_opt};
 
 pub(super) fn hash_from(row: &PgRow) -> Result<TokenHash> {
     let digest: Vec<u8> = row.try_get("token_hash")?;

@@ -13,12 +13,13 @@ use super::rows::{
 use crate::error::{Error, Result};
 use crate::hash::TokenHash;
 use crate::store::logic::{self, Decision, RefreshTokenRow};
+use crate::store::sql::ts;
 use crate::store::sql::{kind_str, secs};
 use crate::store::{
     ApiKeyRecord, NewRefreshToken, OneTimeRecord, PurgeReport, RefreshFamilyRecord, RotateOutcome,
     RotateRequest, SessionRecord, UserRevocation,
 };
-use crate::util::{add_capped, ts};
+use crate::util::add_capped;
 
 const INSERT_API_KEY: &str = concat!(
     "INSERT INTO opaque_api_keys (",

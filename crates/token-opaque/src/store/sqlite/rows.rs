@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 use crate::format::kind_from_name;
 use crate::hash::TokenHash;
 use crate::store::logic::RefreshTokenRow;
+use crate::store::sql::{ts, ts_opt};
 use crate::store::{ApiKeyRecord, OneTimeRecord, RefreshFamilyRecord, SessionRecord};
-use crate::util::{ts, ts_opt};
 
 /// The stored hash from the digest and pepper-id columns at `digest` and `digest + 1`.
 pub(super) fn hash_at(row: &Row<'_>, digest: usize) -> Result<TokenHash> {
