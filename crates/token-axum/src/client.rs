@@ -604,7 +604,6 @@ impl token_policy::AccessKeySource for KeySetClient {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
