@@ -5,6 +5,8 @@
 //! The only URL ever fetched is the one given to the builder. Nothing in a token (a
 //! JWT's `jku`, `x5u` or `kid`, a PASETO footer) is ever used as an address: a token
 //! names a key by id, and an unknown id only allows a refetch of the configured URL.
+//!
+//! Behind the `client` feature (reqwest); JWK Sets also need `jwt`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use serde::de::DeserializeOwned;
 use token_core::{
     PasetoPurpose, PasetoVersion, Reason, TokenFormat, TokenVerifier, Validation, Verified,
 };
+#[cfg(feature = "jwt")]
 use token_jwt::{JwtVerifier, VerifyingKey};
 use token_paseto::{PublicKeySet, PublicVerifier, V3, V4};
 use tokio::sync::{Mutex, MutexGuard};
@@ -40,6 +43,7 @@ pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(3600);
 #[non_exhaustive]
 pub enum KeySetFormat {
     /// A JWK Set (RFC 7517): JWT access tokens.
+    #[cfg(feature = "jwt")]
     Jwks,
     /// A PASERK public-key set (`token_paseto::PublicKeySet`): PASETO `public` tokens.
     Paseto,
@@ -48,6 +52,7 @@ pub enum KeySetFormat {
 impl KeySetFormat {
     fn max_len(self) -> usize {
         match self {
+            #[cfg(feature = "jwt")]
             Self::Jwks => token_jwt::MAX_JWKS_LEN,
             Self::Paseto => token_paseto::keyset::MAX_KEYSET_LEN,
         }
@@ -55,6 +60,7 @@ impl KeySetFormat {
 }
 
 enum Keys {
+    #[cfg(feature = "jwt")]
     Jwt(Option<JwtVerifier<VerifyingKey>>),
     Paseto {
         v4: Option<PublicVerifier<V4>>,
@@ -83,6 +89,7 @@ impl Snapshot {
         validation: &Validation,
     ) -> token_policy::Result<Verified<T>> {
         match (&self.keys, format) {
+            #[cfg(feature = "jwt")]
             (Keys::Jwt(Some(v)), TokenFormat::Jws) => Ok(v
                 .verify(token, validation)
                 .map_err(token_policy::Error::from)?),
@@ -280,6 +287,7 @@ impl KeySetClient {
     ///
     /// # Errors
     /// As [`KeySetClient::builder`] and [`KeySetClientBuilder::build`].
+    #[cfg(feature = "jwt")]
     pub fn jwks(url: &str) -> Result<Self> {
         Self::builder(url, KeySetFormat::Jwks)?.build()
     }
@@ -329,6 +337,7 @@ impl KeySetClient {
     ) -> token_policy::Result<Verified<T>> {
         let format = TokenFormat::detect(token)?;
         let fits = match (self.inner.format, format) {
+            #[cfg(feature = "jwt")]
             (KeySetFormat::Jwks, TokenFormat::Jws) => true,
             (KeySetFormat::Paseto, TokenFormat::Paseto { purpose, .. }) => {
                 purpose == PasetoPurpose::Public
@@ -510,6 +519,7 @@ impl KeySetClient {
         let text =
             String::from_utf8(body).map_err(|_| Error::KeySet("key set is not UTF-8".into()))?;
         let keys = match inner.format {
+            #[cfg(feature = "jwt")]
             KeySetFormat::Jwks => {
                 let jwks = token_jwt::Jwks::from_json(&text)
                     .map_err(|e| Error::KeySet(format!("invalid JWKS: {e}")))?;
@@ -625,8 +635,8 @@ mod tests {
 
     #[test]
     fn a_stale_set_is_trusted_for_an_hour_by_default() {
-        let url = "https://auth.example/.well-known/jwks.json";
-        let builder = KeySetClient::builder(url, KeySetFormat::Jwks);
+        let url = "https://auth.example/.well-known/paseto-keys.json";
+        let builder = KeySetClient::builder(url, KeySetFormat::Paseto);
         assert_eq!(
             builder.map(|b| b.max_staleness).ok(),
             Some(Duration::from_secs(3600))
@@ -643,14 +653,14 @@ mod tests {
             "nope",
         ] {
             assert!(
-                KeySetClient::builder(bad, KeySetFormat::Jwks).is_err(),
+                KeySetClient::builder(bad, KeySetFormat::Paseto).is_err(),
                 "{bad}"
             );
         }
         assert!(
             KeySetClient::builder(
-                "https://auth.example/.well-known/jwks.json",
-                KeySetFormat::Jwks
+                "https://auth.example/.well-known/paseto-keys.json",
+                KeySetFormat::Paseto
             )
             .is_ok()
         );

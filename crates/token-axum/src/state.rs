@@ -382,6 +382,7 @@ mod tests {
     use super::*;
     use axum::http::Request;
 
+    #[cfg(feature = "jwt")]
     #[test]
     fn the_empty_jwks_is_the_one_token_jwt_writes() {
         assert_eq!(EMPTY_JWKS, token_jwt::Jwks::new().to_json());
