@@ -33,8 +33,24 @@ pub(crate) fn run() -> Result {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
     );
     let stopped = services::down();
-    let tested = tested?;
+    let (mut passed, mut failed) = tested?;
     stopped?;
+
+    for build in LEAN_BUILDS.iter().filter(|b| b.tested_in_ci) {
+        step(&format!("cargo test, lean: {}", build.describe()));
+        if !build.exists() {
+            println!(
+                "!!! SKIPPED: {} does not exist (yet): no {} to test",
+                build.manifest, build.package
+            );
+            continue;
+        }
+        // Only this package and its dependencies, without their heavy features: the
+        // build proves they stay optional, the tests that the rest works without them.
+        let (p, f) = run_tests(cargo().args(["test", "--locked"]).args(build.args()))?;
+        passed += p;
+        failed += f;
+    }
 
     step("cargo doc");
     exec(
@@ -76,11 +92,68 @@ pub(crate) fn run() -> Result {
         );
     }
 
-    let (passed, failed) = tested;
     println!("\nxtask ci: all checks passed");
     println!("summary: {passed} passed, {failed} failed");
     Ok(())
 }
+
+/// A build that must leave out the heavy dependencies (OpenSSL, josekit, sqlx, the Redis
+/// client): checked by a tidy test (`cargo tree`), and, when `tested_in_ci`, built and
+/// tested by `ci`.
+pub(crate) struct LeanBuild {
+    /// The package.
+    pub(crate) package: &'static str,
+    /// Its manifest, from the workspace root: a build whose crate does not exist is
+    /// skipped, loudly.
+    pub(crate) manifest: &'static str,
+    /// The features, on top of `--no-default-features`.
+    pub(crate) features: &'static str,
+    /// Whether `ci` runs its tests.
+    pub(crate) tested_in_ci: bool,
+}
+
+impl LeanBuild {
+    pub(crate) fn exists(&self) -> bool {
+        crate::util::root().join(self.manifest).is_file()
+    }
+
+    /// `-p PACKAGE --no-default-features [--features FEATURES]`.
+    pub(crate) fn args(&self) -> Vec<&'static str> {
+        let mut args = vec!["-p", self.package, "--no-default-features"];
+        if !self.features.is_empty() {
+            args.extend(["--features", self.features]);
+        }
+        args
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        self.args().join(" ")
+    }
+}
+
+/// The lean builds: PASETO and SQLite without OpenSSL, josekit, sqlx or Redis.
+pub(crate) const LEAN_BUILDS: &[LeanBuild] = &[
+    LeanBuild {
+        package: "token-policy",
+        manifest: "crates/token-policy/Cargo.toml",
+        features: "sqlite",
+        tested_in_ci: true,
+    },
+    LeanBuild {
+        package: "tessera",
+        manifest: "crates/tessera/Cargo.toml",
+        features: "paseto,sqlite",
+        tested_in_ci: true,
+    },
+    // Its tests need an HTTP client (reqwest, OpenSSL): the tree is checked, the
+    // tests run in the main `cargo test`.
+    LeanBuild {
+        package: "token-axum",
+        manifest: "crates/token-axum/Cargo.toml",
+        features: "",
+        tested_in_ci: false,
+    },
+];
 
 /// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
 fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
@@ -125,7 +198,32 @@ fn parse_result(line: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_result;
+    use super::{LEAN_BUILDS, parse_result};
+
+    #[test]
+    fn lean_builds_name_their_package_and_features() {
+        let args: Vec<Vec<&str>> = LEAN_BUILDS.iter().map(super::LeanBuild::args).collect();
+        assert_eq!(
+            args[0],
+            [
+                "-p",
+                "token-policy",
+                "--no-default-features",
+                "--features",
+                "sqlite"
+            ]
+        );
+        assert!(
+            LEAN_BUILDS
+                .iter()
+                .any(|b| b.package == "tessera" && b.features == "paseto,sqlite" && b.tested_in_ci)
+        );
+        let axum = LEAN_BUILDS.iter().find(|b| b.package == "token-axum");
+        assert_eq!(
+            axum.map(super::LeanBuild::args),
+            Some(vec!["-p", "token-axum", "--no-default-features"])
+        );
+    }
 
     #[test]
     fn parses_cargo_test_summaries() {

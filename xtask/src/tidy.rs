@@ -246,6 +246,55 @@ mod tests {
         );
     }
 
+    /// The lean builds (`ci::LEAN_BUILDS`: PASETO and SQLite, no JWT, no PostgreSQL, no
+    /// Redis) leave out OpenSSL, josekit, sqlx and the Redis client: a feature that
+    /// stops being optional, or a dependency that pulls one of them back in, fails here.
+    /// What a lean build must not depend on, by crate name or name prefix (`openssl`
+    /// covers `openssl-sys`, `sqlx` covers `sqlx-postgres`).
+    const HEAVY: &[&str] = &["openssl", "josekit", "sqlx", "redis"];
+
+    #[test]
+    fn lean_builds_leave_out_the_heavy_dependencies() {
+        use crate::ci::LEAN_BUILDS;
+        let mut checked = 0;
+        for build in LEAN_BUILDS {
+            if !build.exists() {
+                println!(
+                    "SKIPPED: {} does not exist (yet): `cargo tree {}` not checked",
+                    build.manifest,
+                    build.describe()
+                );
+                continue;
+            }
+            let tree = output(
+                cargo()
+                    .args([
+                        "tree", "-e", "normal", "--prefix", "none", "--format", "{p}",
+                    ])
+                    .args(build.args()),
+            )
+            .unwrap_or_else(|e| panic!("cargo tree {}: {e}", build.describe()));
+            let mut heavy: Vec<&str> = tree
+                .lines()
+                .filter_map(|line| line.split_whitespace().next())
+                .filter(|name| {
+                    HEAVY.iter().any(|h| {
+                        *name == *h || name.strip_prefix(h).is_some_and(|r| r.starts_with('-'))
+                    })
+                })
+                .collect();
+            heavy.sort_unstable();
+            heavy.dedup();
+            assert!(
+                heavy.is_empty(),
+                "`cargo tree -e normal {}` holds {heavy:?}",
+                build.describe()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 2, "only {checked} lean builds checked");
+    }
+
     #[test]
     fn layers_are_ordered() {
         assert!(layer("token-core") < layer("token-jwt"));

@@ -8,19 +8,30 @@
 #![doc = include_str!("../examples/quickstart.rs")]
 //! ```
 //!
-//! `examples/refresh.rs`: a refresh token rotated, then replayed: the family is revoked.
+//! `examples/refresh.rs` (features `policy`, `sqlite`): a refresh token rotated, then
+//! replayed: the family is revoked.
+#![cfg_attr(all(feature = "policy", feature = "sqlite"), doc = "```")]
+#![cfg_attr(
+    all(feature = "policy", feature = "sqlite"),
+    doc = include_str!("../examples/refresh.rs")
+)]
+#![cfg_attr(all(feature = "policy", feature = "sqlite"), doc = "```")]
 //!
-//! ```
-#![doc = include_str!("../examples/refresh.rs")]
-//! ```
-//!
-//! `examples/resource_server.rs`: an API that only verifies (public keys fetched from
-//! the issuer; no signing key, no store). It serves until stopped, so it is compiled
-//! here, not run.
-//!
-//! ```no_run
-#![doc = include_str!("../examples/resource_server.rs")]
-//! ```
+//! `examples/resource_server.rs` (features `axum`, `client`, `redis`): an API that
+//! only verifies (public keys fetched from the issuer; no signing key, no store). It
+//! serves until stopped, so it is compiled here, not run.
+#![cfg_attr(
+    all(feature = "axum", feature = "client", feature = "redis"),
+    doc = "```no_run"
+)]
+#![cfg_attr(
+    all(feature = "axum", feature = "client", feature = "redis"),
+    doc = include_str!("../examples/resource_server.rs")
+)]
+#![cfg_attr(
+    all(feature = "axum", feature = "client", feature = "redis"),
+    doc = "```"
+)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

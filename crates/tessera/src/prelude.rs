@@ -18,13 +18,17 @@ pub use token_paseto::{
 #[cfg(feature = "jwt")]
 pub use token_jwt::{Algorithm, JwtVerifier, SigningKey, SigningKeySet};
 
+#[cfg(feature = "sqlite")]
+pub use token_opaque::SqliteStore;
 #[cfg(feature = "opaque")]
-pub use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens, SqliteStore};
+pub use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 
 #[cfg(feature = "policy")]
 pub use token_policy::{
     AccessClaims, Blocklist, LoginTokens, MemoryBlocklist, Policy, ResourceVerifier, TokenService,
 };
 
+#[cfg(feature = "client")]
+pub use token_axum::KeySetClient;
 #[cfg(feature = "axum")]
-pub use token_axum::{Access, AuthLayer, AuthState, KeySetClient, Principal};
+pub use token_axum::{Access, AuthLayer, AuthState, Principal};

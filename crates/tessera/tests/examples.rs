@@ -35,6 +35,7 @@ fn quickstart_issues_and_verifies() {
     assert!(out.contains("verified: subject \"alice\""), "{out}");
 }
 
+#[cfg(all(feature = "policy", feature = "sqlite"))]
 #[test]
 fn refresh_replay_revokes_the_family() {
     let out = run("refresh");
@@ -45,7 +46,7 @@ fn refresh_replay_revokes_the_family() {
     assert!(out.contains("family:   revoked"), "{out}");
 }
 
-#[cfg(all(feature = "axum", feature = "client"))]
+#[cfg(all(feature = "axum", feature = "client", feature = "redis"))]
 mod resource_server {
     use std::process::Stdio;
     use std::time::Duration;

@@ -5,6 +5,8 @@
 //! The only URL ever fetched is the one given to the builder. Nothing in a token (a
 //! JWT's `jku`, `x5u` or `kid`, a PASETO footer) is ever used as an address: a token
 //! names a key by id, and an unknown id only allows a refetch of the configured URL.
+//!
+//! Behind the `client` feature (reqwest); JWK Sets also need `jwt`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 use token_core::{PasetoPurpose, PasetoVersion, Reason, TokenFormat, Validation, Verified};
+#[cfg(feature = "jwt")]
 use token_jwt::{JwtVerifier, VerifyingKey};
 use token_paseto::{PublicKeySet, PublicVerifier, V3, V4};
 use tokio::sync::{Mutex, MutexGuard};
@@ -38,6 +41,7 @@ pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(3600);
 #[non_exhaustive]
 pub enum KeySetFormat {
     /// A JWK Set (RFC 7517): JWT access tokens.
+    #[cfg(feature = "jwt")]
     Jwks,
     /// A PASERK public-key set (`token_paseto::PublicKeySet`): PASETO `public` tokens.
     Paseto,
@@ -62,6 +66,7 @@ impl KeySetFormat {
 
     fn max_len(self) -> usize {
         match self {
+            #[cfg(feature = "jwt")]
             Self::Jwks => token_jwt::MAX_JWKS_LEN,
             Self::Paseto => token_paseto::keyset::MAX_KEYSET_LEN,
         }
@@ -69,6 +74,7 @@ impl KeySetFormat {
 }
 
 enum Keys {
+    #[cfg(feature = "jwt")]
     Jwt(Option<JwtVerifier<VerifyingKey>>),
     Paseto {
         v4: Option<PublicVerifier<V4>>,
@@ -97,6 +103,7 @@ impl Snapshot {
         validation: &Validation,
     ) -> token_policy::Result<Verified<T>> {
         match (&self.keys, format) {
+            #[cfg(feature = "jwt")]
             (Keys::Jwt(Some(v)), TokenFormat::Jws) => Ok(v
                 .verify(token, validation)
                 .map_err(token_policy::Error::from)?),
@@ -321,6 +328,7 @@ impl KeySetClient {
     ///
     /// # Errors
     /// As [`KeySetClient::builder`] and [`KeySetClientBuilder::build`].
+    #[cfg(feature = "jwt")]
     pub fn jwks(url: &str) -> Result<Self> {
         Self::builder(url, KeySetFormat::Jwks)?.build()
     }
@@ -384,6 +392,7 @@ impl KeySetClient {
     ) -> token_policy::Result<Verified<T>> {
         let format = TokenFormat::detect(token)?;
         let fits = match (self.inner.format, format) {
+            #[cfg(feature = "jwt")]
             (KeySetFormat::Jwks, TokenFormat::Jws) => true,
             (KeySetFormat::Paseto, TokenFormat::Paseto { purpose, .. }) => {
                 purpose == PasetoPurpose::Public
@@ -571,6 +580,7 @@ impl KeySetClient {
         let inner = &self.inner;
         let (text, max_age) = self.fetch_text(inner.format.max_len()).await?;
         let keys = match inner.format {
+            #[cfg(feature = "jwt")]
             KeySetFormat::Jwks => {
                 let jwks = token_jwt::Jwks::from_json(&text)
                     .map_err(|e| Error::KeySet(format!("invalid JWKS: {e}")))?;
@@ -690,8 +700,8 @@ mod tests {
 
     #[test]
     fn a_stale_set_is_trusted_for_an_hour_by_default() {
-        let url = "https://auth.example/.well-known/jwks.json";
-        let builder = KeySetClient::builder(url, KeySetFormat::Jwks);
+        let url = "https://auth.example/.well-known/paseto-keys.json";
+        let builder = KeySetClient::builder(url, KeySetFormat::Paseto);
         assert_eq!(
             builder.map(|b| b.max_staleness).ok(),
             Some(Duration::from_secs(3600))
@@ -708,14 +718,14 @@ mod tests {
             "nope",
         ] {
             assert!(
-                KeySetClient::builder(bad, KeySetFormat::Jwks).is_err(),
+                KeySetClient::builder(bad, KeySetFormat::Paseto).is_err(),
                 "{bad}"
             );
         }
         assert!(
             KeySetClient::builder(
-                "https://auth.example/.well-known/jwks.json",
-                KeySetFormat::Jwks
+                "https://auth.example/.well-known/paseto-keys.json",
+                KeySetFormat::Paseto
             )
             .is_ok()
         );

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod error;
 pub mod extract;
@@ -11,6 +13,7 @@ pub mod serve;
 pub mod state;
 pub mod well_known;
 
+#[cfg(feature = "client")]
 pub use client::{KeySetClient, KeySetClientBuilder, KeySetFormat};
 pub use error::{Error, Result};
 pub use extract::Rejection;

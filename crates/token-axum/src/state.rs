@@ -62,16 +62,17 @@ impl fmt::Debug for AuthState {
     }
 }
 
+/// A JWK Set without keys.
+const EMPTY_JWKS: &str = r#"{"keys":[]}"#;
+
 /// The published key sets of the access keys (current and retired): the JWKS when
 /// access tokens are JWTs, the PASERK set when they are PASETO; the other is empty.
 fn key_sets(keys: &AccessVerifier) -> (String, String) {
-    let empty_jwks = token_jwt::Jwks::new().to_json();
-    let empty_paseto = token_paseto::PublicKeySet::new().to_json();
-    match keys {
-        AccessVerifier::PasetoV4(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
-        AccessVerifier::PasetoV3(v) => (empty_jwks, token_paseto::PublicKeySet::from(v).to_json()),
-        AccessVerifier::Jwt(v) => (v.to_jwks().to_json(), empty_paseto),
-    }
+    (
+        keys.jwks_json().unwrap_or_else(|| EMPTY_JWKS.to_owned()),
+        keys.paseto_key_set_json()
+            .unwrap_or_else(|| token_paseto::PublicKeySet::new().to_json()),
+    )
 }
 
 impl AuthState {
@@ -91,7 +92,7 @@ impl AuthState {
         let (jwks, paseto_keys) = match verifier.keys() {
             Some(keys) => key_sets(keys),
             None => (
-                token_jwt::Jwks::new().to_json(),
+                EMPTY_JWKS.to_owned(),
                 token_paseto::PublicKeySet::new().to_json(),
             ),
         };
@@ -380,6 +381,12 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>> {
 mod tests {
     use super::*;
     use axum::http::Request;
+
+    #[cfg(feature = "jwt")]
+    #[test]
+    fn the_empty_jwks_is_the_one_token_jwt_writes() {
+        assert_eq!(EMPTY_JWKS, token_jwt::Jwks::new().to_json());
+    }
 
     fn parts(headers: &[(&str, &str)]) -> Parts {
         let mut b = Request::builder();

@@ -2,6 +2,7 @@
 //! unknown key at most once per interval (counted), single flight, `Cache-Control`,
 //! failures, the maximum staleness of a cached set, and no fetch of any URL named in
 //! a token.
+#![cfg(all(feature = "client", feature = "jwt"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

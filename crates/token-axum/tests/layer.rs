@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 use token_axum::{
     Access, ApiKey, AuthLayer, AuthState, Credential, Principal, Session, well_known,
 };
-use token_core::{Clock, Timestamp, TokenSigner};
+#[cfg(feature = "jwt")]
+use token_core::Clock;
+use token_core::{Timestamp, TokenSigner};
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, SigningKey, SigningKeySet, TokenType};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens, SessionCookie};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
@@ -644,6 +647,7 @@ async fn paseto_key_set_publishes_current_and_retired_keys() {
     assert_eq!(text(r).await, r#"{"keys":[]}"#);
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn jwt_access_tokens_and_their_jwks() {
     let clock = ManualClock::new();

@@ -7,20 +7,30 @@
     clippy::print_stderr,
     missing_docs
 )]
+// Without a backend only the format benchmarks run; the store helpers go unused.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused_imports, dead_code)
+)]
 
 use std::hint::black_box;
+#[cfg(feature = "postgres")]
 use std::str::FromStr;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::{ExposeSecret, SecretString};
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use token_core::OpaqueKind;
-use token_opaque::{
-    Environment, NewApiKey, OpaqueStore, OpaqueTokens, PgStore, Prefixes, SqliteStore,
-};
+#[cfg(feature = "postgres")]
+use token_opaque::PgStore;
+#[cfg(feature = "sqlite")]
+use token_opaque::SqliteStore;
+use token_opaque::{Environment, NewApiKey, OpaqueStore, OpaqueTokens, Prefixes};
 use tokio::runtime::Runtime;
 
+#[cfg(feature = "postgres")]
 const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
 
 fn runtime() -> Runtime {
@@ -100,6 +110,17 @@ fn store_benches(c: &mut Criterion, rt: &Runtime, name: &str, store: Arc<dyn Opa
 }
 
 fn sqlite(c: &mut Criterion) {
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = c;
+        eprintln!("!!! SKIPPED SQLite benchmarks: built without the `sqlite` feature");
+    }
+    #[cfg(feature = "sqlite")]
+    sqlite_benches(c);
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_benches(c: &mut Criterion) {
     let rt = runtime();
     let path = std::env::temp_dir().join(format!("tessera-opaque-bench-{}.db", suffix()));
     let file = rt.block_on(SqliteStore::open(&path)).unwrap();
@@ -113,6 +134,17 @@ fn sqlite(c: &mut Criterion) {
 }
 
 fn postgres(c: &mut Criterion) {
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = c;
+        eprintln!("!!! SKIPPED PostgreSQL benchmarks: built without the `postgres` feature");
+    }
+    #[cfg(feature = "postgres")]
+    postgres_benches(c);
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_benches(c: &mut Criterion) {
     let Some(url) = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty()) else {
         eprintln!(
             "!!! SKIPPED PostgreSQL benchmarks: {DATABASE_URL} is not set (`cargo xtask services up`)"

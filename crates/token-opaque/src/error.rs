@@ -155,6 +155,7 @@ impl DbError {
 }
 
 impl DbError {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn new(kind: DbErrorKind, code: Option<String>, message: String) -> Self {
         Self {
             kind,
@@ -173,6 +174,7 @@ impl fmt::Display for DbError {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         let (kind, code, message) = match &e {
@@ -212,14 +214,11 @@ impl From<sqlx::Error> for Error {
             ),
             _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
         };
-        Self::Database(DbError {
-            kind,
-            code,
-            message,
-        })
+        Self::Database(DbError::new(kind, code, message))
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
@@ -266,11 +265,7 @@ impl From<rusqlite::Error> for Error {
             ),
             _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
         };
-        Self::Database(DbError {
-            kind,
-            code,
-            message,
-        })
+        Self::Database(DbError::new(kind, code, message))
     }
 }
 
@@ -325,6 +320,11 @@ mod tests {
             e.to_string(),
             "wrong kind of token: expected password-reset token, found email-verification token"
         );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn driver_errors_name_no_values() {
         let e: Error = sqlx::Error::PoolTimedOut.into();
         assert!(matches!(&e, Error::Database(d) if d.kind() == DbErrorKind::PoolTimedOut));
         let e: Error = sqlx::Error::Configuration("postgres://u:hunter2@h/db".into()).into();

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api_keys;
 pub mod config;
@@ -31,7 +32,9 @@ pub use hash::{TokenHash, TokenHasher};
 pub use one_time::{IssuedOneTime, OneTimeKind, OneTimeTokens, RedeemedOneTime};
 pub use refresh::{IssuedRefresh, RefreshTokens, RotatedRefresh};
 pub use sessions::{CreatedSession, Session, Sessions};
+#[cfg(feature = "postgres")]
 pub use store::postgres::PgStore;
+#[cfg(feature = "sqlite")]
 pub use store::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use store::{OpaqueStore, PurgeReport, RefreshFamilyRecord, UserRevocation};
 

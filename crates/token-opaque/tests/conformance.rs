@@ -1,5 +1,7 @@
 //! The conformance suite: every behaviour, on every backend (SQLite in memory, SQLite
-//! on a WAL file, PostgreSQL). Time is moved by hand, never slept.
+//! on a WAL file, PostgreSQL), each with its feature. Time is moved by hand, never
+//! slept.
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -1221,6 +1223,7 @@ mod suite {
 // ---------------------------------------------------------------------------------
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "sqlite")]
         mod sqlite_memory {
             use super::*;
             $(
@@ -1232,6 +1235,7 @@ macro_rules! conformance {
                 }
             )*
         }
+        #[cfg(feature = "sqlite")]
         mod sqlite_file {
             use super::*;
             $(
@@ -1243,6 +1247,7 @@ macro_rules! conformance {
                 }
             )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             use super::*;
             $(
@@ -1291,6 +1296,7 @@ conformance!(
 
 /// Two stores on one SQLite file, as two processes would have: the database, not a
 /// lock in this process, serialises them.
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_two_stores_on_one_file_are_serialised() {
     let h = Harness::sqlite_file().await;
@@ -1379,6 +1385,7 @@ async fn sqlite_two_stores_on_one_file_are_serialised() {
 /// for the lock without blocking the runtime's only thread, then succeeds. Were the
 /// wait done inside SQLite on the calling thread, the task that releases the lock could
 /// never run and the write would fail after the busy timeout.
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "current_thread")]
 async fn sqlite_waits_for_a_foreign_write_lock_without_blocking_the_runtime() {
     let h = Harness::sqlite_file().await;
@@ -1417,6 +1424,7 @@ async fn sqlite_waits_for_a_foreign_write_lock_without_blocking_the_runtime() {
 }
 
 /// Migrations are idempotent and re-running them on an existing database is a no-op.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_reopen_keeps_data() {
     let path = Harness::sqlite_path();
@@ -1461,6 +1469,7 @@ async fn sqlite_reopen_keeps_data() {
 }
 
 /// Several processes starting at once on an empty schema: the migration runs once.
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_migrations() {
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

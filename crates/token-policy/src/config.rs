@@ -33,6 +33,11 @@
 //! ```
 //!
 //! File paths are relative to the configuration file's directory.
+//!
+//! What a file may name follows the crate's features: a JWK access key and a
+//! `[service]` section need `jwt`, a `redis` URL needs `redis`, a `sqlite:` or
+//! `postgres://` database needs `sqlite` or `postgres`. A file naming something the
+//! build lacks is refused with a [`Error::Config`] that names the feature.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,15 +45,23 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, JwtVerifier, SigningKey, SigningKeySet};
-use token_opaque::{Durability, OpaqueStore, OpaqueTokens, PgStore, SqliteOptions, SqliteStore};
+#[cfg(feature = "postgres")]
+use token_opaque::PgStore;
+#[cfg(feature = "sqlite")]
+use token_opaque::{Durability, SqliteOptions, SqliteStore};
+use token_opaque::{OpaqueStore, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V3, V4};
 
-use crate::blocklist::{Blocklist, MemoryBlocklist, RedisBlocklist};
+#[cfg(feature = "redis")]
+use crate::blocklist::RedisBlocklist;
+use crate::blocklist::{Blocklist, MemoryBlocklist};
 use crate::error::{Error, Result};
 use crate::keys::{AccessKey, PaymentKey};
 use crate::policy::Policy;
 use crate::service::TokenService;
+#[cfg(feature = "jwt")]
 use crate::services::{ServiceAuth, ServicePeers};
 
 /// Parses `90s`, `15m`, `2h`, `7d` (a whole number and one unit).
@@ -81,6 +94,9 @@ struct KeySection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+// Read only with `jwt`; parsed always, so that a build without it can say why it
+// refuses the section.
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 struct ServiceSection {
     name: String,
     key: String,
@@ -206,7 +222,7 @@ impl Config {
         } else if text.starts_with("k3.secret.") {
             Ok(PublicIssuer::new(SecretKey::<V3>::from_paserk(text)?).into())
         } else if text.starts_with('{') {
-            AccessKey::jwt(SigningKeySet::new(signing_jwk(text)?))
+            jwt_access_key(text)
         } else {
             Err(Error::Config(
                 "[access] key must be a k4.secret / k3.secret PASERK or a private JWK".into(),
@@ -240,6 +256,7 @@ impl Config {
         }
     }
 
+    #[cfg(feature = "jwt")]
     fn service_auth(&self) -> Result<Option<ServiceAuth>> {
         let Some(s) = &self.file.service else {
             return Ok(None);
@@ -276,12 +293,28 @@ impl Config {
         let policy = self.policy()?;
         let access = self.access_key()?;
         let payment = self.payment_key()?;
+        #[cfg(feature = "jwt")]
         let services = self.service_auth()?;
+        #[cfg(not(feature = "jwt"))]
+        if self.file.service.is_some() {
+            return Err(missing_feature(
+                "[service] configures service-to-service tokens (JWT)",
+                "jwt",
+            ));
+        }
         let store = open_store(self.database_url()).await?;
         let opaque = OpaqueTokens::new(store);
         let blocklist: Arc<dyn Blocklist> =
             match self.file.storage.as_ref().and_then(|s| s.redis.as_deref()) {
+                #[cfg(feature = "redis")]
                 Some(url) => Arc::new(RedisBlocklist::connect(url).await?),
+                #[cfg(not(feature = "redis"))]
+                Some(_) => {
+                    return Err(missing_feature(
+                        "[storage] redis names a Redis blocklist",
+                        "redis",
+                    ));
+                }
                 None => Arc::new(MemoryBlocklist::new()),
             };
         let mut builder = TokenService::builder(policy, access)
@@ -290,6 +323,7 @@ impl Config {
         if let Some(payment) = payment {
             builder = builder.payment(payment);
         }
+        #[cfg(feature = "jwt")]
         if let Some(services) = services {
             builder = builder.services(services);
         }
@@ -297,10 +331,38 @@ impl Config {
     }
 }
 
+/// The error for a configuration that names what this build left out.
+#[cfg(not(all(
+    feature = "jwt",
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite"
+)))]
+fn missing_feature(what: &str, feature: &str) -> Error {
+    Error::Config(format!(
+        "{what}, but token-policy was built without its `{feature}` feature"
+    ))
+}
+
+/// An access key from a private JWK.
+#[cfg(feature = "jwt")]
+fn jwt_access_key(jwk: &str) -> Result<AccessKey> {
+    AccessKey::jwt(SigningKeySet::new(signing_jwk(jwk)?))
+}
+
+#[cfg(not(feature = "jwt"))]
+fn jwt_access_key(_jwk: &str) -> Result<AccessKey> {
+    Err(missing_feature(
+        "[access] key is a JWK (a JWT access key)",
+        "jwt",
+    ))
+}
+
 /// A private JWK whose algorithm follows from its `alg` member or its curve.
 ///
 /// # Errors
 /// [`Error::Config`] when the algorithm cannot be told; JWT key errors.
+#[cfg(feature = "jwt")]
 pub fn signing_jwk(jwk: &str) -> Result<SigningKey> {
     Ok(SigningKey::from_jwk(jwk_algorithm(jwk)?, jwk)?)
 }
@@ -310,6 +372,7 @@ pub fn signing_jwk(jwk: &str) -> Result<SigningKey> {
 ///
 /// # Errors
 /// [`Error::Config`] when it cannot be told.
+#[cfg(feature = "jwt")]
 pub fn jwk_algorithm(jwk: &str) -> Result<Algorithm> {
     let v: serde_json::Value = serde_json::from_str(jwk)
         .map_err(|_| Error::Config("a JWK must be a JSON object".into()))?;
@@ -337,9 +400,25 @@ pub fn jwk_algorithm(jwk: &str) -> Result<Algorithm> {
 /// revocation or redemption survives a power loss ([`Durability::Full`]);
 /// `?synchronous=normal` is the default.
 ///
+/// Each scheme needs its feature (`sqlite`, `postgres`); without it, its URLs are a
+/// [`Error::Config`] naming the feature.
+///
 /// # Errors
 /// [`Error::Config`] for another scheme or SQLite option; database errors.
 pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    if url == "sqlite::memory:" || url.starts_with("sqlite://") {
+        open_sqlite(url).await
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        open_postgres(url).await
+    } else {
+        Err(Error::Config(
+            "database URL must be sqlite://PATH, sqlite::memory: or postgres://…".into(),
+        ))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> Result<Arc<dyn OpaqueStore>> {
     if url == "sqlite::memory:" {
         Ok(Arc::new(SqliteStore::memory().await?))
     } else if let Some(rest) = url.strip_prefix("sqlite://") {
@@ -358,13 +437,26 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn OpaqueStore>> {
         };
         let options = SqliteOptions::default().durability(durability);
         Ok(Arc::new(SqliteStore::open_with(path, options).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(connect_postgres(url).await?).await?))
     } else {
-        Err(Error::Config(
-            "database URL must be sqlite://PATH, sqlite::memory: or postgres://…".into(),
-        ))
+        Err(Error::Config("not a sqlite: URL".into()))
     }
+}
+
+#[cfg(not(feature = "sqlite"))]
+#[allow(clippy::unused_async)] // the signature of the one it stands in for
+async fn open_sqlite(_url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    Err(missing_feature("the database URL is sqlite:", "sqlite"))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    Ok(Arc::new(PgStore::open(connect_postgres(url).await?).await?))
+}
+
+#[cfg(not(feature = "postgres"))]
+#[allow(clippy::unused_async)] // the signature of the one it stands in for
+async fn open_postgres(_url: &str) -> Result<Arc<dyn OpaqueStore>> {
+    Err(missing_feature("the database URL is postgres:", "postgres"))
 }
 
 /// How long opening a backend waits for its server before giving up.
@@ -373,6 +465,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pool on `url`, after one direct connection that tells a refusal (at once) from
 /// silence ([`CONNECT_TIMEOUT`]) from a refused login, naming the server's address
 /// and never the URL's password.
+#[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<sqlx::PgPool> {
     use sqlx::Connection as _;
     let options: sqlx::postgres::PgConnectOptions = url
@@ -399,6 +492,7 @@ async fn connect_postgres(url: &str) -> Result<sqlx::PgPool> {
         .map_err(|e| failed(connect_failure(&e)))
 }
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
 fn timed_out() -> String {
     format!(
         "no answer within {} s (timed out)",
@@ -407,6 +501,7 @@ fn timed_out() -> String {
 }
 
 /// Why a connection failed, in words that quote nothing from the URL or the server.
+#[cfg(feature = "postgres")]
 fn connect_failure(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Io(io) => io_failure(io.kind()),
@@ -421,6 +516,7 @@ fn connect_failure(e: &sqlx::Error) -> String {
     }
 }
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn io_failure(kind: std::io::ErrorKind) -> String {
     use std::io::ErrorKind as K;
     match kind {
@@ -436,6 +532,7 @@ pub(crate) fn io_failure(kind: std::io::ErrorKind) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn sqlite_urls_take_only_the_synchronous_option() {
         let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
@@ -460,6 +557,90 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file naming what the build left out is refused, naming the feature.
+    #[cfg(not(all(
+        feature = "jwt",
+        feature = "redis",
+        feature = "postgres",
+        feature = "sqlite"
+    )))]
+    mod missing_features {
+        use super::*;
+
+        fn feature_error(result: Result<impl std::fmt::Debug>, feature: &str) {
+            match result {
+                Err(Error::Config(m)) => {
+                    assert!(m.contains(&format!("`{feature}` feature")), "{m}");
+                }
+                other => panic!("expected a configuration error naming {feature}: {other:?}"),
+            }
+        }
+
+        /// A configuration in a directory of its own, with a v4 access key beside it.
+        #[allow(dead_code)] // its tests depend on which features the build lacks
+        fn config(extra: &str) -> (Config, std::path::PathBuf) {
+            let mut b = [0u8; 8];
+            getrandom::fill(&mut b).unwrap();
+            let dir =
+                std::env::temp_dir().join(format!("tessera-features-{}", u64::from_le_bytes(b)));
+            std::fs::create_dir_all(&dir).unwrap();
+            let key = SecretKey::<V4>::generate().unwrap().to_paserk();
+            std::fs::write(dir.join("access.paserk"), key.expose_secret()).unwrap();
+            std::fs::write(dir.join("access.jwk"), r#"{"kty":"EC","crv":"P-256"}"#).unwrap();
+            let text = format!(
+                "issuer = \"a\"\naudience = \"b\"\n[access]\nkey = \"file:access.paserk\"\n{extra}"
+            );
+            (Config::from_toml(&text, &dir).unwrap(), dir)
+        }
+
+        #[cfg(not(feature = "postgres"))]
+        #[tokio::test]
+        async fn postgres_urls() {
+            feature_error(open_store("postgres://u@127.0.0.1:1/db").await, "postgres");
+        }
+
+        #[cfg(not(feature = "sqlite"))]
+        #[tokio::test]
+        async fn sqlite_urls() {
+            feature_error(open_store("sqlite::memory:").await, "sqlite");
+            feature_error(open_store("sqlite://tessera.db").await, "sqlite");
+        }
+
+        #[cfg(not(feature = "jwt"))]
+        #[test]
+        fn jwk_access_keys() {
+            let (c, dir) = config("");
+            let jwk = Config::from_toml(
+                "issuer = \"a\"\naudience = \"b\"\n[access]\nkey = \"file:access.jwk\"\n",
+                &dir,
+            )
+            .unwrap();
+            assert!(c.access_key().is_ok());
+            feature_error(jwk.access_key(), "jwt");
+            let _ = std::fs::remove_dir_all(dir);
+        }
+
+        #[cfg(all(not(feature = "jwt"), feature = "sqlite"))]
+        #[tokio::test]
+        async fn service_sections() {
+            let (c, dir) = config(
+                "[service]\nname = \"auth\"\nkey = \"file:s.jwk\"\n[storage]\ndatabase = \"sqlite::memory:\"\n",
+            );
+            feature_error(c.build().await, "jwt");
+            let _ = std::fs::remove_dir_all(dir);
+        }
+
+        #[cfg(all(not(feature = "redis"), feature = "sqlite"))]
+        #[tokio::test]
+        async fn redis_urls() {
+            let (c, dir) = config(
+                "[storage]\ndatabase = \"sqlite::memory:\"\nredis = \"redis://127.0.0.1:1/\"\n",
+            );
+            feature_error(c.build().await, "redis");
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 
     #[test]
@@ -522,6 +703,7 @@ mod tests {
         assert!(matches!(c.access_key(), Err(Error::Config(m)) if m.contains("file:PATH")));
     }
 
+    #[cfg(feature = "jwt")]
     #[test]
     fn jwk_algorithms() {
         assert_eq!(

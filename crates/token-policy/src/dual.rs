@@ -12,25 +12,32 @@
 //! tokens) are admitted only through
 //! [`DualVerifier::dangerous_allow_legacy_hmac_jwt`]: a JWT route like the other,
 //! counted and cut off with it, whose keys pin their own algorithms.
+//!
+//! The JWT routes exist with the `jwt` feature; without it, the allow-list admits
+//! PASETO only and refuses every JWT as off the list.
 
+#[cfg(feature = "jwt")]
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use token_core::{
-    Clock, PasetoPurpose, PasetoVersion, SystemClock, Timestamp, TokenFormat, Validation, Verified,
-};
+#[cfg(feature = "jwt")]
+use token_core::{Clock, SystemClock, Timestamp};
+use token_core::{PasetoPurpose, PasetoVersion, TokenFormat, Validation, Verified};
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, VerifyingKey};
 use token_paseto::{PublicVerifier, V3, V4};
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "jwt")]
 struct JwtRoute {
     verifier: JwtVerifier<VerifyingKey>,
     algorithms: Vec<Algorithm>,
 }
 
+#[cfg(feature = "jwt")]
 struct HmacRoute {
     verifier: JwtVerifier<HmacKey>,
     algorithms: Vec<HmacAlgorithm>,
@@ -54,11 +61,15 @@ pub struct Counts {
 pub struct DualVerifier {
     v4: Option<PublicVerifier<V4>>,
     v3: Option<PublicVerifier<V3>>,
+    #[cfg(feature = "jwt")]
     jwt: Option<JwtRoute>,
+    #[cfg(feature = "jwt")]
     legacy_hmac: Option<HmacRoute>,
     /// The JWT cut-off: kept apart from the route, so it holds whatever the order in
     /// which the builder was called.
+    #[cfg(feature = "jwt")]
     jwt_until: Option<Timestamp>,
+    #[cfg(feature = "jwt")]
     clock: Arc<dyn Clock>,
     paseto_seen: AtomicU64,
     jwt_seen: AtomicU64,
@@ -68,17 +79,17 @@ pub struct DualVerifier {
 
 impl std::fmt::Debug for DualVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DualVerifier")
-            .field("v4_public", &self.v4.is_some())
-            .field("v3_public", &self.v3.is_some())
-            .field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
+        let mut d = f.debug_struct("DualVerifier");
+        d.field("v4_public", &self.v4.is_some())
+            .field("v3_public", &self.v3.is_some());
+        #[cfg(feature = "jwt")]
+        d.field("jwt_algorithms", &self.jwt.as_ref().map(|j| &j.algorithms))
             .field(
                 "legacy_hmac_algorithms",
                 &self.legacy_hmac.as_ref().map(|j| &j.algorithms),
             )
-            .field("jwt_until", &self.jwt_until)
-            .field("counts", &self.counts())
-            .finish_non_exhaustive()
+            .field("jwt_until", &self.jwt_until);
+        d.field("counts", &self.counts()).finish_non_exhaustive()
     }
 }
 
@@ -94,9 +105,13 @@ impl DualVerifier {
         Self {
             v4: None,
             v3: None,
+            #[cfg(feature = "jwt")]
             jwt: None,
+            #[cfg(feature = "jwt")]
             legacy_hmac: None,
+            #[cfg(feature = "jwt")]
             jwt_until: None,
+            #[cfg(feature = "jwt")]
             clock: Arc::new(SystemClock),
             paseto_seen: AtomicU64::new(0),
             jwt_seen: AtomicU64::new(0),
@@ -121,6 +136,7 @@ impl DualVerifier {
 
     /// Admits JWS tokens whose header `alg` is one of `algorithms`, verified by
     /// `verifier`'s keys (each key also pins its own algorithm).
+    #[cfg(feature = "jwt")]
     #[must_use]
     pub fn allow_jwt(
         mut self,
@@ -142,6 +158,7 @@ impl DualVerifier {
     /// included) can mint tokens this route accepts. The route is counted
     /// ([`Counts::legacy_hmac`]) and cut off with every other JWT route
     /// ([`DualVerifier::stop_accepting_jwt_after`]); set the cut-off.
+    #[cfg(feature = "jwt")]
     #[must_use]
     pub fn dangerous_allow_legacy_hmac_jwt(
         mut self,
@@ -158,6 +175,7 @@ impl DualVerifier {
     /// Refuses JWTs from `t` on ([`Error::JwtRetired`]), whatever their expiry and
     /// whether called before or after the JWT routes are added; the legacy HMAC route
     /// included.
+    #[cfg(feature = "jwt")]
     #[must_use]
     pub fn stop_accepting_jwt_after(mut self, t: Timestamp) -> Self {
         self.jwt_until = Some(t);
@@ -165,6 +183,7 @@ impl DualVerifier {
     }
 
     /// Reads "now" (for the JWT cut-off) from `clock`.
+    #[cfg(feature = "jwt")]
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -224,6 +243,7 @@ impl DualVerifier {
                     None => Err(self.refuse(format.to_string())),
                 }
             }
+            #[cfg(feature = "jwt")]
             TokenFormat::Jws => {
                 if self.jwt.is_none() && self.legacy_hmac.is_none() {
                     return Err(self.refuse(format.to_string()));
@@ -261,5 +281,28 @@ impl DualVerifier {
             }
             other => Err(self.refuse(other.to_string())),
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "jwt")))]
+mod tests {
+    use super::*;
+
+    /// Without the `jwt` feature there is no JWT route: a JWT is refused as off the
+    /// list, and counted as refused.
+    #[test]
+    fn without_the_jwt_feature_a_jwt_is_off_the_list() {
+        // {"alg":"ES256","typ":"JWT"} . {} . 64 bytes of signature
+        let jws = format!(
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.e30.{}",
+            "A".repeat(86)
+        );
+        assert_eq!(TokenFormat::detect(&jws).ok(), Some(TokenFormat::Jws));
+        let dual = DualVerifier::new();
+        assert!(matches!(
+            dual.verify::<()>(&jws, &Validation::new()),
+            Err(Error::NotAllowed(_))
+        ));
+        assert_eq!(dual.counts().refused, 1);
     }
 }

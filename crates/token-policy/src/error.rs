@@ -20,6 +20,7 @@ pub enum Error {
     #[error(transparent)]
     Paseto(#[from] token_paseto::Error),
     /// A JWT error.
+    #[cfg(feature = "jwt")]
     #[error(transparent)]
     Jwt(#[from] token_jwt::Error),
     /// An opaque-token error (refresh, API key, one-time token, session).
@@ -83,6 +84,7 @@ pub enum Error {
     #[error("token kind not allowed: {0}")]
     NotAllowed(String),
     /// JWT access tokens are no longer accepted (the migration's cut-off has passed).
+    #[cfg(feature = "jwt")]
     #[error("JWT access tokens are no longer accepted")]
     JwtRetired,
     /// A configuration file or key reference is invalid.
@@ -125,6 +127,7 @@ impl Error {
         match self {
             Self::Core(e) => e.reason(),
             Self::Paseto(e) => e.reason(),
+            #[cfg(feature = "jwt")]
             Self::Jwt(e) => e.reason(),
             Self::Opaque(e) => e.reason(),
             Self::WrongTokenType { .. } => Reason::WrongTokenType,
@@ -132,6 +135,7 @@ impl Error {
             Self::AlreadyUsed => Reason::AlreadyUsed,
             Self::SingleUseLimit => Reason::RateLimited,
             Self::NotAllowed(_) => Reason::NotAllowed,
+            #[cfg(feature = "jwt")]
             Self::JwtRetired => Reason::JwtRetired,
             Self::LimitExceeded { .. }
             | Self::InvalidPolicy(_)
@@ -155,7 +159,8 @@ mod tests {
 
     #[test]
     fn reasons_are_short_and_typed() {
-        let cases: Vec<(Error, &str)> = vec![
+        #[cfg_attr(not(feature = "jwt"), allow(unused_mut))]
+        let mut cases: Vec<(Error, &str)> = vec![
             (token_core::Error::InvalidToken.into(), "invalid token"),
             (
                 token_paseto::Error::Core(token_core::Error::Expired {
@@ -177,6 +182,15 @@ mod tests {
                 "unsupported token version",
             ),
             (
+                token_opaque::Error::ReuseDetected.into(),
+                "reuse detected: session revoked",
+            ),
+            (token_opaque::Error::BadChecksum.into(), "checksum mismatch"),
+            (Error::Revoked, "revoked"),
+        ];
+        #[cfg(feature = "jwt")]
+        cases.extend([
+            (
                 token_jwt::Error::UnsecuredJwt.into(),
                 "algorithm not allowed for this key",
             ),
@@ -184,13 +198,7 @@ mod tests {
                 token_jwt::Error::UnsupportedCritical("b64".into()).into(),
                 "unsupported critical header",
             ),
-            (
-                token_opaque::Error::ReuseDetected.into(),
-                "reuse detected: session revoked",
-            ),
-            (token_opaque::Error::BadChecksum.into(), "checksum mismatch"),
-            (Error::Revoked, "revoked"),
-        ];
+        ]);
         for (e, want) in cases {
             assert_eq!(e.reason(), want, "{e:?}");
         }

@@ -1,6 +1,10 @@
 //! The keys each job accepts. Only asymmetric signers can become an [`AccessKey`] and
 //! only `local` PASETO ciphers a [`PaymentKey`]: an HMAC JWT key for access tokens, or
 //! a signed (readable) format for payments, does not type-check.
+//!
+//! The JWT variants exist with the `jwt` feature; the access enums are
+//! `#[non_exhaustive]`, so code that matches on them builds whichever features the
+//! dependency graph turns on.
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -9,20 +13,25 @@ use token_core::{
     AsymmetricSigner, Claims, KeyId, TokenDecrypter, TokenEncrypter, TokenFormat, TokenSigner,
     TokenVerifier, Validation, Verified,
 };
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, JwtVerifier, SigningKeySet, VerifyingKey};
-use token_paseto::{LocalCipher, PublicIssuer, PublicVerifier, V3, V4};
+use token_paseto::{LocalCipher, PublicIssuer, PublicKeySet, PublicVerifier, V3, V4};
 
 use crate::error::{Error, Result};
-use crate::policy::{AccessFormat, Job, PaymentFormat};
+#[cfg(feature = "jwt")]
+use crate::policy::Job;
+use crate::policy::{AccessFormat, PaymentFormat};
 
 /// The signing keys of the access job.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AccessKey {
     /// PASETO `v4.public` (the default).
     PasetoV4(PublicIssuer<V4>),
     /// PASETO `v3.public` (NIST).
     PasetoV3(PublicIssuer<V3>),
     /// JWT, ES256 or EdDSA only (OAuth/OIDC interop).
+    #[cfg(feature = "jwt")]
     Jwt(SigningKeySet),
 }
 
@@ -44,6 +53,7 @@ impl AccessKey {
     ///
     /// # Errors
     /// [`Error::KeyNotAllowed`] for another algorithm.
+    #[cfg(feature = "jwt")]
     pub fn jwt(keys: SigningKeySet) -> Result<Self> {
         match keys.current().algorithm() {
             Algorithm::Es256 | Algorithm::EdDsa => Ok(Self::Jwt(keys)),
@@ -59,7 +69,9 @@ impl AccessKey {
         match self {
             Self::PasetoV4(_) => AccessFormat::PasetoV4Public,
             Self::PasetoV3(_) => AccessFormat::PasetoV3Public,
+            #[cfg(feature = "jwt")]
             Self::Jwt(k) if k.current().algorithm() == Algorithm::EdDsa => AccessFormat::JwtEdDsa,
+            #[cfg(feature = "jwt")]
             Self::Jwt(_) => AccessFormat::JwtEs256,
         }
     }
@@ -69,6 +81,7 @@ impl AccessKey {
         match self {
             Self::PasetoV4(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
             Self::PasetoV3(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
+            #[cfg(feature = "jwt")]
             Self::Jwt(k) => k.iter().map(|(id, _, _)| id.to_string()).collect(),
         }
     }
@@ -81,6 +94,7 @@ impl TokenSigner for AccessKey {
         match self {
             Self::PasetoV4(k) => k.key_id(),
             Self::PasetoV3(k) => k.key_id(),
+            #[cfg(feature = "jwt")]
             Self::Jwt(k) => k.key_id(),
         }
     }
@@ -89,6 +103,7 @@ impl TokenSigner for AccessKey {
         Ok(match self {
             Self::PasetoV4(k) => k.sign(claims)?,
             Self::PasetoV3(k) => k.sign(claims)?,
+            #[cfg(feature = "jwt")]
             Self::Jwt(k) => k.sign_as(&token_jwt::TokenType::AccessToken, claims)?,
         })
     }
@@ -101,6 +116,7 @@ impl AsymmetricSigner for AccessKey {
         match self {
             Self::PasetoV4(k) => AccessVerifier::PasetoV4(k.public_verifier()),
             Self::PasetoV3(k) => AccessVerifier::PasetoV3(k.public_verifier()),
+            #[cfg(feature = "jwt")]
             Self::Jwt(k) => AccessVerifier::Jwt(k.verifier()),
         }
     }
@@ -108,37 +124,63 @@ impl AsymmetricSigner for AccessKey {
 
 /// The public verifying keys of the access job.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AccessVerifier {
     /// PASETO `v4.public`.
     PasetoV4(PublicVerifier<V4>),
     /// PASETO `v3.public`.
     PasetoV3(PublicVerifier<V3>),
     /// JWT (the algorithm is pinned by each key).
+    #[cfg(feature = "jwt")]
     Jwt(JwtVerifier<VerifyingKey>),
 }
 
 impl AccessVerifier {
+    /// The JWK Set (RFC 7517) that publishes these keys, current and retired, for
+    /// `/.well-known/jwks.json`: `Some` for JWT keys, `None` for PASETO keys.
+    #[cfg_attr(not(feature = "jwt"), allow(clippy::unused_self))]
+    pub fn jwks_json(&self) -> Option<String> {
+        #[cfg(feature = "jwt")]
+        if let Self::Jwt(v) = self {
+            return Some(v.to_jwks().to_json());
+        }
+        None
+    }
+
+    /// The PASERK public-key set that publishes these keys, current and retired, for
+    /// `/.well-known/paseto-keys.json`: `Some` for PASETO keys, `None` for JWT keys.
+    pub fn paseto_key_set_json(&self) -> Option<String> {
+        match self {
+            Self::PasetoV4(v) => Some(PublicKeySet::from(v).to_json()),
+            Self::PasetoV3(v) => Some(PublicKeySet::from(v).to_json()),
+            #[cfg(feature = "jwt")]
+            Self::Jwt(_) => None,
+        }
+    }
+
     /// Whether a token of `format` can be for this verifier at all.
     pub fn accepts(&self, format: &TokenFormat) -> bool {
         use token_core::{PasetoPurpose, PasetoVersion};
-        matches!(
-            (self, format),
-            (
-                Self::PasetoV4(_),
+        match self {
+            Self::PasetoV4(_) => matches!(
+                format,
                 TokenFormat::Paseto {
                     version: PasetoVersion::V4,
                     purpose: PasetoPurpose::Public,
                     ..
-                },
-            ) | (
-                Self::PasetoV3(_),
+                }
+            ),
+            Self::PasetoV3(_) => matches!(
+                format,
                 TokenFormat::Paseto {
                     version: PasetoVersion::V3,
                     purpose: PasetoPurpose::Public,
                     ..
-                },
-            ) | (Self::Jwt(_), TokenFormat::Jws)
-        )
+                }
+            ),
+            #[cfg(feature = "jwt")]
+            Self::Jwt(_) => matches!(format, TokenFormat::Jws),
+        }
     }
 }
 
@@ -153,6 +195,7 @@ impl TokenVerifier for AccessVerifier {
         Ok(match self {
             Self::PasetoV4(v) => v.verify(token, validation)?,
             Self::PasetoV3(v) => v.verify(token, validation)?,
+            #[cfg(feature = "jwt")]
             Self::Jwt(v) => v.verify(token, validation)?,
         })
     }

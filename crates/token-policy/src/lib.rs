@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod blocklist;
 pub mod config;
@@ -9,11 +10,13 @@ pub mod keys;
 pub mod policy;
 pub mod resource;
 pub mod service;
+#[cfg(feature = "jwt")]
 pub mod services;
 
+#[cfg(feature = "redis")]
+pub use blocklist::RedisBlocklist;
 pub use blocklist::{
-    Blocklist, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist, RedisBlocklist, Revocation,
-    TokenRef,
+    Blocklist, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist, Revocation, TokenRef,
 };
 pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
@@ -21,4 +24,5 @@ pub use keys::{AccessKey, AccessVerifier, PaymentKey};
 pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
 pub use resource::{AccessKeySource, JsonObject, ResourceVerifier};
 pub use service::{AccessClaims, LoginTokens, TokenService, TokenServiceBuilder};
+#[cfg(feature = "jwt")]
 pub use services::{ServiceAuth, ServicePeers};

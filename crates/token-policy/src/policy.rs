@@ -100,14 +100,17 @@ pub const DEFAULT_SENSITIVE_CLAIMS: &[&str] = &[
 
 /// Which format the access job uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum AccessFormat {
     /// PASETO `v4.public` (Ed25519): the default.
     PasetoV4Public,
     /// PASETO `v3.public` (ECDSA P-384): NIST.
     PasetoV3Public,
     /// JWT ES256: OAuth/OIDC interop.
+    #[cfg(feature = "jwt")]
     JwtEs256,
     /// JWT EdDSA (Ed25519).
+    #[cfg(feature = "jwt")]
     JwtEdDsa,
 }
 
@@ -117,7 +120,9 @@ impl AccessFormat {
         match self {
             Self::PasetoV4Public => "PASETO v4.public (Ed25519)",
             Self::PasetoV3Public => "PASETO v3.public (ECDSA P-384)",
+            #[cfg(feature = "jwt")]
             Self::JwtEs256 => "JWT ES256",
+            #[cfg(feature = "jwt")]
             Self::JwtEdDsa => "JWT EdDSA (Ed25519)",
         }
     }

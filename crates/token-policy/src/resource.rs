@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use token_core::{
     Clock, RegisteredClaim, SystemClock, TokenFormat, TokenVerifier, Validation, Verified,
 };
+#[cfg(feature = "jwt")]
 use token_jwt::JwtVerifier;
 use token_paseto::{PublicKey, PublicKeySet, PublicVerifier, V3, V4};
 
@@ -194,6 +195,7 @@ impl ResourceVerifier {
     ///
     /// # Errors
     /// The JWKS's errors.
+    #[cfg(feature = "jwt")]
     pub fn from_jwks(
         issuer: impl Into<String>,
         audience: impl Into<String>,
@@ -340,6 +342,7 @@ impl From<PublicVerifier<V3>> for AccessVerifier {
     }
 }
 
+#[cfg(feature = "jwt")]
 impl From<JwtVerifier> for AccessVerifier {
     fn from(v: JwtVerifier) -> Self {
         Self::Jwt(v)

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::keys::{AccessKey, AccessVerifier, PaymentKey};
 use crate::policy::{Explanation, Job, Policy};
 use crate::resource::{JsonObject, ResourceVerifier};
+#[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
 
 /// The custom claims of an access token: the session (refresh family) id plus the
@@ -70,6 +71,7 @@ pub struct TokenService {
     payment: Option<PaymentKey>,
     opaque: Option<OpaqueTokens>,
     blocklist: Arc<dyn Blocklist>,
+    #[cfg(feature = "jwt")]
     services: Option<ServiceAuth>,
     clock: Arc<dyn Clock>,
 }
@@ -91,6 +93,7 @@ pub struct TokenServiceBuilder {
     payment: Option<PaymentKey>,
     opaque: Option<OpaqueTokens>,
     blocklist: Option<Arc<dyn Blocklist>>,
+    #[cfg(feature = "jwt")]
     services: Option<ServiceAuth>,
     clock: Arc<dyn Clock>,
 }
@@ -119,6 +122,7 @@ impl TokenServiceBuilder {
     }
 
     /// Enables service-to-service tokens.
+    #[cfg(feature = "jwt")]
     #[must_use]
     pub fn services(mut self, services: ServiceAuth) -> Self {
         self.services = Some(services);
@@ -161,6 +165,7 @@ impl TokenServiceBuilder {
             payment: self.payment,
             opaque: self.opaque,
             blocklist,
+            #[cfg(feature = "jwt")]
             services: self.services,
             clock,
         }
@@ -178,6 +183,7 @@ impl TokenService {
             payment: None,
             opaque: None,
             blocklist: None,
+            #[cfg(feature = "jwt")]
             services: None,
             clock: Arc::new(SystemClock),
         }
@@ -199,6 +205,7 @@ impl TokenService {
                     .as_ref()
                     .map(PaymentKey::key_ids)
                     .unwrap_or_default(),
+                #[cfg(feature = "jwt")]
                 Job::ServiceToService => self
                     .services
                     .as_ref()
@@ -248,6 +255,7 @@ impl TokenService {
     }
 
     /// Service-to-service tokens, when enabled.
+    #[cfg(feature = "jwt")]
     pub fn services(&self) -> Option<&ServiceAuth> {
         self.services.as_ref()
     }
@@ -669,6 +677,7 @@ impl TokenService {
     ///
     /// # Errors
     /// [`Error::InvalidPolicy`] when service tokens are not configured; signing errors.
+    #[cfg(feature = "jwt")]
     pub fn service_token(&self, target: &str) -> Result<SecretString> {
         self.services()
             .ok_or_else(|| {
@@ -681,6 +690,7 @@ impl TokenService {
     ///
     /// # Errors
     /// [`Error::InvalidPolicy`] when not configured; JWT and claim errors.
+    #[cfg(feature = "jwt")]
     pub fn verify_service_token(&self, token: &str) -> Result<Verified<()>> {
         self.services()
             .ok_or_else(|| {

@@ -8,12 +8,14 @@
 )]
 
 use std::sync::Arc;
-
 use std::time::Duration;
-use token_core::test_support::{REDIS_URL, service_url};
 
+#[cfg(feature = "redis")]
+use token_core::test_support::{REDIS_URL, service_url};
 use token_core::{Clock, ManualClock, Timestamp};
-use token_policy::{Blocklist, Error, MemoryBlocklist, RedisBlocklist, TokenRef};
+#[cfg(feature = "redis")]
+use token_policy::RedisBlocklist;
+use token_policy::{Blocklist, Error, MemoryBlocklist, TokenRef};
 
 fn ts(t: i64) -> Timestamp {
     Timestamp::from_unix_seconds(t).unwrap()
@@ -212,6 +214,7 @@ async fn memory_single_winner() {
     single_winner(list, &clock, "mem").await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_single_winner() {
     let Some((list, clock, prefix)) = redis().await else {
@@ -311,6 +314,7 @@ async fn memory_backend_refuses_rather_than_forgets_when_full() {
     assert!(!list.is_revoked("a").await.unwrap());
 }
 
+#[cfg(feature = "redis")]
 async fn redis() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
     let url = service_url(REDIS_URL, "redis blocklist")?;
     let clock = Arc::new(ManualClock::at_system_now());
@@ -325,6 +329,7 @@ async fn redis() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
     Some((list, clock, prefix))
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_backend_conforms() {
     let Some((list, clock, prefix)) = redis().await else {
@@ -333,6 +338,7 @@ async fn redis_backend_conforms() {
     conformance(&list, &clock, &prefix).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_single_use_is_bounded_per_subject() {
     let Some((list, clock, prefix)) = redis().await else {
@@ -352,6 +358,7 @@ async fn redis_single_use_is_bounded_per_subject() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_ttl_is_the_remaining_lifetime() {
     let Some((list, clock, _)) = redis().await else {
@@ -364,6 +371,7 @@ async fn redis_ttl_is_the_remaining_lifetime() {
     assert_eq!(list.remaining_ttl("never-revoked").await.unwrap(), None);
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_unreachable_is_a_connect_error_at_once() {
     // A port nothing listens on.

@@ -1,12 +1,17 @@
 //! Opening a backend whose server is not there: a refusal fails at once, silence fails
 //! after `CONNECT_TIMEOUT`, and each says which backend, where, and which of the two —
 //! never the URL's password.
+#![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
-use token_policy::config::{CONNECT_TIMEOUT, open_store};
-use token_policy::{Error, RedisBlocklist};
+use token_policy::Error;
+#[cfg(feature = "redis")]
+use token_policy::RedisBlocklist;
+#[cfg(feature = "redis")]
+use token_policy::config::CONNECT_TIMEOUT;
+use token_policy::config::open_store;
 
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -14,6 +19,7 @@ fn closed_port() -> u16 {
 }
 
 /// A server that accepts connections and never says a word.
+#[cfg(feature = "redis")]
 fn silent_server() -> (std::net::TcpListener, u16) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -58,6 +64,7 @@ async fn a_refused_postgres_connection_fails_at_once() {
     eprintln!("postgres refusal reported after {elapsed:?}");
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn silent_servers_time_out_within_the_bound() {
     let (_pg, pg_port) = silent_server();

@@ -1,5 +1,6 @@
 //! The migration verifier's legacy HMAC route: admitted only through its `dangerous_`
 //! method, counted, and cut off with every other JWT route.
+#![cfg(feature = "jwt")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

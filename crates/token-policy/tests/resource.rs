@@ -1,6 +1,7 @@
 //! The verify side: a resource server holding public keys only (given as a PASERK, a
 //! PASETO key set or a JWKS, or found by a key source) accepts exactly what the issuer's
 //! own `verify_access` accepts, revocation included when it shares the blocklist.
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use token_core::{ManualClock, Validation, Verified};
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, PublicKeySet, SecretKey, V4};
@@ -151,6 +153,7 @@ async fn public_keys_alone_verify_what_the_issuer_issues() {
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn a_jwt_issuer_is_verified_from_its_jwks() {
     let jwt = AccessKey::jwt(SigningKeySet::new(

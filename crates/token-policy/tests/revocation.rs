@@ -2,6 +2,7 @@
 //! access tokens, failures are reported before anything claims success, single use
 //! cannot crowd out logout, a credential change ends every credential. On the embedded
 //! default and on PostgreSQL + Redis when their URLs are set (mandatory in CI).
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,14 +17,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+#[cfg(all(feature = "postgres", feature = "redis"))]
 use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
 use token_core::{ManualClock, Timestamp};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
+#[cfg(feature = "redis")]
+use token_policy::RedisBlocklist;
 use token_policy::config::open_store;
-use token_policy::{
-    Blocklist, Error, MemoryBlocklist, Policy, RedisBlocklist, Revocation, TokenRef, TokenService,
-};
+use token_policy::{Blocklist, Error, MemoryBlocklist, Policy, Revocation, TokenRef, TokenService};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Session {
@@ -122,11 +124,13 @@ struct Backend {
 }
 
 fn backends() -> Vec<Backend> {
+    #[cfg_attr(not(all(feature = "postgres", feature = "redis")), allow(unused_mut))]
     let mut out = vec![Backend {
         name: "sqlite+memory",
         database: "sqlite::memory:".into(),
         redis: None,
     }];
+    #[cfg(all(feature = "postgres", feature = "redis"))]
     if let (Some(db), Some(redis)) = (
         service_url(DATABASE_URL, "token-policy revocation on PostgreSQL"),
         service_url(REDIS_URL, "token-policy revocation on Redis"),
@@ -154,6 +158,7 @@ async fn fixture(backend: &Backend, single_use_per_subject: usize) -> Fixture {
         .build()
         .unwrap();
     let inner: Arc<dyn Blocklist> = match &backend.redis {
+        #[cfg(feature = "redis")]
         Some(url) => Arc::new(
             RedisBlocklist::connect(url)
                 .await
@@ -162,6 +167,8 @@ async fn fixture(backend: &Backend, single_use_per_subject: usize) -> Fixture {
                 .with_clock(clock.clone())
                 .single_use_per_subject(single_use_per_subject),
         ),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => unreachable!("Redis backends need the redis feature"),
         None => Arc::new(
             MemoryBlocklist::with_capacity(10_000, clock.clone())
                 .single_use_per_subject(single_use_per_subject),

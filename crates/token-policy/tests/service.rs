@@ -1,6 +1,7 @@
 //! Every job end to end through `TokenService`, with its failures, on the embedded
 //! default (SQLite in memory, in-process blocklist) and on PostgreSQL + Redis when
 //! their URLs are set (mandatory in CI).
+#![cfg(feature = "sqlite")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,16 +14,21 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "jwt")]
+use token_core::Clock;
+use token_core::ManualClock;
+#[cfg(all(feature = "postgres", feature = "redis"))]
 use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
-use token_core::{Clock, ManualClock};
+#[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, SigningKey, SigningKeySet};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
+#[cfg(feature = "redis")]
+use token_policy::RedisBlocklist;
 use token_policy::config::open_store;
-use token_policy::{
-    AccessKey, Blocklist, DualVerifier, Error, Job, MemoryBlocklist, Policy, RedisBlocklist,
-    ServiceAuth, ServicePeers, TokenService,
-};
+#[cfg(feature = "jwt")]
+use token_policy::{AccessKey, DualVerifier, ServiceAuth, ServicePeers};
+use token_policy::{Blocklist, Error, Job, MemoryBlocklist, Policy, TokenService};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Session {
@@ -59,11 +65,13 @@ struct Backend {
 }
 
 fn backends() -> Vec<Backend> {
+    #[cfg_attr(not(all(feature = "postgres", feature = "redis")), allow(unused_mut))]
     let mut out = vec![Backend {
         name: "sqlite+memory",
         database: "sqlite::memory:".into(),
         redis: None,
     }];
+    #[cfg(all(feature = "postgres", feature = "redis"))]
     if let (Some(db), Some(redis)) = (
         service_url(DATABASE_URL, "token-policy service on PostgreSQL"),
         service_url(REDIS_URL, "token-policy service on Redis"),
@@ -84,6 +92,7 @@ async fn service(backend: &Backend, clock: Arc<ManualClock>) -> TokenService {
         .build()
         .unwrap();
     let blocklist: Arc<dyn Blocklist> = match &backend.redis {
+        #[cfg(feature = "redis")]
         Some(url) => Arc::new(
             RedisBlocklist::connect(url)
                 .await
@@ -91,25 +100,27 @@ async fn service(backend: &Backend, clock: Arc<ManualClock>) -> TokenService {
                 .with_prefix(format!("svc-{}:", unique()))
                 .with_clock(clock.clone()),
         ),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => unreachable!("Redis backends need the redis feature"),
         None => Arc::new(MemoryBlocklist::with_capacity(10_000, clock.clone())),
     };
-    let signer = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
-    let services = {
-        let peers = ServicePeers::new()
-            .trust("billing", signer.verifier())
-            .unwrap();
-        ServiceAuth::new("billing", signer, peers).unwrap()
-    };
-    TokenService::builder(
+    let builder = TokenService::builder(
         policy(),
         PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
     )
     .payment(LocalCipher::new(LocalKey::<V4>::generate().unwrap()))
     .opaque(opaque)
     .blocklist(blocklist)
-    .services(services)
-    .clock(clock)
-    .build()
+    .clock(clock);
+    #[cfg(feature = "jwt")]
+    let builder = {
+        let signer = SigningKeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
+        let peers = ServicePeers::new()
+            .trust("billing", signer.verifier())
+            .unwrap();
+        builder.services(ServiceAuth::new("billing", signer, peers).unwrap())
+    };
+    builder.build()
 }
 
 /// Users are unique per run so the shared PostgreSQL database never mixes runs.
@@ -439,6 +450,7 @@ async fn sessions_are_server_side_and_revocable() {
     }
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn service_tokens_name_their_target() {
     let backend = &backends()[0];
@@ -461,6 +473,7 @@ async fn service_tokens_name_their_target() {
     assert_eq!(err.reason(), "expired");
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn jwt_access_tokens_for_oidc_interop() {
     let clock = Arc::new(ManualClock::at_system_now());
@@ -523,14 +536,17 @@ fn over_long_lifetimes_are_refused_when_the_policy_is_built() {
         })
     ));
     // HMAC and RSA keys cannot be access keys.
-    let rsa = SigningKeySet::new(SigningKey::generate(Algorithm::Rs256).unwrap());
-    assert!(matches!(
-        AccessKey::jwt(rsa),
-        Err(Error::KeyNotAllowed {
-            job: Job::Access,
-            ..
-        })
-    ));
+    #[cfg(feature = "jwt")]
+    {
+        let rsa = SigningKeySet::new(SigningKey::generate(Algorithm::Rs256).unwrap());
+        assert!(matches!(
+            AccessKey::jwt(rsa),
+            Err(Error::KeyNotAllowed {
+                job: Job::Access,
+                ..
+            })
+        ));
+    }
 }
 
 #[tokio::test]
@@ -582,6 +598,7 @@ async fn explain_names_the_keys_in_use() {
     assert!(e.to_string().contains("service-to-service"));
 }
 
+#[cfg(feature = "jwt")]
 #[test]
 fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
     let clock = Arc::new(ManualClock::at_system_now());
@@ -712,8 +729,11 @@ async fn a_service_holds_only_the_parts_its_jobs_need() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Revoked), "{err:?}");
-    let err = svc.service_token("billing").unwrap_err();
-    assert!(err.to_string().contains("service-to-service"), "{err}");
+    #[cfg(feature = "jwt")]
+    {
+        let err = svc.service_token("billing").unwrap_err();
+        assert!(err.to_string().contains("service-to-service"), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Service-to-service tokens: a peer's key verifies only tokens whose `iss` names that
 //! peer, so a compromised service cannot speak as another.
+#![cfg(feature = "jwt")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;

@@ -19,11 +19,17 @@ use crate::config::GracePolicy;
 use crate::error::Result;
 use crate::hash::TokenHash;
 
+// First: the backends use its column-list macros.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[macro_use]
 mod sql;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod logic;
 mod migrate;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use migrate::{MIGRATIONS_TABLE, SCHEMA_VERSION};
@@ -311,8 +317,9 @@ pub struct PurgeReport {
     pub rate_limits: u64,
 }
 
-/// Storage for opaque tokens. Implemented by [`sqlite::SqliteStore`] and
-/// [`postgres::PgStore`]; used as `Arc<dyn OpaqueStore>`.
+/// Storage for opaque tokens, used as `Arc<dyn OpaqueStore>`. Implemented by
+/// `SqliteStore` (feature `sqlite`) and `PgStore` (feature `postgres`); an application
+/// with neither may bring its own.
 ///
 /// Errors: the methods return the lookup errors of [`crate::Error`] where the method
 /// says so, and [`crate::Error::Database`] for database failures.

@@ -1,15 +1,22 @@
 //! Test harness: a controllable clock and one store per backend, isolated per test.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "sqlite")]
 use std::path::PathBuf;
+#[cfg(feature = "postgres")]
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use token_core::{Clock, Timestamp};
-use token_opaque::{Config, OpaqueStore, OpaqueTokens, PgStore, SqliteStore, TokenHasher};
+#[cfg(feature = "postgres")]
+use token_opaque::PgStore;
+#[cfg(feature = "sqlite")]
+use token_opaque::SqliteStore;
+use token_opaque::{Config, OpaqueStore, OpaqueTokens, TokenHasher};
 
 /// A clock the test moves by hand.
 #[derive(Debug)]
@@ -41,7 +48,9 @@ impl Clock for ManualClock {
 
 enum Cleanup {
     Nothing,
+    #[cfg(feature = "sqlite")]
     Files(PathBuf),
+    #[cfg(feature = "postgres")]
     Schema {
         admin: sqlx::PgPool,
         schema: String,
@@ -49,6 +58,7 @@ enum Cleanup {
     },
 }
 
+#[cfg(feature = "sqlite")]
 fn remove_sqlite_files(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.to_path_buf().into_os_string();
@@ -61,7 +71,9 @@ fn remove_sqlite_files(path: &std::path::Path) {
 pub struct Harness {
     pub store: Arc<dyn OpaqueStore>,
     pub clock: Arc<ManualClock>,
+    #[cfg(feature = "sqlite")]
     sqlite: Option<SqliteStore>,
+    #[cfg(feature = "postgres")]
     pg: Option<PgStore>,
     cleanup: Cleanup,
 }
@@ -73,21 +85,25 @@ fn random_suffix() -> String {
 }
 
 impl Harness {
+    #[cfg(feature = "sqlite")]
     pub async fn sqlite_memory() -> Self {
         let store = SqliteStore::memory().await.unwrap();
         Self {
             store: Arc::new(store.clone()),
             clock: ManualClock::new(),
             sqlite: Some(store),
+            #[cfg(feature = "postgres")]
             pg: None,
             cleanup: Cleanup::Nothing,
         }
     }
 
+    #[cfg(feature = "sqlite")]
     pub fn sqlite_path() -> PathBuf {
         std::env::temp_dir().join(format!("tessera-opaque-test-{}.db", random_suffix()))
     }
 
+    #[cfg(feature = "sqlite")]
     pub async fn sqlite_file() -> Self {
         let path = Self::sqlite_path();
         let store = SqliteStore::open(&path).await.unwrap();
@@ -95,6 +111,7 @@ impl Harness {
             store: Arc::new(store.clone()),
             clock: ManualClock::new(),
             sqlite: Some(store),
+            #[cfg(feature = "postgres")]
             pg: None,
             cleanup: Cleanup::Files(path),
         }
@@ -102,6 +119,7 @@ impl Harness {
 
     /// A PostgreSQL store in a schema of its own, or `None` (after a loud SKIP line)
     /// when no server is configured.
+    #[cfg(feature = "postgres")]
     pub async fn postgres(test: &str) -> Option<Self> {
         let url =
             token_core::test_support::service_url(token_core::test_support::DATABASE_URL, test)?;
@@ -128,6 +146,7 @@ impl Harness {
         Some(Self {
             store: Arc::new(store.clone()),
             clock: ManualClock::new(),
+            #[cfg(feature = "sqlite")]
             sqlite: None,
             pg: Some(store),
             cleanup: Cleanup::Schema { admin, schema, url },
@@ -153,20 +172,26 @@ impl Harness {
 
     /// Opens `n` connections up front (PostgreSQL), so that racing tasks start their
     /// transactions together instead of queueing behind connection set-up.
+    #[cfg_attr(not(feature = "postgres"), allow(clippy::unused_async))]
     pub async fn warm_up(&self, n: usize) {
+        #[cfg(feature = "postgres")]
         if let Some(p) = &self.pg {
             let mut held = Vec::with_capacity(n);
             for _ in 0..n {
                 held.push(p.pool().acquire().await.unwrap());
             }
         }
+        #[cfg(not(feature = "postgres"))]
+        let _ = n;
     }
 
     /// Closes the store's connections: every later query fails.
     pub async fn close_store(&self) {
+        #[cfg(feature = "sqlite")]
         if let Some(s) = &self.sqlite {
             s.close().await;
         }
+        #[cfg(feature = "postgres")]
         if let Some(p) = &self.pg {
             p.pool().close().await;
         }
@@ -174,19 +199,21 @@ impl Harness {
 
     /// A second, independent store on the same SQLite file (another process, in
     /// effect).
+    #[cfg(feature = "sqlite")]
     pub async fn second_sqlite_store(&self) -> Option<SqliteStore> {
-        match &self.cleanup {
-            Cleanup::Files(path) => Some(SqliteStore::open(path).await.unwrap()),
-            _ => None,
-        }
+        let Cleanup::Files(path) = &self.cleanup else {
+            return None;
+        };
+        Some(SqliteStore::open(path).await.unwrap())
     }
 
     /// The database file of a file-backed SQLite harness.
+    #[cfg(feature = "sqlite")]
     pub fn sqlite_file_path(&self) -> Option<&std::path::Path> {
-        match &self.cleanup {
-            Cleanup::Files(path) => Some(path),
-            _ => None,
-        }
+        let Cleanup::Files(path) = &self.cleanup else {
+            return None;
+        };
+        Some(path)
     }
 
     /// Cleans up after a test that passed.
@@ -194,7 +221,9 @@ impl Harness {
         self.close_store().await;
         match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
             Cleanup::Nothing => {}
+            #[cfg(feature = "sqlite")]
             Cleanup::Files(path) => remove_sqlite_files(&path),
+            #[cfg(feature = "postgres")]
             Cleanup::Schema { admin, schema, .. } => {
                 sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
                     .execute(&admin)
@@ -211,7 +240,9 @@ impl Drop for Harness {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
             Cleanup::Nothing => {}
+            #[cfg(feature = "sqlite")]
             Cleanup::Files(path) => remove_sqlite_files(&path),
+            #[cfg(feature = "postgres")]
             Cleanup::Schema { schema, url, .. } => {
                 // No async in Drop: a thread with a runtime of its own drops the schema.
                 let _ = std::thread::spawn(move || {

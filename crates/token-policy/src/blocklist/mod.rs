@@ -7,15 +7,18 @@
 //! space that `logout` needs.
 //!
 //! Two backends: [`MemoryBlocklist`] (the embedded default, bounded, one process) and
-//! [`RedisBlocklist`] (shared by a fleet). Both pass one conformance suite.
+//! `RedisBlocklist` (shared by a fleet; feature `redis`). Both pass one conformance
+//! suite.
 
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 
 use async_trait::async_trait;
 use token_core::Timestamp;
 
 pub use self::memory::{DEFAULT_CAPACITY, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist};
+#[cfg(feature = "redis")]
 pub use self::redis::RedisBlocklist;
 use crate::error::Result;
 

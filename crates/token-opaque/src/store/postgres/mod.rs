@@ -7,8 +7,17 @@
 //! DO UPDATE … WHERE` for the issuance rate limit, conditional `UPDATE`s).
 //!
 //! The tables live in the connection's current schema (`search_path`).
+//!
+//! The module: [`PgStore`] here; the embedded migrations in `migrate.rs`; row decoding
+//! in `rows.rs`; the [`crate::OpaqueStore`] methods in `methods.rs`.
+
+mod methods;
+mod migrate;
+mod rows;
 
 use sqlx::PgPool;
+
+use crate::error::Result;
 
 /// An [`crate::OpaqueStore`] on PostgreSQL.
 #[derive(Clone, Debug)]
@@ -38,28 +47,7 @@ impl PgStore {
         &self.pool
     }
 
-    fn read_pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn write_pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(self.pool.begin().await?)
     }
-}
-
-impl_opaque_store! {
-    store: PgStore,
-    db: sqlx::Postgres,
-    name: "postgres",
-    for_update: " FOR UPDATE",
-    migrations: crate::store::migrate::POSTGRES,
-    // Serialises concurrent migrations of the same schema (released at commit).
-    migration_lock: "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.tessera_opaque_migrations'))",
-    migrations_ddl: "CREATE TABLE IF NOT EXISTS tessera_opaque_migrations (\
-        version BIGINT PRIMARY KEY, description TEXT NOT NULL, checksum BYTEA NOT NULL, \
-        applied_at BIGINT NOT NULL)",
 }
