@@ -174,9 +174,31 @@ impl fmt::Display for DbError {
     }
 }
 
+/// Driver errors become this crate's through a crate-private conversion, so no driver
+/// type (`sqlx::Error`, `rusqlite::Error`) is part of the public API: stores write
+/// `.map_err(db)?`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) trait FromDriver {
+    fn into_error(self) -> Error;
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl FromDriver for Error {
+    fn into_error(self) -> Error {
+        self
+    }
+}
+
+/// This crate's error for a driver's (or its own, unchanged).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn db(e: impl FromDriver) -> Error {
+    e.into_error()
+}
+
 #[cfg(feature = "postgres")]
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
+impl FromDriver for sqlx::Error {
+    fn into_error(self) -> Error {
+        let e = self;
         let (kind, code, message) = match &e {
             sqlx::Error::Database(db) => {
                 let kind = if db.is_unique_violation() {
@@ -214,16 +236,17 @@ impl From<sqlx::Error> for Error {
             ),
             _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
         };
-        Self::Database(DbError::new(kind, code, message))
+        Error::Database(DbError::new(kind, code, message))
     }
 }
 
 #[cfg(feature = "sqlite")]
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
+impl FromDriver for rusqlite::Error {
+    fn into_error(self) -> Error {
         use rusqlite::ErrorCode;
         /// `SQLITE_CONSTRAINT_UNIQUE` and `SQLITE_CONSTRAINT_PRIMARYKEY`.
         const UNIQUE: [std::ffi::c_int; 2] = [2067, 1555];
+        let e = self;
         let (kind, code, message) = match &e {
             rusqlite::Error::SqliteFailure(failure, message) => {
                 let kind = match failure.code {
@@ -265,7 +288,7 @@ impl From<rusqlite::Error> for Error {
             ),
             _ => (DbErrorKind::Other, None, "database driver error".to_owned()),
         };
-        Self::Database(DbError::new(kind, code, message))
+        Error::Database(DbError::new(kind, code, message))
     }
 }
 
@@ -325,9 +348,11 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn driver_errors_name_no_values() {
-        let e: Error = sqlx::Error::PoolTimedOut.into();
+        let e: Error = db(sqlx::Error::PoolTimedOut);
         assert!(matches!(&e, Error::Database(d) if d.kind() == DbErrorKind::PoolTimedOut));
-        let e: Error = sqlx::Error::Configuration("postgres://u:hunter2@h/db".into()).into();
+        let e: Error = db(sqlx::Error::Configuration(
+            "postgres://u:hunter2@h/db".into(),
+        ));
         assert!(!e.to_string().contains("hunter2"));
     }
 }

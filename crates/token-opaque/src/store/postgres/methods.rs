@@ -1,6 +1,7 @@
 //! The [`crate::OpaqueStore`] methods: single statements on the pool, or transactions
 //! that lock what they read (`FOR UPDATE`).
 
+use crate::error::db;
 use sqlx::Row as _;
 use token_core::{OpaqueKind, Timestamp};
 
@@ -29,13 +30,15 @@ impl crate::store::OpaqueStore for PgStore {
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()> {
         let scopes = serde_json::to_string(&key.scopes)
-            .map_err(|_| Error::InvalidInput("scopes do not serialize"))?;
-        let mut tx = self.begin_write().await?;
+            .map_err(|_| Error::InvalidInput("scopes do not serialize"))
+            .map_err(db)?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         // One owner's creations take turns until commit, so the count holds.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
             .bind(&key.owner_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(db)?;
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM opaque_api_keys WHERE owner_id = $1 \
              AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
@@ -43,7 +46,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(&key.owner_id)
         .bind(key.created_at.unix_seconds())
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         if live >= i64::from(max_live) {
             return Err(Error::TooManyApiKeys { limit: max_live });
         }
@@ -55,7 +59,7 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(&key.id)
         .bind(key.hash.digest().as_slice())
         .bind(key.hash.pepper_str())
-        .bind(kind_str(key.kind)?)
+        .bind(kind_str(key.kind).map_err(db)?)
         .bind(&key.owner_id)
         .bind(&key.name)
         .bind(scopes)
@@ -65,8 +69,9 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(secs(key.revoked_at))
         .bind(&key.replaced_by)
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
@@ -81,9 +86,10 @@ impl crate::store::OpaqueStore for PgStore {
             " FROM opaque_api_keys WHERE token_hash = $1 AND kind = $2"
         ))
         .bind(hash.digest().as_slice())
-        .bind(kind_str(kind)?)
+        .bind(kind_str(kind).map_err(db)?)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(api_key_from).transpose()
     }
 
@@ -96,7 +102,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(id)
         .bind(owner_id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(api_key_from).transpose()
     }
 
@@ -108,7 +115,8 @@ impl crate::store::OpaqueStore for PgStore {
         ))
         .bind(owner_id)
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(api_key_from).collect()
     }
 
@@ -126,7 +134,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(id)
         .bind(used_before.unix_seconds())
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -140,7 +149,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(id)
         .bind(old.digest().as_slice())
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -153,7 +163,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(id)
         .bind(owner_id)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -165,7 +176,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(now.unix_seconds())
         .bind(owner_id)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected())
     }
 
@@ -176,7 +188,7 @@ impl crate::store::OpaqueStore for PgStore {
         overlap_until: Timestamp,
         now: Timestamp,
     ) -> Result<ApiKeyRecord> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         let row = sqlx::query(concat!(
             "SELECT ",
             api_key_cols!(),
@@ -185,11 +197,12 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(old_id)
         .bind(&new.owner_id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Err(Error::NotFound);
         };
-        let mut old = api_key_from(&row)?;
+        let mut old = api_key_from(&row).map_err(db)?;
         if old.revoked_at.is_some() {
             return Err(Error::Revoked);
         }
@@ -207,9 +220,11 @@ impl crate::store::OpaqueStore for PgStore {
             .bind(&new.id)
             .bind(&old.id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(db)?;
         let scopes = serde_json::to_string(&new.scopes)
-            .map_err(|_| Error::InvalidInput("scopes do not serialize"))?;
+            .map_err(|_| Error::InvalidInput("scopes do not serialize"))
+            .map_err(db)?;
         sqlx::query(concat!(
             "INSERT INTO opaque_api_keys (",
             api_key_cols!(),
@@ -218,15 +233,16 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(&new.id)
         .bind(new.hash.digest().as_slice())
         .bind(new.hash.pepper_str())
-        .bind(kind_str(new.kind)?)
+        .bind(kind_str(new.kind).map_err(db)?)
         .bind(&new.owner_id)
         .bind(&new.name)
         .bind(scopes)
         .bind(new.created_at.unix_seconds())
         .bind(secs(new.expires_at))
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         old.expires_at = Some(until);
         old.replaced_by = Some(new.id.clone());
         Ok(old)
@@ -239,7 +255,7 @@ impl crate::store::OpaqueStore for PgStore {
         family: &RefreshFamilyRecord,
         token: &NewRefreshToken,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         sqlx::query(concat!(
             "INSERT INTO opaque_refresh_families (",
             family_cols!(),
@@ -252,7 +268,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(family.idle_expires_at.unix_seconds())
         .bind(&token.id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         sqlx::query(
             "INSERT INTO opaque_refresh_tokens \
              (id, family_id, token_hash, pepper_id, kind, generation, parent_id, created_at) \
@@ -264,8 +281,9 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(token.hash.pepper_str())
         .bind(token.created_at.unix_seconds())
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
@@ -273,14 +291,15 @@ impl crate::store::OpaqueStore for PgStore {
     async fn rotate_refresh(&self, request: &RotateRequest) -> Result<RotateOutcome> {
         let digest = request.presented.digest().as_slice();
         let now = request.now;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         let family_id: Option<String> = sqlx::query_scalar(
             "SELECT family_id FROM opaque_refresh_tokens \
              WHERE token_hash = $1 AND kind = 'refresh'",
         )
         .bind(digest)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(family_id) = family_id else {
             return Err(Error::NotFound);
         };
@@ -293,11 +312,12 @@ impl crate::store::OpaqueStore for PgStore {
         ))
         .bind(&family_id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Err(Error::NotFound);
         };
-        let mut family = family_from(&row)?;
+        let mut family = family_from(&row).map_err(db)?;
         let row = sqlx::query(concat!(
             "SELECT ",
             refresh_cols!(),
@@ -305,14 +325,15 @@ impl crate::store::OpaqueStore for PgStore {
         ))
         .bind(digest)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Err(Error::NotFound);
         };
-        let token = refresh_from(&row)?;
+        let token = refresh_from(&row).map_err(db)?;
         match logic::decide_rotation(&family, &token, request) {
             Decision::Fail(e) => {
-                tx.rollback().await?;
+                tx.rollback().await.map_err(db)?;
                 Err(e)
             }
             Decision::RevokeForReuse => {
@@ -324,15 +345,17 @@ impl crate::store::OpaqueStore for PgStore {
                 .bind(now.unix_seconds())
                 .bind(&family.id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 sqlx::query(
                     "UPDATE opaque_refresh_tokens SET successor_sealed = NULL \
                      WHERE family_id = $1 AND successor_sealed IS NOT NULL",
                 )
                 .bind(&family.id)
                 .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
+                .await
+                .map_err(db)?;
+                tx.commit().await.map_err(db)?;
                 Err(Error::ReuseDetected)
             }
             Decision::Rotate => {
@@ -347,9 +370,10 @@ impl crate::store::OpaqueStore for PgStore {
                 .bind(request.sealed_successor.as_slice())
                 .bind(&token.id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 if marked.rows_affected() != 1 {
-                    tx.rollback().await?;
+                    tx.rollback().await.map_err(db)?;
                     return Err(Error::Integrity("a locked token changed under the lock"));
                 }
                 let generation = token.generation.saturating_add(1);
@@ -367,7 +391,8 @@ impl crate::store::OpaqueStore for PgStore {
                 .bind(&token.id)
                 .bind(successor.created_at.unix_seconds())
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 let idle = add_capped(now, request.idle_timeout, family.absolute_expires_at);
                 sqlx::query(
                     "UPDATE opaque_refresh_families \
@@ -379,7 +404,8 @@ impl crate::store::OpaqueStore for PgStore {
                 .bind(now.unix_seconds())
                 .bind(&family.id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 // The grandparent's sealed copy of the presented token is no
                 // longer needed: the presented token is now the previous one.
                 if let Some(parent) = &token.parent_id {
@@ -389,9 +415,10 @@ impl crate::store::OpaqueStore for PgStore {
                     )
                     .bind(parent)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db)?;
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(db)?;
                 family.current_token_id = successor.id.clone();
                 family.idle_expires_at = idle;
                 family.rotated_at = Some(now);
@@ -404,20 +431,22 @@ impl crate::store::OpaqueStore for PgStore {
                 )
                 .bind(&token.id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 let row = sqlx::query(
                     "SELECT token_hash, pepper_id, generation FROM opaque_refresh_tokens \
                      WHERE id = $1",
                 )
                 .bind(&family.current_token_id)
                 .fetch_optional(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
                 let Some(row) = row else {
                     return Err(Error::Integrity("the family's current token is missing"));
                 };
-                let successor_hash = hash_from(&row)?;
-                let generation: i64 = row.try_get("generation")?;
-                tx.commit().await?;
+                let successor_hash = hash_from(&row).map_err(db)?;
+                let generation: i64 = row.try_get("generation").map_err(db)?;
+                tx.commit().await.map_err(db)?;
                 Ok(RotateOutcome::Grace {
                     successor_id: family.current_token_id.clone(),
                     family,
@@ -438,7 +467,8 @@ impl crate::store::OpaqueStore for PgStore {
         ))
         .bind(hash.digest().as_slice())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(family_from).transpose()
     }
 
@@ -449,7 +479,7 @@ impl crate::store::OpaqueStore for PgStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE opaque_refresh_families SET revoked_at = $1, revoke_reason = $2 \
              WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL",
@@ -459,7 +489,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(family_id)
         .bind(user_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let revoked = done.rows_affected() == 1;
         // Only a family this call revoked: another user's family is left alone.
         if revoked {
@@ -469,9 +500,10 @@ impl crate::store::OpaqueStore for PgStore {
             )
             .bind(family_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(db)?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(revoked)
     }
 
@@ -490,7 +522,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(user_id)
         .bind(now.unix_seconds())
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(family_from).collect()
     }
 
@@ -501,9 +534,9 @@ impl crate::store::OpaqueStore for PgStore {
         token: &OneTimeRecord,
         min_interval: std::time::Duration,
     ) -> Result<()> {
-        let kind = kind_str(token.kind)?;
+        let kind = kind_str(token.kind).map_err(db)?;
         let now = token.created_at;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         if !min_interval.is_zero() {
             let threshold = now.saturating_sub(min_interval);
             // One statement: take the slot if the last issuance is old enough.
@@ -520,7 +553,8 @@ impl crate::store::OpaqueStore for PgStore {
             .bind(now.unix_seconds())
             .bind(threshold.unix_seconds())
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .map_err(db)?;
             if took.is_none() {
                 let last: Option<i64> = sqlx::query_scalar(
                     "SELECT last_issued_at FROM opaque_issue_limits \
@@ -529,9 +563,10 @@ impl crate::store::OpaqueStore for PgStore {
                 .bind(&token.user_id)
                 .bind(kind)
                 .fetch_optional(&mut *tx)
-                .await?;
-                tx.rollback().await?;
-                let last = ts(last.unwrap_or_else(|| now.unix_seconds()))?;
+                .await
+                .map_err(db)?;
+                tx.rollback().await.map_err(db)?;
+                let last = ts(last.unwrap_or_else(|| now.unix_seconds())).map_err(db)?;
                 let next = last.checked_add(min_interval).unwrap_or(Timestamp::MAX);
                 return Err(Error::RateLimited {
                     retry_after: next
@@ -554,8 +589,9 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(token.created_at.unix_seconds())
         .bind(token.expires_at.unix_seconds())
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
@@ -565,7 +601,7 @@ impl crate::store::OpaqueStore for PgStore {
         kind: OpaqueKind,
         now: Timestamp,
     ) -> Result<OneTimeRecord> {
-        let kind = kind_str(kind)?;
+        let kind = kind_str(kind).map_err(db)?;
         let row = sqlx::query(concat!(
             "DELETE FROM opaque_one_time_tokens \
              WHERE token_hash = $1 AND kind = $2 AND expires_at > $3 RETURNING ",
@@ -575,7 +611,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(kind)
         .bind(now.unix_seconds())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         if let Some(row) = row {
             return one_time_from(&row);
         }
@@ -586,7 +623,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(hash.digest().as_slice())
         .bind(kind)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Err(if expired.is_some() {
             Error::Expired
         } else {
@@ -603,16 +641,16 @@ impl crate::store::OpaqueStore for PgStore {
             Some(kind) => {
                 sqlx::query("DELETE FROM opaque_one_time_tokens WHERE user_id = $1 AND kind = $2")
                     .bind(user_id)
-                    .bind(kind_str(kind)?)
+                    .bind(kind_str(kind).map_err(db)?)
                     .execute(&self.pool)
-                    .await?
+                    .await
+                    .map_err(db)?
             }
-            None => {
-                sqlx::query("DELETE FROM opaque_one_time_tokens WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?
-            }
+            None => sqlx::query("DELETE FROM opaque_one_time_tokens WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?,
         };
         Ok(done.rows_affected())
     }
@@ -635,7 +673,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(session.idle_expires_at.unix_seconds())
         .bind(session.absolute_expires_at.unix_seconds())
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
@@ -647,7 +686,8 @@ impl crate::store::OpaqueStore for PgStore {
         ))
         .bind(hash.digest().as_slice())
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         row.as_ref().map(session_from).transpose()
     }
 
@@ -668,7 +708,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(id)
         .bind(seen_before.unix_seconds())
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -677,7 +718,8 @@ impl crate::store::OpaqueStore for PgStore {
             .bind(data)
             .bind(id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -692,7 +734,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(user_id)
         .bind(now.unix_seconds())
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .map_err(db)?;
         rows.iter().map(session_from).collect()
     }
 
@@ -701,7 +744,8 @@ impl crate::store::OpaqueStore for PgStore {
             .bind(id)
             .bind(user_id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -711,14 +755,15 @@ impl crate::store::OpaqueStore for PgStore {
             .bind(user_id)
             .bind(keep.unwrap_or(""))
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(done.rows_affected())
     }
 
     // ---- housekeeping -----------------------------------------------------
 
     async fn revoke_user(&self, user_id: &str, now: Timestamp) -> Result<UserRevocation> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
         let families = sqlx::query(
             "UPDATE opaque_refresh_families SET revoked_at = $1, revoke_reason = 'user' \
              WHERE user_id = $2 AND revoked_at IS NULL",
@@ -726,7 +771,8 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(now.unix_seconds())
         .bind(user_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         sqlx::query(
             "UPDATE opaque_refresh_tokens SET successor_sealed = NULL \
              WHERE successor_sealed IS NOT NULL AND family_id IN \
@@ -734,16 +780,19 @@ impl crate::store::OpaqueStore for PgStore {
         )
         .bind(user_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(db)?;
         let sessions = sqlx::query("DELETE FROM opaque_sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(db)?;
         let one_time = sqlx::query("DELETE FROM opaque_one_time_tokens WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(UserRevocation {
             refresh_families: families.rows_affected(),
             sessions: sessions.rows_affected(),
@@ -761,14 +810,16 @@ impl crate::store::OpaqueStore for PgStore {
         let one_time = sqlx::query("DELETE FROM opaque_one_time_tokens WHERE expires_at <= $1")
             .bind(now)
             .execute(pool)
-            .await?;
+            .await
+            .map_err(db)?;
         let sessions = sqlx::query(
             "DELETE FROM opaque_sessions \
              WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1",
         )
         .bind(now)
         .execute(pool)
-        .await?;
+        .await
+        .map_err(db)?;
         // Tokens go with their family (ON DELETE CASCADE), in the same statement.
         let families = sqlx::query(
             "DELETE FROM opaque_refresh_families \
@@ -776,17 +827,20 @@ impl crate::store::OpaqueStore for PgStore {
         )
         .bind(now)
         .execute(pool)
-        .await?;
+        .await
+        .map_err(db)?;
         let api_keys = sqlx::query(
             "DELETE FROM opaque_api_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
         )
         .bind(now)
         .execute(pool)
-        .await?;
+        .await
+        .map_err(db)?;
         let limits = sqlx::query("DELETE FROM opaque_issue_limits WHERE last_issued_at <= $1")
             .bind(rate_limits_before.unix_seconds())
             .execute(pool)
-            .await?;
+            .await
+            .map_err(db)?;
         Ok(PurgeReport {
             one_time_tokens: one_time.rows_affected(),
             sessions: sessions.rows_affected(),

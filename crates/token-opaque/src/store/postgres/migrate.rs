@@ -1,5 +1,6 @@
 //! The embedded migrations, applied in one transaction under an advisory lock.
 
+use crate::error::db;
 use sqlx::Row as _;
 
 use super::PgStore;
@@ -23,17 +24,23 @@ impl PgStore {
     /// [`Error::Migration`] if an applied migration differs from the embedded
     /// one; [`Error::Database`].
     pub async fn migrate(&self) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(MIGRATION_LOCK).execute(&mut *tx).await?;
-        sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(MIGRATIONS_DDL)).await?;
+        let mut tx = self.begin_write().await.map_err(db)?;
+        sqlx::query(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(MIGRATIONS_DDL))
+            .await
+            .map_err(db)?;
         let applied =
             sqlx::query("SELECT version, checksum FROM tessera_opaque_migrations ORDER BY version")
                 .fetch_all(&mut *tx)
-                .await?;
+                .await
+                .map_err(db)?;
         let mut done = Vec::with_capacity(applied.len());
         for row in &applied {
-            let version: i64 = row.try_get("version")?;
-            let checksum: Vec<u8> = row.try_get("checksum")?;
+            let version: i64 = row.try_get("version").map_err(db)?;
+            let checksum: Vec<u8> = row.try_get("checksum").map_err(db)?;
             done.push((version, checksum));
         }
         // A database migrated by a newer version of this library may hold data
@@ -64,7 +71,9 @@ impl PgStore {
                     )));
                 }
                 None => {
-                    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(m.sql)).await?;
+                    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(m.sql))
+                        .await
+                        .map_err(db)?;
                     sqlx::query(
                         "INSERT INTO tessera_opaque_migrations \
                          (version, description, checksum, applied_at) \
@@ -75,11 +84,12 @@ impl PgStore {
                     .bind(m.checksum())
                     .bind(token_core::Clock::now(&token_core::SystemClock).unix_seconds())
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db)?;
                 }
             }
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod methods;
 mod migrate;
 mod rows;
 
+use crate::error::db;
 use sqlx::PgPool;
 
 use crate::error::Result;
@@ -38,7 +39,7 @@ impl PgStore {
     /// [`crate::Error::Database`] or [`crate::Error::Migration`].
     pub async fn open(pool: PgPool) -> Result<Self> {
         let store = Self::new(pool);
-        store.migrate().await?;
+        store.migrate().await.map_err(db)?;
         Ok(store)
     }
 
@@ -48,6 +49,6 @@ impl PgStore {
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        Ok(self.pool.begin().await?)
+        self.pool.begin().await.map_err(db)
     }
 }

@@ -1,6 +1,7 @@
 //! The [`crate::OpaqueStore`] methods: each one transaction on the writer, or one
 //! read.
 
+use crate::error::db;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -29,7 +30,8 @@ const INSERT_API_KEY: &str = concat!(
 
 fn insert_api_key(conn: &Connection, key: &ApiKeyRecord) -> Result<()> {
     let scopes = serde_json::to_string(&key.scopes)
-        .map_err(|_| Error::InvalidInput("scopes do not serialize"))?;
+        .map_err(|_| Error::InvalidInput("scopes do not serialize"))
+        .map_err(db)?;
     run(
         conn,
         INSERT_API_KEY,
@@ -37,7 +39,7 @@ fn insert_api_key(conn: &Connection, key: &ApiKeyRecord) -> Result<()> {
             key.id,
             key.hash.digest().as_slice(),
             key.hash.pepper_str(),
-            kind_str(key.kind)?,
+            kind_str(key.kind).map_err(db)?,
             key.owner_id,
             key.name,
             scopes,
@@ -47,7 +49,8 @@ fn insert_api_key(conn: &Connection, key: &ApiKeyRecord) -> Result<()> {
             secs(key.revoked_at),
             key.replaced_by,
         ],
-    )?;
+    )
+    .map_err(db)?;
     Ok(())
 }
 
@@ -69,8 +72,14 @@ fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<Rot
             ", family_id FROM opaque_refresh_tokens WHERE token_hash = ?1 AND kind = 'refresh'"
         ),
         [digest],
-        |r| Ok((refresh_from(r)?, r.get::<_, String>(9)?)),
-    )?
+        |r| {
+            Ok((
+                refresh_from(r).map_err(db)?,
+                r.get::<_, String>(9).map_err(db)?,
+            ))
+        },
+    )
+    .map_err(db)?
     else {
         return Err(Error::NotFound);
     };
@@ -83,7 +92,8 @@ fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<Rot
         ),
         [&family_id],
         family_from,
-    )?
+    )
+    .map_err(db)?
     else {
         return Err(Error::NotFound);
     };
@@ -95,8 +105,9 @@ fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<Rot
                 "UPDATE opaque_refresh_families SET revoked_at = ?1, revoke_reason = 'reuse' \
                  WHERE id = ?2 AND revoked_at IS NULL",
                 params![now.unix_seconds(), family.id],
-            )?;
-            run(conn, CLEAR_SEALED_IN_FAMILY, [&family.id])?;
+            )
+            .map_err(db)?;
+            run(conn, CLEAR_SEALED_IN_FAMILY, [&family.id]).map_err(db)?;
             // Committed: the revocation stands, and the caller hears why.
             Ok(Err(Error::ReuseDetected))
         }
@@ -106,13 +117,15 @@ fn rotate_in_tx(conn: &Connection, request: &RotateRequest) -> Result<Result<Rot
                 conn,
                 "UPDATE opaque_refresh_tokens SET grace_reuses = grace_reuses + 1 WHERE id = ?1",
                 [&token.id],
-            )?;
+            )
+            .map_err(db)?;
             let current = one(
                 conn,
                 "SELECT token_hash, pepper_id, generation FROM opaque_refresh_tokens WHERE id = ?1",
                 [&family.current_token_id],
-                |r| Ok((hash_at(r, 0)?, r.get::<_, i64>(2)?)),
-            )?;
+                |r| Ok((hash_at(r, 0).map_err(db)?, r.get::<_, i64>(2).map_err(db)?)),
+            )
+            .map_err(db)?;
             let Some((successor_hash, generation)) = current else {
                 return Err(Error::Integrity("the family's current token is missing"));
             };
@@ -148,7 +161,8 @@ fn rotate_to_successor(
             request.sealed_successor.as_slice(),
             token.id
         ],
-    )?;
+    )
+    .map_err(db)?;
     if marked != 1 {
         return Err(Error::Integrity("a locked token changed under the lock"));
     }
@@ -167,7 +181,8 @@ fn rotate_to_successor(
             token.id,
             successor.created_at.unix_seconds()
         ],
-    )?;
+    )
+    .map_err(db)?;
     let idle = add_capped(now, request.idle_timeout, family.absolute_expires_at);
     run(
         conn,
@@ -179,7 +194,8 @@ fn rotate_to_successor(
             now.unix_seconds(),
             family.id
         ],
-    )?;
+    )
+    .map_err(db)?;
     // The grandparent's sealed copy of the presented token is no longer
     // needed: the presented token is now the previous one.
     if let Some(parent) = &token.parent_id {
@@ -187,7 +203,8 @@ fn rotate_to_successor(
             conn,
             "UPDATE opaque_refresh_tokens SET successor_sealed = NULL WHERE id = ?1",
             [parent],
-        )?;
+        )
+        .map_err(db)?;
     }
     family.current_token_id.clone_from(&successor.id);
     family.idle_expires_at = idle;
@@ -209,10 +226,12 @@ impl crate::store::OpaqueStore for SqliteStore {
                 .prepare_cached(
                     "SELECT COUNT(*) FROM opaque_api_keys WHERE owner_id = ?1 \
                      AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
-                )?
+                )
+                .map_err(db)?
                 .query_row(params![key.owner_id, key.created_at.unix_seconds()], |r| {
                     r.get(0)
-                })?;
+                })
+                .map_err(db)?;
             if live >= i64::from(max_live) {
                 return Err(Error::TooManyApiKeys { limit: max_live });
             }
@@ -226,7 +245,7 @@ impl crate::store::OpaqueStore for SqliteStore {
         hash: &TokenHash,
         kind: OpaqueKind,
     ) -> Result<Option<ApiKeyRecord>> {
-        let kind = kind_str(kind)?;
+        let kind = kind_str(kind).map_err(db)?;
         self.read(|conn| {
             one(
                 conn,
@@ -352,7 +371,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                 ),
                 [old_id, new.owner_id.as_str()],
                 api_key_from,
-            )?
+            )
+            .map_err(db)?
             else {
                 return Err(Error::NotFound);
             };
@@ -372,12 +392,13 @@ impl crate::store::OpaqueStore for SqliteStore {
                 conn,
                 "UPDATE opaque_api_keys SET expires_at = ?1, replaced_by = ?2 WHERE id = ?3",
                 params![until.unix_seconds(), new.id, old.id],
-            )?;
+            )
+            .map_err(db)?;
             let mut fresh = new.clone();
             fresh.last_used_at = None;
             fresh.revoked_at = None;
             fresh.replaced_by = None;
-            insert_api_key(conn, &fresh)?;
+            insert_api_key(conn, &fresh).map_err(db)?;
             old.expires_at = Some(until);
             old.replaced_by = Some(new.id.clone());
             Ok(old)
@@ -408,7 +429,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                     family.idle_expires_at.unix_seconds(),
                     token.id
                 ],
-            )?;
+            )
+            .map_err(db)?;
             run(
                 conn,
                 "INSERT INTO opaque_refresh_tokens \
@@ -421,14 +443,17 @@ impl crate::store::OpaqueStore for SqliteStore {
                     token.hash.pepper_str(),
                     token.created_at.unix_seconds()
                 ],
-            )?;
+            )
+            .map_err(db)?;
             Ok(())
         })
         .await
     }
 
     async fn rotate_refresh(&self, request: &RotateRequest) -> Result<RotateOutcome> {
-        self.write(|conn| rotate_in_tx(conn, request)).await?
+        self.write(|conn| rotate_in_tx(conn, request))
+            .await
+            .map_err(db)?
     }
 
     async fn find_refresh_family(&self, hash: &TokenHash) -> Result<Option<RefreshFamilyRecord>> {
@@ -461,10 +486,11 @@ impl crate::store::OpaqueStore for SqliteStore {
                 "UPDATE opaque_refresh_families SET revoked_at = ?1, revoke_reason = ?2 \
                  WHERE id = ?3 AND user_id = ?4 AND revoked_at IS NULL",
                 params![now.unix_seconds(), reason, family_id, user_id],
-            )?;
+            )
+            .map_err(db)?;
             // Only a family this call revoked: another user's family is left alone.
             if revoked == 1 {
-                run(conn, CLEAR_SEALED_IN_FAMILY, [family_id])?;
+                run(conn, CLEAR_SEALED_IN_FAMILY, [family_id]).map_err(db)?;
             }
             Ok(revoked == 1)
         })
@@ -496,7 +522,7 @@ impl crate::store::OpaqueStore for SqliteStore {
     // ---- one-time tokens --------------------------------------------------------
 
     async fn insert_one_time(&self, token: &OneTimeRecord, min_interval: Duration) -> Result<()> {
-        let kind = kind_str(token.kind)?;
+        let kind = kind_str(token.kind).map_err(db)?;
         let now = token.created_at;
         self.write(|conn| {
             if !min_interval.is_zero() {
@@ -515,16 +541,19 @@ impl crate::store::OpaqueStore for SqliteStore {
                         now.unix_seconds(),
                         threshold.unix_seconds()
                     ],
-                )?;
+                )
+                .map_err(db)?;
                 if took == 0 {
                     let last: Option<i64> = conn
                         .prepare_cached(
                             "SELECT last_issued_at FROM opaque_issue_limits \
                              WHERE user_id = ?1 AND kind = ?2",
-                        )?
+                        )
+                        .map_err(db)?
                         .query_row([token.user_id.as_str(), kind], |r| r.get(0))
-                        .optional()?;
-                    let last = ts(last.unwrap_or_else(|| now.unix_seconds()))?;
+                        .optional()
+                        .map_err(db)?;
+                    let last = ts(last.unwrap_or_else(|| now.unix_seconds())).map_err(db)?;
                     let next = last.checked_add(min_interval).unwrap_or(Timestamp::MAX);
                     return Err(Error::RateLimited {
                         retry_after: next.duration_since(now).max(Duration::from_secs(1)),
@@ -548,7 +577,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                     token.created_at.unix_seconds(),
                     token.expires_at.unix_seconds()
                 ],
-            )?;
+            )
+            .map_err(db)?;
             Ok(())
         })
         .await
@@ -560,7 +590,7 @@ impl crate::store::OpaqueStore for SqliteStore {
         kind: OpaqueKind,
         now: Timestamp,
     ) -> Result<OneTimeRecord> {
-        let kind = kind_str(kind)?;
+        let kind = kind_str(kind).map_err(db)?;
         let digest = hash.digest().as_slice();
         self.write(|conn| {
             let live = one(
@@ -572,7 +602,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                 ),
                 params![digest, kind, now.unix_seconds()],
                 one_time_from,
-            )?;
+            )
+            .map_err(db)?;
             if let Some(record) = live {
                 return Ok(Ok(record));
             }
@@ -581,14 +612,16 @@ impl crate::store::OpaqueStore for SqliteStore {
                 conn,
                 "DELETE FROM opaque_one_time_tokens WHERE token_hash = ?1 AND kind = ?2",
                 params![digest, kind],
-            )?;
+            )
+            .map_err(db)?;
             Ok(Err(if expired > 0 {
                 Error::Expired
             } else {
                 Error::NotFound
             }))
         })
-        .await?
+        .await
+        .map_err(db)?
     }
 
     async fn delete_one_time_for_user(
@@ -596,7 +629,7 @@ impl crate::store::OpaqueStore for SqliteStore {
         user_id: &str,
         kind: Option<OpaqueKind>,
     ) -> Result<u64> {
-        let kind = kind.map(kind_str).transpose()?;
+        let kind = kind.map(kind_str).transpose().map_err(db)?;
         self.write(|conn| match kind {
             Some(kind) => run(
                 conn,
@@ -634,7 +667,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                     session.idle_expires_at.unix_seconds(),
                     session.absolute_expires_at.unix_seconds()
                 ],
-            )?;
+            )
+            .map_err(db)?;
             Ok(())
         })
         .await
@@ -744,24 +778,28 @@ impl crate::store::OpaqueStore for SqliteStore {
                 "UPDATE opaque_refresh_families SET revoked_at = ?1, revoke_reason = 'user' \
                  WHERE user_id = ?2 AND revoked_at IS NULL",
                 params![now.unix_seconds(), user_id],
-            )?;
+            )
+            .map_err(db)?;
             run(
                 conn,
                 "UPDATE opaque_refresh_tokens SET successor_sealed = NULL \
                  WHERE successor_sealed IS NOT NULL AND family_id IN \
                  (SELECT id FROM opaque_refresh_families WHERE user_id = ?1)",
                 [user_id],
-            )?;
+            )
+            .map_err(db)?;
             let sessions = run(
                 conn,
                 "DELETE FROM opaque_sessions WHERE user_id = ?1",
                 [user_id],
-            )?;
+            )
+            .map_err(db)?;
             let one_time_tokens = run(
                 conn,
                 "DELETE FROM opaque_one_time_tokens WHERE user_id = ?1",
                 [user_id],
-            )?;
+            )
+            .map_err(db)?;
             Ok(UserRevocation {
                 refresh_families,
                 sessions,
@@ -780,14 +818,16 @@ impl crate::store::OpaqueStore for SqliteStore {
         Ok(PurgeReport {
             one_time_tokens: self
                 .purge("opaque_one_time_tokens", "expires_at <= ?1", now)
-                .await?,
+                .await
+                .map_err(db)?,
             sessions: self
                 .purge(
                     "opaque_sessions",
                     "idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
                     now,
                 )
-                .await?,
+                .await
+                .map_err(db)?,
             // Tokens go with their family (ON DELETE CASCADE), in the same statement.
             refresh_families: self
                 .purge(
@@ -795,21 +835,24 @@ impl crate::store::OpaqueStore for SqliteStore {
                     "idle_expires_at <= ?1 OR absolute_expires_at <= ?1",
                     now,
                 )
-                .await?,
+                .await
+                .map_err(db)?,
             api_keys: self
                 .purge(
                     "opaque_api_keys",
                     "expires_at IS NOT NULL AND expires_at <= ?1",
                     now,
                 )
-                .await?,
+                .await
+                .map_err(db)?,
             rate_limits: self
                 .purge(
                     "opaque_issue_limits",
                     "last_issued_at <= ?1",
                     rate_limits_before.unix_seconds(),
                 )
-                .await?,
+                .await
+                .map_err(db)?,
         })
     }
 }
@@ -834,7 +877,10 @@ impl SqliteStore {
         );
         let mut total = 0;
         loop {
-            let deleted = self.write(|conn| run(conn, &sql, [cutoff])).await?;
+            let deleted = self
+                .write(|conn| run(conn, &sql, [cutoff]))
+                .await
+                .map_err(db)?;
             total += deleted;
             if deleted < PURGE_BATCH {
                 return Ok(total);
@@ -859,7 +905,7 @@ mod tests {
                      INSERT INTO opaque_issue_limits (user_id, kind, last_issued_at) \
                      SELECT 'u' || x, 'k', 10 FROM n",
                     [],
-                )?;
+                ).map_err(db)?;
                 Ok(())
             })
             .await
@@ -869,7 +915,8 @@ mod tests {
         assert_eq!(report.rate_limits, 2500);
         let left: i64 = store
             .read(|conn| {
-                Ok(conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))?)
+                conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))
+                    .map_err(db)
             })
             .await
             .unwrap();

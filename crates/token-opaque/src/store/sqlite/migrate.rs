@@ -1,5 +1,6 @@
 //! The embedded migrations, applied in one write transaction.
 
+use crate::error::db;
 use rusqlite::{Connection, params};
 
 use crate::error::{Error, Result};
@@ -12,16 +13,20 @@ const MIGRATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS tessera_opaque_migratio
 /// Creates the bookkeeping table if needed, refuses a newer schema and applies the
 /// migrations this database lacks (inside the caller's write transaction).
 pub(super) fn run(conn: &Connection) -> Result<()> {
-    conn.execute_batch(MIGRATIONS_DDL)?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT version, checksum FROM {MIGRATIONS_TABLE} ORDER BY version"
-    ))?;
+    conn.execute_batch(MIGRATIONS_DDL).map_err(db)?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT version, checksum FROM {MIGRATIONS_TABLE} ORDER BY version"
+        ))
+        .map_err(db)?;
     let applied = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    check_not_newer(&applied)?;
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    check_not_newer(&applied).map_err(db)?;
     for m in SQLITE {
-        apply_migration(conn, m, &applied)?;
+        apply_migration(conn, m, &applied).map_err(db)?;
     }
     Ok(())
 }
@@ -46,7 +51,7 @@ fn apply_migration(conn: &Connection, m: &Migration, applied: &[(i64, Vec<u8>)])
             m.version, m.description
         ))),
         None => {
-            conn.execute_batch(m.sql)?;
+            conn.execute_batch(m.sql).map_err(db)?;
             conn.execute(
                 &format!(
                     "INSERT INTO {MIGRATIONS_TABLE} (version, description, checksum, applied_at) \
@@ -58,7 +63,8 @@ fn apply_migration(conn: &Connection, m: &Migration, applied: &[(i64, Vec<u8>)])
                     m.checksum(),
                     token_core::Clock::now(&token_core::SystemClock).unix_seconds()
                 ],
-            )?;
+            )
+            .map_err(db)?;
             Ok(())
         }
     }

@@ -33,6 +33,7 @@ mod migrate;
 mod pool;
 mod rows;
 
+use crate::error::db;
 use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -143,19 +144,21 @@ impl SqliteStore {
         let mut backoff = Backoff::new();
         let writer = loop {
             match open_writer(path, options.durability) {
-                Err(e) if is_busy(&e) => backoff.wait().await?,
-                other => break other?,
+                Err(e) if is_busy(&e) => backoff.wait().await.map_err(db)?,
+                other => break other.map_err(db)?,
             }
         };
         // Readers open lazily: pin the file itself, not a path relative to a working
         // directory that may change.
-        let path = std::fs::canonicalize(path).map_err(|e| {
-            Error::Database(crate::error::DbError::new(
-                DbErrorKind::Io,
-                None,
-                format!("cannot resolve the database path: {}", e.kind()),
-            ))
-        })?;
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| {
+                Error::Database(crate::error::DbError::new(
+                    DbErrorKind::Io,
+                    None,
+                    format!("cannot resolve the database path: {}", e.kind()),
+                ))
+            })
+            .map_err(db)?;
         let store = Self::from_parts(
             writer,
             Some(Readers {
@@ -164,7 +167,7 @@ impl SqliteStore {
                 max_idle: options.readers,
             }),
         );
-        store.migrate().await?;
+        store.migrate().await.map_err(db)?;
         Ok(store)
     }
 
@@ -175,10 +178,10 @@ impl SqliteStore {
     /// # Errors
     /// [`crate::Error::Database`] or [`crate::Error::Migration`].
     pub async fn memory() -> Result<Self> {
-        let conn = Connection::open_in_memory()?;
-        configure(&conn)?;
+        let conn = Connection::open_in_memory().map_err(db)?;
+        configure(&conn).map_err(db)?;
         let store = Self::from_parts(conn, None);
-        store.migrate().await?;
+        store.migrate().await.map_err(db)?;
         Ok(store)
     }
 

@@ -1,6 +1,7 @@
 //! Connections: the writer and its queue, the pool of read connections, and the
 //! transactions run on them.
 
+use crate::error::db;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -42,22 +43,26 @@ impl SqliteStore {
         loop {
             {
                 let guard = lock(&self.inner.writer);
-                let conn = guard.as_ref().ok_or_else(closed)?;
+                let conn = guard.as_ref().ok_or_else(closed).map_err(db)?;
                 if !conn.is_autocommit() {
                     // Only a panic inside a transaction could leave one open.
-                    conn.execute_batch("ROLLBACK")?;
+                    conn.execute_batch("ROLLBACK").map_err(db)?;
                 }
-                match conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]) {
+                match conn
+                    .prepare_cached("BEGIN IMMEDIATE")
+                    .map_err(db)?
+                    .execute([])
+                {
                     Ok(_) => return finish(conn, body),
                     Err(e) => {
-                        let e = Error::from(e);
+                        let e = db(e);
                         if !is_busy(&e) {
                             return Err(e);
                         }
                     }
                 }
             }
-            backoff.wait().await?;
+            backoff.wait().await.map_err(db)?;
         }
     }
 
@@ -72,18 +77,18 @@ impl SqliteStore {
             let outcome = match &self.inner.readers {
                 None => {
                     let guard = lock(&self.inner.writer);
-                    let conn = guard.as_ref().ok_or_else(closed)?;
+                    let conn = guard.as_ref().ok_or_else(closed).map_err(db)?;
                     query(conn)
                 }
                 Some(readers) => {
-                    let conn = readers.take()?;
+                    let conn = readers.take().map_err(db)?;
                     let outcome = query(&conn);
                     readers.put_back(conn);
                     outcome
                 }
             };
             match outcome {
-                Err(e) if is_busy(&e) => backoff.wait().await?,
+                Err(e) if is_busy(&e) => backoff.wait().await.map_err(db)?,
                 other => return other,
             }
         }
@@ -92,7 +97,11 @@ impl SqliteStore {
 
 impl Readers {
     fn take(&self) -> Result<Connection> {
-        let pooled = lock(&self.idle).as_mut().ok_or_else(closed)?.pop();
+        let pooled = lock(&self.idle)
+            .as_mut()
+            .ok_or_else(closed)
+            .map_err(db)?
+            .pop();
         match pooled {
             Some(conn) => Ok(conn),
             None => open_reader(&self.path),
@@ -131,7 +140,10 @@ pub(super) fn is_busy(e: &Error) -> bool {
 fn finish<T>(conn: &Connection, body: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     let guard = RollbackOnExit(conn);
     let outcome = body(conn).and_then(|v| {
-        conn.prepare_cached("COMMIT")?.execute([])?;
+        conn.prepare_cached("COMMIT")
+            .map_err(db)?
+            .execute([])
+            .map_err(db)?;
         Ok(v)
     });
     drop(guard);
@@ -158,8 +170,8 @@ impl Drop for RollbackOnExit<'_> {
 /// statement cache large enough for every statement of the store.
 pub(super) fn configure(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(Duration::ZERO)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    conn.busy_timeout(Duration::ZERO).map_err(db)?;
     Ok(())
 }
 
@@ -172,9 +184,12 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    )
+    .map_err(db)?;
+    configure(&conn).map_err(db)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(db)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database(crate::error::DbError::new(
             DbErrorKind::Other,
@@ -186,9 +201,11 @@ pub(super) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
-    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(db)?;
     // After a checkpoint, a write-ahead log grown by a burst is cut back to 64 MiB.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(db)?;
     Ok(conn)
 }
 
@@ -196,9 +213,10 @@ fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
-    conn.pragma_update(None, "query_only", "ON")?;
+    )
+    .map_err(db)?;
+    configure(&conn).map_err(db)?;
+    conn.pragma_update(None, "query_only", "ON").map_err(db)?;
     Ok(conn)
 }
 
@@ -259,7 +277,8 @@ mod tests {
                     "INSERT INTO opaque_issue_limits (user_id, kind, last_issued_at) \
                      VALUES ('u', 'k', 1)",
                     [],
-                )?;
+                )
+                .map_err(db)?;
                 #[allow(clippy::panic)]
                 {
                     panic!("a bug inside a transaction");
@@ -273,7 +292,8 @@ mod tests {
         assert!(panicked.is_err());
         let rows: i64 = store
             .read(|conn| {
-                Ok(conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))?)
+                conn.query_row("SELECT count(*) FROM opaque_issue_limits", [], |r| r.get(0))
+                    .map_err(db)
             })
             .await
             .unwrap();
