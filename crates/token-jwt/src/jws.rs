@@ -251,7 +251,7 @@ pub(crate) fn verify_claims<K: VerificationKey, T: DeserializeOwned>(
     let authentic = verify_signature(token, keys, typ, true)?;
     let claims = Claims::<T>::from_json::<NumericDate>(&authentic.payload)?;
     validation.validate(&claims)?;
-    Ok(Verified::assume_verified(
+    Ok(Verified::dangerous_assume_verified(
         claims,
         Some(authentic.key_id.clone()),
         TokenFormat::Jws,

@@ -148,7 +148,7 @@ fn asymmetric_capability() {
 fn keys_read_pem_and_der() {
     for alg in Algorithm::ALL {
         let key = SigningKey::generate(alg).unwrap();
-        let pem = key.to_pkcs8_pem_dangerous().unwrap();
+        let pem = key.dangerous_to_pkcs8_pem().unwrap();
         let pkey =
             openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
         let same = |k: &SigningKey| {
@@ -227,7 +227,7 @@ fn keys_read_pem_and_der() {
 fn certificates_give_their_public_key() {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, x509};
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let pkey = openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
     let mut name = x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "issuer.example").unwrap();
@@ -250,7 +250,7 @@ fn certificates_give_their_public_key() {
 #[test]
 fn keys_must_fit_their_algorithm() {
     let p384 = SigningKey::generate(Algorithm::Es384).unwrap();
-    let pem = p384.to_pkcs8_pem_dangerous().unwrap();
+    let pem = p384.dangerous_to_pkcs8_pem().unwrap();
     assert_eq!(
         SigningKey::from_pem(Algorithm::Es256, pem.expose_secret()).map(drop),
         Err(Error::KeyAlgorithmMismatch {
@@ -266,7 +266,7 @@ fn keys_must_fit_their_algorithm() {
         })
     ));
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
-    let ed_pem = ed.to_pkcs8_pem_dangerous().unwrap();
+    let ed_pem = ed.dangerous_to_pkcs8_pem().unwrap();
     assert!(matches!(
         SigningKey::from_pem(Algorithm::Rs256, ed_pem.expose_secret()),
         Err(Error::KeyAlgorithmMismatch {
@@ -341,7 +341,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
         let other = SigningKey::generate(alg).unwrap();
         let other_public: serde_json::Value = serde_json::from_str(&other.to_jwk()).unwrap();
         let mut private: serde_json::Value =
-            serde_json::from_str(key.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
+            serde_json::from_str(key.dangerous_to_private_jwk().unwrap().expose_secret()).unwrap();
         private["x"] = other_public["x"].clone();
         if alg == Algorithm::Es256 {
             private["y"] = other_public["y"].clone();
@@ -356,7 +356,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
     }
     let _ = other_public;
     // The private export carries d; the public export never does.
-    let private = key.to_private_jwk_dangerous().unwrap();
+    let private = key.dangerous_to_private_jwk().unwrap();
     assert!(private.expose_secret().contains("\"d\""));
     assert!(!key.to_jwk().contains("\"d\""));
     // Rename with a chosen kid.
@@ -597,7 +597,7 @@ fn direct_jwe_round_trips() {
     assert_eq!(verified.format(), TokenFormat::Jwe);
     assert_eq!(verified.key_id(), Some(key.key_id()));
     // Export and re-import.
-    let jwk = key.to_secret_jwk_dangerous();
+    let jwk = key.dangerous_to_secret_jwk();
     let again = DirectKey::from_jwk(jwk.expose_secret()).unwrap();
     again.decrypt::<Scope>(token, &validation()).unwrap();
     assert_eq!(again.key_id(), key.key_id());
@@ -652,7 +652,7 @@ fn nested_jwe_round_trips_on_both_curves() {
         assert_eq!(verified.key_id(), Some(issuers.current().key_id()));
 
         // The recipient key through every format.
-        let jwk = recipient.to_private_jwk_dangerous().unwrap();
+        let jwk = recipient.dangerous_to_private_jwk().unwrap();
         let again = DecryptingKey::from_jwk(jwk.expose_secret()).unwrap();
         assert_eq!(again.key_id(), recipient.key_id());
         again
@@ -739,7 +739,7 @@ fn interoperates_with_josekit_jwt() {
     use josekit::jwt::{self, JwtPayload};
     // josekit issues, this crate verifies.
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let mut signer = josekit::jws::ES256
         .signer_from_pem(pem.expose_secret().as_bytes())
         .unwrap();
@@ -784,7 +784,7 @@ fn interoperates_with_josekit_jwt() {
         .unwrap();
     let private = josekit::jwk::Jwk::from_bytes(
         recipient
-            .to_private_jwk_dangerous()
+            .dangerous_to_private_jwk()
             .unwrap()
             .expose_secret(),
     )
@@ -886,7 +886,7 @@ fn keys_and_verifiers_can_be_shared_across_threads() {
 fn debug_output_never_shows_secrets() {
     let key = SigningKey::generate(Algorithm::EdDsa).unwrap();
     let private: serde_json::Value =
-        serde_json::from_str(key.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
+        serde_json::from_str(key.dangerous_to_private_jwk().unwrap().expose_secret()).unwrap();
     let d = private["d"].as_str().unwrap();
     let dbg = format!("{key:?}");
     assert!(

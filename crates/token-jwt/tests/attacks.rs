@@ -151,7 +151,7 @@ fn hs256_signed_with_the_public_key_does_not_forge() {
 }
 
 fn public_der(key: &SigningKey) -> Vec<u8> {
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let pkey = openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
     pkey.public_key_to_der().unwrap()
 }

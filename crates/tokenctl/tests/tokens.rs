@@ -618,12 +618,12 @@ fn explicit_token_types() {
 fn jwe_direct() {
     let tmp = TempDir::new("jwe");
     let direct = token_jwt::DirectKey::generate().unwrap();
-    let oct = tmp.write("oct.jwk", direct.to_secret_jwk_dangerous().expose_secret());
+    let oct = tmp.write("oct.jwk", direct.dangerous_to_secret_jwk().expose_secret());
     let other_oct = tmp.write(
         "other-oct.jwk",
         token_jwt::DirectKey::generate()
             .unwrap()
-            .to_secret_jwk_dangerous()
+            .dangerous_to_secret_jwk()
             .expose_secret(),
     );
     let oct = oct.display().to_string();
@@ -676,7 +676,7 @@ fn jwe_nested_signed_then_encrypted() {
     let private = tmp.write(
         "recipient.jwk",
         recipient
-            .to_private_jwk_dangerous()
+            .dangerous_to_private_jwk()
             .unwrap()
             .expose_secret(),
     );
@@ -1179,7 +1179,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
         let jwk = tmp
             .write(
                 &format!("{alg}.jwk"),
-                key.to_secret_jwk_dangerous().expose_secret(),
+                key.dangerous_to_secret_jwk().expose_secret(),
             )
             .display()
             .to_string();
@@ -1221,7 +1221,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
     .unwrap()
     .with_key_id(hs256.key_id().clone());
     let jwk = tmp
-        .write("hs256.jwk", hs256.to_secret_jwk_dangerous().expose_secret())
+        .write("hs256.jwk", hs256.dangerous_to_secret_jwk().expose_secret())
         .display()
         .to_string();
     let token = hs384.sign_as(&TokenType::Jwt, &claims).unwrap();
@@ -1234,7 +1234,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
 
     // An `oct` JWK that names no algorithm needs --alg; --alg HS256 needs the flag.
     let mut bare: serde_json::Value =
-        serde_json::from_str(hs256.to_secret_jwk_dangerous().expose_secret()).unwrap();
+        serde_json::from_str(hs256.dangerous_to_secret_jwk().expose_secret()).unwrap();
     bare.as_object_mut().unwrap().remove("alg");
     let bare = tmp
         .write("bare.jwk", &bare.to_string())

@@ -785,7 +785,7 @@ fn jwks_and_keyset_shapes() {
         "oct.jwk",
         token_jwt::DirectKey::generate()
             .unwrap()
-            .to_secret_jwk_dangerous()
+            .dangerous_to_secret_jwk()
             .expose_secret(),
     );
     tokenctl(&["jwks", "--key", &oct.display().to_string()]).fails(2);
