@@ -5,15 +5,12 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use token_core::{Claims, Timestamp};
 use token_opaque::ApiKeyInfo;
-use token_policy::AccessClaims;
+use token_policy::{AccessClaims, JsonObject};
 
 use crate::error::{Error, Result};
-
-/// A JSON object: the application's access-token claims before they take a type.
-pub type JsonObject = Map<String, Value>;
 
 /// A verified access token: its registered claims, its session (refresh family) id and
 /// the application's claims `C`.

@@ -9,11 +9,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, header};
 use token_core::{MAX_TOKEN_LEN, OpaqueKind};
 use token_opaque::SessionCookie;
-use token_policy::{AccessVerifier, Job, ResourceVerifier, TokenService};
+use token_policy::{AccessVerifier, Job, JsonObject, ResourceVerifier, TokenService};
 
 use crate::error::{Error, Result};
 use crate::layer::Credential;
-use crate::principal::{Access, ApiKey, JsonObject, Principal, Session, scopes_of};
+use crate::principal::{Access, ApiKey, Principal, Session, scopes_of};
 
 /// The default `Cache-Control: max-age` of the key-set documents.
 pub const DEFAULT_KEY_SET_MAX_AGE: Duration = Duration::from_secs(300);

@@ -20,4 +20,3 @@ pub use keyset::PublicKeySet;
 pub use token::{MAX_FOOTER_DEPTH, MAX_FOOTER_KEYS, MAX_FOOTER_LEN, VerifyOptions, footer_kid};
 pub use tokens::{LocalCipher, PublicIssuer, PublicVerifier};
 pub use version::{V3, V4, Version};
-pub use version3::P384Public;
