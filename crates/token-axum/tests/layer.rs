@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use token_axum::{
     Access, ApiKey, AuthLayer, AuthState, Credential, Principal, Session, well_known,
 };
-use token_core::{Clock, Timestamp, TokenSigner};
+use token_core::{Clock, Timestamp};
 use token_jwt::{Algorithm, SigningKey, SigningKeySet, TokenType};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens, SessionCookie};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};

@@ -534,11 +534,16 @@ fn signing_key_set_rotates_and_publishes() {
     let old = set.sign(&claims()).unwrap();
     set.rotate_to(SigningKey::generate(Algorithm::Ps256).unwrap())
         .unwrap();
-    assert_eq!(set.current().algorithm(), Algorithm::Ps256);
-    assert_eq!(TokenSigner::key_id(&set), set.current().key_id());
-    let statuses: Vec<_> = set.iter().map(|(id, _, s)| (id.clone(), s)).collect();
-    assert_eq!(statuses[0].1, KeyStatus::Current);
-    assert_eq!(statuses[1], (first_id.clone(), KeyStatus::VerifyOnly));
+    assert_eq!(set.algorithm(), Algorithm::Ps256);
+    assert_eq!(TokenSigner::key_id(&set), set.key_id());
+    assert_eq!(set.keys().current().unwrap().0, set.key_id());
+    let statuses: Vec<_> = set
+        .keys()
+        .iter()
+        .map(|(id, _, s)| (id.clone(), s))
+        .collect();
+    assert_eq!(statuses[0], (first_id.clone(), KeyStatus::VerifyOnly));
+    assert_eq!(statuses[1], (set.key_id().clone(), KeyStatus::Current));
     let new = set.sign_as(&TokenType::AccessToken, &claims()).unwrap();
     let published = set.jwks().to_json();
     let verifier = JwtVerifier::from_jwks(&published).unwrap();
@@ -549,7 +554,7 @@ fn signing_key_set_rotates_and_publishes() {
         .unwrap()
         .expect_type(TokenType::AccessToken);
     let verified = rs.verify::<()>(new.expose_secret(), &validation()).unwrap();
-    assert_eq!(verified.key_id(), Some(set.current().key_id()));
+    assert_eq!(verified.key_id(), Some(set.key_id()));
     // Published entries have kid, alg and use, and nothing private.
     let jwks: serde_json::Value = serde_json::from_str(&published).unwrap();
     for entry in jwks["keys"].as_array().unwrap() {
@@ -559,6 +564,8 @@ fn signing_key_set_rotates_and_publishes() {
             assert!(entry.get(private).is_none());
         }
     }
+    // The current key is published first.
+    assert_eq!(jwks["keys"][0]["kid"], set.key_id().as_str());
     assert!(format!("{set:?}").contains(first_id.as_str()));
     // Verifier-side rotation.
     let mut verifier = JwtVerifier::from_jwks(&published).unwrap();
@@ -575,6 +582,24 @@ fn signing_key_set_rotates_and_publishes() {
     );
     assert_eq!(
         JwtVerifier::<VerifyingKey>::from_key_ring(token_core::KeyRing::verify_only()).map(drop),
+        Err(Error::EmptyKeySet)
+    );
+    // The same verifier from the keys themselves, as token-paseto's `from_keys`.
+    let public: Vec<VerifyingKey> = set
+        .keys()
+        .iter()
+        .map(|(_, key, _)| key.verifying_key().clone())
+        .collect();
+    let verifier = JwtVerifier::from_keys(public.clone()).unwrap();
+    verifier
+        .verify::<()>(old.expose_secret(), &validation())
+        .unwrap();
+    assert_eq!(
+        JwtVerifier::from_keys(public.iter().chain(&public).cloned()).map(drop),
+        Err(Error::Core(Core::DuplicateKeyId(first_id.to_string())))
+    );
+    assert_eq!(
+        JwtVerifier::<VerifyingKey>::from_keys([]).map(drop),
         Err(Error::EmptyKeySet)
     );
 }
@@ -649,7 +674,7 @@ fn nested_jwe_round_trips_on_both_curves() {
             .unwrap();
         assert_eq!(verified.claims(), &app_claims());
         assert_eq!(verified.format(), TokenFormat::Jwe);
-        assert_eq!(verified.key_id(), Some(issuers.current().key_id()));
+        assert_eq!(verified.key_id(), Some(issuers.key_id()));
 
         // The recipient key through every format.
         let jwk = recipient.dangerous_to_private_jwk().unwrap();

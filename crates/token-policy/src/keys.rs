@@ -45,7 +45,7 @@ impl AccessKey {
     /// # Errors
     /// [`Error::KeyNotAllowed`] for another algorithm.
     pub fn jwt(keys: SigningKeySet) -> Result<Self> {
-        match keys.current().algorithm() {
+        match keys.algorithm() {
             Algorithm::Es256 | Algorithm::EdDsa => Ok(Self::Jwt(keys)),
             _ => Err(Error::KeyNotAllowed {
                 job: Job::Access,
@@ -59,7 +59,7 @@ impl AccessKey {
         match self {
             Self::PasetoV4(_) => AccessFormat::PasetoV4Public,
             Self::PasetoV3(_) => AccessFormat::PasetoV3Public,
-            Self::Jwt(k) if k.current().algorithm() == Algorithm::EdDsa => AccessFormat::JwtEdDsa,
+            Self::Jwt(k) if k.algorithm() == Algorithm::EdDsa => AccessFormat::JwtEdDsa,
             Self::Jwt(_) => AccessFormat::JwtEs256,
         }
     }
@@ -69,7 +69,7 @@ impl AccessKey {
         match self {
             Self::PasetoV4(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
             Self::PasetoV3(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
-            Self::Jwt(k) => k.iter().map(|(id, _, _)| id.to_string()).collect(),
+            Self::Jwt(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
         }
     }
 }
@@ -99,8 +99,8 @@ impl AsymmetricSigner for AccessKey {
 
     fn verifier(&self) -> AccessVerifier {
         match self {
-            Self::PasetoV4(k) => AccessVerifier::PasetoV4(k.public_verifier()),
-            Self::PasetoV3(k) => AccessVerifier::PasetoV3(k.public_verifier()),
+            Self::PasetoV4(k) => AccessVerifier::PasetoV4(k.verifier()),
+            Self::PasetoV3(k) => AccessVerifier::PasetoV3(k.verifier()),
             Self::Jwt(k) => AccessVerifier::Jwt(k.verifier()),
         }
     }

@@ -612,7 +612,7 @@ fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
 
     let cutoff = clock.now().checked_add(Duration::from_secs(3600)).unwrap();
     let dual = DualVerifier::new()
-        .allow_paseto_v4_public(paseto.public_verifier())
+        .allow_paseto_v4_public(paseto.verifier())
         .allow_jwt(jwt.verifier(), &[Algorithm::Es256])
         .stop_accepting_jwt_after(cutoff)
         .clock(clock.clone());
