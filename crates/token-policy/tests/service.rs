@@ -560,6 +560,19 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
         matches!(err, Error::SensitiveClaim(ref n) if n == "email"),
         "{err:?}"
     );
+    // camelCase and nested names too: the rule is token_core::SensitiveClaims, the one
+    // `tokenctl inspect` flags with.
+    let err = svc
+        .login(
+            "frank",
+            &serde_json::json!({"role": "user", "profile": {"userEmail": "f@example.com"}}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SensitiveClaim(ref n) if n == "profile.userEmail"),
+        "{err:?}"
+    );
     // Payment tokens are encrypted: a card token may travel in them.
     svc.issue_payment(
         Pay {

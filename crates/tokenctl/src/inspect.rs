@@ -679,19 +679,16 @@ fn lint_payload<E: TimeEncoding>(bytes: &[u8], part: &Part, report: &mut Report)
         ),
         Ok(claims) => lint_claims(&claims, report),
     }
-    let policy = Policy::new("", "");
-    let mut names = Vec::new();
-    collect_names(&Value::Object(map.clone()), &mut names);
-    let custom: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| token_core::RegisteredClaim::from_name(n).is_none())
-        .collect();
-    if let Some(name) = policy.find_sensitive(custom.iter().copied()) {
+    // The policy's own rule and list (token_core::SensitiveClaims): what inspect flags is
+    // what `TokenService` refuses to issue.
+    for path in Policy::new("", "")
+        .sensitive_claims()
+        .find(&Value::Object(map.clone()))
+    {
         report.add(
             Severity::Error,
             "sensitive-claim",
-            format!("claim `{name}` looks sensitive, and this payload is readable by anyone who sees the token"),
+            format!("claim `{path}` looks sensitive, and this payload is readable by anyone who sees the token"),
             "keep it server-side, or carry it in an encrypted token (PASETO v4.local)",
         );
     }
@@ -756,19 +753,6 @@ fn lint_claims(claims: &Claims<Map<String, Value>>, report: &mut Report) {
                 "issue a new token",
             );
         }
-    }
-}
-
-fn collect_names(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                out.push(k.clone());
-                collect_names(v, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
-        _ => {}
     }
 }
 

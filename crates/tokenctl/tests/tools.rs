@@ -167,6 +167,40 @@ fn inspect_flags_sensitive_claims_in_readable_payloads() {
     assert!(has(&list, "error", "sensitive-claim"), "{list:?}");
     assert!(has(&list, "error", "sensitive-value"), "{list:?}");
 
+    // Every spelling, and every hit: camelCase and PascalCase names, nested ones.
+    let token = jws(
+        &json!({"alg": "ES256", "kid": "k"}),
+        &json!({
+            "exp": now() + 60,
+            "userEmail": "x",
+            "CreditCard": "x",
+            "session": {"refreshToken": "x", "keys": [{"apiKey": "x"}]},
+            "emailed_at_count": 3,
+        }),
+        &[1; 64],
+    );
+    let report = tokenctl(&["inspect", "--json", &token]).json();
+    let mut flagged: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "sensitive-claim")
+        .map(|f| {
+            let message = f["message"].as_str().unwrap();
+            message.split('`').nth(1).unwrap().to_owned()
+        })
+        .collect();
+    flagged.sort();
+    assert_eq!(
+        flagged,
+        [
+            "CreditCard",
+            "session.keys[0].apiKey",
+            "session.refreshToken",
+            "userEmail"
+        ]
+    );
+
     for claims in [
         json!({"pm": "4111 1111 1111 1111", "exp": now() + 60}),
         json!({"note": {"contact": "bob@example.org"}, "exp": now() + 60}),
