@@ -19,7 +19,8 @@ use token_core::{
 use token_jwt::{
     Algorithm, DecryptingKey, DirectKey, EcdhCurve, EncryptingKey, Error, HmacAlgorithm, HmacKey,
     Jwks, JwtVerifier, MAX_JWKS_KEYS, MAX_JWKS_LEN, SigningKey, SigningKeySet, TokenType,
-    VerifyingKey, dangerous_decode_header, dangerous_decode_unverified, hazmat,
+    VerifyingKey, dangerous_decode_header, dangerous_decode_parts, dangerous_decode_unverified,
+    hazmat,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -880,6 +881,62 @@ fn unverified_decoding_is_for_inspection_only() {
     assert!(matches!(
         dangerous_decode_unverified::<()>(&bad),
         Err(Error::Core(Core::MalformedClaim { .. }))
+    ));
+}
+
+/// The segments decoder an inspection tool uses: the verifiers' splitting and bounds,
+/// every segment's base64url, and the header read by the verifiers' parser on demand.
+#[test]
+fn parts_decode_every_segment_and_the_header_by_the_verifiers_parser() {
+    let unsigned = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","jku":"x"}"#),
+        b64(claims_json())
+    );
+    let parts = dangerous_decode_parts(&unsigned).unwrap();
+    assert_eq!(parts.format(), TokenFormat::Jws);
+    assert_eq!(parts.header_json(), br#"{"alg":"none","jku":"x"}"#);
+    assert_eq!(parts.header().unwrap().alg(), "none");
+    assert_eq!(parts.payload(), Some(claims_json().as_bytes()));
+    assert_eq!(parts.signature(), Some(&[][..]));
+
+    let direct = DirectKey::generate().unwrap();
+    let jwe = direct.encrypt(&claims()).unwrap();
+    let parts = dangerous_decode_parts(jwe.expose_secret()).unwrap();
+    assert_eq!(parts.format(), TokenFormat::Jwe);
+    assert_eq!(parts.header().unwrap().enc(), Some("A256GCM"));
+    assert_eq!((parts.payload(), parts.signature()), (None, None));
+
+    // The header rules are the verifiers': a repeated member, a JWE member in a JWS.
+    for header in [
+        r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+        r#"{"alg":"ES256","enc":"A256GCM"}"#,
+    ] {
+        let token = format!("{}.{}.AAAA", b64(header), b64(claims_json()));
+        let parts = dangerous_decode_parts(&token).unwrap();
+        assert_eq!(
+            parts.header().map(drop),
+            dangerous_decode_header(&token).map(drop)
+        );
+        assert!(parts.header().is_err(), "{header}");
+    }
+    // Segments that are not base64url, and what is not JOSE at all.
+    let h = b64(r#"{"alg":"ES256"}"#);
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}.A.AAAA")).map(drop),
+        Err(Error::MalformedToken("payload is not base64url"))
+    );
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}.AAAA.A")).map(drop),
+        Err(Error::MalformedToken("signature is not base64url"))
+    );
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}A.AAAA.AAAA")).map(drop),
+        Err(Error::MalformedHeader("not base64url".to_owned()))
+    );
+    assert!(matches!(
+        dangerous_decode_parts("v4.local.AAAA"),
+        Err(Error::UnexpectedFormat { .. } | Error::Core(_))
     ));
 }
 
