@@ -35,9 +35,7 @@ use crate::issue::parse_algorithm;
 use crate::keyfile::{
     Decrypter, Key, KeyFile, Local, PasetoKey, Public, load_all, purpose_name, version_name,
 };
-use crate::util::{
-    b64url_decode, echo, note, out_json, parse_duration, parse_timestamp, printable, read_token,
-};
+use crate::util::{echo, note, out_json, parse_duration, parse_timestamp, printable, read_token};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -168,16 +166,12 @@ fn validation(args: &Args) -> Result<Validation> {
     Ok(v)
 }
 
-/// The decoded footer of a PASETO token (`None` when it has none).
+/// The decoded footer of a PASETO token (`None` when it has none), read by the library's
+/// one parser.
 fn paseto_footer(token: &str) -> Result<Option<Vec<u8>>> {
-    let mut parts = token.split('.');
-    let footer = parts.nth(3);
-    footer
-        .map(|f| {
-            b64url_decode(f)
-                .ok_or_else(|| Failure::rejected("malformed token: footer is not base64url"))
-        })
-        .transpose()
+    token_paseto::dangerous_decode_parts(token)
+        .map(|parts| parts.footer().map(<[u8]>::to_vec))
+        .map_err(|e| Failure::rejected(paseto_reason(&e)))
 }
 
 /// Picks the key a token names among `ids`: by `kid`, or the only one.
