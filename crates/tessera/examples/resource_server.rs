@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use serde_json::{Value, json};
-use tessera::axum::JsonObject;
+use tessera::policy::JsonObject;
 use tessera::policy::RedisBlocklist;
 use tessera::prelude::*;
 

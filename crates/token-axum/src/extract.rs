@@ -1,4 +1,4 @@
-//! The extractors: [`Access<C>`], [`ApiKey`], [`Session`] and [`Principal`].
+//! The extractors: [`Access<C>`], [`VerifiedApiKey`], [`VerifiedSession`] and [`Principal`].
 //!
 //! Each takes the [`AuthState`] from the router state (`AuthState: FromRef<S>`). On a
 //! route behind [`crate::AuthLayer`] they reuse what the layer verified; elsewhere they
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::layer::Credential;
-use crate::principal::{Access, ApiKey, Principal, Session};
+use crate::principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
 use crate::state::AuthState;
 
 /// An extractor's rejection: an [`Error`] answered with the state's realm.
@@ -111,7 +111,7 @@ where
     }
 }
 
-impl<S> FromRequestParts<S> for ApiKey
+impl<S> FromRequestParts<S> for VerifiedApiKey
 where
     S: Send + Sync,
     AuthState: FromRef<S>,
@@ -130,7 +130,7 @@ where
     }
 }
 
-impl<S> FromRequestParts<S> for Session
+impl<S> FromRequestParts<S> for VerifiedSession
 where
     S: Send + Sync,
     AuthState: FromRef<S>,

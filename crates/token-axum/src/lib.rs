@@ -18,5 +18,5 @@ pub use client::{KeySetClient, KeySetClientBuilder, KeySetFormat};
 pub use error::{Error, Result};
 pub use extract::Rejection;
 pub use layer::{AuthLayer, AuthService, Credential};
-pub use principal::{Access, ApiKey, JsonObject, Principal, Session};
+pub use principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
 pub use state::{AuthState, bearer_token};

@@ -5,15 +5,12 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use token_core::{Claims, Timestamp};
 use token_opaque::ApiKeyInfo;
-use token_policy::AccessClaims;
+use token_policy::{AccessClaims, JsonObject};
 
 use crate::error::{Error, Result};
-
-/// A JSON object: the application's access-token claims before they take a type.
-pub type JsonObject = Map<String, Value>;
 
 /// A verified access token: its registered claims, its session (refresh family) id and
 /// the application's claims `C`.
@@ -146,9 +143,9 @@ fn require(granted: bool, scope: &str) -> Result<()> {
 /// A verified API key (`Authorization: Bearer sk_…`, or the header configured with
 /// [`crate::AuthState::api_key_header`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey(pub ApiKeyInfo);
+pub struct VerifiedApiKey(pub ApiKeyInfo);
 
-impl ApiKey {
+impl VerifiedApiKey {
     /// The account the key belongs to.
     pub fn owner(&self) -> &str {
         &self.0.owner_id
@@ -172,9 +169,9 @@ impl ApiKey {
 
 /// A server-side session, from the `__Host-` session cookie.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session(pub token_opaque::Session);
+pub struct VerifiedSession(pub token_opaque::Session);
 
-impl Session {
+impl VerifiedSession {
     /// The user.
     pub fn user(&self) -> &str {
         &self.0.user_id
@@ -205,9 +202,9 @@ pub enum Principal {
     /// A verified access token.
     AccessToken(Access<JsonObject>),
     /// A verified API key.
-    ApiKey(ApiKey),
+    ApiKey(VerifiedApiKey),
     /// A live server-side session.
-    Session(Session),
+    Session(VerifiedSession),
 }
 
 impl Principal {

@@ -9,11 +9,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, header};
 use token_core::{MAX_TOKEN_LEN, OpaqueKind};
 use token_opaque::SessionCookie;
-use token_policy::{AccessVerifier, Job, ResourceVerifier, TokenService};
+use token_policy::{AccessVerifier, Job, JsonObject, ResourceVerifier, TokenService};
 
 use crate::error::{Error, Result};
 use crate::layer::Credential;
-use crate::principal::{Access, ApiKey, JsonObject, Principal, Session, scopes_of};
+use crate::principal::{Access, Principal, VerifiedApiKey, VerifiedSession, scopes_of};
 
 /// The default `Cache-Control: max-age` of the key-set documents.
 pub const DEFAULT_KEY_SET_MAX_AGE: Duration = Duration::from_secs(300);
@@ -215,8 +215,8 @@ impl AuthState {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
-    pub async fn verify_api_key(&self, key: &str) -> Result<ApiKey> {
-        Ok(ApiKey(
+    pub async fn verify_api_key(&self, key: &str) -> Result<VerifiedApiKey> {
+        Ok(VerifiedApiKey(
             self.issuing_side(Job::ApiKey)?.verify_api_key(key).await?,
         ))
     }
@@ -225,8 +225,8 @@ impl AuthState {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`].
-    pub async fn load_session(&self, session_id: &str) -> Result<Session> {
-        Ok(Session(
+    pub async fn load_session(&self, session_id: &str) -> Result<VerifiedSession> {
+        Ok(VerifiedSession(
             self.issuing_side(Job::Session)?
                 .load_session(session_id)
                 .await?,
@@ -278,7 +278,7 @@ impl AuthState {
     /// # Errors
     /// [`Error::MissingCredentials`] without the cookie; as
     /// [`AuthState::load_session`].
-    pub async fn session_from_cookie(&self, parts: &Parts) -> Result<Session> {
+    pub async fn session_from_cookie(&self, parts: &Parts) -> Result<VerifiedSession> {
         match self.session_in_cookie(parts)? {
             Some(id) => self.load_session(id).await,
             None => Err(Error::MissingCredentials),

@@ -317,7 +317,7 @@ async fn no_url_named_in_a_token_is_ever_fetched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paseto_sets_follow_cache_control() {
     let mut issuer = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
-    let set = |i: &PublicIssuer<V4>| PublicKeySet::from(&i.public_verifier()).to_json();
+    let set = |i: &PublicIssuer<V4>| PublicKeySet::from(&i.verifier()).to_json();
     let server = KeyServer::new(set(&issuer));
     *server.cache_control.lock().unwrap() = Some("public, max-age=2".into());
     let http = server.start().await;
@@ -604,7 +604,7 @@ async fn the_published_jwks_verifies_the_services_access_tokens() {
 async fn discovery_reads_the_kind_from_the_document() {
     let jwt = SigningKeySet::new(es256());
     let paseto = PublicIssuer::new(SecretKey::<V4>::generate().unwrap());
-    let paseto_set = PublicKeySet::from(&paseto.public_verifier()).to_json();
+    let paseto_set = PublicKeySet::from(&paseto.verifier()).to_json();
     for (document, expected) in [
         (jwt.jwks().to_json(), KeySetFormat::Jwks),
         (paseto_set, KeySetFormat::Paseto),

@@ -23,11 +23,12 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use token_axum::{
-    Access, ApiKey, AuthLayer, AuthState, Credential, Principal, Session, well_known,
+    Access, AuthLayer, AuthState, Credential, Principal, VerifiedApiKey, VerifiedSession,
+    well_known,
 };
 #[cfg(feature = "jwt")]
 use token_core::Clock;
-use token_core::{Timestamp, TokenSigner};
+use token_core::Timestamp;
 #[cfg(feature = "jwt")]
 use token_jwt::{Algorithm, SigningKey, SigningKeySet, TokenType};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens, SessionCookie};
@@ -168,11 +169,11 @@ async fn fixture_with(access: AccessKey) -> Fixture {
         )
         .route(
             "/key",
-            get(|k: ApiKey| async move { format!("{} {}", k.owner(), k.scopes().join(",")) }),
+            get(|k: VerifiedApiKey| async move { format!("{} {}", k.owner(), k.scopes().join(",")) }),
         )
         .route(
             "/session",
-            get(|s: Session| async move { format!("{} {}", s.user(), s.data()["cart"]) }),
+            get(|s: VerifiedSession| async move { format!("{} {}", s.user(), s.data()["cart"]) }),
         )
         .route(
             "/any",

@@ -8,6 +8,7 @@ pub mod json;
 pub mod key;
 pub mod reason;
 pub mod secret;
+pub mod sensitive;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod time;
@@ -22,6 +23,7 @@ pub use format::{MAX_TOKEN_LEN, OpaqueKind, PasetoPurpose, PasetoVersion, TokenF
 pub use key::{KeyId, KeyRing, KeyStatus};
 pub use reason::Reason;
 pub use secret::{SecretBytes, constant_time_eq};
+pub use sensitive::{DEFAULT_SENSITIVE_CLAIMS, SensitiveClaims};
 pub use time::{Clock, FixedClock, ManualClock, SystemClock, Timestamp, parse_duration};
 pub use traits::{
     AsymmetricSigner, TokenDecrypter, TokenEncrypter, TokenSigner, TokenVerifier, Verified,

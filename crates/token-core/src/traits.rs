@@ -26,9 +26,17 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
-    /// Wraps claims that the caller has authenticated *and* validated. For verifier
-    /// implementations; the name is the promise the caller makes.
-    pub fn assume_verified(claims: Claims<T>, key_id: Option<KeyId>, format: TokenFormat) -> Self {
+    /// Wraps claims that the caller has authenticated *and* validated.
+    ///
+    /// **Dangerous**: an escape hatch for verifier implementations (the format crates
+    /// and their peers). Nothing is checked here; the name is the promise the caller
+    /// makes. Application code receives a `Verified` from a verifier and never builds
+    /// one.
+    pub fn dangerous_assume_verified(
+        claims: Claims<T>,
+        key_id: Option<KeyId>,
+        format: TokenFormat,
+    ) -> Self {
         Self {
             claims,
             key_id,

@@ -118,7 +118,7 @@ static PASETO: LazyLock<PasetoKeys> = LazyLock::new(|| {
     let signer = SecretKey::<V4>::generate().expect("key");
     PasetoKeys {
         v4_public: PublicVerifier::new(signer.public_key().clone()),
-        v3_public: PublicIssuer::new(SecretKey::<V3>::generate().expect("key")).public_verifier(),
+        v3_public: PublicIssuer::new(SecretKey::<V3>::generate().expect("key")).verifier(),
         v4_local: LocalCipher::new(LocalKey::<V4>::generate().expect("key")),
         v3_local: LocalCipher::new(LocalKey::<V3>::generate().expect("key")),
         signer,

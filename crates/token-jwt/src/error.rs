@@ -207,9 +207,12 @@ impl Error {
         use token_core::Reason as R;
         match self {
             Self::Core(e) => e.reason(),
-            Self::MalformedToken(_) | Self::MalformedHeader(_) | Self::JsonSerialization => {
-                R::MalformedToken
-            }
+            // Parse errors, found before any key: precise, never the opaque failure.
+            Self::MalformedToken(_)
+            | Self::MalformedHeader(_)
+            | Self::HeaderTooDeep { .. }
+            | Self::JwsJweConfusion(_)
+            | Self::JsonSerialization => R::MalformedToken,
             Self::UnexpectedFormat { .. }
             | Self::TokenTypeMismatch { .. }
             | Self::ContentTypeMismatch { .. } => R::WrongTokenType,
@@ -230,6 +233,23 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header refused by the parser is malformed, as every other parse error: only an
+    /// authenticity failure is `invalid token`.
+    #[test]
+    fn parse_errors_are_malformed_not_invalid() {
+        use token_core::Reason;
+        for e in [
+            Error::MalformedToken("wrong number of segments"),
+            Error::MalformedHeader("not base64url".into()),
+            Error::HeaderTooDeep { max: 4 },
+            Error::JwsJweConfusion("enc"),
+            Error::JsonSerialization,
+        ] {
+            assert_eq!(e.reason(), Reason::MalformedToken, "{e:?}");
+        }
+        assert_eq!(invalid_token().reason(), Reason::InvalidToken);
+    }
 
     #[test]
     fn echo_bounds_and_sanitizes() {

@@ -115,17 +115,23 @@ impl Header {
         }
         let json = b64::decode(segment)
             .ok_or_else(|| Error::MalformedHeader("not base64url".to_owned()))?;
+        Self::from_json(&json, format)
+    }
+
+    /// Parses a decoded protected header of a token of `format`: the rules of
+    /// [`Header::parse`] after the length bound and base64url.
+    pub(crate) fn from_json(json: &[u8], format: TokenFormat) -> Result<Self> {
         // A derived `Deserialize` also takes a JSON array; a header is an object.
         if json.trim_ascii_start().first() != Some(&b'{') {
             return Err(Error::MalformedHeader("not a JSON object".to_owned()));
         }
-        token_core::json::check_shape(&json, MAX_HEADER_DEPTH, usize::MAX).map_err(|_| {
+        token_core::json::check_shape(json, MAX_HEADER_DEPTH, usize::MAX).map_err(|_| {
             Error::HeaderTooDeep {
                 max: MAX_HEADER_DEPTH,
             }
         })?;
         let members: Map<String, Value> =
-            token_core::json::from_slice(&json).map_err(|e| match e {
+            token_core::json::from_slice(json).map_err(|e| match e {
                 token_core::Error::DuplicateMember(name) => {
                     Error::MalformedHeader(format!("member `{name}` appears more than once"))
                 }

@@ -131,7 +131,7 @@ impl HmacKey {
 
     /// The secret as an `oct` JWK with `kid`, `alg` and `use: "sig"`, in a
     /// [`SecretString`]. For moving the key into a secret store; never publish it.
-    pub fn to_secret_jwk_dangerous(&self) -> SecretString {
+    pub fn dangerous_to_secret_jwk(&self) -> SecretString {
         let mut out = Zeroizing::new(String::with_capacity(1024));
         out.push('{');
         push_member(&mut out, "kty", "oct");
@@ -278,7 +278,7 @@ mod tests {
         let key =
             HmacKey::dangerous_shared_secret(HmacAlgorithm::Hs384, SecretBytes::new(vec![9; 48]))
                 .unwrap();
-        let jwk = key.to_secret_jwk_dangerous();
+        let jwk = key.dangerous_to_secret_jwk();
         let again = HmacKey::dangerous_from_jwk(
             HmacAlgorithm::Hs384,
             secrecy::ExposeSecret::expose_secret(&jwk),

@@ -409,7 +409,7 @@ impl DecryptingKey {
     ///
     /// # Errors
     /// [`Error::InvalidKey`] if OpenSSL cannot export the key.
-    pub fn to_private_jwk_dangerous(&self) -> Result<SecretString> {
+    pub fn dangerous_to_private_jwk(&self) -> Result<SecretString> {
         let bad = |_| Error::InvalidKey("OpenSSL could not export the private key");
         let d = Zeroizing::new(match self.encrypting.curve {
             EcdhCurve::P256 => {
@@ -551,7 +551,7 @@ impl DirectKey {
 
     /// The key as an `oct` JWK with `kid`, `alg: "dir"` and `use: "enc"`, in a
     /// [`SecretString`]. Never publish it.
-    pub fn to_secret_jwk_dangerous(&self) -> SecretString {
+    pub fn dangerous_to_secret_jwk(&self) -> SecretString {
         let mut out = Zeroizing::new(String::with_capacity(1024));
         out.push('{');
         push_member(&mut out, "kty", "oct");
@@ -591,7 +591,7 @@ impl DirectKey {
         let (_, payload) = decrypt(token, DIR, &self.cek, Cty::Claims)?;
         let claims = Claims::<T>::from_json::<NumericDate>(&payload)?;
         validation.validate(&claims)?;
-        Ok(Verified::assume_verified(
+        Ok(Verified::dangerous_assume_verified(
             claims,
             Some(self.kid.clone()),
             TokenFormat::Jwe,
@@ -791,7 +791,7 @@ fn verify_inner<T: DeserializeOwned, V: TokenVerifier<Error = Error>>(
         .map_err(|_| Error::MalformedToken("the nested JWT is not UTF-8"))?;
     let verified = verifier.verify::<T>(inner, validation)?;
     let kid = verified.key_id().cloned();
-    Ok(Verified::assume_verified(
+    Ok(Verified::dangerous_assume_verified(
         verified.into_claims(),
         kid,
         TokenFormat::Jwe,

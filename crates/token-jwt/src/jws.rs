@@ -251,7 +251,7 @@ pub(crate) fn verify_claims<K: VerificationKey, T: DeserializeOwned>(
     let authentic = verify_signature(token, keys, typ, true)?;
     let claims = Claims::<T>::from_json::<NumericDate>(&authentic.payload)?;
     validation.validate(&claims)?;
-    Ok(Verified::assume_verified(
+    Ok(Verified::dangerous_assume_verified(
         claims,
         Some(authentic.key_id.clone()),
         TokenFormat::Jws,
@@ -378,6 +378,19 @@ impl<K: VerificationKey> JwtVerifier<K> {
         Self { keys, typ: None }
     }
 
+    /// A verifier trusting every key in `keys`, each under its own id.
+    ///
+    /// # Errors
+    /// [`token_core::Error::DuplicateKeyId`] for the same id given twice;
+    /// [`Error::EmptyKeySet`] for no key.
+    pub fn from_keys(keys: impl IntoIterator<Item = K>) -> Result<Self> {
+        let mut ring = KeyRing::verify_only();
+        for key in keys {
+            ring.insert_verify_only(key.own_key_id().clone(), key)?;
+        }
+        Self::from_key_ring(ring)
+    }
+
     /// A verifier over `keys` (current and verify-only keys alike verify).
     ///
     /// # Errors
@@ -397,7 +410,7 @@ impl<K: VerificationKey> JwtVerifier<K> {
         self
     }
 
-    /// Adds a key under its own id (rotation on the verifying side).
+    /// Trusts one more key, under its own id (rotation on the verifying side).
     ///
     /// # Errors
     /// [`token_core::Error::DuplicateKeyId`] if the set already holds that id.
@@ -407,7 +420,7 @@ impl<K: VerificationKey> JwtVerifier<K> {
             .map_err(Into::into)
     }
 
-    /// Removes the key `kid`; tokens it signed stop verifying.
+    /// Stops trusting the key `kid`: tokens it signed no longer verify.
     ///
     /// # Errors
     /// [`token_core::Error::UnknownKeyId`] if absent.
@@ -415,7 +428,7 @@ impl<K: VerificationKey> JwtVerifier<K> {
         self.keys.remove(kid).map_err(Into::into)
     }
 
-    /// The key set.
+    /// The trusted keys.
     pub fn keys(&self) -> &KeyRing<K> {
         &self.keys
     }
@@ -465,73 +478,90 @@ impl<K: VerificationKey> TokenVerifier for JwtVerifier<K> {
     }
 }
 
-/// The issuing side of key rotation: a current [`SigningKey`] that signs, plus retired
-/// keys whose public halves stay published until their tokens expire.
+/// The issuing side of key rotation: a ring of signing keys whose current key signs,
+/// while the previous keys stay in the ring, verify-only, their public halves published
+/// until their tokens expire.
+///
+/// The vocabulary is that of token-paseto's `PublicIssuer`:
+/// [`SigningKeySet::rotate_to`] a new key, [`SigningKeySet::retire`] an old one,
+/// [`SigningKeySet::keys`] for the ring, [`SigningKeySet::verifier`] for the
+/// verifying side ([`JwtVerifier::insert`] and [`JwtVerifier::remove`] there).
 pub struct SigningKeySet {
-    current: SigningKey,
-    retired: KeyRing<SigningKey>,
+    ring: KeyRing<SigningKey>,
+    current: KeyId,
+    algorithm: crate::Algorithm,
 }
 
 impl fmt::Debug for SigningKeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.iter().map(|(id, _, status)| (id, status)))
+            .entries(self.ring.iter().map(|(id, _, status)| (id, status)))
             .finish()
     }
 }
 
 impl SigningKeySet {
-    /// A set whose current key is `key`.
+    /// A set whose only (and current) key is `key`.
     pub fn new(key: SigningKey) -> Self {
+        let id = key.key_id().clone();
+        let algorithm = key.algorithm();
         Self {
-            current: key,
-            retired: KeyRing::verify_only(),
+            ring: KeyRing::new(id.clone(), key),
+            current: id,
+            algorithm,
         }
     }
 
-    /// Makes `key` current; the previous current key is retired (verify-only).
+    /// Makes `key` current; the previous keys stay in the ring, verify-only (their
+    /// public halves keep verifying through [`SigningKeySet::verifier`] and stay in
+    /// [`SigningKeySet::jwks`]) until [`SigningKeySet::retire`]d.
     ///
     /// # Errors
     /// [`token_core::Error::DuplicateKeyId`] if the set already holds that id.
     pub fn rotate_to(&mut self, key: SigningKey) -> Result<()> {
-        let id = key.key_id();
-        if id == self.current.key_id() || self.retired.status(id.as_str()).is_some() {
-            return Err(token_core::Error::DuplicateKeyId(id.to_string()).into());
-        }
-        let old = std::mem::replace(&mut self.current, key);
-        self.retired
-            .insert_verify_only(old.key_id().clone(), old)
-            .map_err(Into::into)
+        let id = key.key_id().clone();
+        let algorithm = key.algorithm();
+        self.ring.rotate_to(id.clone(), key)?;
+        self.current = id;
+        self.algorithm = algorithm;
+        Ok(())
     }
 
-    /// Removes a retired key once every token it signed has expired.
+    /// Removes a non-current key by its id once every token it signed has expired:
+    /// its tokens stop verifying, and it leaves the published key set.
     ///
     /// # Errors
     /// [`token_core::Error::UnknownKeyId`] if absent;
     /// [`token_core::Error::CannotRemoveCurrentKey`] for the current key.
-    pub fn remove(&mut self, kid: &str) -> Result<SigningKey> {
-        if kid == self.current.key_id().as_str() {
-            return Err(token_core::Error::CannotRemoveCurrentKey.into());
-        }
-        self.retired.remove(kid).map_err(Into::into)
+    pub fn retire(&mut self, kid: &str) -> Result<SigningKey> {
+        self.ring.remove(kid).map_err(Into::into)
     }
 
-    /// The current signing key.
-    pub fn current(&self) -> &SigningKey {
+    /// The ring of signing keys: the current one and the verify-only ones, in the
+    /// order they were added.
+    pub fn keys(&self) -> &KeyRing<SigningKey> {
+        &self.ring
+    }
+
+    /// The id of the current key, which new tokens name in their `kid`.
+    pub fn key_id(&self) -> &KeyId {
         &self.current
     }
 
-    /// Every key with its id and status: the current key first, then the retired ones
-    /// in the order they were retired.
-    pub fn iter(&self) -> impl Iterator<Item = (&KeyId, &SigningKey, KeyStatus)> {
-        std::iter::once((self.current.key_id(), &self.current, KeyStatus::Current))
-            .chain(self.retired.iter())
+    /// The algorithm of the current key.
+    pub fn algorithm(&self) -> crate::Algorithm {
+        self.algorithm
     }
 
-    /// The public halves of every key, current and retired, as a JWKS to publish.
+    /// The public halves of every key as a JWKS to publish: the current key first,
+    /// then the verify-only ones in the order they were added.
     pub fn jwks(&self) -> Jwks {
         let mut jwks = Jwks::new();
-        for (_, key, _) in self.iter() {
+        let (current, others): (Vec<_>, Vec<_>) = self
+            .ring
+            .iter()
+            .partition(|(_, _, status)| *status == KeyStatus::Current);
+        for (_, key, _) in current.into_iter().chain(others) {
             jwks.push_verifying_key(key.verifying_key());
         }
         jwks
@@ -546,7 +576,8 @@ impl SigningKeySet {
         typ: &TokenType,
         claims: &Claims<T>,
     ) -> Result<SecretString> {
-        self.current.sign_as(typ, claims)
+        let (_, key) = self.ring.current()?;
+        key.sign_as(typ, claims)
     }
 }
 
@@ -554,11 +585,11 @@ impl TokenSigner for SigningKeySet {
     type Error = Error;
 
     fn key_id(&self) -> &KeyId {
-        self.current.key_id()
+        &self.current
     }
 
     fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
-        self.current.sign(claims)
+        SigningKeySet::sign(self, claims)
     }
 }
 
@@ -567,7 +598,7 @@ impl AsymmetricSigner for SigningKeySet {
 
     fn verifier(&self) -> JwtVerifier<VerifyingKey> {
         let mut keys = KeyRing::verify_only();
-        for (id, key, _) in self.iter() {
+        for (id, key, _) in self.ring.iter() {
             // Ids are unique in the set, so no insertion collides.
             let _ = keys.insert_verify_only(id.clone(), key.verifying_key().clone());
         }
@@ -592,7 +623,8 @@ impl SigningKeySet {
     /// # Errors
     /// Claims that do not serialize; signing errors.
     pub fn sign<T: Serialize>(&self, claims: &Claims<T>) -> Result<SecretString> {
-        sign_claims(&self.current, &TokenType::Jwt, claims)
+        let (_, key) = self.ring.current()?;
+        sign_claims(key, &TokenType::Jwt, claims)
     }
 
     /// The verifier of this set's tokens: every key's public half

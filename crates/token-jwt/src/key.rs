@@ -495,7 +495,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`Error::InvalidKey`] if OpenSSL cannot export the key.
-    pub fn to_private_jwk_dangerous(&self) -> Result<SecretString> {
+    pub fn dangerous_to_private_jwk(&self) -> Result<SecretString> {
         let mut out = Zeroizing::new(String::with_capacity(16 * 1024));
         out.push('{');
         for (name, value) in self.verifying.jwk_members() {
@@ -546,7 +546,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`Error::InvalidKey`] if OpenSSL cannot export the key.
-    pub fn to_pkcs8_pem_dangerous(&self) -> Result<SecretString> {
+    pub fn dangerous_to_pkcs8_pem(&self) -> Result<SecretString> {
         let bad = |_| Error::InvalidKey("OpenSSL could not export the private key");
         let pem = match &self.private {
             PrivateKey::OpenSsl(pkey) => {
@@ -713,11 +713,11 @@ mod tests {
             let key = SigningKey::generate(alg).unwrap();
             assert_eq!(key.algorithm(), alg);
             assert_eq!(key.key_id().as_str(), key.verifying_key().thumbprint());
-            let pem = key.to_pkcs8_pem_dangerous().unwrap();
+            let pem = key.dangerous_to_pkcs8_pem().unwrap();
             let again =
                 SigningKey::from_pem(alg, secrecy::ExposeSecret::expose_secret(&pem)).unwrap();
             assert_eq!(again.key_id(), key.key_id(), "{alg}");
-            let jwk = key.to_private_jwk_dangerous().unwrap();
+            let jwk = key.dangerous_to_private_jwk().unwrap();
             let again =
                 SigningKey::from_jwk(alg, secrecy::ExposeSecret::expose_secret(&jwk)).unwrap();
             assert_eq!(again.key_id(), key.key_id(), "{alg}");

@@ -24,7 +24,10 @@ pub use jwk::{MAX_JWK_LEN, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use jwks::{Jwks, MAX_JWKS_KEYS, MAX_JWKS_LEN};
 pub use jws::{JwsSigningKey, JwtVerifier, SigningKeySet, VerificationKey};
 pub use key::{GENERATED_RSA_BITS, SigningKey, VerifyingKey, pem_label};
-pub use unverified::{UntrustedJwt, dangerous_decode_header, dangerous_decode_unverified};
+pub use unverified::{
+    UntrustedJwt, UntrustedParts, dangerous_decode_header, dangerous_decode_parts,
+    dangerous_decode_unverified,
+};
 
 /// The most bytes of an attacker-chosen header value (`alg`, `enc`, `typ`, a `crit`
 /// name) echoed in an [`Error`].

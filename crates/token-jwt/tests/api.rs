@@ -19,7 +19,8 @@ use token_core::{
 use token_jwt::{
     Algorithm, DecryptingKey, DirectKey, EcdhCurve, EncryptingKey, Error, HmacAlgorithm, HmacKey,
     Jwks, JwtVerifier, MAX_JWKS_KEYS, MAX_JWKS_LEN, SigningKey, SigningKeySet, TokenType,
-    VerifyingKey, dangerous_decode_header, dangerous_decode_unverified, hazmat,
+    VerifyingKey, dangerous_decode_header, dangerous_decode_parts, dangerous_decode_unverified,
+    hazmat,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,7 +149,7 @@ fn asymmetric_capability() {
 fn keys_read_pem_and_der() {
     for alg in Algorithm::ALL {
         let key = SigningKey::generate(alg).unwrap();
-        let pem = key.to_pkcs8_pem_dangerous().unwrap();
+        let pem = key.dangerous_to_pkcs8_pem().unwrap();
         let pkey =
             openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
         let same = |k: &SigningKey| {
@@ -227,7 +228,7 @@ fn keys_read_pem_and_der() {
 fn certificates_give_their_public_key() {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, x509};
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let pkey = openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
     let mut name = x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "issuer.example").unwrap();
@@ -250,7 +251,7 @@ fn certificates_give_their_public_key() {
 #[test]
 fn keys_must_fit_their_algorithm() {
     let p384 = SigningKey::generate(Algorithm::Es384).unwrap();
-    let pem = p384.to_pkcs8_pem_dangerous().unwrap();
+    let pem = p384.dangerous_to_pkcs8_pem().unwrap();
     assert_eq!(
         SigningKey::from_pem(Algorithm::Es256, pem.expose_secret()).map(drop),
         Err(Error::KeyAlgorithmMismatch {
@@ -266,7 +267,7 @@ fn keys_must_fit_their_algorithm() {
         })
     ));
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
-    let ed_pem = ed.to_pkcs8_pem_dangerous().unwrap();
+    let ed_pem = ed.dangerous_to_pkcs8_pem().unwrap();
     assert!(matches!(
         SigningKey::from_pem(Algorithm::Rs256, ed_pem.expose_secret()),
         Err(Error::KeyAlgorithmMismatch {
@@ -341,7 +342,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
         let other = SigningKey::generate(alg).unwrap();
         let other_public: serde_json::Value = serde_json::from_str(&other.to_jwk()).unwrap();
         let mut private: serde_json::Value =
-            serde_json::from_str(key.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
+            serde_json::from_str(key.dangerous_to_private_jwk().unwrap().expose_secret()).unwrap();
         private["x"] = other_public["x"].clone();
         if alg == Algorithm::Es256 {
             private["y"] = other_public["y"].clone();
@@ -356,7 +357,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
     }
     let _ = other_public;
     // The private export carries d; the public export never does.
-    let private = key.to_private_jwk_dangerous().unwrap();
+    let private = key.dangerous_to_private_jwk().unwrap();
     assert!(private.expose_secret().contains("\"d\""));
     assert!(!key.to_jwk().contains("\"d\""));
     // Rename with a chosen kid.
@@ -534,11 +535,16 @@ fn signing_key_set_rotates_and_publishes() {
     let old = set.sign(&claims()).unwrap();
     set.rotate_to(SigningKey::generate(Algorithm::Ps256).unwrap())
         .unwrap();
-    assert_eq!(set.current().algorithm(), Algorithm::Ps256);
-    assert_eq!(TokenSigner::key_id(&set), set.current().key_id());
-    let statuses: Vec<_> = set.iter().map(|(id, _, s)| (id.clone(), s)).collect();
-    assert_eq!(statuses[0].1, KeyStatus::Current);
-    assert_eq!(statuses[1], (first_id.clone(), KeyStatus::VerifyOnly));
+    assert_eq!(set.algorithm(), Algorithm::Ps256);
+    assert_eq!(TokenSigner::key_id(&set), set.key_id());
+    assert_eq!(set.keys().current().unwrap().0, set.key_id());
+    let statuses: Vec<_> = set
+        .keys()
+        .iter()
+        .map(|(id, _, s)| (id.clone(), s))
+        .collect();
+    assert_eq!(statuses[0], (first_id.clone(), KeyStatus::VerifyOnly));
+    assert_eq!(statuses[1], (set.key_id().clone(), KeyStatus::Current));
     let new = set.sign_as(&TokenType::AccessToken, &claims()).unwrap();
     let published = set.jwks().to_json();
     let verifier = JwtVerifier::from_jwks(&published).unwrap();
@@ -549,7 +555,7 @@ fn signing_key_set_rotates_and_publishes() {
         .unwrap()
         .expect_type(TokenType::AccessToken);
     let verified = rs.verify::<()>(new.expose_secret(), &validation()).unwrap();
-    assert_eq!(verified.key_id(), Some(set.current().key_id()));
+    assert_eq!(verified.key_id(), Some(set.key_id()));
     // Published entries have kid, alg and use, and nothing private.
     let jwks: serde_json::Value = serde_json::from_str(&published).unwrap();
     for entry in jwks["keys"].as_array().unwrap() {
@@ -559,6 +565,8 @@ fn signing_key_set_rotates_and_publishes() {
             assert!(entry.get(private).is_none());
         }
     }
+    // The current key is published first.
+    assert_eq!(jwks["keys"][0]["kid"], set.key_id().as_str());
     assert!(format!("{set:?}").contains(first_id.as_str()));
     // Verifier-side rotation.
     let mut verifier = JwtVerifier::from_jwks(&published).unwrap();
@@ -575,6 +583,24 @@ fn signing_key_set_rotates_and_publishes() {
     );
     assert_eq!(
         JwtVerifier::<VerifyingKey>::from_key_ring(token_core::KeyRing::verify_only()).map(drop),
+        Err(Error::EmptyKeySet)
+    );
+    // The same verifier from the keys themselves, as token-paseto's `from_keys`.
+    let public: Vec<VerifyingKey> = set
+        .keys()
+        .iter()
+        .map(|(_, key, _)| key.verifying_key().clone())
+        .collect();
+    let verifier = JwtVerifier::from_keys(public.clone()).unwrap();
+    verifier
+        .verify::<()>(old.expose_secret(), &validation())
+        .unwrap();
+    assert_eq!(
+        JwtVerifier::from_keys(public.iter().chain(&public).cloned()).map(drop),
+        Err(Error::Core(Core::DuplicateKeyId(first_id.to_string())))
+    );
+    assert_eq!(
+        JwtVerifier::<VerifyingKey>::from_keys([]).map(drop),
         Err(Error::EmptyKeySet)
     );
 }
@@ -597,7 +623,7 @@ fn direct_jwe_round_trips() {
     assert_eq!(verified.format(), TokenFormat::Jwe);
     assert_eq!(verified.key_id(), Some(key.key_id()));
     // Export and re-import.
-    let jwk = key.to_secret_jwk_dangerous();
+    let jwk = key.dangerous_to_secret_jwk();
     let again = DirectKey::from_jwk(jwk.expose_secret()).unwrap();
     again.decrypt::<Scope>(token, &validation()).unwrap();
     assert_eq!(again.key_id(), key.key_id());
@@ -649,10 +675,10 @@ fn nested_jwe_round_trips_on_both_curves() {
             .unwrap();
         assert_eq!(verified.claims(), &app_claims());
         assert_eq!(verified.format(), TokenFormat::Jwe);
-        assert_eq!(verified.key_id(), Some(issuers.current().key_id()));
+        assert_eq!(verified.key_id(), Some(issuers.key_id()));
 
         // The recipient key through every format.
-        let jwk = recipient.to_private_jwk_dangerous().unwrap();
+        let jwk = recipient.dangerous_to_private_jwk().unwrap();
         let again = DecryptingKey::from_jwk(jwk.expose_secret()).unwrap();
         assert_eq!(again.key_id(), recipient.key_id());
         again
@@ -739,7 +765,7 @@ fn interoperates_with_josekit_jwt() {
     use josekit::jwt::{self, JwtPayload};
     // josekit issues, this crate verifies.
     let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let mut signer = josekit::jws::ES256
         .signer_from_pem(pem.expose_secret().as_bytes())
         .unwrap();
@@ -784,7 +810,7 @@ fn interoperates_with_josekit_jwt() {
         .unwrap();
     let private = josekit::jwk::Jwk::from_bytes(
         recipient
-            .to_private_jwk_dangerous()
+            .dangerous_to_private_jwk()
             .unwrap()
             .expose_secret(),
     )
@@ -858,6 +884,62 @@ fn unverified_decoding_is_for_inspection_only() {
     ));
 }
 
+/// The segments decoder an inspection tool uses: the verifiers' splitting and bounds,
+/// every segment's base64url, and the header read by the verifiers' parser on demand.
+#[test]
+fn parts_decode_every_segment_and_the_header_by_the_verifiers_parser() {
+    let unsigned = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","jku":"x"}"#),
+        b64(claims_json())
+    );
+    let parts = dangerous_decode_parts(&unsigned).unwrap();
+    assert_eq!(parts.format(), TokenFormat::Jws);
+    assert_eq!(parts.header_json(), br#"{"alg":"none","jku":"x"}"#);
+    assert_eq!(parts.header().unwrap().alg(), "none");
+    assert_eq!(parts.payload(), Some(claims_json().as_bytes()));
+    assert_eq!(parts.signature(), Some(&[][..]));
+
+    let direct = DirectKey::generate().unwrap();
+    let jwe = direct.encrypt(&claims()).unwrap();
+    let parts = dangerous_decode_parts(jwe.expose_secret()).unwrap();
+    assert_eq!(parts.format(), TokenFormat::Jwe);
+    assert_eq!(parts.header().unwrap().enc(), Some("A256GCM"));
+    assert_eq!((parts.payload(), parts.signature()), (None, None));
+
+    // The header rules are the verifiers': a repeated member, a JWE member in a JWS.
+    for header in [
+        r#"{"alg":"ES256","kid":"a","kid":"b"}"#,
+        r#"{"alg":"ES256","enc":"A256GCM"}"#,
+    ] {
+        let token = format!("{}.{}.AAAA", b64(header), b64(claims_json()));
+        let parts = dangerous_decode_parts(&token).unwrap();
+        assert_eq!(
+            parts.header().map(drop),
+            dangerous_decode_header(&token).map(drop)
+        );
+        assert!(parts.header().is_err(), "{header}");
+    }
+    // Segments that are not base64url, and what is not JOSE at all.
+    let h = b64(r#"{"alg":"ES256"}"#);
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}.A.AAAA")).map(drop),
+        Err(Error::MalformedToken("payload is not base64url"))
+    );
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}.AAAA.A")).map(drop),
+        Err(Error::MalformedToken("signature is not base64url"))
+    );
+    assert_eq!(
+        dangerous_decode_parts(&format!("{h}A.AAAA.AAAA")).map(drop),
+        Err(Error::MalformedHeader("not base64url".to_owned()))
+    );
+    assert!(matches!(
+        dangerous_decode_parts("v4.local.AAAA"),
+        Err(Error::UnexpectedFormat { .. } | Error::Core(_))
+    ));
+}
+
 #[test]
 fn keys_and_verifiers_can_be_shared_across_threads() {
     fn shared<T: Send + Sync + 'static>() {}
@@ -886,7 +968,7 @@ fn keys_and_verifiers_can_be_shared_across_threads() {
 fn debug_output_never_shows_secrets() {
     let key = SigningKey::generate(Algorithm::EdDsa).unwrap();
     let private: serde_json::Value =
-        serde_json::from_str(key.to_private_jwk_dangerous().unwrap().expose_secret()).unwrap();
+        serde_json::from_str(key.dangerous_to_private_jwk().unwrap().expose_secret()).unwrap();
     let d = private["d"].as_str().unwrap();
     let dbg = format!("{key:?}");
     assert!(

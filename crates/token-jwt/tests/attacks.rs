@@ -151,7 +151,7 @@ fn hs256_signed_with_the_public_key_does_not_forge() {
 }
 
 fn public_der(key: &SigningKey) -> Vec<u8> {
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let pkey = openssl::pkey::PKey::private_key_from_pem(pem.expose_secret().as_bytes()).unwrap();
     pkey.public_key_to_der().unwrap()
 }
@@ -1279,7 +1279,7 @@ fn small_order_x25519_ephemeral_keys_are_invalid() {
 // ---- rotation ----------------------------------------------------------------------------------------
 
 #[test]
-fn removed_keys_stop_verifying() {
+fn retired_keys_stop_verifying() {
     let first = es256();
     let first_id = first.key_id().clone();
     let mut keys = SigningKeySet::new(first);
@@ -1289,11 +1289,10 @@ fn removed_keys_stop_verifying() {
     let verifier = keys.verifier();
     verify_set(&verifier, &old).unwrap();
     assert_eq!(
-        keys.remove(keys.current().key_id().clone().as_str())
-            .map(drop),
+        keys.retire(keys.key_id().clone().as_str()).map(drop),
         Err(Error::Core(Core::CannotRemoveCurrentKey))
     );
-    keys.remove(first_id.as_str()).unwrap();
+    keys.retire(first_id.as_str()).unwrap();
     assert_eq!(
         verify_set(&keys.verifier(), &old),
         Err(Error::Core(Core::UnknownKeyId))

@@ -450,7 +450,7 @@ fn rfc7520_3_jwks() {
     assert_eq!(exported["n"], original["n"]);
     assert_eq!(exported["e"], original["e"]);
     assert_eq!(exported["alg"], "RS256");
-    let secret = private.to_private_jwk_dangerous().unwrap();
+    let secret = private.dangerous_to_private_jwk().unwrap();
     let again: Value = serde_json::from_str(secrecy::ExposeSecret::expose_secret(&secret)).unwrap();
     let original = vector("jwk/3_4.rsa_private_key.json");
     for member in ["n", "e", "d", "p", "q", "dp", "dq", "qi", "kid"] {

@@ -33,6 +33,35 @@ pub struct Parsed<'a> {
 
 /// Splits `token`, refusing any other version or purpose than `V`'s `purpose`.
 pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<Parsed<'_>> {
+    let (version, found) = detect(token)?;
+    if matches!(version, PasetoVersion::V1 | PasetoVersion::V2) {
+        return Err(Error::UnsupportedVersion(version));
+    }
+    if version != V::ID {
+        return Err(Error::WrongVersion {
+            expected: V::ID,
+            found: version,
+        });
+    }
+    if found != purpose {
+        return Err(Error::WrongPurpose {
+            expected: purpose,
+            found,
+        });
+    }
+    let (body, footer) = split(token, version, purpose)?;
+    Ok(Parsed {
+        raw: token,
+        body,
+        footer: footer.unwrap_or_default(),
+    })
+}
+
+/// The version and purpose of `token`, after its length bound; any version, the
+/// deprecated ones included. Every reading of a PASETO starts here: the verifiers'
+/// ([`parse`]) and the inspection decoder's
+/// ([`dangerous_decode_parts`](crate::dangerous_decode_parts)).
+pub(crate) fn detect(token: &str) -> Result<(PasetoVersion, PasetoPurpose)> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(token_core::Error::TokenTooLong {
             len: token.len(),
@@ -42,52 +71,49 @@ pub(crate) fn parse<V: Version>(token: &str, purpose: PasetoPurpose) -> Result<P
     }
     match TokenFormat::detect(token) {
         Ok(TokenFormat::Paseto {
-            version,
-            purpose: found,
-            ..
-        }) => {
-            if matches!(version, PasetoVersion::V1 | PasetoVersion::V2) {
-                return Err(Error::UnsupportedVersion(version));
-            }
-            if version != V::ID {
-                return Err(Error::WrongVersion {
-                    expected: V::ID,
-                    found: version,
-                });
-            }
-            if found != purpose {
-                return Err(Error::WrongPurpose {
-                    expected: purpose,
-                    found,
-                });
-            }
-        }
-        Ok(_) => return Err(Error::Malformed("not a PASETO token")),
-        Err(token_core::Error::UnrecognizedFormat(why)) => return Err(Error::Malformed(why)),
-        Err(e) => return Err(e.into()),
+            version, purpose, ..
+        }) => Ok((version, purpose)),
+        Ok(_) => Err(Error::Malformed("not a PASETO token")),
+        Err(token_core::Error::UnrecognizedFormat(why)) => Err(Error::Malformed(why)),
+        Err(e) => Err(e.into()),
     }
-    let header = match purpose {
-        PasetoPurpose::Local => V::LOCAL_HEADER,
-        PasetoPurpose::Public => V::PUBLIC_HEADER,
-    };
+}
+
+/// The `vN.purpose.` header of tokens of `version` and `purpose`.
+fn header(version: PasetoVersion, purpose: PasetoPurpose) -> &'static str {
+    match (version, purpose) {
+        (PasetoVersion::V1, PasetoPurpose::Local) => "v1.local.",
+        (PasetoVersion::V1, PasetoPurpose::Public) => "v1.public.",
+        (PasetoVersion::V2, PasetoPurpose::Local) => "v2.local.",
+        (PasetoVersion::V2, PasetoPurpose::Public) => "v2.public.",
+        (PasetoVersion::V3, PasetoPurpose::Local) => "v3.local.",
+        (PasetoVersion::V3, PasetoPurpose::Public) => "v3.public.",
+        (PasetoVersion::V4, PasetoPurpose::Local) => "v4.local.",
+        (PasetoVersion::V4, PasetoPurpose::Public) => "v4.public.",
+    }
+}
+
+/// Splits a token [`detect`] found to be `version`.`purpose` into its base64url body
+/// and its decoded footer (`None` without a footer segment), the footer bounded by
+/// [`MAX_FOOTER_LEN`] before it is decoded.
+pub(crate) fn split(
+    token: &str,
+    version: PasetoVersion,
+    purpose: PasetoPurpose,
+) -> Result<(&str, Option<Vec<u8>>)> {
     let rest = token
-        .strip_prefix(header)
+        .strip_prefix(header(version, purpose))
         .ok_or(Error::Malformed("header"))?;
-    let (body, footer) = match rest.split_once('.') {
+    match rest.split_once('.') {
         Some((body, footer)) => {
             // Four base64 characters carry three bytes.
             if footer.len() > MAX_FOOTER_LEN.div_ceil(3) * 4 {
                 return Err(Error::InvalidFooter("longer than 2048 bytes"));
             }
-            (body, b64_decode(footer, "footer is not base64url")?)
+            Ok((body, Some(b64_decode(footer, "footer is not base64url")?)))
         }
-        None => (rest, Vec::new()),
-    };
-    Ok(Parsed {
-        raw: token,
-        body,
-        footer,
-    })
+        None => Ok((rest, None)),
+    }
 }
 
 /// The JSON whitespace a parser skips before a value (RFC 8259 section 2).

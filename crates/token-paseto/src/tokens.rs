@@ -45,7 +45,7 @@ fn finish<T: DeserializeOwned, V: Version>(
     if let TokenFormat::Paseto { has_footer, .. } = &mut format {
         *has_footer = key_id.is_some();
     }
-    Ok(Verified::assume_verified(claims, key_id, format))
+    Ok(Verified::dangerous_assume_verified(claims, key_id, format))
 }
 
 /// Issues `public` tokens with the current key of a ring of signing keys.
@@ -77,7 +77,8 @@ impl<V: Version> PublicIssuer<V> {
         Ok(())
     }
 
-    /// Removes a non-current key by its public id (`k4.pid.…`).
+    /// Removes a non-current key by its public id (`k4.pid.…`) once every token it
+    /// signed has expired: its tokens stop verifying.
     ///
     /// # Errors
     /// An unknown id, or the current key.
@@ -85,9 +86,15 @@ impl<V: Version> PublicIssuer<V> {
         Ok(self.ring.remove(pid)?)
     }
 
-    /// The ring of signing keys.
+    /// The ring of signing keys: the current one and the verify-only ones, in the
+    /// order they were added.
     pub fn keys(&self) -> &KeyRing<SecretKey<V>> {
         &self.ring
+    }
+
+    /// The id of the current key (`k4.pid.…`), which new tokens name in their footer.
+    pub fn key_id(&self) -> &KeyId {
+        &self.current
     }
 
     /// Signs `claims`, binding the token to `implicit_assertion` (empty for none).
@@ -102,16 +109,6 @@ impl<V: Version> PublicIssuer<V> {
         let (id, key) = self.ring.current()?;
         let message = claims.to_json::<Rfc3339>()?;
         key.sign_raw(&message, &kid_footer(id), implicit_assertion)
-    }
-
-    /// A verifier holding the public half of every key in the ring.
-    pub fn public_verifier(&self) -> PublicVerifier<V> {
-        let mut ring = KeyRing::verify_only();
-        for (id, key, _) in self.ring.iter() {
-            // Ids are unique in the source ring, so insertion cannot fail.
-            let _ = ring.insert_verify_only(id.clone(), key.public_key().clone());
-        }
-        PublicVerifier { ring }
     }
 }
 
@@ -131,7 +128,7 @@ impl<V: Version> AsymmetricSigner for PublicIssuer<V> {
     type Verifier = PublicVerifier<V>;
 
     fn verifier(&self) -> PublicVerifier<V> {
-        self.public_verifier()
+        PublicIssuer::verifier(self)
     }
 }
 
@@ -279,9 +276,15 @@ impl<V: Version> LocalCipher<V> {
         Ok(self.ring.remove(lid)?)
     }
 
-    /// The ring of keys.
+    /// The ring of keys: the current one and the decrypt-only ones, in the order they
+    /// were added.
     pub fn keys(&self) -> &KeyRing<LocalKey<V>> {
         &self.ring
+    }
+
+    /// The id of the current key (`k4.lid.…`), which new tokens name in their footer.
+    pub fn key_id(&self) -> &KeyId {
+        &self.current
     }
 
     /// Encrypts `claims` with the current key, bound to `implicit_assertion`.
@@ -377,7 +380,12 @@ impl<V: Version> PublicIssuer<V> {
     /// The verifier of this issuer's tokens: the public half of every key in the ring
     /// ([`AsymmetricSigner::verifier`]).
     pub fn verifier(&self) -> PublicVerifier<V> {
-        self.public_verifier()
+        let mut ring = KeyRing::verify_only();
+        for (id, key, _) in self.ring.iter() {
+            // Ids are unique in the source ring, so insertion cannot fail.
+            let _ = ring.insert_verify_only(id.clone(), key.public_key().clone());
+        }
+        PublicVerifier { ring }
     }
 }
 

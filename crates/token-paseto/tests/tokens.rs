@@ -13,9 +13,7 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use token_core::{
-    Claims, FixedClock, RegisteredClaim, Timestamp, TokenEncrypter, TokenSigner, Validation,
-};
+use token_core::{Claims, FixedClock, RegisteredClaim, Timestamp, Validation};
 use token_paseto::{
     Error, LocalCipher, LocalKey, PublicIssuer, PublicKey, PublicVerifier, SecretKey, V3, V4,
     VerifyOptions, Version,
@@ -140,7 +138,7 @@ fn v3_local_binds_to_the_implicit_assertion() {
 }
 
 #[test]
-fn rotation_keeps_old_tokens_valid_until_their_key_is_removed() {
+fn rotation_keeps_old_tokens_valid_until_their_key_is_retired() {
     let key_a = SecretKey::<V4>::generate().unwrap();
     let pid_a = key_a.public_key().id().clone();
     let mut issuer = PublicIssuer::new(key_a);

@@ -55,7 +55,7 @@ impl AccessKey {
     /// [`Error::KeyNotAllowed`] for another algorithm.
     #[cfg(feature = "jwt")]
     pub fn jwt(keys: SigningKeySet) -> Result<Self> {
-        match keys.current().algorithm() {
+        match keys.algorithm() {
             Algorithm::Es256 | Algorithm::EdDsa => Ok(Self::Jwt(keys)),
             _ => Err(Error::KeyNotAllowed {
                 job: Job::Access,
@@ -70,7 +70,7 @@ impl AccessKey {
             Self::PasetoV4(_) => AccessFormat::PasetoV4Public,
             Self::PasetoV3(_) => AccessFormat::PasetoV3Public,
             #[cfg(feature = "jwt")]
-            Self::Jwt(k) if k.current().algorithm() == Algorithm::EdDsa => AccessFormat::JwtEdDsa,
+            Self::Jwt(k) if k.algorithm() == Algorithm::EdDsa => AccessFormat::JwtEdDsa,
             #[cfg(feature = "jwt")]
             Self::Jwt(_) => AccessFormat::JwtEs256,
         }
@@ -82,7 +82,7 @@ impl AccessKey {
             Self::PasetoV4(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
             Self::PasetoV3(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
             #[cfg(feature = "jwt")]
-            Self::Jwt(k) => k.iter().map(|(id, _, _)| id.to_string()).collect(),
+            Self::Jwt(k) => k.keys().iter().map(|(id, _, _)| id.to_string()).collect(),
         }
     }
 }
@@ -114,8 +114,8 @@ impl AsymmetricSigner for AccessKey {
 
     fn verifier(&self) -> AccessVerifier {
         match self {
-            Self::PasetoV4(k) => AccessVerifier::PasetoV4(k.public_verifier()),
-            Self::PasetoV3(k) => AccessVerifier::PasetoV3(k.public_verifier()),
+            Self::PasetoV4(k) => AccessVerifier::PasetoV4(k.verifier()),
+            Self::PasetoV3(k) => AccessVerifier::PasetoV3(k.verifier()),
             #[cfg(feature = "jwt")]
             Self::Jwt(k) => AccessVerifier::Jwt(k.verifier()),
         }

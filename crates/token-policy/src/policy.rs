@@ -8,6 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
+use token_core::SensitiveClaims;
 
 use crate::error::{Error, Result};
 
@@ -74,29 +75,6 @@ pub const MAX_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 pub const MAX_PAYMENT_TTL: Duration = Duration::from_secs(5 * 60);
 /// The default (and, without an override, maximum) service-token lifetime.
 pub const MAX_SERVICE_TTL: Duration = Duration::from_secs(5 * 60);
-
-/// Claim names that must not appear in a readable (signed, unencrypted) payload.
-pub const DEFAULT_SENSITIVE_CLAIMS: &[&str] = &[
-    "email",
-    "phone",
-    "password",
-    "passwd",
-    "secret",
-    "ssn",
-    "card",
-    "card_number",
-    "pan",
-    "cvv",
-    "cvc",
-    "iban",
-    "account_number",
-    "dob",
-    "date_of_birth",
-    "address",
-    "token",
-    "api_key",
-    "private_key",
-];
 
 /// Which format the access job uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -170,7 +148,7 @@ pub struct Policy {
     access_ttl: Duration,
     payment_ttl: Duration,
     service_ttl: Duration,
-    sensitive_claims: Vec<String>,
+    sensitive_claims: SensitiveClaims,
     overrides: Vec<Override>,
 }
 
@@ -185,10 +163,7 @@ impl Policy {
             access_ttl: MAX_ACCESS_TTL,
             payment_ttl: MAX_PAYMENT_TTL,
             service_ttl: MAX_SERVICE_TTL,
-            sensitive_claims: DEFAULT_SENSITIVE_CLAIMS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            sensitive_claims: SensitiveClaims::default(),
             overrides: Vec::new(),
         }
     }
@@ -235,8 +210,9 @@ impl Policy {
         self.service_ttl
     }
 
-    /// Claim names refused in readable payloads.
-    pub fn sensitive_claims(&self) -> &[String] {
+    /// Claim names refused in readable payloads, and the rule that matches them
+    /// ([`SensitiveClaims`], shared with inspection tools).
+    pub fn sensitive_claims(&self) -> &SensitiveClaims {
         &self.sensitive_claims
     }
 
@@ -334,27 +310,17 @@ impl Policy {
         Ok(self)
     }
 
-    /// Replaces the list of claim names refused in readable payloads (matched
-    /// case-insensitively, also as a `_`/`-` separated part: `user_email` matches
-    /// `email`).
+    /// Replaces the list of claim names refused in readable payloads (default
+    /// [`token_core::DEFAULT_SENSITIVE_CLAIMS`]). Names match in any spelling and as a
+    /// word of a longer name: `email` matches `user_email` and `userEmail`
+    /// ([`SensitiveClaims`]).
     #[must_use]
     pub fn sensitive_claim_names<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
         names: I,
     ) -> Self {
-        self.sensitive_claims = names.into_iter().map(Into::into).collect();
+        self.sensitive_claims = SensitiveClaims::new(names);
         self
-    }
-
-    /// The first claim name in `names` that looks sensitive, if any.
-    pub fn find_sensitive<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-        names.into_iter().find(|name| {
-            let lower = name.to_ascii_lowercase();
-            self.sensitive_claims.iter().any(|s| {
-                let s = s.to_ascii_lowercase();
-                lower == s || lower.split(['_', '-', '.']).any(|part| part == s)
-            })
-        })
     }
 
     /// The effective decision matrix.
@@ -387,6 +353,7 @@ impl Policy {
                     format!(
                         "readable payload: refuses claim names like {}",
                         self.sensitive_claims
+                            .names()
                             .iter()
                             .take(6)
                             .cloned()
@@ -639,18 +606,17 @@ mod tests {
     }
 
     #[test]
-    fn sensitive_names_are_found() {
+    fn sensitive_names_are_token_cores_list_and_rule() {
         let p = Policy::new("iss", "api");
-        assert_eq!(p.find_sensitive(["role", "sid"]), None);
-        assert_eq!(p.find_sensitive(["role", "Email"]), Some("Email"));
-        assert_eq!(p.find_sensitive(["user_email"]), Some("user_email"));
-        assert_eq!(p.find_sensitive(["card-number"]), Some("card-number"));
-        assert_eq!(p.find_sensitive(["emailed_at_count"]), None);
+        assert_eq!(p.sensitive_claims(), &SensitiveClaims::default());
+        let s = p.sensitive_claims();
+        assert!(!s.matches("role") && !s.matches("sid"));
+        for name in ["Email", "user_email", "userEmail", "card-number", "apiKey"] {
+            assert!(s.matches(name), "{name}");
+        }
+        assert!(!s.matches("emailed_at_count"));
         let custom = p.sensitive_claim_names(["tenant_secret_hint"]);
-        assert_eq!(custom.find_sensitive(["email"]), None);
-        assert_eq!(
-            custom.find_sensitive(["tenant_secret_hint"]),
-            Some("tenant_secret_hint")
-        );
+        assert!(!custom.sensitive_claims().matches("email"));
+        assert!(custom.sensitive_claims().matches("tenantSecretHint"));
     }
 }

@@ -86,7 +86,7 @@ enum Keys {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // The issuer publishes its public key (or key set); the resource server holds only that.
 /// let issuer = PublicIssuer::new(SecretKey::<V4>::generate()?);
-/// let public = issuer.public_verifier();
+/// let public = issuer.verifier();
 /// let api = ResourceVerifier::new("https://auth.example", "api", public);
 /// # let _ = api;
 /// # Ok(())

@@ -308,10 +308,14 @@ impl TokenService {
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
         let value = serde_json::to_value(session)
             .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))?;
-        let mut names = Vec::new();
-        collect_names(&value, &mut names);
-        match self.policy.find_sensitive(names.iter().map(String::as_str)) {
-            Some(name) => Err(Error::SensitiveClaim(name.to_owned())),
+        match self
+            .policy
+            .sensitive_claims()
+            .find(&value)
+            .into_iter()
+            .next()
+        {
+            Some(path) => Err(Error::SensitiveClaim(path)),
             None => Ok(()),
         }
     }
@@ -721,21 +725,4 @@ fn is_unusable(e: &token_opaque::Error) -> bool {
             | O::Revoked
             | O::InvalidInput(_)
     )
-}
-
-fn collect_names(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                out.push(k.clone());
-                collect_names(v, out);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for v in items {
-                collect_names(v, out);
-            }
-        }
-        _ => {}
-    }
 }

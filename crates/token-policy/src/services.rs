@@ -118,7 +118,7 @@ impl ServiceAuth {
         if name.is_empty() {
             return Err(Error::InvalidPolicy("a service needs a name".into()));
         }
-        if signer.current().algorithm() != Algorithm::Es256 {
+        if signer.algorithm() != Algorithm::Es256 {
             return Err(Error::KeyNotAllowed {
                 job: Job::ServiceToService,
                 reason: "service tokens are ES256",
@@ -144,6 +144,7 @@ impl ServiceAuth {
     /// Ids of this service's signing keys.
     pub fn key_ids(&self) -> Vec<String> {
         self.signer
+            .keys()
             .iter()
             .map(|(id, _, _)| id.to_string())
             .collect()

@@ -55,7 +55,7 @@ fn legacy_hmac_jwts_need_the_dangerous_route_and_are_counted_and_cut_off() {
     // Without the dangerous route, an HMAC JWT is off the list, even beside an
     // ES256 route.
     let plain = DualVerifier::new()
-        .allow_paseto_v4_public(paseto.public_verifier())
+        .allow_paseto_v4_public(paseto.verifier())
         .allow_jwt(es256.verifier(), &[Algorithm::Es256])
         .clock(clock.clone());
     assert!(matches!(
@@ -68,7 +68,7 @@ fn legacy_hmac_jwts_need_the_dangerous_route_and_are_counted_and_cut_off() {
     let cutoff = clock.now().checked_add(Duration::from_secs(3600)).unwrap();
     let dual = DualVerifier::new()
         .stop_accepting_jwt_after(cutoff)
-        .allow_paseto_v4_public(paseto.public_verifier())
+        .allow_paseto_v4_public(paseto.verifier())
         .allow_jwt(es256.verifier(), &[Algorithm::Es256])
         .dangerous_allow_legacy_hmac_jwt(JwtVerifier::new(legacy), &[HmacAlgorithm::Hs256])
         .clock(clock.clone());

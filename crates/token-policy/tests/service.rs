@@ -576,6 +576,19 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
         matches!(err, Error::SensitiveClaim(ref n) if n == "email"),
         "{err:?}"
     );
+    // camelCase and nested names too: the rule is token_core::SensitiveClaims, the one
+    // `tokenctl inspect` flags with.
+    let err = svc
+        .login(
+            "frank",
+            &serde_json::json!({"role": "user", "profile": {"userEmail": "f@example.com"}}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SensitiveClaim(ref n) if n == "profile.userEmail"),
+        "{err:?}"
+    );
     // Payment tokens are encrypted: a card token may travel in them.
     svc.issue_payment(
         Pay {
@@ -629,7 +642,7 @@ fn dual_verifier_routes_by_allow_list_and_retires_jwt() {
 
     let cutoff = clock.now().checked_add(Duration::from_secs(3600)).unwrap();
     let dual = DualVerifier::new()
-        .allow_paseto_v4_public(paseto.public_verifier())
+        .allow_paseto_v4_public(paseto.verifier())
         .allow_jwt(jwt.verifier(), &[Algorithm::Es256])
         .stop_accepting_jwt_after(cutoff)
         .clock(clock.clone());

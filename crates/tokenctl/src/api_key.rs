@@ -90,14 +90,13 @@ fn db_error(e: &token_policy::Error) -> Failure {
 fn opaque_error(e: &token_opaque::Error) -> Failure {
     use token_opaque::Error as E;
     match e {
-        E::Malformed(why) => Failure::rejected(format!("malformed ({why})")),
-        E::BadChecksum => Failure::rejected("checksum mismatch"),
-        E::WrongKind { found, .. } => {
-            Failure::rejected(format!("wrong kind (a {found}, not an API key)"))
+        E::Malformed(_) | E::BadChecksum | E::NotFound | E::Revoked | E::Expired => {
+            Failure::refused(e)
         }
-        E::NotFound => Failure::rejected("unknown key"),
-        E::Revoked => Failure::rejected("revoked"),
-        E::Expired => Failure::rejected("expired"),
+        E::WrongKind { found, .. } => Failure::rejected(
+            token_core::Reason::WrongTokenType,
+            format!("a {found}, not an API key"),
+        ),
         E::AlreadyRolled => Failure::failed("the key was already rolled; roll its replacement"),
         E::InvalidInput(why) => Failure::usage(*why),
         other => Failure::usage(other.to_string()),

@@ -21,7 +21,7 @@ use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, PublicVerifier, SecretKey, V4};
 use token_policy::{DualVerifier, Error, MemoryBlocklist, Policy, TokenService};
 
-use crate::error::{Failure, Result};
+use crate::error::{Failure, Result, describe_error};
 use crate::runtime;
 use crate::util::{out, out_json, random_hex};
 
@@ -83,20 +83,14 @@ impl Steps {
             Ok(_) => self.record(name, expected, "accepted", false),
             Err(e) => {
                 let ok = matches(&e);
-                self.record(name, expected, format!("rejected: {}", reason(&e)), ok);
+                self.record(
+                    name,
+                    expected,
+                    format!("rejected: {}", describe_error(&e)),
+                    ok,
+                );
             }
         }
-    }
-}
-
-fn reason(e: &Error) -> String {
-    match e {
-        Error::Opaque(token_opaque::Error::ReuseDetected) => {
-            "reuse detected; the token family is revoked".into()
-        }
-        Error::Opaque(token_opaque::Error::NotFound) => "not found (already used)".into(),
-        Error::Opaque(other) => other.to_string(),
-        other => other.reason().to_string(),
     }
 }
 
@@ -232,7 +226,12 @@ async fn steps(url: &str) -> Result<Steps> {
             login
         }
         Err(e) => {
-            s.record(&name, expected, format!("error: {}", reason(&e)), false);
+            s.record(
+                &name,
+                expected,
+                format!("error: {}", describe_error(&e)),
+                false,
+            );
             return Ok(s);
         }
     };
@@ -259,7 +258,7 @@ async fn steps(url: &str) -> Result<Steps> {
         Err(e) => s.record(
             "verify the access token",
             &expected,
-            format!("rejected: {}", reason(&e)),
+            format!("rejected: {}", describe_error(&e)),
             false,
         ),
     }
@@ -296,14 +295,19 @@ async fn steps(url: &str) -> Result<Steps> {
             Some(next)
         }
         Err(e) => {
-            s.record(name, expected, format!("rejected: {}", reason(&e)), false);
+            s.record(
+                name,
+                expected,
+                format!("rejected: {}", describe_error(&e)),
+                false,
+            );
             None
         }
     };
 
     s.rejected(
         "replay the rotated (old) refresh token",
-        "rejected: reuse detected; the token family is revoked",
+        "rejected: reuse detected: session revoked",
         svc.refresh(login.refresh.expose_secret(), |_| admin.clone())
             .await,
         |e| matches!(e, Error::Opaque(token_opaque::Error::ReuseDetected)),
@@ -311,7 +315,7 @@ async fn steps(url: &str) -> Result<Steps> {
     if let Some(next) = &next {
         s.rejected(
             "use the legitimate successor after the replay",
-            "rejected: the family is revoked",
+            "rejected: revoked (the whole family)",
             svc.refresh(next.refresh.expose_secret(), |_| admin.clone())
                 .await,
             |e| matches!(e, Error::Opaque(token_opaque::Error::Revoked)),
@@ -341,7 +345,7 @@ async fn steps(url: &str) -> Result<Steps> {
             s.record(
                 &format!("payment token for {alice}"),
                 expected,
-                format!("error: {}", reason(&e)),
+                format!("error: {}", describe_error(&e)),
                 false,
             );
             None
@@ -370,7 +374,12 @@ async fn steps(url: &str) -> Result<Steps> {
                 ),
                 p == payment,
             ),
-            Err(e) => s.record(&name, expected, format!("rejected: {}", reason(&e)), false),
+            Err(e) => s.record(
+                &name,
+                expected,
+                format!("rejected: {}", describe_error(&e)),
+                false,
+            ),
         }
         s.rejected(
             "the same payment token a second time",
@@ -411,7 +420,7 @@ async fn steps(url: &str) -> Result<Steps> {
                 Err(e) => s.record(
                     "API key: verify",
                     "accepted, scope deploy",
-                    format!("rejected: {}", reason(&e)),
+                    format!("rejected: {}", describe_error(&e)),
                     false,
                 ),
             }
@@ -430,7 +439,7 @@ async fn steps(url: &str) -> Result<Steps> {
             }
             s.rejected(
                 "API key: verify after revocation",
-                "rejected: token revoked",
+                "rejected: revoked",
                 svc.verify_api_key(key).await,
                 |e| matches!(e, Error::Opaque(token_opaque::Error::Revoked)),
             );
@@ -438,7 +447,7 @@ async fn steps(url: &str) -> Result<Steps> {
         Err(e) => s.record(
             "API key: create",
             expected,
-            format!("error: {}", reason(&e)),
+            format!("error: {}", describe_error(&e)),
             false,
         ),
     }
@@ -467,13 +476,13 @@ async fn steps(url: &str) -> Result<Steps> {
                 Err(e) => s.record(
                     "password reset: first use",
                     &expected,
-                    format!("rejected: {}", reason(&e)),
+                    format!("rejected: {}", describe_error(&e)),
                     false,
                 ),
             }
             s.rejected(
                 "password reset: second use",
-                "rejected: not found (already used)",
+                "rejected: unknown token (used once, then deleted)",
                 svc.redeem_one_time(OneTimeKind::PasswordReset, reset.token.expose_secret())
                     .await,
                 |e| matches!(e, Error::Opaque(token_opaque::Error::NotFound)),
@@ -482,7 +491,7 @@ async fn steps(url: &str) -> Result<Steps> {
         Err(e) => s.record(
             "password reset: issue",
             expected,
-            format!("error: {}", reason(&e)),
+            format!("error: {}", describe_error(&e)),
             false,
         ),
     }
@@ -501,7 +510,12 @@ async fn steps(url: &str) -> Result<Steps> {
                     match (&claims.jti, claims.exp) {
                         (Some(jti), Some(exp)) => {
                             if let Err(e) = svc.revoke_access(jti, exp).await {
-                                s.record(&name, expected, format!("error: {}", reason(&e)), false);
+                                s.record(
+                                    &name,
+                                    expected,
+                                    format!("error: {}", describe_error(&e)),
+                                    false,
+                                );
                             } else {
                                 s.rejected(
                                     &name,
@@ -515,10 +529,20 @@ async fn steps(url: &str) -> Result<Steps> {
                         _ => s.record(&name, expected, "the token has no jti or exp", false),
                     }
                 }
-                Err(e) => s.record(&name, expected, format!("error: {}", reason(&e)), false),
+                Err(e) => s.record(
+                    &name,
+                    expected,
+                    format!("error: {}", describe_error(&e)),
+                    false,
+                ),
             }
         }
-        Err(e) => s.record(&name, expected, format!("error: {}", reason(&e)), false),
+        Err(e) => s.record(
+            &name,
+            expected,
+            format!("error: {}", describe_error(&e)),
+            false,
+        ),
     }
 
     // Migration: one verifier for JWT and PASETO, by an explicit allow-list.
@@ -559,7 +583,7 @@ async fn dual(
                 Err(e) => s.record(
                     "dual verifier: a PASETO v4.public access token",
                     expected,
-                    format!("rejected: {}", reason(&e)),
+                    format!("rejected: {}", describe_error(&e)),
                     false,
                 ),
             }
@@ -567,7 +591,7 @@ async fn dual(
         Err(e) => s.record(
             "dual verifier: a PASETO v4.public access token",
             expected,
-            format!("error: {}", reason(&e)),
+            format!("error: {}", describe_error(&e)),
             false,
         ),
     }
@@ -596,7 +620,7 @@ async fn dual(
             Err(e) => s.record(
                 "dual verifier: a JWT ES256 token",
                 expected,
-                format!("rejected: {}", reason(&e)),
+                format!("rejected: {}", describe_error(&e)),
                 false,
             ),
         },

@@ -7,27 +7,53 @@
 //! | 2 | usage or input error: a bad flag value, an unreadable file, a malformed key |
 //!
 //! Every failure is reported as one line on stderr. No message carries key material or
-//! a raw token.
+//! a raw token. A rejection is `rejected: <reason>`, `<reason>` one of the phrases every
+//! tessera crate shares ([`Reason`], from each library error's `reason()`), followed by
+//! the error's own detail in parentheses where it says more (this is a local tool: its
+//! user may see what a service would keep to itself). There is no second table of
+//! reasons here.
 
 use std::fmt;
+
+use token_core::Reason;
 
 /// Why a command failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
-    /// The token was rejected, or a key could not be recovered (wrong key, password or
-    /// recipient). Exit 1, printed as `rejected: <reason>`.
-    Rejected(String),
+    /// The token was rejected. Exit 1, printed as `rejected: <reason>`, or
+    /// `rejected: <reason> (<detail>)` when there is more to say: the reason is always
+    /// one of the phrases every tessera crate shares ([`Reason`]).
+    Rejected {
+        /// Why, in the shared vocabulary.
+        reason: Reason,
+        /// What this tool can add for its user, if anything.
+        detail: Option<String>,
+    },
     /// A check found problems (lint findings of severity error, a key that is not what
-    /// was expected). Exit 1, printed as `error: <message>`.
+    /// was expected, a key that cannot be recovered with the given key or password).
+    /// Exit 1, printed as `error: <message>`.
     Failed(String),
     /// Usage or input error. Exit 2, printed as `error: <message>`.
     Usage(String),
 }
 
 impl Failure {
-    /// A rejection with `reason`.
-    pub(crate) fn rejected(reason: impl Into<String>) -> Self {
-        Self::Rejected(reason.into())
+    /// A rejection for `reason`, with what `detail` says.
+    pub(crate) fn rejected(reason: Reason, detail: impl Into<String>) -> Self {
+        Self::Rejected {
+            reason,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// A rejection by a library: the error's [`Reason`], and its own text as the detail
+    /// where that says more than the phrase.
+    pub(crate) fn refused(e: &impl Refusal) -> Self {
+        let reason = e.reason();
+        Self::Rejected {
+            reason,
+            detail: detail(reason, &e.to_string()),
+        }
     }
 
     /// A usage or input error.
@@ -43,7 +69,7 @@ impl Failure {
     /// The process exit code.
     pub(crate) const fn exit_code(&self) -> u8 {
         match self {
-            Self::Rejected(_) | Self::Failed(_) => 1,
+            Self::Rejected { .. } | Self::Failed(_) => 1,
             Self::Usage(_) => 2,
         }
     }
@@ -51,10 +77,10 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // One line, whatever the message holds.
-        let one_line = |s: &str| s.replace(['\n', '\r'], " ");
         match self {
-            Self::Rejected(reason) => write!(f, "rejected: {}", one_line(reason)),
+            Self::Rejected { reason, detail } => {
+                write!(f, "rejected: {}", describe(*reason, detail.as_deref()))
+            }
             Self::Failed(message) | Self::Usage(message) => {
                 write!(f, "error: {}", one_line(message))
             }
@@ -65,78 +91,132 @@ impl fmt::Display for Failure {
 /// `Result` with [`Failure`].
 pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;
 
-/// The short reason for a `token-core` error, as `verify` prints it.
-pub(crate) fn core_reason(e: &token_core::Error) -> String {
-    use token_core::Error as E;
-    match e {
-        E::Expired { .. } => "expired".into(),
-        E::NotYetValid { .. } => "not yet valid".into(),
-        E::IssuedInFuture { .. } => "issued in the future".into(),
-        E::IssuedTooEarly { .. } => "issued too early".into(),
-        E::LifetimeTooLong { .. } => "lifetime too long".into(),
-        E::WrongAudience => "wrong audience".into(),
-        E::WrongIssuer => "wrong issuer".into(),
-        E::WrongSubject => "wrong subject".into(),
-        E::InvalidToken => "invalid token".into(),
-        E::UnknownKeyId => "unknown key id".into(),
-        E::MissingClaim(claim) => format!("missing claim `{claim}`"),
-        E::UnrecognizedFormat(why) => format!("malformed token: {why}"),
-        E::TokenTooLong { len, max } => {
-            format!("malformed token: {len} bytes, over the {max}-byte limit")
+/// A library error that says why, in the shared vocabulary: every tessera crate's
+/// error has `reason()`.
+pub(crate) trait Refusal: fmt::Display {
+    /// The error's [`Reason`].
+    fn reason(&self) -> Reason;
+}
+
+macro_rules! refusal {
+    ($($error:ty),*) => {$(
+        impl Refusal for $error {
+            fn reason(&self) -> Reason {
+                <$error>::reason(self)
+            }
         }
-        E::MalformedClaims(_)
-        | E::DuplicateMember(_)
-        | E::MalformedClaim { .. }
-        | E::InvalidCustomClaims(_)
-        | E::InvalidTimestamp(_)
-        | E::TimestampOutOfRange => format!("malformed claims: {e}"),
-        other => other.to_string(),
+    )*};
+}
+
+refusal!(
+    token_core::Error,
+    token_paseto::Error,
+    token_jwt::Error,
+    token_opaque::Error,
+    token_policy::Error
+);
+
+/// The one printed form of a refusal: the shared phrase, then `detail` in parentheses.
+pub(crate) fn describe(reason: Reason, detail: Option<&str>) -> String {
+    match detail.map(one_line) {
+        Some(detail) if !detail.is_empty() => format!("{reason} ({detail})"),
+        _ => reason.as_str().to_owned(),
     }
 }
 
-/// The short reason for a `token-paseto` error.
-pub(crate) fn paseto_reason(e: &token_paseto::Error) -> String {
-    use token_paseto::Error as E;
-    match e {
-        E::Core(core) => core_reason(core),
-        E::UnsupportedVersion(v) => format!("unsupported PASETO version {v:?}"),
-        E::WrongVersion { expected, found } => {
-            format!("wrong key type: the key is for {expected:?}, the token is {found:?}")
+/// [`describe`] for a library error: its reason, and its text where it says more.
+pub(crate) fn describe_error(e: &impl Refusal) -> String {
+    let reason = e.reason();
+    describe(reason, detail(reason, &e.to_string()).as_deref())
+}
+
+/// Words that add nothing to a phrase when an error's text repeats it.
+const FILLER: [&str; 6] = ["a", "an", "the", "token", "opaque", "id"];
+
+/// What an error's `text` adds to the phrase of `reason`: nothing when its words are
+/// the phrase's (`unknown key id`, `token revoked`); the rest when it opens with the
+/// phrase and a colon (`malformed token: footer is not base64url`); else all of it.
+fn detail(reason: Reason, text: &str) -> Option<String> {
+    let phrase: Vec<String> = words(reason.as_str()).collect();
+    let redundant = |s: &str| words(s).all(|w| phrase.contains(&w) || FILLER.contains(&w.as_str()));
+    let text = one_line(text);
+    let text = text.trim();
+    if redundant(text) {
+        return None;
+    }
+    match text.split_once(": ") {
+        Some((head, rest)) if redundant(head) && !rest.trim().is_empty() => {
+            Some(rest.trim().to_owned())
         }
-        E::WrongPurpose { expected, found } => {
-            format!("wrong key type: the key is for {expected:?} tokens, the token is {found:?}")
-        }
-        E::Malformed(why) => format!("malformed token: {why}"),
-        E::InvalidFooter(why) => format!("invalid footer: {why}"),
-        E::FooterMismatch => "footer mismatch".into(),
-        E::MissingKeyId => "no key id".into(),
-        E::KeyRecoveryFailed => "wrong key or password, or tampered data".into(),
-        other => other.to_string(),
+        _ => Some(text.to_owned()),
     }
 }
 
-/// The short reason for a `token-jwt` error.
-pub(crate) fn jwt_reason(e: &token_jwt::Error) -> String {
-    use token_jwt::Error as E;
-    match e {
-        E::Core(core) => core_reason(core),
-        E::AlgorithmNotAllowed { .. } => "algorithm not allowed for this key".into(),
-        E::UnsecuredJwt => "unsecured token (alg: none)".into(),
-        E::EncryptionNotAllowed { found, .. } => {
-            format!("encryption not allowed (enc {found}; only A256GCM)")
+/// The lower-case words of `s`.
+fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// One line, whatever the message holds.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_is_the_shared_phrase_then_what_the_error_adds() {
+        let cases: Vec<(Failure, &str)> = vec![
+            (
+                Failure::refused(&token_paseto::Error::Malformed(
+                    "footer is not valid base64url",
+                )),
+                "rejected: malformed token (footer is not valid base64url)",
+            ),
+            (
+                Failure::refused(&token_core::Error::InvalidToken),
+                "rejected: invalid token",
+            ),
+            (
+                Failure::refused(&token_core::Error::UnknownKeyId),
+                "rejected: unknown key",
+            ),
+            (
+                Failure::refused(&token_opaque::Error::Revoked),
+                "rejected: revoked",
+            ),
+            (
+                Failure::refused(&token_opaque::Error::BadChecksum),
+                "rejected: checksum mismatch",
+            ),
+            (
+                Failure::refused(&token_opaque::Error::Malformed("too short")),
+                "rejected: malformed token (too short)",
+            ),
+            (
+                Failure::refused(&token_paseto::Error::InvalidFooter("`kid` is not a string")),
+                "rejected: invalid footer (`kid` is not a string)",
+            ),
+            (
+                Failure::refused(&token_paseto::Error::FooterMismatch),
+                "rejected: invalid footer (footer does not match the expected footer)",
+            ),
+            (
+                Failure::refused(&token_jwt::Error::UnsupportedCritical("b64".into())),
+                "rejected: unsupported critical header (critical header parameter `b64` is not supported)",
+            ),
+            (
+                Failure::rejected(Reason::UnknownKey, "`k1` names none of the\ngiven keys"),
+                "rejected: unknown key (`k1` names none of the given keys)",
+            ),
+        ];
+        for (failure, want) in cases {
+            assert_eq!(failure.to_string(), want);
+            assert_eq!(failure.exit_code(), 1);
         }
-        E::UnsupportedCritical(name) => format!("unsupported critical header `{name}`"),
-        E::CompressionNotAllowed => "compressed JWE refused".into(),
-        E::TokenTypeMismatch { .. } => format!("wrong token type: {e}"),
-        E::ContentTypeMismatch { .. } => format!("wrong content type: {e}"),
-        E::MissingKeyId => "no key id".into(),
-        E::MalformedToken(_)
-        | E::MalformedHeader(_)
-        | E::HeaderTooLarge { .. }
-        | E::HeaderTooDeep { .. }
-        | E::JwsJweConfusion(_)
-        | E::JsonSerialization
-        | E::UnexpectedFormat { .. } => format!("malformed token: {e}"),
-        other => other.to_string(),
     }
 }

@@ -16,9 +16,7 @@ use token_policy::policy::MAX_ACCESS_TTL;
 
 use crate::error::{Failure, Result};
 use crate::keyfile::{purpose_name, version_name};
-use crate::util::{
-    b64url_decode, echo, humanize, json_text, out, out_json, printable, read_token, terminal_safe,
-};
+use crate::util::{echo, humanize, json_text, out, out_json, printable, read_token, terminal_safe};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -212,32 +210,43 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
         ),
         PasetoVersion::V3 | PasetoVersion::V4 => {}
     }
-    let parts: Vec<&str> = token.split('.').collect();
-    let body = parts.get(2).copied().unwrap_or_default();
-    if let Some(footer) = parts.get(3) {
-        match b64url_decode(footer) {
-            Some(bytes) => {
-                footer_rules(&bytes, version, purpose, report);
-                let part = Part::from_bytes(&bytes);
-                if let Part::Json(Value::Object(map)) = &part {
-                    if !map.contains_key("kid") && purpose == PasetoPurpose::Public {
-                        report.add(
-                            Severity::Info,
-                            "no-kid",
-                            "the footer names no key id (`kid`)",
-                            "put the key's PASERK id in the footer so verifiers with several keys can pick one",
-                        );
-                    }
-                }
-                report.footer = Some(part);
-            }
-            None => report.add(
+    // The library reads the token as its verifiers do, up to the key; nothing is
+    // verified or decrypted.
+    let parts = match token_paseto::dangerous_decode_parts(token) {
+        Ok(parts) => parts,
+        Err(token_paseto::Error::InvalidFooter(why)) => {
+            report.add(
+                Severity::Error,
+                "invalid-footer",
+                format!("the footer is refused by tessera verifiers: {why}"),
+                FOOTER_FIX,
+            );
+            return;
+        }
+        Err(e) => {
+            report.add(
                 Severity::Error,
                 "malformed",
-                "the footer is not base64url",
+                format!("tessera verifiers refuse the token: {e}"),
                 "check that the whole token was copied",
-            ),
+            );
+            return;
         }
+    };
+    if let Some(bytes) = parts.footer() {
+        footer_rules(&parts, bytes, report);
+        let part = Part::from_bytes(bytes);
+        if let Part::Json(Value::Object(map)) = &part {
+            if !map.contains_key("kid") && purpose == PasetoPurpose::Public {
+                report.add(
+                    Severity::Info,
+                    "no-kid",
+                    "the footer names no key id (`kid`)",
+                    "put the key's PASERK id in the footer so verifiers with several keys can pick one",
+                );
+            }
+        }
+        report.footer = Some(part);
     } else if purpose == PasetoPurpose::Public {
         report.add(
             Severity::Info,
@@ -246,8 +255,8 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
             "put the key's PASERK id in the footer so verifiers with several keys can pick one",
         );
     }
-    match purpose {
-        PasetoPurpose::Local => {
+    match parts.payload() {
+        None => {
             report.payload = Some(Part::Encrypted);
             report.add(
                 Severity::Info,
@@ -256,34 +265,7 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
                 "verify it with `tokenctl verify --key local.paserk`",
             );
         }
-        PasetoPurpose::Public => {
-            let signature_len = match version {
-                PasetoVersion::V1 => 256,
-                PasetoVersion::V3 => 96,
-                PasetoVersion::V2 | PasetoVersion::V4 => 64,
-            };
-            let Some(bytes) = b64url_decode(body) else {
-                report.add(
-                    Severity::Error,
-                    "malformed",
-                    "the payload is not base64url",
-                    "check that the whole token was copied",
-                );
-                return;
-            };
-            let Some(message) = bytes
-                .len()
-                .checked_sub(signature_len)
-                .and_then(|n| bytes.get(..n))
-            else {
-                report.add(
-                    Severity::Error,
-                    "malformed",
-                    "the payload is shorter than a signature",
-                    "check that the whole token was copied",
-                );
-                return;
-            };
+        Some(message) => {
             let part = Part::from_bytes(message);
             lint_payload::<Rfc3339>(message, &part, report);
             report.payload = Some(part);
@@ -291,12 +273,15 @@ fn paseto(token: &str, version: PasetoVersion, purpose: PasetoPurpose, report: &
     }
 }
 
-fn decode_json_segment(segment: &str) -> Option<Part> {
-    b64url_decode(segment).map(|b| Part::from_bytes(&b))
+/// Reports what the library refuses in a compact JOSE token before its header is read.
+fn jose_malformed(e: &token_jwt::Error, report: &mut Report) {
+    report.add(
+        Severity::Error,
+        "malformed",
+        format!("tessera verifiers refuse the token: {e}"),
+        "check that the whole token was copied",
+    );
 }
-
-/// JWS algorithms that tessera verifies.
-const SUPPORTED_JWS: [&str; 5] = ["ES256", "ES384", "EdDSA", "PS256", "RS256"];
 
 fn is_jwe_alg(alg: &str) -> bool {
     alg == "dir"
@@ -316,11 +301,14 @@ fn is_jws_alg(alg: &str) -> bool {
         || alg == "ES256K"
 }
 
+/// The fix for a footer tessera verifiers refuse.
+const FOOTER_FIX: &str = "write a small JSON object (at most 2048 bytes, 2 levels, 16 members) whose `kid` is the key's PASERK id, or opaque text that does not start with `{` or `[`";
+
 /// Reports a footer every tessera verifier refuses, by the verifiers' own reading
 /// (`token_paseto::footer_kid`): too long, too deep or too wide, not an object, a
 /// member named twice, a `kid` that is not a key id of this version and purpose.
-fn footer_rules(bytes: &[u8], version: PasetoVersion, purpose: PasetoPurpose, report: &mut Report) {
-    let Err(e) = token_paseto::footer_kid(bytes, version, purpose) else {
+fn footer_rules(parts: &token_paseto::UntrustedParts, bytes: &[u8], report: &mut Report) {
+    let Err(e) = parts.footer_kid() else {
         return;
     };
     if matches!(
@@ -338,7 +326,7 @@ fn footer_rules(bytes: &[u8], version: PasetoVersion, purpose: PasetoPurpose, re
         Severity::Error,
         "invalid-footer",
         format!("the footer is refused by tessera verifiers: {why}"),
-        "write a small JSON object (at most 2048 bytes, 2 levels, 16 members) whose `kid` is the key's PASERK id, or opaque text that does not start with `{` or `[`",
+        FOOTER_FIX,
     );
 }
 
@@ -347,11 +335,11 @@ const JWS_JWE_FIX: &str =
     "a JWE has five parts; a verifier must refuse a token whose shape and header disagree";
 
 /// Reports a header every tessera verifier refuses before choosing a key, by the
-/// verifiers' own parser (`token_jwt::dangerous_decode_header`: bounds, strict reading,
+/// verifiers' own parser (`token_jwt::UntrustedParts::header`: bounds, strict reading,
 /// no JWE member in a JWS header). A refusal already reported under its own code (a
 /// repeated or null member, a header that is not a JSON object) is not reported twice.
-fn header_rules(token: &str, report: &mut Report) {
-    let Err(e) = token_jwt::dangerous_decode_header(token) else {
+fn header_rules(parts: &token_jwt::UntrustedParts, report: &mut Report) {
+    let Err(e) = parts.header() else {
         return;
     };
     let (code, fix) = match &e {
@@ -439,27 +427,25 @@ fn header_members(header: &Map<String, Value>, report: &mut Report) {
 
 #[allow(clippy::too_many_lines)] // the JWS checks, in order
 fn jws(token: &str, report: &mut Report) {
-    let parts: Vec<&str> = token.split('.').collect();
-    let (Some(h), Some(p), Some(s)) = (parts.first(), parts.get(1), parts.get(2)) else {
-        return;
+    // The library splits and decodes the token as its verifiers do; nothing is verified.
+    let parts = match token_jwt::dangerous_decode_parts(token) {
+        Ok(parts) => parts,
+        Err(e) => return jose_malformed(&e, report),
     };
-    let header = decode_json_segment(h);
-    let payload = decode_json_segment(p);
-    if let Some(bytes) = b64url_decode(h) {
-        strict_json(&bytes, "header", report);
-    }
-    let map = if let Some(Part::Json(Value::Object(map))) = &header {
+    let header = Part::from_bytes(parts.header_json());
+    strict_json(parts.header_json(), "header", report);
+    let map = if let Part::Json(Value::Object(map)) = &header {
         Some(map.clone())
     } else {
         report.add(
             Severity::Error,
             "malformed",
-            "the header is not base64url of a JSON object",
+            "the header is not a JSON object",
             "check that the whole token was copied",
         );
         None
     };
-    report.header = header;
+    report.header = Some(header);
     if let Some(map) = &map {
         let alg = echo(map.get("alg").and_then(Value::as_str).unwrap_or_default());
         let alg = alg.as_str();
@@ -491,7 +477,7 @@ fn jws(token: &str, report: &mut Report) {
                 format!("a three-part (JWS) token whose header is a JWE header (`alg: {alg}`)"),
                 JWS_JWE_FIX,
             );
-        } else if !SUPPORTED_JWS.contains(&alg) {
+        } else if token_jwt::Algorithm::from_name(alg).is_none() {
             report.add(
                 Severity::Warning,
                 "unsupported-alg",
@@ -514,7 +500,7 @@ fn jws(token: &str, report: &mut Report) {
                 );
             }
         }
-        if s.is_empty() && !alg.eq_ignore_ascii_case("none") {
+        if parts.signature().is_some_and(<[u8]>::is_empty) && !alg.eq_ignore_ascii_case("none") {
             report.add(
                 Severity::Error,
                 "no-signature",
@@ -523,51 +509,43 @@ fn jws(token: &str, report: &mut Report) {
             );
         }
     }
-    header_rules(token, report);
-    match (&payload, p.is_empty()) {
-        (_, true) => report.add(
+    header_rules(&parts, report);
+    match parts.payload() {
+        None | Some([]) => report.add(
             Severity::Error,
             "malformed",
             "the payload is empty (detached content)",
             "JWTs carry their claims in the payload",
         ),
-        (None, false) => report.add(
-            Severity::Error,
-            "malformed",
-            "the payload is not base64url",
-            "check that the whole token was copied",
-        ),
-        (Some(part), false) => {
-            if let Some(bytes) = b64url_decode(p) {
-                lint_payload::<NumericDate>(&bytes, part, report);
-            }
+        Some(bytes) => {
+            let part = Part::from_bytes(bytes);
+            lint_payload::<NumericDate>(bytes, &part, report);
+            report.payload = Some(part);
         }
     }
-    report.payload = payload;
 }
 
 fn jwe(token: &str, report: &mut Report) {
-    let Some(h) = token.split('.').next() else {
-        return;
+    let parts = match token_jwt::dangerous_decode_parts(token) {
+        Ok(parts) => parts,
+        Err(e) => return jose_malformed(&e, report),
     };
-    let header = decode_json_segment(h);
-    if let Some(bytes) = b64url_decode(h) {
-        strict_json(&bytes, "header", report);
-    }
+    let header = Part::from_bytes(parts.header_json());
+    strict_json(parts.header_json(), "header", report);
     report.payload = Some(Part::Encrypted);
-    let map = if let Some(Part::Json(Value::Object(map))) = &header {
+    let map = if let Part::Json(Value::Object(map)) = &header {
         map.clone()
     } else {
         report.add(
             Severity::Error,
             "malformed",
-            "the header is not base64url of a JSON object",
+            "the header is not a JSON object",
             "check that the whole token was copied",
         );
-        report.header = header;
+        report.header = Some(header);
         return;
     };
-    report.header = header;
+    report.header = Some(header);
     let alg = echo(map.get("alg").and_then(Value::as_str).unwrap_or_default());
     let alg = alg.as_str();
     let nested = map.get("cty").and_then(Value::as_str).is_some_and(|c| {
@@ -634,7 +612,7 @@ fn jwe(token: &str, report: &mut Report) {
         );
     }
     header_members(&map, report);
-    header_rules(token, report);
+    header_rules(&parts, report);
 }
 
 fn opaque(token: &str, kind: token_core::OpaqueKind, report: &mut Report) {
@@ -679,19 +657,16 @@ fn lint_payload<E: TimeEncoding>(bytes: &[u8], part: &Part, report: &mut Report)
         ),
         Ok(claims) => lint_claims(&claims, report),
     }
-    let policy = Policy::new("", "");
-    let mut names = Vec::new();
-    collect_names(&Value::Object(map.clone()), &mut names);
-    let custom: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| token_core::RegisteredClaim::from_name(n).is_none())
-        .collect();
-    if let Some(name) = policy.find_sensitive(custom.iter().copied()) {
+    // The policy's own rule and list (token_core::SensitiveClaims): what inspect flags is
+    // what `TokenService` refuses to issue.
+    for path in Policy::new("", "")
+        .sensitive_claims()
+        .find(&Value::Object(map.clone()))
+    {
         report.add(
             Severity::Error,
             "sensitive-claim",
-            format!("claim `{name}` looks sensitive, and this payload is readable by anyone who sees the token"),
+            format!("claim `{path}` looks sensitive, and this payload is readable by anyone who sees the token"),
             "keep it server-side, or carry it in an encrypted token (PASETO v4.local)",
         );
     }
@@ -759,19 +734,6 @@ fn lint_claims(claims: &Claims<Map<String, Value>>, report: &mut Report) {
     }
 }
 
-fn collect_names(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                out.push(k.clone());
-                collect_names(v, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_names(v, out)),
-        _ => {}
-    }
-}
-
 fn luhn(digits: &[u32]) -> bool {
     let sum: u32 = digits
         .iter()
@@ -823,11 +785,9 @@ fn looks_like_token(s: &str) -> bool {
     }
     match TokenFormat::detect(s) {
         Ok(TokenFormat::Paseto { .. } | TokenFormat::Opaque(_)) => true,
-        Ok(TokenFormat::Jws | TokenFormat::Jwe) => s
-            .split('.')
-            .next()
-            .and_then(b64url_decode)
-            .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        Ok(TokenFormat::Jws | TokenFormat::Jwe) => token_jwt::dangerous_decode_parts(s)
+            .ok()
+            .and_then(|p| serde_json::from_slice::<Value>(p.header_json()).ok())
             .is_some_and(|h| h.get("alg").is_some()),
         _ => false,
     }
@@ -953,6 +913,36 @@ mod tests {
         assert!(!looks_like_card("4111 1111 1111 1112"));
         assert!(!looks_like_card("1700000000"));
         assert!(!looks_like_card("hello"));
+    }
+
+    /// Inspection reads tokens with the libraries' unverified decoders, so it refuses
+    /// what verifiers refuse, in their words.
+    #[test]
+    fn malformed_parts_are_the_libraries_refusals() {
+        let message = |token: &str| {
+            analyse(token)
+                .findings
+                .into_iter()
+                .find(|f| f.code == "malformed" && f.severity == Severity::Error)
+                .map(|f| f.message)
+                .unwrap_or_default()
+        };
+        // Ten bytes: shorter than an Ed25519 signature.
+        assert!(
+            message("v4.public.AAAAAAAAAAAAAA").ends_with("payload is shorter than a signature"),
+            "{}",
+            message("v4.public.AAAAAAAAAAAAAA")
+        );
+        assert!(message("eyJhbGciOiJFUzI1NiJ9.A.AAAA").ends_with("payload is not base64url"));
+        assert!(message("eyJhbGciOiJFUzI1NiJ9.AAAA.A").ends_with("signature is not base64url"));
+        // A footer over the bound is the verifiers' `invalid footer`.
+        let long = format!("v4.public.{}.{}", "A".repeat(100), "A".repeat(3000));
+        assert!(
+            analyse(&long)
+                .findings
+                .iter()
+                .any(|f| f.code == "invalid-footer")
+        );
     }
 
     #[test]

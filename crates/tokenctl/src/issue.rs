@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use token_core::{Audience, Claims, Clock, RegisteredClaim, Rfc3339, SystemClock, Timestamp};
 use token_jwt::{Algorithm, TokenType};
 
-use crate::error::{Failure, Result, jwt_reason};
+use crate::error::{Failure, Result};
 use crate::inspect;
 use crate::keyfile::{Decrypter, Key, KeyFile, Local, Recipient, Secret};
 use crate::util::{note, out, out_json, parse_duration, parse_timestamp, read_text};
@@ -317,7 +317,7 @@ fn issue_paseto(
 
 fn issue_jose(args: &Args, file: &KeyFile, claims: &Claims<Map<String, Value>>) -> Result<Issued> {
     jose_only(args)?;
-    let cannot = |e: token_jwt::Error| Failure::usage(format!("cannot issue: {}", jwt_reason(&e)));
+    let cannot = |e: token_jwt::Error| Failure::usage(format!("cannot issue: {e}"));
     // An `oct` key issues a directly encrypted JWT.
     if let Some(Decrypter::Direct(key)) = file.decrypter()? {
         if args.typ.is_some() || args.encrypt_to.is_some() {

@@ -9,7 +9,7 @@ use token_paseto::paserk::PaserkVersion;
 use token_paseto::paserk::pw::PwParams;
 use token_paseto::{LocalKey, SecretKey, V3, V4};
 
-use crate::error::{Failure, Result, paseto_reason};
+use crate::error::{Failure, Result};
 use crate::keyfile::{Key, KeyFile, Local, ProtectedKind, Public, Secret};
 use crate::util::{note, out, out_json, read_text};
 
@@ -319,17 +319,19 @@ fn print_key(paserk: &SecretString, json: bool) -> Result<()> {
     }
 }
 
+/// A key that cannot be recovered is a failed check (exit 1), not a token rejection:
+/// it is said as such, without a token's reason.
 fn recover_err(what: &str, e: &token_paseto::Error) -> Failure {
     match e {
-        token_paseto::Error::KeyRecoveryFailed => {
-            Failure::rejected(format!("wrong {what}, or tampered data"))
-        }
-        other => Failure::usage(paseto_reason(other)),
+        token_paseto::Error::KeyRecoveryFailed => Failure::failed(format!(
+            "cannot recover the key: wrong {what}, or tampered data"
+        )),
+        other => Failure::usage(other.to_string()),
     }
 }
 
 fn make_err(e: &token_paseto::Error) -> Failure {
-    Failure::usage(paseto_reason(e))
+    Failure::usage(e.to_string())
 }
 
 fn local_key(path: &Path, role: &str) -> Result<Local> {

@@ -164,8 +164,8 @@ fn generate(kind: Kind) -> Result<(Vec<Output>, String)> {
                 .ok_or_else(|| Failure::usage("not a JOSE kind"))?;
             let key = SigningKey::generate(alg).map_err(|e| jwt_err(&e))?;
             let public_jwk = key.to_jwk();
-            let private_jwk = key.to_private_jwk_dangerous().map_err(|e| jwt_err(&e))?;
-            let private_pem = key.to_pkcs8_pem_dangerous().map_err(|e| jwt_err(&e))?;
+            let private_jwk = key.dangerous_to_private_jwk().map_err(|e| jwt_err(&e))?;
+            let private_pem = key.dangerous_to_pkcs8_pem().map_err(|e| jwt_err(&e))?;
             let public_pem = spki_pem(&public_jwk)?;
             let files = vec![
                 Output {

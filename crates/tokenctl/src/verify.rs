@@ -22,22 +22,20 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use token_core::{
-    Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Rfc3339, Timestamp, TokenFormat,
-    TokenVerifier, Validation,
+    Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Reason, Rfc3339, Timestamp,
+    TokenFormat, TokenVerifier, Validation,
 };
 use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, TokenType, VerifyingKey};
 use token_paseto::{
     LocalCipher, LocalKey, PublicKey, PublicVerifier, V3, V4, VerifyOptions, Version,
 };
 
-use crate::error::{Failure, Result, core_reason, jwt_reason, paseto_reason};
+use crate::error::{Failure, Result};
 use crate::issue::parse_algorithm;
 use crate::keyfile::{
     Decrypter, Key, KeyFile, Local, PasetoKey, Public, load_all, purpose_name, version_name,
 };
-use crate::util::{
-    b64url_decode, echo, note, out_json, parse_duration, parse_timestamp, printable, read_token,
-};
+use crate::util::{echo, note, out_json, parse_duration, parse_timestamp, printable, read_token};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -168,16 +166,12 @@ fn validation(args: &Args) -> Result<Validation> {
     Ok(v)
 }
 
-/// The decoded footer of a PASETO token (`None` when it has none).
+/// The decoded footer of a PASETO token (`None` when it has none), read by the library's
+/// one parser.
 fn paseto_footer(token: &str) -> Result<Option<Vec<u8>>> {
-    let mut parts = token.split('.');
-    let footer = parts.nth(3);
-    footer
-        .map(|f| {
-            b64url_decode(f)
-                .ok_or_else(|| Failure::rejected("malformed token: footer is not base64url"))
-        })
-        .transpose()
+    token_paseto::dangerous_decode_parts(token)
+        .map(|parts| parts.footer().map(<[u8]>::to_vec))
+        .map_err(|e| Failure::refused(&e))
 }
 
 /// Picks the key a token names among `ids`: by `kid`, or the only one.
@@ -189,21 +183,25 @@ fn select<'a, T>(
 ) -> Result<&'a T> {
     if let Some(kid) = kid {
         return candidates.iter().find(|c| id(c) == kid).ok_or_else(|| {
-            Failure::rejected(format!(
-                "unknown key id ({} names none of the given keys)",
-                echo(kid)
-            ))
+            Failure::rejected(
+                Reason::UnknownKey,
+                format!("`kid` {} names none of the given keys", echo(kid)),
+            )
         });
     }
     match candidates {
         [only] => Ok(only),
-        [] => Err(Failure::rejected(format!(
-            "no given key fits a {what} token"
-        ))),
-        _ => Err(Failure::rejected(format!(
-            "no key id: the token names no `kid` and {} of the given keys fit a {what} token",
-            candidates.len()
-        ))),
+        [] => Err(Failure::rejected(
+            Reason::WrongTokenType,
+            format!("no given key fits a {what} token"),
+        )),
+        _ => Err(Failure::rejected(
+            Reason::UnknownKey,
+            format!(
+                "the token names no `kid` and {} of the given keys fit a {what} token",
+                candidates.len()
+            ),
+        )),
     }
 }
 
@@ -256,6 +254,21 @@ fn decrypt_local<V: Version>(
     cipher.decrypt_with(token, options, validation)
 }
 
+/// A PASETO verifier's refusal, with what this tool knows about the keys it was given.
+fn paseto_refusal(e: token_paseto::Error, what: &str, keys: usize) -> Failure {
+    match e {
+        token_paseto::Error::Core(token_core::Error::UnknownKeyId) => Failure::rejected(
+            Reason::UnknownKey,
+            "the footer `kid` names none of the given keys",
+        ),
+        token_paseto::Error::MissingKeyId => Failure::rejected(
+            Reason::UnknownKey,
+            format!("the token names no `kid` and {keys} of the given keys fit a {what} token"),
+        ),
+        e => Failure::refused(&e),
+    }
+}
+
 fn verify_paseto(
     args: &Args,
     validation: &Validation,
@@ -266,24 +279,29 @@ fn verify_paseto(
 ) -> Result<Verified> {
     let what = format!("{}.{}", version_name(version), purpose_name(purpose));
     if let Some(typ) = &args.typ {
-        return Err(Failure::rejected(format!(
-            "wrong token type: --typ {typ} names a JOSE type, and a {what} token has none"
-        )));
+        return Err(Failure::rejected(
+            Reason::WrongTokenType,
+            format!("--typ {typ} names a JOSE type, and a {what} token has none"),
+        ));
     }
     if matches!(version, PasetoVersion::V1 | PasetoVersion::V2) {
-        return Err(Failure::rejected(format!(
-            "unsupported PASETO version {} (deprecated; only v3 and v4 are accepted)",
-            version_name(version)
-        )));
+        return Err(Failure::rejected(
+            Reason::UnsupportedVersion,
+            format!(
+                "PASETO {} is deprecated; only v3 and v4 are accepted",
+                version_name(version)
+            ),
+        ));
     }
     let candidates: Vec<PasetoKey<'_>> = files
         .iter()
         .flat_map(|f| f.paseto_keys(version, purpose))
         .collect();
     if candidates.is_empty() {
-        return Err(Failure::rejected(format!(
-            "wrong key type: no given key is a {what} key (the key decides the algorithm)"
-        )));
+        return Err(Failure::rejected(
+            Reason::WrongTokenType,
+            format!("no given key is a {what} key (the key decides the algorithm)"),
+        ));
     }
     let options = VerifyOptions {
         implicit_assertion: args
@@ -331,22 +349,13 @@ fn verify_paseto(
             decrypt_local(&keys, token, &options, validation)
         }
         _ => {
-            return Err(Failure::rejected(format!(
-                "unsupported PASETO version {}",
-                version_name(version)
-            )));
+            return Err(Failure::rejected(
+                Reason::UnsupportedVersion,
+                format!("PASETO {}", version_name(version)),
+            ));
         }
     }
-    .map_err(|e| match e {
-        token_paseto::Error::Core(token_core::Error::UnknownKeyId) => {
-            Failure::rejected("unknown key id (the footer `kid` names none of the given keys)")
-        }
-        token_paseto::Error::MissingKeyId => Failure::rejected(format!(
-            "no key id: the token names no `kid` and {} of the given keys fit a {what} token",
-            candidates.len()
-        )),
-        e => Failure::rejected(paseto_reason(&e)),
-    })?;
+    .map_err(|e| paseto_refusal(e, &what, candidates.len()))?;
     let json = verified
         .claims()
         .to_json::<Rfc3339>()
@@ -390,16 +399,19 @@ fn verify_jws(
     files: &[KeyFile],
     token: &str,
 ) -> Result<Verified> {
-    let header =
-        token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    let header = token_jwt::dangerous_decode_header(token).map_err(|e| Failure::refused(&e))?;
     if header.alg().eq_ignore_ascii_case("none") {
-        return Err(Failure::rejected("unsecured token (alg: none)"));
+        return Err(Failure::rejected(
+            Reason::AlgorithmNotAllowed,
+            "alg: none, an unsecured token",
+        ));
     }
     let keys = verifying_keys(args, files)?;
     let hmac = hmac_keys(args, files, &header, keys.is_empty())?;
     if keys.is_empty() && hmac.is_empty() {
         return Err(Failure::rejected(
-            "wrong key type: no given key verifies JWS signatures",
+            Reason::WrongTokenType,
+            "no given key verifies JWS signatures",
         ));
     }
     let candidates: Vec<JwsKey<'_>> = keys
@@ -419,7 +431,7 @@ fn verify_jws(
         }
         JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, validation),
     }
-    .map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    .map_err(|e| Failure::refused(&e))?;
     if let JwsKey::Hmac(k) = key {
         note(&format!(
             "warning: {}: a shared secret; whoever holds it can also forge tokens",
@@ -503,8 +515,7 @@ fn verify_jwe(
     files: &[KeyFile],
     token: &str,
 ) -> Result<Verified> {
-    let header =
-        token_jwt::dangerous_decode_header(token).map_err(|e| Failure::rejected(jwt_reason(&e)))?;
+    let header = token_jwt::dangerous_decode_header(token).map_err(|e| Failure::refused(&e))?;
     let mut decrypters: Vec<Decrypter> = Vec::new();
     for file in files {
         if let Some(d) = file.decrypter()? {
@@ -515,7 +526,8 @@ fn verify_jwe(
     }
     if decrypters.is_empty() {
         return Err(Failure::rejected(
-            "wrong key type: no given key decrypts JWE tokens (a private EC P-256/X25519 key or an `oct` JWK)",
+            Reason::WrongTokenType,
+            "no given key decrypts JWE tokens (a private EC P-256/X25519 key or an `oct` JWK)",
         ));
     }
     let decrypter = select(
@@ -524,7 +536,7 @@ fn verify_jwe(
         header.kid().map(token_core::KeyId::as_str),
         "JWE",
     )?;
-    let map_err = |e: token_jwt::Error| Failure::rejected(jwt_reason(&e));
+    let map_err = |e: token_jwt::Error| Failure::refused(&e);
     if is_nested(header.cty()) {
         let keys = verifying_keys(args, files)?;
         let mut ring = token_core::KeyRing::verify_only();
@@ -565,12 +577,15 @@ fn verify_jwe(
                     .typ()
                     .is_some_and(|t| TokenType::from_name(t) == TokenType::from_name(typ))
                 {
-                    return Err(Failure::rejected(format!(
-                        "wrong token type: header `typ` is {}, expected `{typ}`",
-                        header
-                            .typ()
-                            .map_or_else(|| "absent".to_owned(), |t| format!("`{t}`"))
-                    )));
+                    return Err(Failure::rejected(
+                        Reason::WrongTokenType,
+                        format!(
+                            "header `typ` is {}, expected `{typ}`",
+                            header
+                                .typ()
+                                .map_or_else(|| "absent".to_owned(), |t| format!("`{t}`"))
+                        ),
+                    ));
                 }
             }
             let verified = k
@@ -584,7 +599,8 @@ fn verify_jwe(
             })
         }
         Decrypter::Ecdh(_) => Err(Failure::rejected(
-            "unsigned ECDH-ES JWE: anyone holding the public key can make one, so only nested (signed, then encrypted, cty: JWT) tokens are accepted",
+            Reason::WrongTokenType,
+            "an unsigned ECDH-ES JWE: anyone holding the public key can make one, so only nested (signed, then encrypted, cty: JWT) tokens are accepted",
         )),
     }
 }
@@ -607,7 +623,7 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
         )));
     }
     let token = read_token(args.token.as_deref())?;
-    let format = TokenFormat::detect(&token).map_err(|e| Failure::rejected(core_reason(&e)))?;
+    let format = TokenFormat::detect(&token).map_err(|e| Failure::refused(&e))?;
     let verified = match format {
         TokenFormat::Paseto {
             version, purpose, ..
@@ -621,7 +637,7 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
                 kind.default_prefix()
             )));
         }
-        _ => return Err(Failure::rejected("malformed token: unknown format")),
+        _ => return Err(Failure::rejected(Reason::MalformedToken, "unknown format")),
     };
     if !json {
         note(&format!(

@@ -14,9 +14,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{TempDir, b64, jws, keygen, now, p, run_with_stdin, tokenctl};
+use common::{TempDir, b64, jws, keygen, now, p, run_with_stdin, shared_reason, tokenctl};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use token_core::Reason;
 
 const KINDS: [&str; 9] = [
     "v4.local",
@@ -436,7 +437,7 @@ fn unknown_kid_is_a_rejection() {
         ("eddsa", "public.pem"),
     ] {
         let token = issue(kind, &[]);
-        verify(&p(other(kind), file), &token, &[]).rejected("unknown key id");
+        verify(&p(other(kind), file), &token, &[]).rejected("unknown key");
     }
 }
 
@@ -464,7 +465,7 @@ fn footers_are_exact_when_required_and_shown_otherwise() {
         let key = issuing_key(kind);
         verify(&key, &token, &["--footer", &footer]).ok();
         verify(&key, &token, &["--footer", &format!(r#"{{"kid":"{id}"}}"#)])
-            .rejected("footer mismatch");
+            .rejected("invalid footer (footer does not match");
         let run = verify(&key, &token, &[]);
         run.ok();
         assert!(
@@ -474,7 +475,8 @@ fn footers_are_exact_when_required_and_shown_otherwise() {
         // The default footer names the key.
         let plain = issue(kind, &[]);
         verify(&key, &plain, &["--footer", &format!(r#"{{"kid":"{id}"}}"#)]).ok();
-        verify(&key, &plain, &["--footer", "other"]).rejected("footer mismatch");
+        verify(&key, &plain, &["--footer", "other"])
+            .rejected("invalid footer (footer does not match");
     }
     // A footer that is not JSON is refused when issuing.
     tokenctl(&[
@@ -517,12 +519,14 @@ fn unsecured_tokens_are_rejected() {
             .to_string()
             .as_bytes())
     );
-    verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("unsecured token");
+    verify(&p(dir("es256"), "public.jwk"), &token, &[])
+        .rejected("algorithm not allowed for this key (alg: none");
     let token = token.replace(
         &b64(br#"{"alg":"none","typ":"JWT"}"#),
         &b64(br#"{"alg":"nOnE"}"#),
     );
-    verify(&p(dir("es256"), "public.jwk"), &token, &[]).rejected("unsecured token");
+    verify(&p(dir("es256"), "public.jwk"), &token, &[])
+        .rejected("algorithm not allowed for this key (alg: none");
 }
 
 #[test]
@@ -541,22 +545,110 @@ fn malformed_tokens_are_rejected() {
     // Well shaped, but too short to hold a signature.
     verify(&key, "v4.public.AAAA", &[]).rejected("malformed token");
     let huge = format!("v4.public.{}", "A".repeat(40 * 1024));
-    verify(&key, &huge, &[]).rejected("malformed token");
+    verify(&key, &huge, &[]).rejected("token too large");
+}
+
+/// Every rejection opens with one of the phrases every tessera crate shares
+/// (`token_core::Reason`, the one `Error::reason()` of each library gives), whichever
+/// check failed: the library's or this tool's own, a PASETO or a JOSE token.
+#[test]
+fn every_rejection_opens_with_a_shared_reason() {
+    let paseto_key = issuing_key("v4.public");
+    let paseto = issue("v4.public", &["--aud", "api", "--ttl", "15m"]);
+    let jose_key = p(dir("es256"), "public.jwk");
+    let jose = issue("es256", &["--aud", "api"]);
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none"}"#),
+        b64(json!({"exp": now() + 600}).to_string().as_bytes())
+    );
+    let deep = format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"ES256","x":[[[[1]]]]}"#),
+        b64(b"{}"),
+        b64(&[1; 64])
+    );
+    let cases = [
+        (verify(&paseto_key, "garbage", &[]), Reason::MalformedToken),
+        (
+            verify(&paseto_key, "v4.public.AAAA", &[]),
+            Reason::MalformedToken,
+        ),
+        (
+            verify(
+                &paseto_key,
+                &format!("v4.public.{}", "A".repeat(40 * 1024)),
+                &[],
+            ),
+            Reason::TokenTooLarge,
+        ),
+        (
+            verify(&paseto_key, &tamper(&paseto, 2), &["--aud", "api"]),
+            Reason::InvalidToken,
+        ),
+        (
+            verify(&paseto_key, &paseto, &["--aud", "billing"]),
+            Reason::WrongAudience,
+        ),
+        (
+            verify(
+                &paseto_key,
+                &paseto,
+                &["--aud", "api", "--now", "2099-01-01T00:00:00Z"],
+            ),
+            Reason::Expired,
+        ),
+        (
+            verify(&paseto_key, &paseto, &["--aud", "api", "--footer", "x"]),
+            Reason::InvalidFooter,
+        ),
+        (
+            verify(&p(other("v4.public"), "public.paserk"), &paseto, &[]),
+            Reason::UnknownKey,
+        ),
+        (
+            verify(&paseto_key, &format!("v2.public.{}", b64(&[0; 80])), &[]),
+            Reason::UnsupportedVersion,
+        ),
+        (verify(&paseto_key, &jose, &[]), Reason::WrongTokenType),
+        (
+            verify(&jose_key, &unsigned, &[]),
+            Reason::AlgorithmNotAllowed,
+        ),
+        (verify(&jose_key, &deep, &[]), Reason::MalformedToken),
+        (
+            verify(&jose_key, &jose, &["--aud", "api", "--typ", "at+jwt"]),
+            Reason::WrongTokenType,
+        ),
+        (
+            verify(&jose_key, &tamper(&jose, 2), &["--aud", "api"]),
+            Reason::InvalidToken,
+        ),
+        (
+            verify(&p(other("es256"), "public.jwk"), &jose, &["--aud", "api"]),
+            Reason::UnknownKey,
+        ),
+    ];
+    for (run, want) in cases {
+        let line = run.fails(1);
+        assert_eq!(shared_reason(line), Some(want), "{line}");
+    }
 }
 
 #[test]
 fn deprecated_and_mismatched_kinds_are_rejected() {
     let v2 = format!("v2.public.{}", b64(&[0u8; 80]));
-    verify(&p(dir("v4.public"), "public.paserk"), &v2, &[]).rejected("unsupported PASETO version");
+    verify(&p(dir("v4.public"), "public.paserk"), &v2, &[])
+        .rejected("unsupported token version (PASETO v2");
     // The key decides: a v4 key for a v3 token, a local key for a public token, a JWK
     // for a PASETO.
     let v3 = issue("v3.public", &[]);
-    verify(&p(dir("v4.public"), "public.paserk"), &v3, &[]).rejected("wrong key type");
+    verify(&p(dir("v4.public"), "public.paserk"), &v3, &[]).rejected("wrong token type");
     let public = issue("v4.public", &[]);
-    verify(&p(dir("v4.local"), "local.paserk"), &public, &[]).rejected("wrong key type");
-    verify(&p(dir("es256"), "public.jwk"), &public, &[]).rejected("wrong key type");
+    verify(&p(dir("v4.local"), "local.paserk"), &public, &[]).rejected("wrong token type");
+    verify(&p(dir("es256"), "public.jwk"), &public, &[]).rejected("wrong token type");
     let jwt = issue("es256", &[]);
-    verify(&p(dir("v4.public"), "public.paserk"), &jwt, &[]).rejected("wrong key type");
+    verify(&p(dir("v4.public"), "public.paserk"), &jwt, &[]).rejected("wrong token type");
 }
 
 #[test]
@@ -582,7 +674,8 @@ fn several_keys_are_picked_by_kid() {
     }
     // No kid and two keys that fit: no way to choose.
     let no_kid = issue("v4.public", &["--footer", "{}"]);
-    tokenctl(&["verify", "--key", &ka, "--key", &kb, &no_kid]).rejected("no key id");
+    tokenctl(&["verify", "--key", &ka, "--key", &kb, &no_kid])
+        .rejected("unknown key (the token names no `kid`");
     // JOSE: two --key, then a JWKS.
     let ea = issue("es256", &[]);
     let eb = tokenctl(&["issue", "--key", &p(other("es256"), "secret.jwk")])
@@ -601,7 +694,7 @@ fn several_keys_are_picked_by_kid() {
         verify(&jwks_file.display().to_string(), token, &[]).ok();
     }
     let stranger = issue("es384", &[]);
-    verify(&jwks_file.display().to_string(), &stranger, &[]).rejected("unknown key id");
+    verify(&jwks_file.display().to_string(), &stranger, &[]).rejected("unknown key");
 }
 
 #[test]
@@ -618,12 +711,12 @@ fn explicit_token_types() {
 fn jwe_direct() {
     let tmp = TempDir::new("jwe");
     let direct = token_jwt::DirectKey::generate().unwrap();
-    let oct = tmp.write("oct.jwk", direct.to_secret_jwk_dangerous().expose_secret());
+    let oct = tmp.write("oct.jwk", direct.dangerous_to_secret_jwk().expose_secret());
     let other_oct = tmp.write(
         "other-oct.jwk",
         token_jwt::DirectKey::generate()
             .unwrap()
-            .to_secret_jwk_dangerous()
+            .dangerous_to_secret_jwk()
             .expose_secret(),
     );
     let oct = oct.display().to_string();
@@ -644,7 +737,7 @@ fn jwe_direct() {
     assert_eq!(token.split('.').count(), 5);
     let claims = verify(&oct, &token, &["--aud", "api"]).json();
     assert_eq!(claims["iban"], "DE89");
-    verify(&other_oct, &token, &["--aud", "api"]).rejected("unknown key id");
+    verify(&other_oct, &token, &["--aud", "api"]).rejected("unknown key");
     verify(&oct, &tamper(&token, 3), &["--aud", "api"]).rejected("invalid token");
 
     // Nested under dir, signed with EdDSA.
@@ -676,7 +769,7 @@ fn jwe_nested_signed_then_encrypted() {
     let private = tmp.write(
         "recipient.jwk",
         recipient
-            .to_private_jwk_dangerous()
+            .dangerous_to_private_jwk()
             .unwrap()
             .expose_secret(),
     );
@@ -720,7 +813,7 @@ fn jwe_nested_signed_then_encrypted() {
     tokenctl(&[
         "verify", "--key", &private, "--key", &stranger, "--aud", "api", &token,
     ])
-    .rejected("unknown key id");
+    .rejected("unknown key");
     // The public recipient key cannot decrypt.
     tokenctl(&[
         "verify",
@@ -732,7 +825,7 @@ fn jwe_nested_signed_then_encrypted() {
         "api",
         &token,
     ])
-    .rejected("wrong key type");
+    .rejected("wrong token type");
 }
 
 #[test]
@@ -871,7 +964,7 @@ fn issuers_own_kids_try_each_given_key() {
         .ok()
         .to_owned();
     let token = sign_v4_public("{}", &format!(r#"{{"kid":"{stranger}"}}"#));
-    verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key id");
+    verify(&p(dir("v4.public"), "public.paserk"), &token, &[]).rejected("unknown key");
 }
 
 /// The main `v4.public` signing key, read with the library.
@@ -988,7 +1081,7 @@ fn footer_bounds_hold_on_issue_verify_and_inspect() {
             &p(other("v4.public"), "public.paserk"),
             &token,
         ])
-        .rejected("no key id");
+        .rejected("unknown key (the token names no `kid`");
         let run = tokenctl(&["inspect", "--json", &token]);
         assert_eq!(run.code, 0, "{run:#?}");
         let token = local
@@ -1179,7 +1272,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
         let jwk = tmp
             .write(
                 &format!("{alg}.jwk"),
-                key.to_secret_jwk_dangerous().expose_secret(),
+                key.dangerous_to_secret_jwk().expose_secret(),
             )
             .display()
             .to_string();
@@ -1221,7 +1314,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
     .unwrap()
     .with_key_id(hs256.key_id().clone());
     let jwk = tmp
-        .write("hs256.jwk", hs256.to_secret_jwk_dangerous().expose_secret())
+        .write("hs256.jwk", hs256.dangerous_to_secret_jwk().expose_secret())
         .display()
         .to_string();
     let token = hs384.sign_as(&TokenType::Jwt, &claims).unwrap();
@@ -1234,7 +1327,7 @@ fn legacy_hmac_jwts_need_allow_shared_secret() {
 
     // An `oct` JWK that names no algorithm needs --alg; --alg HS256 needs the flag.
     let mut bare: serde_json::Value =
-        serde_json::from_str(hs256.to_secret_jwk_dangerous().expose_secret()).unwrap();
+        serde_json::from_str(hs256.dangerous_to_secret_jwk().expose_secret()).unwrap();
     bare.as_object_mut().unwrap().remove("alg");
     let bare = tmp
         .write("bare.jwk", &bare.to_string())

@@ -67,7 +67,7 @@ pub(crate) fn forge(header: &str, payload: &str, sign: &dyn Fn(&[u8]) -> Vec<u8>
 pub(crate) type RawSigner = Box<dyn Fn(&[u8]) -> Vec<u8>>;
 
 pub(crate) fn raw_signer(key: &SigningKey) -> RawSigner {
-    let pem = key.to_pkcs8_pem_dangerous().unwrap();
+    let pem = key.dangerous_to_pkcs8_pem().unwrap();
     let pem = pem.expose_secret().as_bytes();
     let signer: Box<dyn josekit::jws::JwsSigner> = match key.algorithm() {
         Algorithm::Es256 => Box::new(josekit::jws::ES256.signer_from_pem(pem).unwrap()),

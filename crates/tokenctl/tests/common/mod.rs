@@ -35,13 +35,28 @@ impl Run {
         lines[0]
     }
 
-    /// Asserts a rejection (exit 1, `rejected: <reason>…`).
+    /// Asserts a rejection (exit 1, `rejected: <reason>…`) whose reason is one of the
+    /// phrases every tessera crate shares (see [`shared_reason`]).
     #[track_caller]
     pub fn rejected(&self, reason: &str) {
         let line = self.fails(1);
         assert!(
             line.starts_with(&format!("rejected: {reason}")),
             "expected `rejected: {reason}`, got {line:?}"
+        );
+        assert!(
+            shared_reason(line).is_some(),
+            "not a shared reason: {line:?}"
+        );
+    }
+
+    /// Asserts exit `code` with one line on stderr that starts with `prefix`.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, prefix: &str) {
+        let line = self.fails(code);
+        assert!(
+            line.starts_with(prefix),
+            "expected `{prefix}…`, got {line:?}"
         );
     }
 
@@ -180,4 +195,18 @@ pub fn keygen(parent: &Path, kind: &str) -> (PathBuf, String) {
 /// `dir/name` as a string argument.
 pub fn p(dir: &Path, name: &str) -> String {
     dir.join(name).display().to_string()
+}
+
+/// The [`token_core::Reason`] a `rejected: …` line gives: the line is
+/// `rejected: <phrase>` or `rejected: <phrase> (<detail>)`, `<phrase>` one of the shared
+/// phrases.
+pub fn shared_reason(line: &str) -> Option<token_core::Reason> {
+    let rest = line.strip_prefix("rejected: ")?;
+    token_core::Reason::ALL.into_iter().find(|r| {
+        let phrase = r.as_str();
+        rest == phrase
+            || rest
+                .strip_prefix(phrase)
+                .is_some_and(|detail| detail.starts_with(" (") && detail.ends_with(')'))
+    })
 }
