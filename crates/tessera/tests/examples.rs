@@ -74,7 +74,7 @@ mod resource_server {
         let mut child = Command::new(&path)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -85,9 +85,18 @@ mod resource_server {
             .unwrap()
             .unwrap_or_default();
         let Some((_, base)) = line.split_once(" listening on ") else {
-            panic!("{bin}: {line}");
+            let mut stderr = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), err.read_to_string(&mut stderr))
+                        .await;
+            }
+            panic!("{bin} did not start: {line} {stderr}");
         };
         let base = base.trim().to_owned();
+        // Keep reading what the service prints: a closed pipe would end it at its next line.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         (child, base)
     }
 
