@@ -48,9 +48,22 @@ pub enum KeySetFormat {
 }
 
 impl KeySetFormat {
+    /// Every format this build reads.
+    const ALL: &'static [Self] = &[
+        #[cfg(feature = "jwt")]
+        Self::Jwks,
+        Self::Paseto,
+    ];
+
+    /// The format of a JWK Set, when this build reads them (the `jwt` feature).
+    #[cfg(feature = "jwt")]
+    const JWKS: Option<Self> = Some(Self::Jwks);
+    #[cfg(not(feature = "jwt"))]
+    const JWKS: Option<Self> = None;
+
     /// The kind of key-set `document`: a PASERK key set when its keys carry `paserk`,
-    /// a JWKS when they carry `kty`; `None` for anything else, or a set with no key
-    /// (which says nothing about its kind).
+    /// a JWKS when they carry `kty` (with the `jwt` feature); `None` for anything else,
+    /// or a set with no key (which says nothing about its kind).
     pub fn of_document(document: &str) -> Option<Self> {
         let value: serde_json::Value = serde_json::from_str(document).ok()?;
         let keys = value.get("keys")?.as_array()?;
@@ -58,7 +71,7 @@ impl KeySetFormat {
         if has("paserk") {
             Some(Self::Paseto)
         } else if has("kty") {
-            Some(Self::Jwks)
+            Self::JWKS
         } else {
             None
         }
@@ -242,15 +255,9 @@ impl KeySetClientBuilder {
     /// [`Error::KeySet`] when the fetch fails or the document is neither kind (or
     /// holds no key); as [`KeySetClientBuilder::build`].
     pub async fn discover(mut self) -> Result<KeySetClient> {
-        self.format = KeySetFormat::Jwks;
         let probe = self.clone().build()?;
-        let (text, _) = probe
-            .fetch_text(
-                KeySetFormat::Jwks
-                    .max_len()
-                    .max(KeySetFormat::Paseto.max_len()),
-            )
-            .await?;
+        let largest = KeySetFormat::ALL.iter().map(|f| f.max_len()).max();
+        let (text, _) = probe.fetch_text(largest.unwrap_or_default()).await?;
         self.format = KeySetFormat::of_document(&text).ok_or_else(|| {
             Error::KeySet(
                 "the document is neither a JWKS nor a PASERK key set, or it holds no key".into(),
@@ -347,7 +354,8 @@ impl KeySetClient {
     /// # Errors
     /// As [`KeySetClient::builder`] and [`KeySetClientBuilder::discover`].
     pub async fn discover(url: &str) -> Result<Self> {
-        Self::builder(url, KeySetFormat::Jwks)?.discover().await
+        // The format is the document's, found by the discovery.
+        Self::builder(url, KeySetFormat::Paseto)?.discover().await
     }
 
     /// The kind of document this client reads.
