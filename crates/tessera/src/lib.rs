@@ -33,7 +33,7 @@
     doc = "```"
 )]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 pub mod prelude;
