@@ -99,6 +99,8 @@ pub struct ResourceVerifier {
     max_lifetime: Duration,
     blocklist: Option<Arc<dyn Blocklist>>,
     clock: Arc<dyn Clock>,
+    /// Built from the fields above whenever one changes, not on every verification.
+    validation: Validation,
 }
 
 impl fmt::Debug for ResourceVerifier {
@@ -138,13 +140,15 @@ impl ResourceVerifier {
     }
 
     fn with_keys(issuer: String, audience: String, keys: Keys) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             keys,
+            validation: rules(&issuer, &audience, MAX_ACCESS_TTL, clock.clone()),
             issuer,
             audience,
             max_lifetime: MAX_ACCESS_TTL,
             blocklist: None,
-            clock: Arc::new(SystemClock),
+            clock,
         }
     }
 
@@ -220,13 +224,23 @@ impl ResourceVerifier {
     #[must_use]
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = max_lifetime;
-        self
+        self.rebuild()
     }
 
     /// Reads time from `clock` (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self.rebuild()
+    }
+
+    fn rebuild(mut self) -> Self {
+        self.validation = rules(
+            &self.issuer,
+            &self.audience,
+            self.max_lifetime,
+            self.clock.clone(),
+        );
         self
     }
 
@@ -253,18 +267,6 @@ impl ResourceVerifier {
         self.blocklist.as_ref()
     }
 
-    fn validation(&self) -> Validation {
-        Validation::new()
-            .issuer(self.issuer.as_str())
-            .audience(self.audience.as_str())
-            .max_lifetime(self.max_lifetime)
-            .require(RegisteredClaim::Sub)
-            .require(RegisteredClaim::Jti)
-            // JWT access tokens are typed `at+jwt` (RFC 9068); PASETO has no type field.
-            .token_type("at+jwt")
-            .shared_clock(self.clock.clone())
-    }
-
     /// Verifies a bearer access token: format → signature → claims → revocation.
     ///
     /// # Errors
@@ -278,10 +280,10 @@ impl ResourceVerifier {
         let verified = match &self.keys {
             Keys::Given(keys) => {
                 check_format(keys, bearer)?;
-                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation())?
+                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation)?
             }
             Keys::Source(source) => source
-                .verify(bearer, &self.validation())
+                .verify(bearer, &self.validation)
                 .await?
                 .try_map_custom(|c| {
                     let AccessClaims { sid, session } = c;
@@ -303,7 +305,7 @@ impl ResourceVerifier {
         match &self.keys {
             Keys::Given(keys) => {
                 check_format(keys, bearer)?;
-                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation())
+                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation)
             }
             Keys::Source(_) => Err(Error::InvalidPolicy(
                 "a key source verifies asynchronously".into(),
@@ -328,6 +330,24 @@ impl ResourceVerifier {
         }
         Ok(())
     }
+}
+
+/// The access job's claim rules: issuer, audience, lifetime at most `max_lifetime`,
+/// `sub` and `jti` required, `typ: at+jwt` for JWTs (RFC 9068; PASETO has no type).
+fn rules(
+    issuer: &str,
+    audience: &str,
+    max_lifetime: Duration,
+    clock: Arc<dyn Clock>,
+) -> Validation {
+    Validation::new()
+        .issuer(issuer)
+        .audience(audience)
+        .max_lifetime(max_lifetime)
+        .require(RegisteredClaim::Sub)
+        .require(RegisteredClaim::Jti)
+        .token_type("at+jwt")
+        .shared_clock(clock)
 }
 
 impl From<PublicVerifier<V4>> for AccessVerifier {
