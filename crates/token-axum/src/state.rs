@@ -78,9 +78,14 @@ fn key_sets(keys: &AccessVerifier) -> (String, String) {
 impl AuthState {
     /// Settings for `service`: API keys in `Authorization: Bearer sk_…` only, the
     /// session cookie `__Host-session`, key sets cached for five minutes.
+    /// The key-set endpoints publish the service's keys in force: keys installed from
+    /// a key table appear (and revoked ones disappear) without a restart.
     pub fn new(service: Arc<TokenService>) -> Self {
-        let (jwks, paseto_keys) = key_sets(service.access_verifier());
-        Self::with(Tokens::Service(service), jwks, paseto_keys)
+        Self::with(
+            Tokens::Service(service),
+            EMPTY_JWKS.to_owned(),
+            token_paseto::PublicKeySet::new().to_json(),
+        )
     }
 
     /// Settings for a resource server: access tokens verified by `verifier` (public
@@ -90,7 +95,7 @@ impl AuthState {
     /// was given, or empty sets for a key source.
     pub fn verify_only(verifier: ResourceVerifier) -> Self {
         let (jwks, paseto_keys) = match verifier.keys() {
-            Some(keys) => key_sets(keys),
+            Some(keys) => key_sets(&keys),
             None => (
                 EMPTY_JWKS.to_owned(),
                 token_paseto::PublicKeySet::new().to_json(),
@@ -176,12 +181,28 @@ impl AuthState {
         format!("public, max-age={}", self.inner.key_set_max_age.as_secs())
     }
 
-    pub(crate) fn jwks_json(&self) -> &Arc<str> {
-        &self.inner.jwks
+    /// The JWKS to publish: the service's keys in force, or the verifier's.
+    pub(crate) fn jwks_json(&self) -> Arc<str> {
+        match &self.inner.tokens {
+            Tokens::Service(s) => s
+                .key_set_documents()
+                .jwks
+                .clone()
+                .unwrap_or_else(|| self.inner.jwks.clone()),
+            Tokens::Verifier(_) => self.inner.jwks.clone(),
+        }
     }
 
-    pub(crate) fn paseto_keys_json(&self) -> &Arc<str> {
-        &self.inner.paseto_keys
+    /// The PASERK key set to publish: the service's keys in force, or the verifier's.
+    pub(crate) fn paseto_keys_json(&self) -> Arc<str> {
+        match &self.inner.tokens {
+            Tokens::Service(s) => s
+                .key_set_documents()
+                .paseto
+                .clone()
+                .unwrap_or_else(|| self.inner.paseto_keys.clone()),
+            Tokens::Verifier(_) => self.inner.paseto_keys.clone(),
+        }
     }
 
     fn is_api_key(&self, raw: &str) -> bool {

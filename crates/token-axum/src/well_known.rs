@@ -34,14 +34,14 @@ fn document(state: &AuthState, body: &str, content_type: &'static str) -> Respon
 /// `GET /.well-known/jwks.json`: the JWKS of the JWT access keys (RFC 7517, served as
 /// `application/jwk-set+json`); `{"keys":[]}` when access tokens are PASETO.
 pub async fn jwks(State(state): State<AuthState>) -> Response {
-    document(&state, state.jwks_json(), "application/jwk-set+json")
+    document(&state, &state.jwks_json(), "application/jwk-set+json")
 }
 
 /// `GET /.well-known/paseto-keys.json`: the PASERK public-key set of the PASETO access
 /// keys (see [`token_paseto::PublicKeySet`]); `{"keys":[]}` when access tokens are
 /// JWTs.
 pub async fn paseto_keys(State(state): State<AuthState>) -> Response {
-    document(&state, state.paseto_keys_json(), "application/json")
+    document(&state, &state.paseto_keys_json(), "application/json")
 }
 
 /// A router serving both key sets at their well-known paths, to merge into an

@@ -197,7 +197,7 @@ impl ApiKeys {
         let key = self.inner.config.prefixes.generate(kind)?;
         let record = ApiKeyRecord::new(
             new_id()?,
-            self.inner.hasher.hash(key.expose_secret()),
+            self.inner.hasher().hash(key.expose_secret()),
             kind,
             new.owner_id,
             new.name,
@@ -226,7 +226,7 @@ impl ApiKeys {
         let parsed = self.inner.parse(raw, TokenPurpose::ApiKey)?;
         let kind: OpaqueKind = parsed.kind();
         let mut found = None;
-        for candidate in self.inner.hasher.candidates(parsed.as_str()) {
+        for candidate in self.inner.hasher().candidates(parsed.as_str()) {
             if let Some(record) = self.inner.store.find_api_key(&candidate, kind).await? {
                 if record.hash.ct_matches(&candidate) {
                     found = Some(record);
@@ -242,9 +242,9 @@ impl ApiKeys {
         if record.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::Expired);
         }
-        if !self.inner.hasher.is_current(&record.hash) {
+        if !self.inner.hasher().is_current(&record.hash) {
             // Found under a retired pepper: move it to the current one.
-            let current = self.inner.hasher.hash(parsed.as_str());
+            let current = self.inner.hasher().hash(parsed.as_str());
             self.inner
                 .store
                 .rehash_api_key(&record.id, &record.hash, &current)
@@ -360,7 +360,7 @@ impl ApiKeys {
         let key = self.inner.config.prefixes.generate(old.kind)?;
         let new = ApiKeyRecord::new(
             new_id()?,
-            self.inner.hasher.hash(key.expose_secret()),
+            self.inner.hasher().hash(key.expose_secret()),
             old.kind,
             old.owner_id.clone(),
             old.name.clone(),

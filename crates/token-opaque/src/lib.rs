@@ -32,6 +32,7 @@ pub use hash::{TokenHash, TokenHasher};
 pub use one_time::{IssuedOneTime, OneTimeKind, OneTimeTokens, RedeemedOneTime};
 pub use refresh::{IssuedRefresh, RefreshTokens, RotatedRefresh};
 pub use sessions::{CreatedSession, Session, Sessions};
+pub use store::keys::{KeyRecord, KeyTable, Retire, Rewrapped};
 #[cfg(feature = "postgres")]
 pub use store::postgres::PgStore;
 #[cfg(feature = "sqlite")]
@@ -41,12 +42,21 @@ pub use store::{OpaqueStore, PurgeReport, RefreshFamilyRecord, UserRevocation};
 /// What every service shares.
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn OpaqueStore>,
-    pub(crate) hasher: TokenHasher,
+    /// Replaced whole when the peppers change ([`OpaqueTokens::replace_hasher`]).
+    hasher: std::sync::RwLock<Arc<TokenHasher>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
 }
 
 impl Inner {
+    /// The hasher in force (a cheap `Arc` clone; a read lock held for no longer).
+    pub(crate) fn hasher(&self) -> Arc<TokenHasher> {
+        self.hasher
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
@@ -71,7 +81,7 @@ impl fmt::Debug for OpaqueTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpaqueTokens")
             .field("store", &self.inner.store.backend())
-            .field("hasher", &self.inner.hasher)
+            .field("hasher", &self.inner.hasher())
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -109,11 +119,23 @@ impl OpaqueTokens {
         Self {
             inner: Arc::new(Inner {
                 store: store.into_store(),
-                hasher: TokenHasher::sha256(),
+                hasher: std::sync::RwLock::new(Arc::new(TokenHasher::sha256())),
                 clock: Arc::new(SystemClock),
                 config: Config::default(),
             }),
         }
+    }
+
+    /// Replaces the hasher, for every service handed out by these tokens and their
+    /// clones, from the next operation on: how a key store installs a new pepper ring
+    /// (a new current pepper, with the earlier ones kept for lookups) without a
+    /// restart. Rows hashed under a pepper the new hasher lacks stop matching.
+    pub fn replace_hasher(&self, hasher: TokenHasher) {
+        *self
+            .inner
+            .hasher
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hasher);
     }
 
     /// A builder, to set the hasher, the clock or the configuration.
@@ -265,7 +287,7 @@ impl OpaqueTokensBuilder {
         Ok(OpaqueTokens {
             inner: Arc::new(Inner {
                 store: self.store,
-                hasher: self.hasher,
+                hasher: std::sync::RwLock::new(Arc::new(self.hasher)),
                 clock: self.clock,
                 config: self.config,
             }),

@@ -115,7 +115,7 @@ impl OneTimeTokens {
         let token = self.inner.config.prefixes.generate(kind.kind())?;
         let record = OneTimeRecord::new(
             new_id()?,
-            self.inner.hasher.hash(token.expose_secret()),
+            self.inner.hasher().hash(token.expose_secret()),
             kind.kind(),
             user_id.to_owned(),
             data.map(str::to_owned),
@@ -138,7 +138,7 @@ impl OneTimeTokens {
     pub async fn redeem(&self, kind: OneTimeKind, raw: &str) -> Result<RedeemedOneTime> {
         let parsed = self.inner.parse(raw, kind.purpose())?;
         let now = self.inner.now();
-        for candidate in self.inner.hasher.candidates(parsed.as_str()) {
+        for candidate in self.inner.hasher().candidates(parsed.as_str()) {
             match self
                 .inner
                 .store

@@ -124,7 +124,7 @@ impl RefreshTokens {
             .generate(token_core::OpaqueKind::Refresh)?;
         let first = NewRefreshToken::new(
             new_id()?,
-            self.inner.hasher.hash(token.expose_secret()),
+            self.inner.hasher().hash(token.expose_secret()),
             now,
         );
         let family = RefreshFamilyRecord {
@@ -175,11 +175,11 @@ impl RefreshTokens {
         let sealed = xor(&random, &grace_keystream(presented, &successor_id));
         let new = NewRefreshToken::new(
             successor_id.clone(),
-            self.inner.hasher.hash(successor.expose_secret()),
+            self.inner.hasher().hash(successor.expose_secret()),
             now,
         );
 
-        for candidate in self.inner.hasher.candidates(presented) {
+        for candidate in self.inner.hasher().candidates(presented) {
             let request = RotateRequest::new(
                 candidate,
                 now,
@@ -221,7 +221,7 @@ impl RefreshTokens {
                         .format(token_core::OpaqueKind::Refresh, &random)?;
                     let matches = self
                         .inner
-                        .hasher
+                        .hasher()
                         .candidates(token.expose_secret())
                         .iter()
                         .any(|h| h.ct_matches(&successor_hash));
@@ -263,7 +263,7 @@ impl RefreshTokens {
     /// The parse errors, [`Error::NotFound`], [`Error::Database`].
     pub async fn family_of(&self, raw: &str) -> Result<RefreshFamilyRecord> {
         let parsed = self.inner.parse(raw, TokenPurpose::Refresh)?;
-        for candidate in self.inner.hasher.candidates(parsed.as_str()) {
+        for candidate in self.inner.hasher().candidates(parsed.as_str()) {
             if let Some(family) = self.inner.store.find_refresh_family(&candidate).await? {
                 return Ok(family);
             }

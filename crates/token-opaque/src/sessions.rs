@@ -104,7 +104,7 @@ impl Sessions {
         let session_id = self.inner.config.prefixes.generate(OpaqueKind::Session)?;
         let record = SessionRecord::new(
             new_id()?,
-            self.inner.hasher.hash(session_id.expose_secret()),
+            self.inner.hasher().hash(session_id.expose_secret()),
             user_id.to_owned(),
             text,
             now,
@@ -120,7 +120,7 @@ impl Sessions {
 
     async fn find(&self, raw: &str) -> Result<SessionRecord> {
         let parsed = self.inner.parse(raw, TokenPurpose::Session)?;
-        for candidate in self.inner.hasher.candidates(parsed.as_str()) {
+        for candidate in self.inner.hasher().candidates(parsed.as_str()) {
             if let Some(record) = self.inner.store.find_session(&candidate).await? {
                 if record.hash.ct_matches(&candidate) {
                     return Ok(record);

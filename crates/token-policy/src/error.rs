@@ -117,6 +117,27 @@ pub enum Error {
         /// Refused, timed out, login refused, …
         reason: String,
     },
+    /// The key-encryption key cannot be read (never quotes the key).
+    #[error("key-encryption key: {0}")]
+    KeyEncryptionKey(String),
+    /// The key table is wrapped under another key-encryption key than the one given.
+    #[error(
+        "wrong key-encryption key: the key table is wrapped under {table}, the key given is {given}"
+    )]
+    WrongKeyEncryptionKey {
+        /// The id (`k4.lid.…`) of the key the table names.
+        table: String,
+        /// The id of the key given.
+        given: String,
+    },
+    /// A row of the key table is damaged or was altered: nothing of it was used.
+    #[error("key table row {kid}: {problem}")]
+    KeyTable {
+        /// The row's key id.
+        kid: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl Error {
@@ -147,7 +168,10 @@ impl Error {
             Self::InvalidRevocationId => Reason::InvalidClaims,
             Self::Connect { .. } => Reason::StorageUnavailable,
             Self::KeySetUnavailable { .. } => Reason::KeySetUnavailable,
-            Self::Config(_) => Reason::Internal,
+            Self::Config(_)
+            | Self::KeyEncryptionKey(_)
+            | Self::WrongKeyEncryptionKey { .. }
+            | Self::KeyTable { .. } => Reason::Internal,
         }
     }
 }

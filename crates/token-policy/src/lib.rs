@@ -7,11 +7,14 @@ pub mod config;
 pub mod dual;
 pub mod error;
 pub mod keys;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod keystore;
 pub mod policy;
 pub mod resource;
 pub mod service;
 #[cfg(feature = "jwt")]
 pub mod services;
+mod shared;
 
 #[cfg(feature = "redis")]
 pub use blocklist::RedisBlocklist;

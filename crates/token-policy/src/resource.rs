@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::AccessVerifier;
 use crate::policy::{Job, MAX_ACCESS_TTL};
 use crate::service::AccessClaims;
+use crate::shared::Shared;
 
 /// A JSON object: the claims of a token whose shape the verifier does not know.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -70,7 +71,8 @@ fn check_format(keys: &AccessVerifier, token: &str) -> Result<()> {
 }
 
 enum Keys {
-    Given(AccessVerifier),
+    /// Given once, or installed by the issuing service as its keys change.
+    Given(Arc<Shared<AccessVerifier>>),
     Source(Arc<dyn AccessKeySource>),
 }
 
@@ -126,7 +128,11 @@ impl ResourceVerifier {
         audience: impl Into<String>,
         keys: impl Into<AccessVerifier>,
     ) -> Self {
-        Self::with_keys(issuer.into(), audience.into(), Keys::Given(keys.into()))
+        Self::with_keys(
+            issuer.into(),
+            audience.into(),
+            Keys::Given(Arc::new(Shared::new(keys.into()))),
+        )
     }
 
     /// Verifies tokens of `issuer` for `audience` with the keys `source` finds (a key
@@ -137,6 +143,16 @@ impl ResourceVerifier {
         source: Arc<dyn AccessKeySource>,
     ) -> Self {
         Self::with_keys(issuer.into(), audience.into(), Keys::Source(source))
+    }
+
+    /// Verifies with the keys in `keys`, which the issuing service replaces as they
+    /// rotate.
+    pub(crate) fn shared(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        keys: Arc<Shared<AccessVerifier>>,
+    ) -> Self {
+        Self::with_keys(issuer.into(), audience.into(), Keys::Given(keys))
     }
 
     fn with_keys(issuer: String, audience: String, keys: Keys) -> Self {
@@ -254,10 +270,10 @@ impl ResourceVerifier {
         &self.audience
     }
 
-    /// The keys given once, when they were (not for a key source).
-    pub fn keys(&self) -> Option<&AccessVerifier> {
+    /// The keys in force, when they were given (not for a key source).
+    pub fn keys(&self) -> Option<Arc<AccessVerifier>> {
         match &self.keys {
-            Keys::Given(k) => Some(k),
+            Keys::Given(k) => Some(k.load()),
             Keys::Source(_) => None,
         }
     }
@@ -279,8 +295,9 @@ impl ResourceVerifier {
     ) -> Result<Verified<AccessClaims<T>>> {
         let verified = match &self.keys {
             Keys::Given(keys) => {
-                check_format(keys, bearer)?;
-                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation)?
+                let keys = keys.load();
+                check_format(&keys, bearer)?;
+                TokenVerifier::verify::<AccessClaims<T>>(&*keys, bearer, &self.validation)?
             }
             Keys::Source(source) => source
                 .verify(bearer, &self.validation)
@@ -304,8 +321,9 @@ impl ResourceVerifier {
     ) -> Result<Verified<AccessClaims<T>>> {
         match &self.keys {
             Keys::Given(keys) => {
-                check_format(keys, bearer)?;
-                TokenVerifier::verify::<AccessClaims<T>>(keys, bearer, &self.validation)
+                let keys = keys.load();
+                check_format(&keys, bearer)?;
+                TokenVerifier::verify::<AccessClaims<T>>(&*keys, bearer, &self.validation)
             }
             Keys::Source(_) => Err(Error::InvalidPolicy(
                 "a key source verifies asynchronously".into(),

@@ -23,6 +23,7 @@ use crate::policy::{Explanation, Job, Policy};
 use crate::resource::{JsonObject, ResourceVerifier};
 #[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
+use crate::shared::Shared;
 
 /// The custom claims of an access token: the session (refresh family) id plus the
 /// application's own claims, flattened beside the registered ones.
@@ -63,17 +64,42 @@ fn payment_assertion(user: &str) -> Vec<u8> {
 /// call to that job is [`Error::NotConfigured`] naming it: no dummy keys, no panics.
 pub struct TokenService {
     policy: Policy,
-    access: AccessKey,
-    access_verifier: AccessVerifier,
+    /// The signing keys, replaced whole by [`TokenService::install_keys`].
+    access: Shared<AccessKey>,
+    /// Their public halves, shared with `resource` and replaced with them.
+    access_verifier: Arc<Shared<AccessVerifier>>,
+    /// The key-set documents of `access_verifier`, built when the keys change.
+    documents: Shared<KeySetDocuments>,
     /// The verify side: the same public keys, this service's issuer and audience, and
     /// the blocklist.
     resource: ResourceVerifier,
-    payment: Option<PaymentKey>,
+    payment: Option<Shared<PaymentKey>>,
     opaque: Option<OpaqueTokens>,
     blocklist: Arc<dyn Blocklist>,
     #[cfg(feature = "jwt")]
-    services: Option<ServiceAuth>,
+    services: Option<Shared<ServiceAuth>>,
     clock: Arc<dyn Clock>,
+}
+
+/// The documents that publish the access keys: the JWK Set (JWT keys) or the PASERK
+/// key set (PASETO keys), as served at `/.well-known/jwks.json` and
+/// `/.well-known/paseto-keys.json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeySetDocuments {
+    /// The JWK Set, for JWT access keys.
+    pub jwks: Option<Arc<str>>,
+    /// The PASERK public-key set, for PASETO access keys.
+    pub paseto: Option<Arc<str>>,
+}
+
+impl KeySetDocuments {
+    fn of(verifier: &AccessVerifier) -> Self {
+        Self {
+            jwks: verifier.jwks_json().map(Arc::from),
+            paseto: verifier.paseto_key_set_json().map(Arc::from),
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenService {
@@ -96,6 +122,8 @@ pub struct TokenServiceBuilder {
     #[cfg(feature = "jwt")]
     services: Option<ServiceAuth>,
     clock: Arc<dyn Clock>,
+    /// The pepper ring of a key snapshot, installed into the opaque tokens at build.
+    hasher: Option<token_opaque::TokenHasher>,
 }
 
 impl TokenServiceBuilder {
@@ -144,7 +172,8 @@ impl TokenServiceBuilder {
             self.access.format(),
             self.payment.as_ref().map(PaymentKey::format),
         );
-        let access_verifier = self.access.verifier();
+        let access_verifier = Arc::new(Shared::new(self.access.verifier()));
+        let documents = Shared::new(KeySetDocuments::of(&access_verifier.load()));
         let clock = self.clock;
         let blocklist = self.blocklist.unwrap_or_else(|| {
             Arc::new(MemoryBlocklist::with_capacity(
@@ -153,20 +182,24 @@ impl TokenServiceBuilder {
             ))
         });
         let resource =
-            ResourceVerifier::new(policy.issuer(), policy.audience(), self.access.verifier())
+            ResourceVerifier::shared(policy.issuer(), policy.audience(), access_verifier.clone())
                 .max_lifetime(policy.access_ttl())
                 .blocklist(blocklist.clone())
                 .clock(clock.clone());
+        if let (Some(hasher), Some(opaque)) = (self.hasher, &self.opaque) {
+            opaque.replace_hasher(hasher);
+        }
         TokenService {
             policy,
-            access: self.access,
+            access: Shared::new(self.access),
             access_verifier,
+            documents,
             resource,
-            payment: self.payment,
+            payment: self.payment.map(Shared::new),
             opaque: self.opaque,
             blocklist,
             #[cfg(feature = "jwt")]
-            services: self.services,
+            services: self.services.map(Shared::new),
             clock,
         }
     }
@@ -186,7 +219,83 @@ impl TokenService {
             #[cfg(feature = "jwt")]
             services: None,
             clock: Arc::new(SystemClock),
+            hasher: None,
         }
+    }
+
+    /// Starts a service from the keys of a key table: its access keys, its payment
+    /// keys (when the plan has them) and its pepper ring (installed into the opaque
+    /// tokens given to [`TokenServiceBuilder::opaque`]). Keep them current with
+    /// [`crate::keystore::KeyStore::keep_installed`].
+    ///
+    /// # Errors
+    /// [`Error::NotConfigured`] when the snapshot has no access keys.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn builder_with_keys(
+        policy: Policy,
+        mut keys: crate::keystore::KeySnapshot,
+    ) -> Result<TokenServiceBuilder> {
+        let mut builder = Self::builder(policy, keys.take_access()?);
+        builder.payment = keys.take_payment();
+        builder.hasher = keys.take_hasher();
+        Ok(builder)
+    }
+
+    /// Installs the keys of a newer snapshot of the key table: the access keys (and
+    /// with them the verifier and the key-set documents), the payment keys and the
+    /// service signing keys when this service has those jobs, and the pepper ring.
+    /// Calls in flight finish with the keys they started with.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the snapshot's access or payment format differs from the
+    /// one this service issues; nothing is installed then.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn install_keys(&self, mut keys: crate::keystore::KeySnapshot) -> Result<()> {
+        let access = keys.take_access()?;
+        if access.format() != self.policy.access_format() {
+            return Err(Error::Config(format!(
+                "the key table's access keys are {}, this service issues {}",
+                access.format().describe(),
+                self.policy.access_format().describe()
+            )));
+        }
+        let payment = match (&self.payment, keys.take_payment()) {
+            (Some(_), Some(p)) if p.format() != self.policy.payment_format() => {
+                return Err(Error::Config(format!(
+                    "the key table's payment keys are {}, this service issues {}",
+                    p.format().describe(),
+                    self.policy.payment_format().describe()
+                )));
+            }
+            (Some(slot), Some(p)) => Some((slot, p)),
+            _ => None,
+        };
+        #[cfg(feature = "jwt")]
+        let services = match (&self.services, keys.take_service()) {
+            (Some(slot), Some(signer)) => Some((slot, slot.load().with_signer(signer)?)),
+            _ => None,
+        };
+        let verifier = access.verifier();
+        self.documents.store(KeySetDocuments::of(&verifier));
+        self.access_verifier.store(verifier);
+        self.access.store(access);
+        if let Some((slot, p)) = payment {
+            slot.store(p);
+        }
+        #[cfg(feature = "jwt")]
+        if let Some((slot, s)) = services {
+            slot.store(s);
+        }
+        if let (Some(hasher), Some(opaque)) = (keys.take_hasher(), &self.opaque) {
+            opaque.replace_hasher(hasher);
+        }
+        Ok(())
+    }
+
+    /// The documents that publish the access keys in force (rebuilt when keys are
+    /// installed).
+    pub fn key_set_documents(&self) -> Arc<KeySetDocuments> {
+        self.documents.load()
     }
 
     /// The policy in force.
@@ -199,17 +308,17 @@ impl TokenService {
         let mut e = self.policy.explain();
         for row in &mut e.rows {
             row.key_ids = match row.job {
-                Job::Access => self.access.key_ids(),
+                Job::Access => self.access.load().key_ids(),
                 Job::Payment => self
                     .payment
                     .as_ref()
-                    .map(PaymentKey::key_ids)
+                    .map(|p| p.load().key_ids())
                     .unwrap_or_default(),
                 #[cfg(feature = "jwt")]
                 Job::ServiceToService => self
                     .services
                     .as_ref()
-                    .map(ServiceAuth::key_ids)
+                    .map(|s| s.load().key_ids())
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
@@ -217,14 +326,14 @@ impl TokenService {
         e
     }
 
-    /// The public verifier of access tokens (for services that only verify).
-    pub fn access_verifier(&self) -> &AccessVerifier {
-        &self.access_verifier
+    /// The public verifier of access tokens in force (for services that only verify).
+    pub fn access_verifier(&self) -> Arc<AccessVerifier> {
+        self.access_verifier.load()
     }
 
-    /// The access signing keys.
-    pub fn access_keys(&self) -> &AccessKey {
-        &self.access
+    /// The access signing keys in force.
+    pub fn access_keys(&self) -> Arc<AccessKey> {
+        self.access.load()
     }
 
     /// The opaque token stores (refresh, API keys, one-time tokens, sessions).
@@ -242,11 +351,14 @@ impl TokenService {
         })
     }
 
-    fn payment_key(&self) -> Result<&PaymentKey> {
-        self.payment.as_ref().ok_or(Error::NotConfigured {
-            job: Job::Payment,
-            missing: "a payment key (TokenServiceBuilder::payment)",
-        })
+    fn payment_key(&self) -> Result<Arc<PaymentKey>> {
+        self.payment
+            .as_ref()
+            .map(Shared::load)
+            .ok_or(Error::NotConfigured {
+                job: Job::Payment,
+                missing: "a payment key (TokenServiceBuilder::payment)",
+            })
     }
 
     /// The blocklist.
@@ -256,8 +368,8 @@ impl TokenService {
 
     /// Service-to-service tokens, when enabled.
     #[cfg(feature = "jwt")]
-    pub fn services(&self) -> Option<&ServiceAuth> {
-        self.services.as_ref()
+    pub fn services(&self) -> Option<Arc<ServiceAuth>> {
+        self.services.as_ref().map(Shared::load)
     }
 
     /// Signs an access token for `subject` in login session `sid`.
@@ -302,7 +414,7 @@ impl TokenService {
         .audience(self.policy.audience())
         .random_token_id()?
         .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
-        self.access.sign(&claims)
+        self.access.load().sign(&claims)
     }
 
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {

@@ -99,7 +99,7 @@ use crate::policy::Job;
 pub struct ServiceAuth {
     name: String,
     signer: SigningKeySet,
-    peers: ServicePeers,
+    peers: std::sync::Arc<ServicePeers>,
 }
 
 impl ServiceAuth {
@@ -127,7 +127,26 @@ impl ServiceAuth {
         Ok(Self {
             name,
             signer,
-            peers,
+            peers: std::sync::Arc::new(peers),
+        })
+    }
+
+    /// The same service and peers, signing with `signer` (keys installed from a key
+    /// table).
+    ///
+    /// # Errors
+    /// [`Error::KeyNotAllowed`] for a non-ES256 signing key.
+    pub fn with_signer(&self, signer: SigningKeySet) -> Result<Self> {
+        if signer.algorithm() != Algorithm::Es256 {
+            return Err(Error::KeyNotAllowed {
+                job: Job::ServiceToService,
+                reason: "service tokens are ES256",
+            });
+        }
+        Ok(Self {
+            name: self.name.clone(),
+            signer,
+            peers: self.peers.clone(),
         })
     }
 

@@ -74,7 +74,7 @@ fn paseto_key() -> AccessKey {
 
 /// The issuer's published PASETO key set (what `/.well-known/paseto-keys.json` serves).
 fn published_paseto(svc: &TokenService) -> String {
-    match svc.access_verifier() {
+    match &*svc.access_verifier() {
         AccessVerifier::PasetoV4(v) => PublicKeySet::from(v).to_json(),
         other => panic!("{other:?}"),
     }
@@ -161,7 +161,7 @@ async fn a_jwt_issuer_is_verified_from_its_jwks() {
     ))
     .unwrap();
     let i = issuer(jwt).await;
-    let jwks = match i.svc.access_verifier() {
+    let jwks = match &*i.svc.access_verifier() {
         AccessVerifier::Jwt(v) => v.to_jwks().to_json(),
         other => panic!("{other:?}"),
     };

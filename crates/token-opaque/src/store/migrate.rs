@@ -12,7 +12,7 @@
 pub const MIGRATIONS_TABLE: &str = "tessera_opaque_migrations";
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One migration.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -31,18 +31,32 @@ impl Migration {
 }
 
 #[cfg(feature = "sqlite")]
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "key table",
+        sql: include_str!("../../migrations/sqlite/0002_keys.sql"),
+    },
+];
 
 #[cfg(feature = "postgres")]
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../../migrations/postgres/0001_initial.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "key table",
+        sql: include_str!("../../migrations/postgres/0002_keys.sql"),
+    },
+];
 
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod tests {

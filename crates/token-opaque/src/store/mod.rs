@@ -24,6 +24,7 @@ use crate::hash::TokenHash;
 #[macro_use]
 mod sql;
 
+pub mod keys;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod logic;
 mod migrate;
@@ -327,6 +328,12 @@ pub struct PurgeReport {
 pub trait OpaqueStore: Send + Sync + Debug {
     /// A short name of the backend (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// The key table in the same database, for a key store (`None`: this store keeps no
+    /// keys; the default for stores brought by an application).
+    fn key_table(&self) -> Option<&dyn keys::KeyTable> {
+        None
+    }
 
     // ---- API keys -----------------------------------------------------------------
 

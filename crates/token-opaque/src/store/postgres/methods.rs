@@ -26,6 +26,10 @@ impl crate::store::OpaqueStore for PgStore {
         "postgres"
     }
 
+    fn key_table(&self) -> Option<&dyn crate::store::keys::KeyTable> {
+        Some(self)
+    }
+
     // ---- API keys ---------------------------------------------------------
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()> {

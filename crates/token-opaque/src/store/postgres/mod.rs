@@ -11,6 +11,7 @@
 //! The module: [`PgStore`] here; the embedded migrations in `migrate.rs`; row decoding
 //! in `rows.rs`; the [`crate::OpaqueStore`] methods in `methods.rs`.
 
+mod keys;
 mod methods;
 mod migrate;
 mod rows;

@@ -218,6 +218,10 @@ impl crate::store::OpaqueStore for SqliteStore {
         "sqlite"
     }
 
+    fn key_table(&self) -> Option<&dyn crate::store::keys::KeyTable> {
+        Some(self)
+    }
+
     // ---- API keys ---------------------------------------------------------------
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> Result<()> {

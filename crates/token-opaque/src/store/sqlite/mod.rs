@@ -28,6 +28,7 @@
 //! [`crate::OpaqueStore`] methods in `methods.rs`.
 
 mod backoff;
+mod keys;
 mod methods;
 mod migrate;
 mod pool;
