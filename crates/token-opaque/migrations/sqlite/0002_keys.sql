@@ -2,11 +2,12 @@
 -- Every key a deployment signs, encrypts or hashes with, wrapped: `wrapped_dek` is the
 -- row's data key as a PASERK `k4.local-wrap.pie` under the key-encryption key named by
 -- `kek_id`; `sealed` is the key material encrypted under that data key, bound to the
--- row's identity. No column holds plaintext secret material. Times are Unix seconds;
+-- row's identity. `namespace` separates the keys of deployments sharing a database. No column holds plaintext secret material. Times are Unix seconds;
 -- the state of a key at a time is read from them, so every process switches at once.
 
 CREATE TABLE tessera_keys (
     kid          TEXT    PRIMARY KEY,
+    namespace    TEXT    NOT NULL,
     job          TEXT    NOT NULL,
     kind         TEXT    NOT NULL,
     generation   INTEGER NOT NULL CHECK (generation >= 1),
@@ -18,5 +19,5 @@ CREATE TABLE tessera_keys (
     activates_at INTEGER NOT NULL,
     retires_at   INTEGER,
     revoked_at   INTEGER,
-    UNIQUE (job, generation)
+    UNIQUE (namespace, job, generation)
 );

@@ -8,7 +8,7 @@
 //! table (`token_policy::keystore`).
 //!
 //! The database enforces what several processes sharing the table rely on: a key id
-//! is unique, and each job has at most one key per generation, so two processes that
+//! is unique, and each job of a namespace has at most one key per generation, so two processes that
 //! rotate at the same instant still add one key (the second insert finds the
 //! generation taken and changes nothing).
 
@@ -23,6 +23,8 @@ use crate::error::Result;
 pub struct KeyRecord {
     /// The key id (the PASERK id or JWK thumbprint of the key: derived from it).
     pub kid: String,
+    /// The deployment the key belongs to (several may share a database).
+    pub namespace: String,
     /// The job the key serves (`access`, `service`, `payment`, `api-key-pepper`).
     pub job: String,
     /// The kind of key (`v4.public`, `jwt-es256`, `v4.local`, `pepper`, …).
@@ -52,6 +54,7 @@ impl KeyRecord {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kid: String,
+        namespace: String,
         job: String,
         kind: String,
         generation: i64,
@@ -64,6 +67,7 @@ impl KeyRecord {
     ) -> Self {
         Self {
             kid,
+            namespace,
             job,
             kind,
             generation,
@@ -85,6 +89,7 @@ impl std::fmt::Debug for KeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRecord")
             .field("kid", &self.kid)
+            .field("namespace", &self.namespace)
             .field("job", &self.job)
             .field("kind", &self.kind)
             .field("generation", &self.generation)
@@ -125,10 +130,10 @@ pub struct Rewrapped {
 /// [`crate::OpaqueStore::key_table`]).
 #[async_trait]
 pub trait KeyTable: Send + Sync {
-    /// Every row, by job and generation.
-    async fn key_records(&self) -> Result<Vec<KeyRecord>>;
+    /// Every row of `namespace`, by job and generation.
+    async fn key_records(&self, namespace: &str) -> Result<Vec<KeyRecord>>;
 
-    /// Adds `key` unless its job already has a key of its generation (`false` then,
+    /// Adds `key` unless its namespace's job already has a key of its generation (`false` then,
     /// and nothing changes), and in the same transaction sets the retirement time of
     /// `retire`'s key.
     async fn insert_key(&self, key: &KeyRecord, retire: Option<Retire<'_>>) -> Result<bool>;

@@ -227,9 +227,13 @@ impl KeyKind {
 /// instances re-read it.
 #[derive(Clone, Debug)]
 pub struct KeyPlan {
+    namespace: String,
     jobs: BTreeMap<KeyJob, (KeyKind, Schedule)>,
     refresh_every: Duration,
 }
+
+/// The namespace of a plan that names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 impl KeyPlan {
     /// The plan for `policy`: access keys of its access format rotating every 30 days,
@@ -271,6 +275,7 @@ impl KeyPlan {
             ),
         );
         Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             jobs,
             refresh_every: DEFAULT_REFRESH_EVERY,
         }
@@ -313,6 +318,19 @@ impl KeyPlan {
             ),
         );
         self
+    }
+
+    /// Keeps the keys under `namespace` (default [`DEFAULT_NAMESPACE`]): deployments
+    /// sharing a database each keep their own keys.
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The namespace the keys are kept under.
+    pub fn namespace_name(&self) -> &str {
+        &self.namespace
     }
 
     /// Leaves `job` out of the table.
@@ -561,17 +579,26 @@ fn rfc3339(t: Timestamp) -> String {
 }
 
 /// The implicit assertion that binds a sealed key to its row.
-fn row_assertion(kid: &str, job: &str, kind: &str, generation: i64) -> Vec<u8> {
-    format!("tessera:keystore:v1\0{kid}\0{job}\0{kind}\0{generation}").into_bytes()
+fn row_assertion(r: &KeyRecord) -> Vec<u8> {
+    format!(
+        "tessera:keystore:v1\0{}\0{}\0{}\0{}\0{}",
+        r.kid, r.namespace, r.job, r.kind, r.generation
+    )
+    .into_bytes()
 }
 
-/// Lists every key of the table with its state at `now`. Needs no key-encryption key.
+/// Lists every key of `namespace` with its state at `now`. Needs no key-encryption
+/// key.
 ///
 /// # Errors
 /// [`Error::Config`] for a store without a key table; [`Error::Opaque`] for the
 /// database.
-pub async fn list(store: &dyn OpaqueStore, now: Timestamp) -> Result<Vec<KeyInfo>> {
-    let rows = table(store)?.key_records().await?;
+pub async fn list(
+    store: &dyn OpaqueStore,
+    namespace: &str,
+    now: Timestamp,
+) -> Result<Vec<KeyInfo>> {
+    let rows = table(store)?.key_records(namespace).await?;
     Ok(infos(&rows, now))
 }
 
@@ -682,7 +709,7 @@ impl KeyStore {
     /// As [`KeyStore::open`].
     pub async fn add_due(&self) -> Result<usize> {
         let now = self.clock.now();
-        let rows = self.table()?.key_records().await?;
+        let rows = self.table()?.key_records(&self.plan.namespace).await?;
         let jobs = by_job(&rows);
         let mut added = 0;
         for (&job, &(kind, schedule)) in &self.plan.jobs {
@@ -722,7 +749,7 @@ impl KeyStore {
             .get(&job)
             .ok_or_else(|| Error::Config(format!("the key plan has no {job} keys")))?;
         let now = self.clock.now();
-        let rows = self.table()?.key_records().await?;
+        let rows = self.table()?.key_records(&self.plan.namespace).await?;
         let jobs = by_job(&rows);
         let empty = Vec::new();
         let rows = jobs.get(job.as_str()).unwrap_or(&empty);
@@ -769,7 +796,7 @@ impl KeyStore {
     /// # Errors
     /// As [`KeyStore::open`] for a row this store's key cannot open.
     pub async fn rewrap(&self, new: &Kek) -> Result<u64> {
-        let rows = self.table()?.key_records().await?;
+        let rows = self.table()?.key_records(&self.plan.namespace).await?;
         let mut rewrapped = Vec::with_capacity(rows.len());
         for r in &rows {
             if r.kek_id == new.id() {
@@ -818,25 +845,23 @@ impl KeyStore {
         let dek = LocalKey::<V4>::generate()?;
         let wrapped_dek =
             secrecy::ExposeSecret::expose_secret(&dek.wrap_with(self.kek.key())?).to_owned();
-        let assertion = row_assertion(&kid, job.as_str(), kind.as_str(), generation);
-        let sealed = secrecy::ExposeSecret::expose_secret(&dek.encrypt_raw(
-            &material.secret_bytes()?,
-            b"",
-            &assertion,
-        )?)
-        .to_owned();
-        let record = KeyRecord::new(
+        let mut record = KeyRecord::new(
             kid.clone(),
+            self.plan.namespace.clone(),
             job.as_str().to_owned(),
             kind.as_str().to_owned(),
             generation,
             self.kek.id().to_owned(),
             wrapped_dek,
-            sealed,
+            String::new(),
             material.public_key(),
             self.clock.now(),
             activates_at,
         );
+        // PASETO payloads are text: the key is sealed hex-encoded.
+        let hex = hex_encode(&material.secret_bytes()?);
+        let sealed = dek.encrypt_raw(hex.as_bytes(), b"", &row_assertion(&record))?;
+        secrecy::ExposeSecret::expose_secret(&sealed).clone_into(&mut record.sealed);
         let inserted = self
             .table()?
             .insert_key(
@@ -868,7 +893,7 @@ impl KeyStore {
                 "its data key does not unwrap under the key-encryption key (damaged or replaced)",
             )
         })?;
-        let assertion = row_assertion(&r.kid, &r.job, &r.kind, r.generation);
+        let assertion = row_assertion(r);
         let bytes = zeroize::Zeroizing::new(
             dek.decrypt_raw(
                 &r.sealed,
@@ -884,6 +909,8 @@ impl KeyStore {
                 )
             })?,
         );
+        let bytes = hex_decode(&bytes)
+            .ok_or_else(|| corrupt(&r.kid, "its sealed key is not a valid key of its kind"))?;
         let material = Material::from_secret_bytes(kind, &bytes)
             .map_err(|_| corrupt(&r.kid, "its sealed key is not a valid key of its kind"))?;
         if material.kid()? != r.kid {
@@ -898,7 +925,7 @@ impl KeyStore {
     /// As [`KeyStore::open`].
     pub async fn snapshot(&self) -> Result<KeySnapshot> {
         let now = self.clock.now();
-        let rows = self.table()?.key_records().await?;
+        let rows = self.table()?.key_records(&self.plan.namespace).await?;
         let jobs = by_job(&rows);
         let mut snapshot = KeySnapshot {
             access: None,
@@ -987,6 +1014,38 @@ impl KeyStore {
         service.install_keys(snapshot)?;
         Ok(at)
     }
+}
+
+fn hex_encode(bytes: &[u8]) -> zeroize::Zeroizing<String> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(bytes.len() * 2));
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+fn hex_decode(text: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    fn value(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(text.len() / 2));
+    for pair in text.chunks_exact(2) {
+        let (hi, lo) = (value(*pair.first()?)?, value(*pair.get(1)?)?);
+        out.push(hi << 4 | lo);
+    }
+    Some(out)
 }
 
 fn corrupt(kid: &str, problem: &'static str) -> Error {

@@ -179,6 +179,7 @@ mod tests {
     fn row(generation: i64, activates: i64) -> KeyRecord {
         KeyRecord::new(
             format!("k{generation}"),
+            "default".into(),
             "access".into(),
             "v4.public".into(),
             generation,

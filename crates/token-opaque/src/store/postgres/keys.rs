@@ -9,23 +9,24 @@ use crate::error::{Result, db};
 use crate::store::keys::{KeyRecord, KeyTable, Retire, Rewrapped};
 use crate::store::sql::{secs, ts, ts_opt};
 
-const KEY_COLS: &str = "kid, job, kind, generation, kek_id, wrapped_dek, sealed, public_key, \
+const KEY_COLS: &str = "kid, namespace, job, kind, generation, kek_id, wrapped_dek, sealed, public_key, \
      created_at, activates_at, retires_at, revoked_at";
 
 fn key_from(row: &PgRow) -> Result<KeyRecord> {
     Ok(KeyRecord {
         kid: row.try_get(0).map_err(db)?,
-        job: row.try_get(1).map_err(db)?,
-        kind: row.try_get(2).map_err(db)?,
-        generation: row.try_get(3).map_err(db)?,
-        kek_id: row.try_get(4).map_err(db)?,
-        wrapped_dek: row.try_get(5).map_err(db)?,
-        sealed: row.try_get(6).map_err(db)?,
-        public_key: row.try_get(7).map_err(db)?,
-        created_at: ts(row.try_get(8).map_err(db)?)?,
-        activates_at: ts(row.try_get(9).map_err(db)?)?,
-        retires_at: ts_opt(row.try_get(10).map_err(db)?)?,
-        revoked_at: ts_opt(row.try_get(11).map_err(db)?)?,
+        namespace: row.try_get(1).map_err(db)?,
+        job: row.try_get(2).map_err(db)?,
+        kind: row.try_get(3).map_err(db)?,
+        generation: row.try_get(4).map_err(db)?,
+        kek_id: row.try_get(5).map_err(db)?,
+        wrapped_dek: row.try_get(6).map_err(db)?,
+        sealed: row.try_get(7).map_err(db)?,
+        public_key: row.try_get(8).map_err(db)?,
+        created_at: ts(row.try_get(9).map_err(db)?)?,
+        activates_at: ts(row.try_get(10).map_err(db)?)?,
+        retires_at: ts_opt(row.try_get(11).map_err(db)?)?,
+        revoked_at: ts_opt(row.try_get(12).map_err(db)?)?,
     })
 }
 
@@ -46,21 +47,28 @@ async fn set_retirement(
 
 #[async_trait::async_trait]
 impl KeyTable for PgStore {
-    async fn key_records(&self) -> Result<Vec<KeyRecord>> {
-        let sql = format!("SELECT {KEY_COLS} FROM tessera_keys ORDER BY job, generation");
-        let rows = sqlx::query(&sql).fetch_all(self.pool()).await.map_err(db)?;
+    async fn key_records(&self, namespace: &str) -> Result<Vec<KeyRecord>> {
+        let sql = format!(
+            "SELECT {KEY_COLS} FROM tessera_keys WHERE namespace = $1 ORDER BY job, generation"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(namespace)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
         rows.iter().map(key_from).collect()
     }
 
     async fn insert_key(&self, key: &KeyRecord, retire: Option<Retire<'_>>) -> Result<bool> {
         let sql = format!(
             "INSERT INTO tessera_keys ({KEY_COLS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (job, generation) DO NOTHING"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (namespace, job, generation) DO NOTHING"
         );
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(&sql)
             .bind(&key.kid)
+            .bind(&key.namespace)
             .bind(&key.job)
             .bind(&key.kind)
             .bind(key.generation)

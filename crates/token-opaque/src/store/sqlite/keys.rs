@@ -9,23 +9,24 @@ use crate::error::{Result, db};
 use crate::store::keys::{KeyRecord, KeyTable, Retire, Rewrapped};
 use crate::store::sql::{secs, ts, ts_opt};
 
-const KEY_COLS: &str = "kid, job, kind, generation, kek_id, wrapped_dek, sealed, public_key, \
+const KEY_COLS: &str = "kid, namespace, job, kind, generation, kek_id, wrapped_dek, sealed, public_key, \
      created_at, activates_at, retires_at, revoked_at";
 
 fn key_from(row: &Row<'_>) -> Result<KeyRecord> {
     Ok(KeyRecord {
         kid: row.get(0).map_err(db)?,
-        job: row.get(1).map_err(db)?,
-        kind: row.get(2).map_err(db)?,
-        generation: row.get(3).map_err(db)?,
-        kek_id: row.get(4).map_err(db)?,
-        wrapped_dek: row.get(5).map_err(db)?,
-        sealed: row.get(6).map_err(db)?,
-        public_key: row.get(7).map_err(db)?,
-        created_at: ts(row.get(8).map_err(db)?)?,
-        activates_at: ts(row.get(9).map_err(db)?)?,
-        retires_at: ts_opt(row.get(10).map_err(db)?)?,
-        revoked_at: ts_opt(row.get(11).map_err(db)?)?,
+        namespace: row.get(1).map_err(db)?,
+        job: row.get(2).map_err(db)?,
+        kind: row.get(3).map_err(db)?,
+        generation: row.get(4).map_err(db)?,
+        kek_id: row.get(5).map_err(db)?,
+        wrapped_dek: row.get(6).map_err(db)?,
+        sealed: row.get(7).map_err(db)?,
+        public_key: row.get(8).map_err(db)?,
+        created_at: ts(row.get(9).map_err(db)?)?,
+        activates_at: ts(row.get(10).map_err(db)?)?,
+        retires_at: ts_opt(row.get(11).map_err(db)?)?,
+        revoked_at: ts_opt(row.get(12).map_err(db)?)?,
     })
 }
 
@@ -42,16 +43,19 @@ fn set_retirement(conn: &Connection, retire: Option<Retire<'_>>) -> Result<()> {
 
 #[async_trait::async_trait]
 impl KeyTable for SqliteStore {
-    async fn key_records(&self) -> Result<Vec<KeyRecord>> {
-        let sql = format!("SELECT {KEY_COLS} FROM tessera_keys ORDER BY job, generation");
-        self.read(|conn| all(conn, &sql, [], key_from)).await
+    async fn key_records(&self, namespace: &str) -> Result<Vec<KeyRecord>> {
+        let sql = format!(
+            "SELECT {KEY_COLS} FROM tessera_keys WHERE namespace = ?1 ORDER BY job, generation"
+        );
+        self.read(|conn| all(conn, &sql, [namespace], key_from))
+            .await
     }
 
     async fn insert_key(&self, key: &KeyRecord, retire: Option<Retire<'_>>) -> Result<bool> {
         let sql = format!(
             "INSERT INTO tessera_keys ({KEY_COLS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-             ON CONFLICT (job, generation) DO NOTHING"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (namespace, job, generation) DO NOTHING"
         );
         self.write(|conn| {
             let inserted = run(
@@ -59,6 +63,7 @@ impl KeyTable for SqliteStore {
                 &sql,
                 params![
                     key.kid,
+                    key.namespace,
                     key.job,
                     key.kind,
                     key.generation,
