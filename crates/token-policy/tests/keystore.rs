@@ -1,6 +1,7 @@
 //! The key store: keys wrapped in the database, shared by instances, surviving
 //! restarts, rotated on a schedule, revoked at once, and refused when the table or the
 //! key-encryption key is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "sqlite")]
 
 use std::path::PathBuf;
@@ -264,21 +265,25 @@ async fn the_schedule_publishes_ahead_switches_and_retires() {
     // Just before the next key is due: nothing new.
     clock.set(
         start
-            .checked_add(DAY - HOUR - Duration::from_secs(1))
+            .checked_add(Duration::from_secs(86_400 - 3600 - 1))
             .unwrap(),
     );
     i.keys.refresh_into(&i.svc).await.unwrap();
     assert_eq!(published_kids(&i.svc), first);
 
     // Due: the next key is published, an hour before it signs.
-    clock.set(start.checked_add(DAY - HOUR).unwrap());
+    clock.set(
+        start
+            .checked_add(Duration::from_secs(86_400 - 3600))
+            .unwrap(),
+    );
     i.keys.refresh_into(&i.svc).await.unwrap();
     let kids = published_kids(&i.svc);
     assert_eq!(kids.len(), 2, "the next key is published ahead");
     let next = kids.iter().find(|k| **k != first[0]).unwrap().clone();
     // A verifier that fetched the set now already holds the key that will sign.
     let verifier = published(&i.svc, clock.clone());
-    clock.set(start.checked_add(DAY - Duration::from_secs(1)).unwrap());
+    clock.set(start.checked_add(Duration::from_secs(86_400 - 1)).unwrap());
     i.keys.refresh_into(&i.svc).await.unwrap();
     let old_token = i.svc.login("usr_1", &role()).await.unwrap().access;
     assert_eq!(
@@ -427,7 +432,7 @@ async fn rotate_now_activates_the_pending_key() {
     let db = TempDb::new();
     let clock = clock();
     let i = instance(&db.url(), &kek(), plan("now"), clock.clone()).await;
-    clock.advance(DAY * 30 - HOUR);
+    clock.advance(Duration::from_secs(30 * 86_400 - 3600));
     assert_eq!(i.keys.add_due().await.unwrap(), 2);
     let listed = i.keys.snapshot().await.unwrap();
     let pending = listed
