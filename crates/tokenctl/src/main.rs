@@ -18,6 +18,7 @@ mod jwks;
 mod key;
 mod keyfile;
 mod keygen;
+mod keystore;
 mod util;
 mod verify;
 
@@ -60,6 +61,8 @@ enum Command {
     /// Create and manage API keys in a database.
     #[command(name = "api-key")]
     ApiKey(api_key::Args),
+    /// The key table a fleet shares: init, list, rotate, revoke, rewrap.
+    Keys(keystore::Args),
     /// Run every token job end to end on the embedded default.
     Demo(demo::Args),
 }
@@ -76,6 +79,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keyset(args) => jwks::run_keyset(&args, json),
         Command::Explain(args) => explain::run(&args, json),
         Command::ApiKey(args) => api_key::run(&args, json),
+        Command::Keys(args) => keystore::run(&args, json),
         Command::Demo(args) => demo::run(&args, json),
     }
 }
