@@ -65,6 +65,13 @@ pub enum Error {
         /// How long the client should wait before trying again.
         retry_after: Duration,
     },
+    /// This process's revocation state is older than its bound: verification fails
+    /// closed until it is back in sync (`503`, with `Retry-After`).
+    #[error("revocation state stale; retry after {}s", retry_secs(*.retry_after))]
+    RevocationStale {
+        /// How long the client should wait before trying again.
+        retry_after: Duration,
+    },
     /// A configuration that cannot work: an unusable URL, an invalid header name, …
     /// (`500`).
     #[error("configuration: {0}")]
@@ -85,6 +92,7 @@ impl Error {
             Self::Unavailable(_)
             | Self::KeySet(_)
             | Self::StaleKeySet { .. }
+            | Self::RevocationStale { .. }
             | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +109,7 @@ impl Error {
             Self::Unavailable(_)
             | Self::KeySet(_)
             | Self::StaleKeySet { .. }
+            | Self::RevocationStale { .. }
             | Self::Busy { .. } => "temporarily_unavailable",
             Self::Config(_) | Self::Internal(_) => "server_error",
         }
@@ -115,6 +124,7 @@ impl Error {
             Self::InsufficientScope(_) => Reason::InsufficientScope,
             Self::RateLimited { .. } => Reason::RateLimited,
             Self::Unavailable(_) => Reason::StorageUnavailable,
+            Self::RevocationStale { .. } => Reason::RevocationUnavailable,
             Self::KeySet(_) | Self::StaleKeySet { .. } => Reason::KeySetUnavailable,
             Self::Busy { .. } => Reason::Busy,
             Self::Config(_) | Self::Internal(_) => Reason::Internal,
@@ -164,6 +174,7 @@ impl Error {
         match self {
             Self::RateLimited { retry_after }
             | Self::StaleKeySet { retry_after }
+            | Self::RevocationStale { retry_after }
             | Self::Busy { retry_after } => Some(*retry_after),
             _ => None,
         }
@@ -261,6 +272,12 @@ impl From<token_policy::Error> for Error {
                 detail,
                 retry_after: None,
             } => return Self::KeySet(detail.clone()),
+            // The feed answers within its poll once Redis is back.
+            P::RevocationStale { .. } => {
+                return Self::RevocationStale {
+                    retry_after: Duration::from_secs(1),
+                };
+            }
             _ => {}
         }
         match e.reason() {

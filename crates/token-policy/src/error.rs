@@ -117,6 +117,18 @@ pub enum Error {
         /// Refused, timed out, login refused, …
         reason: String,
     },
+    /// This process's copy of the revocation state has not been confirmed in sync
+    /// within its bound: verification fails closed until the feed answers again.
+    #[error(
+        "revocation state stale: no confirmed sync within {} ms; retry shortly",
+        .bound.as_millis()
+    )]
+    RevocationStale {
+        /// Time since the last confirmed sync (`None`: never synced).
+        lag: Option<std::time::Duration>,
+        /// The configured maximum staleness.
+        bound: std::time::Duration,
+    },
     /// The key-encryption key cannot be read (never quotes the key).
     #[error("key-encryption key: {0}")]
     KeyEncryptionKey(String),
@@ -163,7 +175,9 @@ impl Error {
             | Self::KeyNotAllowed { .. }
             | Self::NotConfigured { .. } => Reason::PolicyViolation,
             Self::SensitiveClaim(_) => Reason::SensitiveClaim,
-            Self::Backend(_) | Self::BlocklistFull => Reason::RevocationUnavailable,
+            Self::Backend(_) | Self::BlocklistFull | Self::RevocationStale { .. } => {
+                Reason::RevocationUnavailable
+            }
             // An id this long was never issued by a sane issuer: the claims are wrong.
             Self::InvalidRevocationId => Reason::InvalidClaims,
             Self::Connect { .. } => Reason::StorageUnavailable,

@@ -16,11 +16,11 @@ pub mod service;
 pub mod services;
 mod shared;
 
-#[cfg(feature = "redis")]
-pub use blocklist::RedisBlocklist;
 pub use blocklist::{
     Blocklist, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist, Revocation, TokenRef,
 };
+#[cfg(feature = "redis")]
+pub use blocklist::{RedisBlocklist, ReplicaOptions, ReplicatedBlocklist};
 pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
 pub use keys::{AccessKey, AccessVerifier, PaymentKey};

@@ -13,6 +13,8 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod replica;
 
 use async_trait::async_trait;
 use token_core::Timestamp;
@@ -20,6 +22,10 @@ use token_core::Timestamp;
 pub use self::memory::{DEFAULT_CAPACITY, DEFAULT_SINGLE_USE_PER_SUBJECT, MemoryBlocklist};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBlocklist;
+#[cfg(feature = "redis")]
+pub use self::replica::{
+    DEFAULT_MAX_STALENESS, ReplicaOptions, ReplicaStatus, ReplicatedBlocklist,
+};
 use crate::error::Result;
 
 /// The longest `jti` or subject accepted, in bytes.

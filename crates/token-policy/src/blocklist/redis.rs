@@ -1,8 +1,15 @@
-//! The shared blocklist on Redis: `SET <prefix>bl:<jti> 1 EX <ttl>` / `EXISTS`, revoked
-//! sessions under `<prefix>blsid:<sid>`, subject cut-offs under `<prefix>bls:<subject>`
-//! (kept at the later of two cut-offs by a server-side script), and single-use marks
-//! under `<prefix>used:<jti>`, counted per subject in `<prefix>usedn:<subject>` (a
-//! sorted set scored by expiry) by a script that enforces the per-subject bound.
+//! The shared blocklist on Redis: `SET {<prefix>}bl:<jti> 1 EX <ttl>` / `EXISTS`,
+//! revoked sessions under `{<prefix>}blsid:<sid>`, subject cut-offs under
+//! `{<prefix>}bls:<subject>` (kept at the later of two cut-offs by a server-side
+//! script), and single-use marks under `{<prefix>}used:<jti>`, counted per subject in
+//! `{<prefix>}usedn:<subject>` (a sorted set scored by expiry) by a script that enforces
+//! the per-subject bound.
+//!
+//! Every revocation is also recorded, in the same script (atomically), in an index of
+//! live entries (`{<prefix>}rev:index`, a sorted set scored by expiry) and appended to
+//! a change feed (`{<prefix>}rev:feed`, a stream trimmed to the last ten minutes):
+//! what a [`super::ReplicatedBlocklist`] loads and follows. Every key carries the hash
+//! tag `{<prefix>}`, so the scripts' keys share one slot on a Redis Cluster.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -15,33 +22,73 @@ use token_core::{Clock, SystemClock, Timestamp};
 use super::{Blocklist, Revocation, TokenRef, check_id};
 use crate::error::{Error, Result};
 
-/// Keeps the later cut-off; extends the expiry when asked to keep it longer.
-static MAX_CUTOFF: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        local cur = redis.call('GET', KEYS[1])
-        if cur and tonumber(cur) >= tonumber(ARGV[1]) then
-            if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then
-                redis.call('EXPIRE', KEYS[1], ARGV[2])
-            end
+/// How long the change feed keeps entries. A replica that has not read the feed for
+/// this long (far past any staleness bound) reloads the index instead.
+pub(crate) const FEED_HORIZON: Duration = Duration::from_secs(600);
+
+/// Records a revocation in the index and the feed. Appended to every write script:
+/// `KEYS[2]` the index, `KEYS[3]` the feed; `ARGV[1]` now (s), `ARGV[2]` the feed's
+/// horizon (s, trimmed by the server's own clock, as its entry ids are);
+/// `rec(member, expiry)`.
+const RECORD: &str = r"
+local function rec(member, expiry)
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+    redis.call('ZADD', KEYS[2], expiry, member)
+    local t = redis.call('TIME')
+    local minid = (tonumber(t[1]) - tonumber(ARGV[2])) * 1000
+    redis.call('XADD', KEYS[3], 'MINID', '~', minid, '*', 'e', member, 'x', expiry)
+end
+";
+
+/// `SET NX EX` of a revoked `jti`, recorded when new. ARGV[3] ttl, ARGV[4] the member,
+/// ARGV[5] the expiry.
+static REVOKE_JTI: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{RECORD}
+        if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[3]) then
             return 0
         end
-        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+        rec(ARGV[4], ARGV[5])
         return 1
-        ",
-    )
+        "
+    ))
 });
 
-/// Sets a key to expire no earlier than it already does.
-static EXTEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
-            redis.call('SET', KEYS[1], 1, 'EX', ARGV[1])
+/// Keeps the later cut-off; extends the expiry when asked to keep it longer; records
+/// the cut-off in force. ARGV[3] the cut-off, ARGV[4] ttl, ARGV[5] the keep-until time,
+/// ARGV[6] the subject.
+static MAX_CUTOFF: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{RECORD}
+        local cur = redis.call('GET', KEYS[1])
+        local changed = 1
+        if cur and tonumber(cur) >= tonumber(ARGV[3]) then
+            if redis.call('TTL', KEYS[1]) < tonumber(ARGV[4]) then
+                redis.call('EXPIRE', KEYS[1], ARGV[4])
+            end
+            changed = 0
+        else
+            redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+            cur = ARGV[3]
         end
+        rec('c|' .. cur .. '|' .. ARGV[6], ARGV[5])
+        return changed
+        "
+    ))
+});
+
+/// Sets a key to expire no earlier than it already does, and records it. ARGV[3] ttl,
+/// ARGV[4] the member, ARGV[5] the keep-until time.
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{RECORD}
+        if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then
+            redis.call('SET', KEYS[1], 1, 'EX', ARGV[3])
+        end
+        rec(ARGV[4], ARGV[5])
         return 1
-        ",
-    )
+        "
+    ))
 });
 
 /// Single use with a per-subject bound. KEYS: the mark, the subject's set. ARGV: now,
@@ -74,6 +121,9 @@ fn backend(e: &redis::RedisError) -> Error {
 #[derive(Clone)]
 pub struct RedisBlocklist {
     conn: ConnectionManager,
+    /// The client behind `conn`, for the dedicated connection a replica's feed reads
+    /// on (`None` when built from a bare connection manager).
+    client: Option<redis::Client>,
     prefix: String,
     per_subject: usize,
     clock: Arc<dyn Clock>,
@@ -130,16 +180,19 @@ impl RedisBlocklist {
             .set_max_delay(500)
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| backend(&e))?;
-        Ok(Self::from_manager(conn))
+        let mut list = Self::from_manager(conn);
+        list.client = Some(client);
+        Ok(list)
     }
 
     /// Uses an existing connection manager.
     pub fn from_manager(conn: ConnectionManager) -> Self {
         Self {
             conn,
+            client: None,
             prefix: "tessera:".to_owned(),
             per_subject: super::DEFAULT_SINGLE_USE_PER_SUBJECT,
             clock: Arc::new(SystemClock),
@@ -168,16 +221,49 @@ impl RedisBlocklist {
         self
     }
 
+    fn key(&self, rest: &str) -> String {
+        format!("{{{}}}{rest}", self.prefix)
+    }
+
     fn jti_key(&self, jti: &str) -> String {
-        format!("{}bl:{jti}", self.prefix)
+        self.key(&format!("bl:{jti}"))
     }
 
     fn subject_key(&self, subject: &str) -> String {
-        format!("{}bls:{subject}", self.prefix)
+        self.key(&format!("bls:{subject}"))
     }
 
     fn session_key(&self, sid: &str) -> String {
-        format!("{}blsid:{sid}", self.prefix)
+        self.key(&format!("blsid:{sid}"))
+    }
+
+    pub(crate) fn index_key(&self) -> String {
+        self.key("rev:index")
+    }
+
+    pub(crate) fn feed_key(&self) -> String {
+        self.key("rev:feed")
+    }
+
+    pub(crate) fn client(&self) -> Option<&redis::Client> {
+        self.client.as_ref()
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// A write script with the index and feed keys and the two common arguments.
+    fn recording<'a>(&self, script: &'a Script, key: String) -> redis::ScriptInvocation<'a> {
+        let now = self.clock.now().unix_seconds();
+        let horizon = FEED_HORIZON.as_secs();
+        let mut invocation = script.key(key);
+        invocation
+            .key(self.index_key())
+            .key(self.feed_key())
+            .arg(now)
+            .arg(horizon);
+        invocation
     }
 
     /// Seconds from now to `until`, at least 1; `None` if `until` has passed.
@@ -207,17 +293,16 @@ impl Blocklist for RedisBlocklist {
             return Ok(false);
         };
         let mut conn = self.conn.clone();
-        // SET NX EX: atomic, so exactly one concurrent caller sees `OK`.
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.jti_key(jti))
-            .arg(1u8)
-            .arg("NX")
-            .arg("EX")
+        // SET NX EX in a script: atomic, so exactly one concurrent caller sees 1.
+        let set: i64 = self
+            .recording(&REVOKE_JTI, self.jti_key(jti))
             .arg(ttl)
-            .query_async(&mut conn)
+            .arg(format!("j|{jti}"))
+            .arg(expires_at.unix_seconds())
+            .invoke_async(&mut conn)
             .await
             .map_err(|e| backend(&e))?;
-        Ok(set.is_some())
+        Ok(set == 1)
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {
@@ -239,10 +324,12 @@ impl Blocklist for RedisBlocklist {
             return Ok(());
         };
         let mut conn = self.conn.clone();
-        let _: i64 = MAX_CUTOFF
-            .key(self.subject_key(subject))
+        let _: i64 = self
+            .recording(&MAX_CUTOFF, self.subject_key(subject))
             .arg(cutoff.unix_seconds())
             .arg(ttl)
+            .arg(keep_until.unix_seconds())
+            .arg(subject)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| backend(&e))?;
@@ -267,9 +354,11 @@ impl Blocklist for RedisBlocklist {
             return Ok(());
         };
         let mut conn = self.conn.clone();
-        let _: i64 = EXTEND
-            .key(self.session_key(sid))
+        let _: i64 = self
+            .recording(&EXTEND, self.session_key(sid))
             .arg(ttl)
+            .arg(format!("s|{sid}"))
+            .arg(keep_until.unix_seconds())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| backend(&e))?;
@@ -294,7 +383,7 @@ impl Blocklist for RedisBlocklist {
             token.sid.map(|s| self.session_key(s)),
             token.subject.map(|s| self.subject_key(s)),
         ]
-        .map(|k| k.unwrap_or_else(|| format!("{}none", self.prefix)));
+        .map(|k| k.unwrap_or_else(|| self.key("none")));
         let mut conn = self.conn.clone();
         let (jti, session, cutoff): (Option<String>, Option<String>, Option<i64>) =
             redis::cmd("MGET")
@@ -320,8 +409,8 @@ impl Blocklist for RedisBlocklist {
         };
         let mut conn = self.conn.clone();
         let outcome: i64 = CONSUME
-            .key(format!("{}used:{jti}", self.prefix))
-            .key(format!("{}usedn:{subject}", self.prefix))
+            .key(self.key(&format!("used:{jti}")))
+            .key(self.key(&format!("usedn:{subject}")))
             .arg(self.clock.now().unix_seconds())
             .arg(expires_at.unix_seconds())
             .arg(self.per_subject)

@@ -1,0 +1,580 @@
+//! [`ReplicatedBlocklist`]: the revocation state kept in this process, fed by Redis, so
+//! a verification costs no network round trip.
+//!
+//! - **Reads** (`lookup`, `is_revoked`, …) answer from memory: revoked `jti`s, revoked
+//!   sessions and subject cut-offs, each dropped when the tokens it revokes have
+//!   expired, so the state stays as small as the live revocations.
+//! - **Writes** go to Redis first — the script that stores a revocation also records it
+//!   in the live index and appends it to the change feed, atomically — and only then
+//!   to this process's memory. A write Redis did not confirm is an error, never a
+//!   silent success.
+//! - **The feed**: a task reads the change feed (a Redis stream) on a connection of its
+//!   own, blocking for at most [`ReplicaOptions::poll`]; it loads the whole index at
+//!   start, after any error, and every [`ReplicaOptions::resync_every`].
+//! - **The bound**: every answer of the feed confirms that this process holds every
+//!   revocation Redis had stored when the request was sent. A process whose last
+//!   confirmation is older than [`ReplicaOptions::max_staleness`] (default two
+//!   seconds) fails closed ([`Error::RevocationStale`], `503` with `Retry-After` in
+//!   token-axum) until the feed answers again: a silent Redis (stopped, paused,
+//!   partitioned) is noticed by the timeout on the feed's own requests, never waited
+//!   for.
+//! - Single use ([`Blocklist::consume`]) stays on Redis: exactly one process may win.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamReadReply;
+use token_core::{Clock, Timestamp};
+
+use super::{Blocklist, RedisBlocklist, Revocation, TokenRef, check_id};
+use crate::error::{Error, Result};
+
+/// The default bound on how stale a replica may be before it fails closed.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(2);
+
+/// Settings of a [`ReplicatedBlocklist`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaOptions {
+    /// How long without a confirmed sync before verification fails closed (default two
+    /// seconds).
+    pub max_staleness: Duration,
+    /// How long one read of the feed waits for new entries (default 250 ms; each
+    /// answer, with or without entries, confirms the sync).
+    pub poll: Duration,
+    /// How long a request of the feed may take before the connection counts as lost
+    /// (default one second beyond `poll`).
+    pub timeout: Duration,
+    /// How often the whole index is loaded again (default one minute).
+    pub resync_every: Duration,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        Self {
+            max_staleness: DEFAULT_MAX_STALENESS,
+            poll: Duration::from_millis(250),
+            timeout: Duration::from_millis(1250),
+            resync_every: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ReplicaOptions {
+    /// Fails closed after `bound` without a confirmed sync; the feed's poll and timeout
+    /// are scaled to fit well inside it.
+    #[must_use]
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self.poll = (bound / 8).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        self.timeout = self.poll + (bound / 2).min(Duration::from_secs(1));
+        self
+    }
+
+    /// Loads the whole index every `every`.
+    #[must_use]
+    pub fn resync_every(mut self, every: Duration) -> Self {
+        self.resync_every = every;
+        self
+    }
+}
+
+/// The live revocations, by kind: each with the Unix second it lapses at.
+#[derive(Debug, Default)]
+struct State {
+    jtis: HashMap<String, i64>,
+    sessions: HashMap<String, i64>,
+    /// Subject → (cut-off, kept until).
+    cutoffs: HashMap<String, (i64, i64)>,
+}
+
+impl State {
+    /// Applies one entry of the index or the feed (`j|<jti>`, `s|<sid>`,
+    /// `c|<cutoff>|<subject>`); unknown entries are ignored (a newer writer).
+    fn apply(&mut self, member: &str, until: i64) {
+        let Some((kind, rest)) = member.split_once('|') else {
+            return;
+        };
+        let later = |slot: &mut i64| *slot = (*slot).max(until);
+        match kind {
+            "j" => later(self.jtis.entry(rest.to_owned()).or_insert(until)),
+            "s" => later(self.sessions.entry(rest.to_owned()).or_insert(until)),
+            "c" => {
+                let Some((cutoff, subject)) = rest.split_once('|') else {
+                    return;
+                };
+                let Ok(cutoff) = cutoff.parse::<i64>() else {
+                    return;
+                };
+                let slot = self
+                    .cutoffs
+                    .entry(subject.to_owned())
+                    .or_insert((cutoff, until));
+                slot.0 = slot.0.max(cutoff);
+                slot.1 = slot.1.max(until);
+            }
+            _ => {}
+        }
+    }
+
+    fn purge(&mut self, now: i64) {
+        self.jtis.retain(|_, until| *until > now);
+        self.sessions.retain(|_, until| *until > now);
+        self.cutoffs.retain(|_, (_, until)| *until > now);
+    }
+
+    fn len(&self) -> usize {
+        self.jtis.len() + self.sessions.len() + self.cutoffs.len()
+    }
+}
+
+/// How the feed is doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaStatus {
+    /// Time since the last confirmed sync (`None`: never synced).
+    pub lag: Option<Duration>,
+    /// Live entries held.
+    pub entries: usize,
+    /// Full loads of the index so far.
+    pub resyncs: u64,
+    /// Feed entries applied so far.
+    pub applied: u64,
+    /// The last feed error, while the feed is failing.
+    pub last_error: Option<String>,
+}
+
+struct Shared {
+    state: RwLock<State>,
+    confirmed: Mutex<Option<Instant>>,
+    resyncs: AtomicU64,
+    applied: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    fn confirm(&self, sent: Instant) {
+        let mut c = self
+            .confirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if c.is_none_or(|c| c < sent) {
+            *c = Some(sent);
+        }
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn lag(&self) -> Option<Duration> {
+        self.confirmed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map(|c| c.elapsed())
+    }
+
+    fn failed(&self, why: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().unix_seconds()
+    }
+}
+
+/// Aborts the feed task when the replica is dropped.
+struct FeedTask(tokio::task::JoinHandle<()>);
+
+impl Drop for FeedTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A blocklist answered from this process's memory, kept in sync with a
+/// [`RedisBlocklist`] within a bound (see the module documentation).
+pub struct ReplicatedBlocklist {
+    source: RedisBlocklist,
+    shared: Arc<Shared>,
+    options: ReplicaOptions,
+    _feed: FeedTask,
+}
+
+impl std::fmt::Debug for ReplicatedBlocklist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicatedBlocklist")
+            .field("source", &self.source)
+            .field("options", &self.options)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: &redis::RedisError) -> Error {
+    Error::Backend(format!("redis ({:?})", e.kind()))
+}
+
+fn timed_out() -> Error {
+    Error::Backend("redis (no answer within the feed's timeout)".into())
+}
+
+impl ReplicatedBlocklist {
+    /// Loads the live revocations of `source`, then follows its feed. The replica uses
+    /// `source`'s clock for expiries.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `source` was not made by [`RedisBlocklist::connect`]
+    /// (the feed needs a connection of its own); [`Error::Backend`] when the first
+    /// load fails.
+    pub async fn start(source: RedisBlocklist, options: ReplicaOptions) -> Result<Self> {
+        let client = source.client().cloned().ok_or_else(|| {
+            Error::Config("a replica needs a RedisBlocklist made by RedisBlocklist::connect".into())
+        })?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(State::default()),
+            confirmed: Mutex::new(None),
+            resyncs: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            clock: source.clock().clone(),
+        });
+        let mut feed = Feed {
+            client,
+            source: source.clone(),
+            options,
+            conn: None,
+            last_id: None,
+            last_resync: Instant::now(),
+        };
+        feed.resync(&shared).await?;
+        let task = tokio::spawn(feed.run(Arc::downgrade(&shared)));
+        Ok(Self {
+            source,
+            shared,
+            options,
+            _feed: FeedTask(task),
+        })
+    }
+
+    /// How the feed is doing: the lag, the entries held, the loads.
+    pub fn status(&self) -> ReplicaStatus {
+        ReplicaStatus {
+            lag: self.shared.lag(),
+            entries: self.shared.read().len(),
+            resyncs: self.shared.resyncs.load(Ordering::Relaxed),
+            applied: self.shared.applied.load(Ordering::Relaxed),
+            last_error: self
+                .shared
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// The bound past which verification fails closed.
+    pub fn max_staleness(&self) -> Duration {
+        self.options.max_staleness
+    }
+
+    /// The Redis blocklist writes go to.
+    pub fn source(&self) -> &RedisBlocklist {
+        &self.source
+    }
+
+    fn fresh(&self) -> Result<()> {
+        match self.shared.lag() {
+            Some(lag) if lag <= self.options.max_staleness => Ok(()),
+            lag => Err(Error::RevocationStale {
+                lag,
+                bound: self.options.max_staleness,
+            }),
+        }
+    }
+
+    fn apply(&self, member: &str, until: Timestamp) {
+        self.shared.write().apply(member, until.unix_seconds());
+    }
+}
+
+#[async_trait]
+impl Blocklist for ReplicatedBlocklist {
+    async fn revoke(&self, jti: &str, expires_at: Timestamp) -> Result<bool> {
+        let revoked = self.source.revoke(jti, expires_at).await?;
+        self.apply(&format!("j|{jti}"), expires_at);
+        Ok(revoked)
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        check_id(jti)?;
+        self.fresh()?;
+        let now = self.shared.now();
+        Ok(self.shared.read().jtis.get(jti).is_some_and(|u| *u > now))
+    }
+
+    async fn revoke_subject_before(
+        &self,
+        subject: &str,
+        cutoff: Timestamp,
+        keep_until: Timestamp,
+    ) -> Result<()> {
+        self.source
+            .revoke_subject_before(subject, cutoff, keep_until)
+            .await?;
+        self.apply(
+            &format!("c|{}|{subject}", cutoff.unix_seconds()),
+            keep_until,
+        );
+        Ok(())
+    }
+
+    async fn subject_cutoff(&self, subject: &str) -> Result<Option<Timestamp>> {
+        check_id(subject)?;
+        self.fresh()?;
+        let now = self.shared.now();
+        let cutoff = self
+            .shared
+            .read()
+            .cutoffs
+            .get(subject)
+            .filter(|(_, until)| *until > now)
+            .map(|(c, _)| *c);
+        Ok(cutoff.map(Timestamp::from_unix_seconds).transpose()?)
+    }
+
+    async fn revoke_session(&self, sid: &str, keep_until: Timestamp) -> Result<()> {
+        self.source.revoke_session(sid, keep_until).await?;
+        self.apply(&format!("s|{sid}"), keep_until);
+        Ok(())
+    }
+
+    async fn is_session_revoked(&self, sid: &str) -> Result<bool> {
+        check_id(sid)?;
+        self.fresh()?;
+        let now = self.shared.now();
+        Ok(self
+            .shared
+            .read()
+            .sessions
+            .get(sid)
+            .is_some_and(|u| *u > now))
+    }
+
+    async fn lookup(&self, token: TokenRef<'_>) -> Result<Revocation> {
+        for id in [token.jti, token.sid, token.subject].into_iter().flatten() {
+            check_id(id)?;
+        }
+        self.fresh()?;
+        let now = self.shared.now();
+        let state = self.shared.read();
+        let live = |u: &i64| *u > now;
+        let cutoff = token
+            .subject
+            .and_then(|s| state.cutoffs.get(s))
+            .filter(|(_, until)| *until > now)
+            .map(|(c, _)| *c);
+        Ok(Revocation {
+            jti: token.jti.and_then(|j| state.jtis.get(j)).is_some_and(live),
+            session: token
+                .sid
+                .and_then(|s| state.sessions.get(s))
+                .is_some_and(live),
+            subject_cutoff: cutoff.map(Timestamp::from_unix_seconds).transpose()?,
+        })
+    }
+
+    async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool> {
+        self.source.consume(subject, jti, expires_at).await
+    }
+}
+
+/// The task that follows the feed.
+struct Feed {
+    client: redis::Client,
+    source: RedisBlocklist,
+    options: ReplicaOptions,
+    conn: Option<MultiplexedConnection>,
+    /// The last feed entry applied; `None` until the index is loaded.
+    last_id: Option<String>,
+    last_resync: Instant,
+}
+
+impl Feed {
+    async fn connection(&mut self) -> Result<MultiplexedConnection> {
+        if let Some(conn) = &self.conn {
+            return Ok(conn.clone());
+        }
+        let conn = tokio::time::timeout(
+            self.options.timeout,
+            self.client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| backend(&e))?;
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.connection().await?;
+        tokio::time::timeout(self.options.timeout, cmd.query_async(&mut conn))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| backend(&e))
+    }
+
+    /// Loads the whole index: the feed's position first, so nothing written meanwhile
+    /// is missed (entries read twice apply twice, harmlessly).
+    async fn resync(&mut self, shared: &Shared) -> Result<()> {
+        let sent = Instant::now();
+        let newest: redis::streams::StreamRangeReply = self
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(self.source.feed_key())
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        let position = newest
+            .ids
+            .first()
+            .map_or_else(|| "0-0".to_owned(), |e| e.id.clone());
+        let now = shared.now();
+        let entries: Vec<(String, i64)> = self
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.source.index_key())
+                    .arg(format!("({now}"))
+                    .arg("+inf")
+                    .arg("BYSCORE")
+                    .arg("WITHSCORES"),
+            )
+            .await?;
+        let mut state = State::default();
+        for (member, until) in &entries {
+            state.apply(member, *until);
+        }
+        *shared.write() = state;
+        shared.resyncs.fetch_add(1, Ordering::Relaxed);
+        self.last_id = Some(position);
+        self.last_resync = Instant::now();
+        shared.confirm(sent);
+        Ok(())
+    }
+
+    /// Reads what the feed has after `last_id`, waiting at most `poll`.
+    async fn follow(&mut self, shared: &Shared, last_id: &str) -> Result<()> {
+        let sent = Instant::now();
+        let block = u64::try_from(self.options.poll.as_millis()).unwrap_or(u64::MAX);
+        let reply: Option<StreamReadReply> = self
+            .query(
+                redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(1000)
+                    .arg("BLOCK")
+                    .arg(block.max(1))
+                    .arg("STREAMS")
+                    .arg(self.source.feed_key())
+                    .arg(last_id),
+            )
+            .await?;
+        let ids = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .collect::<Vec<_>>();
+        if let Some(last) = ids.last() {
+            let mut state = shared.write();
+            for entry in &ids {
+                if let (Some(member), Some(until)) =
+                    (entry.get::<String>("e"), entry.get::<i64>("x"))
+                {
+                    state.apply(&member, until);
+                }
+            }
+            state.purge(shared.now());
+            drop(state);
+            shared
+                .applied
+                .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            self.last_id = Some(last.id.clone());
+        }
+        shared.confirm(sent);
+        Ok(())
+    }
+
+    async fn run(mut self, shared: Weak<Shared>) {
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let outcome = match self.last_id.clone() {
+                Some(id) if self.last_resync.elapsed() < self.options.resync_every => {
+                    self.follow(&shared, &id).await
+                }
+                _ => self.resync(&shared).await,
+            };
+            match outcome {
+                Ok(()) => backoff = Duration::from_millis(20),
+                Err(e) => {
+                    shared.failed(e.to_string());
+                    // Start again from a fresh connection and a full load.
+                    self.conn = None;
+                    self.last_id = None;
+                    drop(shared);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_merge_to_the_strictest() {
+        let mut s = State::default();
+        s.apply("j|a", 100);
+        s.apply("j|a", 50);
+        assert_eq!(s.jtis["a"], 100);
+        s.apply("c|10|alice", 200);
+        s.apply("c|5|alice", 300);
+        assert_eq!(s.cutoffs["alice"], (10, 300));
+        s.apply("c|20|a|b", 200);
+        assert_eq!(
+            s.cutoffs["a|b"],
+            (20, 200),
+            "a subject may hold the separator"
+        );
+        s.apply("s|sid", 150);
+        s.apply("x|future", 1);
+        s.apply("garbage", 1);
+        s.apply("c|nan|bob", 1);
+        assert_eq!(s.len(), 4);
+        s.purge(150);
+        assert_eq!(s.len(), 2, "{s:?}");
+    }
+}
