@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod api_key_cache;
 pub mod blocklist;
 pub mod config;
 pub mod dual;

@@ -16,6 +16,7 @@ use token_opaque::{
     RedeemedOneTime, Session,
 };
 
+use crate::api_key_cache::ApiKeyCache;
 use crate::blocklist::{Blocklist, MemoryBlocklist};
 use crate::error::{Error, Result};
 use crate::keys::{AccessKey, AccessVerifier, PaymentKey};
@@ -24,6 +25,10 @@ use crate::resource::{JsonObject, ResourceVerifier};
 #[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
 use crate::shared::Shared;
+
+/// How long API-key changes are recorded when the service caches no keys (other
+/// processes sharing the blocklist may).
+const DEFAULT_API_KEY_CHANGE_HORIZON: Duration = Duration::from_secs(600);
 
 /// The custom claims of an access token: the session (refresh family) id plus the
 /// application's own claims, flattened beside the registered ones.
@@ -79,6 +84,7 @@ pub struct TokenService {
     #[cfg(feature = "jwt")]
     services: Option<Shared<ServiceAuth>>,
     clock: Arc<dyn Clock>,
+    api_key_cache: Option<ApiKeyCache>,
 }
 
 /// The documents that publish the access keys: the JWK Set (JWT keys) or the PASERK
@@ -124,6 +130,7 @@ pub struct TokenServiceBuilder {
     clock: Arc<dyn Clock>,
     /// The pepper ring of a key snapshot, installed into the opaque tokens at build.
     hasher: Option<token_opaque::TokenHasher>,
+    api_key_cache: Option<Duration>,
 }
 
 impl TokenServiceBuilder {
@@ -165,7 +172,22 @@ impl TokenServiceBuilder {
         self
     }
 
-    /// The service.
+    /// Keeps verified API keys in this process for up to `ttl`, so a warm
+    /// verification costs no database read. A key revoked or rolled through this
+    /// service ([`TokenService::revoke_api_key`], [`TokenService::roll_api_key`],
+    /// [`TokenService::logout_everywhere`]) is dropped here at once and, through the
+    /// blocklist, by every process sharing it: at once with a
+    /// [`crate::ReplicatedBlocklist`] (within its staleness bound), or at the next
+    /// verification with a [`crate::RedisBlocklist`]. Revoke keys through the
+    /// service, not through the opaque store directly, or caches keep them for `ttl`.
+    #[must_use]
+    pub fn cache_api_keys(mut self, ttl: Duration) -> Self {
+        self.api_key_cache = Some(ttl);
+        self
+    }
+
+    /// The service. (An API-key cache whose random salt cannot be drawn is left out:
+    /// keys are then read from the store every time.)
     pub fn build(self) -> TokenService {
         let mut policy = self.policy;
         policy.set_formats(
@@ -201,6 +223,9 @@ impl TokenServiceBuilder {
             #[cfg(feature = "jwt")]
             services: self.services.map(Shared::new),
             clock,
+            api_key_cache: self
+                .api_key_cache
+                .and_then(|ttl| ApiKeyCache::new(ttl).ok()),
         }
     }
 }
@@ -220,6 +245,7 @@ impl TokenService {
             services: None,
             clock: Arc::new(SystemClock),
             hasher: None,
+            api_key_cache: None,
         }
     }
 
@@ -664,6 +690,7 @@ impl TokenService {
             opaque.revoke_user(subject).await?;
             if api_keys {
                 opaque.api_keys().revoke_all(subject).await?;
+                self.api_key_changed(subject, None).await?;
             }
         }
         Ok(())
@@ -737,7 +764,95 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
     /// errors (malformed, checksum, unknown, revoked, expired).
     pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
-        Ok(self.opaque_for(Job::ApiKey)?.api_keys().verify(raw).await?)
+        let opaque = self.opaque_for(Job::ApiKey)?;
+        let Some(cache) = &self.api_key_cache else {
+            return Ok(opaque.api_keys().verify(raw).await?);
+        };
+        let key = cache.key(raw);
+        if let Some((info, loaded_at)) = cache.get(&key) {
+            let now = self.clock.now();
+            if info.expires_at.is_some_and(|e| e <= now) {
+                cache.forget(&key);
+                return Err(token_opaque::Error::Expired.into());
+            }
+            if !self.changed_since(&info, loaded_at).await? {
+                return Ok(info);
+            }
+            cache.forget(&key);
+        }
+        let loaded_at = self.clock.now();
+        let info = opaque.api_keys().verify(raw).await?;
+        if !self.changed_since(&info, loaded_at).await? {
+            cache.put(key, info.clone(), loaded_at);
+        }
+        Ok(info)
+    }
+
+    /// Whether the key, or its owner's keys, changed at or after `loaded_at`.
+    async fn changed_since(
+        &self,
+        info: &ApiKeyInfo,
+        loaded_at: token_core::Timestamp,
+    ) -> Result<bool> {
+        Ok(self
+            .blocklist
+            .api_key_changed_at(&info.owner_id, &info.id)
+            .await?
+            .is_some_and(|t| t >= loaded_at))
+    }
+
+    /// Records that key `id` of `owner` (every key of `owner` for `None`) changed now:
+    /// dropped from this process's cache, and from every other's through the
+    /// blocklist.
+    async fn api_key_changed(&self, owner: &str, id: Option<&str>) -> Result<()> {
+        let ttl = self
+            .api_key_cache
+            .as_ref()
+            .map_or(DEFAULT_API_KEY_CHANGE_HORIZON, ApiKeyCache::ttl);
+        if let Some(cache) = &self.api_key_cache {
+            cache.forget_changed(owner, id);
+        }
+        let now = self.clock.now();
+        let keep_until = now.checked_add(ttl + token_core::DEFAULT_LEEWAY)?;
+        self.blocklist
+            .api_key_changed(owner, id, now, keep_until)
+            .await
+    }
+
+    /// Revokes API key `id` of `owner` (in the store first, then in every process's
+    /// cache). `false` if there was no such live key.
+    ///
+    /// # Errors
+    /// Store errors; blocklist errors after the store revoked the key (the key is
+    /// revoked; caches may keep it until their time to live: retry).
+    pub async fn revoke_api_key(&self, owner: &str, id: &str) -> Result<bool> {
+        let revoked = self
+            .opaque_for(Job::ApiKey)?
+            .api_keys()
+            .revoke(owner, id)
+            .await?;
+        self.api_key_changed(owner, Some(id)).await?;
+        Ok(revoked)
+    }
+
+    /// Rolls API key `id` of `owner`: a new key, the old one valid for `overlap` more
+    /// (then dropped from every cache as from the store).
+    ///
+    /// # Errors
+    /// As [`TokenService::revoke_api_key`].
+    pub async fn roll_api_key(
+        &self,
+        owner: &str,
+        id: &str,
+        overlap: Duration,
+    ) -> Result<token_opaque::RolledApiKey> {
+        let rolled = self
+            .opaque_for(Job::ApiKey)?
+            .api_keys()
+            .roll(owner, id, overlap)
+            .await?;
+        self.api_key_changed(owner, Some(id)).await?;
+        Ok(rolled)
     }
 
     /// Issues a one-time token (email verification or password reset), rate-limited.

@@ -91,6 +91,29 @@ pub trait Blocklist: Send + Sync {
         })
     }
 
+    /// Records that API key `id` of `owner` — or, with `id` `None`, every key of
+    /// `owner` — was revoked or rolled at `at`, until `keep_until` (past the longest
+    /// time a cache keeps a verified key): processes caching verified keys drop them.
+    /// The default stores nothing, for a blocklist that no other process reads (the
+    /// service drops its own cached keys itself).
+    async fn api_key_changed(
+        &self,
+        owner: &str,
+        id: Option<&str>,
+        at: Timestamp,
+        keep_until: Timestamp,
+    ) -> Result<()> {
+        let _ = (owner, id, at, keep_until);
+        Ok(())
+    }
+
+    /// The latest change recorded by [`Blocklist::api_key_changed`] for key `id` of
+    /// `owner` (the key's own, or its owner's), while kept.
+    async fn api_key_changed_at(&self, owner: &str, id: &str) -> Result<Option<Timestamp>> {
+        let _ = (owner, id);
+        Ok(None)
+    }
+
     /// Marks the single-use token `jti` of `subject` used until `expires_at`. Returns
     /// `true` if this call used it, `false` if it was used before (atomically: of
     /// concurrent calls for one `jti`, exactly one sees `true`). Marks do not share

@@ -91,6 +91,23 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// Keeps the later change time of an API key or of an owner's keys, and records it.
+/// ARGV[3] the change time, ARGV[4] ttl, ARGV[5] the keep-until time, ARGV[6] the member
+/// kind (`k` or `o`), ARGV[7] the id.
+static CHANGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{RECORD}
+        local cur = redis.call('GET', KEYS[1])
+        if not cur or tonumber(cur) < tonumber(ARGV[3]) then
+            cur = ARGV[3]
+        end
+        redis.call('SET', KEYS[1], cur, 'EX', ARGV[4])
+        rec(ARGV[6] .. '|' .. cur .. '|' .. ARGV[7], ARGV[5])
+        return 1
+        "
+    ))
+});
+
 /// Single use with a per-subject bound. KEYS: the mark, the subject's set. ARGV: now,
 /// expiry, limit, ttl, jti. Returns 1 (used now), 0 (used before), -1 (bound reached).
 static CONSUME: LazyLock<Script> = LazyLock::new(|| {
@@ -235,6 +252,14 @@ impl RedisBlocklist {
 
     fn session_key(&self, sid: &str) -> String {
         self.key(&format!("blsid:{sid}"))
+    }
+
+    fn api_key_key(&self, id: &str) -> String {
+        self.key(&format!("akc:{id}"))
+    }
+
+    fn owner_key(&self, owner: &str) -> String {
+        self.key(&format!("ako:{owner}"))
     }
 
     pub(crate) fn index_key(&self) -> String {
@@ -399,6 +424,53 @@ impl Blocklist for RedisBlocklist {
                 _ => None,
             },
         })
+    }
+
+    async fn api_key_changed(
+        &self,
+        owner: &str,
+        id: Option<&str>,
+        at: Timestamp,
+        keep_until: Timestamp,
+    ) -> Result<()> {
+        check_id(owner)?;
+        let Some(ttl) = self.ttl(keep_until) else {
+            return Ok(());
+        };
+        let (key, kind, name) = match id {
+            Some(id) => {
+                check_id(id)?;
+                (self.api_key_key(id), "k", id)
+            }
+            None => (self.owner_key(owner), "o", owner),
+        };
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .recording(&CHANGED, key)
+            .arg(at.unix_seconds())
+            .arg(ttl)
+            .arg(keep_until.unix_seconds())
+            .arg(kind)
+            .arg(name)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| backend(&e))?;
+        Ok(())
+    }
+
+    async fn api_key_changed_at(&self, owner: &str, id: &str) -> Result<Option<Timestamp>> {
+        check_id(owner)?;
+        check_id(id)?;
+        let mut conn = self.conn.clone();
+        let (key, owner): (Option<i64>, Option<i64>) = redis::cmd("MGET")
+            .arg(self.api_key_key(id))
+            .arg(self.owner_key(owner))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| backend(&e))?;
+        key.max(owner)
+            .map(|t| Timestamp::from_unix_seconds(t).map_err(Error::from))
+            .transpose()
     }
 
     async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool> {

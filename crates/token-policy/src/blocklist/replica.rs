@@ -90,6 +90,10 @@ struct State {
     sessions: HashMap<String, i64>,
     /// Subject → (cut-off, kept until).
     cutoffs: HashMap<String, (i64, i64)>,
+    /// API key id → (changed at, kept until).
+    api_keys: HashMap<String, (i64, i64)>,
+    /// Owner → (every key changed at, kept until).
+    owners: HashMap<String, (i64, i64)>,
 }
 
 impl State {
@@ -100,23 +104,23 @@ impl State {
             return;
         };
         let later = |slot: &mut i64| *slot = (*slot).max(until);
+        let timed = |map: &mut HashMap<String, (i64, i64)>| {
+            let Some((time, name)) = rest.split_once('|') else {
+                return;
+            };
+            let Ok(time) = time.parse::<i64>() else {
+                return;
+            };
+            let slot = map.entry(name.to_owned()).or_insert((time, until));
+            slot.0 = slot.0.max(time);
+            slot.1 = slot.1.max(until);
+        };
         match kind {
             "j" => later(self.jtis.entry(rest.to_owned()).or_insert(until)),
             "s" => later(self.sessions.entry(rest.to_owned()).or_insert(until)),
-            "c" => {
-                let Some((cutoff, subject)) = rest.split_once('|') else {
-                    return;
-                };
-                let Ok(cutoff) = cutoff.parse::<i64>() else {
-                    return;
-                };
-                let slot = self
-                    .cutoffs
-                    .entry(subject.to_owned())
-                    .or_insert((cutoff, until));
-                slot.0 = slot.0.max(cutoff);
-                slot.1 = slot.1.max(until);
-            }
+            "c" => timed(&mut self.cutoffs),
+            "k" => timed(&mut self.api_keys),
+            "o" => timed(&mut self.owners),
             _ => {}
         }
     }
@@ -125,10 +129,16 @@ impl State {
         self.jtis.retain(|_, until| *until > now);
         self.sessions.retain(|_, until| *until > now);
         self.cutoffs.retain(|_, (_, until)| *until > now);
+        self.api_keys.retain(|_, (_, until)| *until > now);
+        self.owners.retain(|_, (_, until)| *until > now);
     }
 
     fn len(&self) -> usize {
-        self.jtis.len() + self.sessions.len() + self.cutoffs.len()
+        self.jtis.len()
+            + self.sessions.len()
+            + self.cutoffs.len()
+            + self.api_keys.len()
+            + self.owners.len()
     }
 }
 
@@ -400,6 +410,35 @@ impl Blocklist for ReplicatedBlocklist {
         })
     }
 
+    async fn api_key_changed(
+        &self,
+        owner: &str,
+        id: Option<&str>,
+        at: Timestamp,
+        keep_until: Timestamp,
+    ) -> Result<()> {
+        self.source
+            .api_key_changed(owner, id, at, keep_until)
+            .await?;
+        let member = match id {
+            Some(id) => format!("k|{}|{id}", at.unix_seconds()),
+            None => format!("o|{}|{owner}", at.unix_seconds()),
+        };
+        self.apply(&member, keep_until);
+        Ok(())
+    }
+
+    async fn api_key_changed_at(&self, owner: &str, id: &str) -> Result<Option<Timestamp>> {
+        check_id(owner)?;
+        check_id(id)?;
+        self.fresh()?;
+        let now = self.shared.now();
+        let state = self.shared.read();
+        let live = |e: Option<&(i64, i64)>| e.filter(|(_, until)| *until > now).map(|(t, _)| *t);
+        let at = live(state.api_keys.get(id)).max(live(state.owners.get(owner)));
+        Ok(at.map(Timestamp::from_unix_seconds).transpose()?)
+    }
+
     async fn consume(&self, subject: &str, jti: &str, expires_at: Timestamp) -> Result<bool> {
         self.source.consume(subject, jti, expires_at).await
     }
@@ -570,11 +609,15 @@ mod tests {
             "a subject may hold the separator"
         );
         s.apply("s|sid", 150);
+        s.apply("k|7|key_1", 150);
+        s.apply("k|3|key_1", 400);
+        assert_eq!(s.api_keys["key_1"], (7, 400));
+        s.apply("o|9|alice", 100);
         s.apply("x|future", 1);
         s.apply("garbage", 1);
         s.apply("c|nan|bob", 1);
-        assert_eq!(s.len(), 4);
+        assert_eq!(s.len(), 6);
         s.purge(150);
-        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(s.len(), 3, "{s:?}");
     }
 }
