@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// A user account. The id (random per start) is the tokens' subject; the name stays
-/// out of tokens.
+/// A user account. The id (random when the user is first configured, then kept in the
+/// database: see [`UserTable`]) is the tokens' subject; the name stays out of tokens.
 pub(crate) struct User {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -81,17 +81,13 @@ impl App {
         self.users_by_name.get(name)
     }
 
-    pub(crate) fn claims_for(&self, user_id: &str) -> UserClaims {
-        // A user that no longer exists keeps a session of no scope until it expires.
-        let scope = if self.users_by_id.contains_key(user_id) {
-            USER_SCOPES.join(" ")
-        } else {
-            String::new()
-        };
-        UserClaims {
+    /// The claims of a user's access tokens; `None` for an id that is no user (any
+    /// more): such a session is ended, never given a token.
+    pub(crate) fn claims_for(&self, user_id: &str) -> Option<UserClaims> {
+        self.users_by_id.contains_key(user_id).then(|| UserClaims {
             role: "user".into(),
-            scope,
-        }
+            scope: USER_SCOPES.join(" "),
+        })
     }
 }
 
@@ -122,6 +118,7 @@ pub(crate) async fn build_with_limits(
         .context("cannot open the database")?;
     let mut config = token_opaque::Config::default();
     config.api_keys.max_live_per_owner = options.max_api_keys;
+    config.refresh.grace = options.refresh_grace;
     let opaque = OpaqueTokens::builder(store).config(config).build()?;
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
     let mut builder = TokenService::builder(
@@ -142,14 +139,33 @@ pub(crate) async fn build_with_limits(
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
         .realm(ISSUER);
 
+    let table = UserTable::for_url(&options.database_url);
+    let names: Vec<String> = options.users.iter().map(|(name, _)| name.clone()).collect();
+    let mut synced = table.sync(&names).await?;
+    // Users no longer configured: every credential they hold ends, then their ids go.
+    for (name, id) in &synced.removed {
+        service
+            .logout_everywhere(id)
+            .await
+            .with_context(|| format!("cannot revoke the credentials of removed user {name}"))?;
+        eprintln!("user {name} is no longer configured: its credentials were revoked");
+    }
+    table
+        .forget(synced.removed.iter().map(|(_, id)| id.clone()).collect())
+        .await?;
+
     let mut users_by_name = HashMap::new();
     let mut users_by_id = HashMap::new();
     for (name, password) in options.users {
         let hash =
             tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
                 .await??;
+        let id = synced
+            .ids
+            .remove(&name)
+            .with_context(|| format!("user {name} has no id"))?;
         let user = Arc::new(User {
-            id: format!("usr_{}", random_hex(12)?),
+            id,
             name: name.clone(),
             password_hash: RwLock::new(hash),
         });
@@ -179,6 +195,14 @@ pub(crate) async fn build_with_limits(
         .route("/refresh", post(refresh))
         .route("/logout", post(logout))
         .route(
+            "/logout-everywhere",
+            post(logout_everywhere).route_layer(access("profile")),
+        )
+        .route(
+            "/password",
+            post(change_password).route_layer(access("profile")),
+        )
+        .route(
             "/payments/token",
             post(payment_token).route_layer(access("payments")),
         )
@@ -188,7 +212,9 @@ pub(crate) async fn build_with_limits(
         )
         .route(
             "/api-keys",
-            post(create_api_key).route_layer(access("api-keys")),
+            get(list_api_keys)
+                .post(create_api_key)
+                .route_layer(access("api-keys")),
         )
         .route(
             "/api-keys/{id}",
@@ -208,5 +234,10 @@ pub(crate) async fn build_with_limits(
         .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState(app.clone()));
-    Ok((router, app))
+    let router = if options.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors_layer(options.cors_origins))
+    };
+    Ok((router.layer(request_log_layer()), app))
 }
