@@ -150,7 +150,10 @@ async fn expect_error(
     // Only a refusal of the caller's credential is `401`.
     assert_eq!(
         status == StatusCode::UNAUTHORIZED,
-        matches!(error, "invalid_token" | "unauthorized" | "invalid_credentials"),
+        matches!(
+            error,
+            "invalid_token" | "unauthorized" | "invalid_credentials"
+        ),
         "{status} {error}"
     );
     // Authentication errors carry an RFC 6750 challenge; a malformed body does not,

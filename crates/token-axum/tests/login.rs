@@ -367,8 +367,7 @@ async fn stderr_of(
     child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
-    let all = stderr.lock().unwrap().clone();
-    all
+    stderr.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,8 +139,39 @@ pub(crate) async fn build_with_limits(
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
         .realm(ISSUER);
 
-    let table = UserTable::for_url(&options.database_url);
-    let names: Vec<String> = options.users.iter().map(|(name, _)| name.clone()).collect();
+    let (users_by_name, users_by_id) =
+        load_users(&options.database_url, options.users, &service).await?;
+    let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
+    let dummy = random_hex(16)?;
+    let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
+
+    let app = Arc::new(App {
+        service,
+        auth,
+        cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
+        users_by_name,
+        users_by_id,
+        dummy_hash,
+        mailer: options.mailer,
+        resets,
+        login: LoginGuard::new(limits),
+    });
+    tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
+
+    let router = routes(&app, options.cors_origins);
+    Ok((router, app))
+}
+
+/// The users of the configuration, each with the id the database keeps for it (see
+/// [`UserTable`]) and its password hashed. Users the database knows that are no longer
+/// configured lose every credential, then their ids.
+async fn load_users(
+    database_url: &str,
+    users: Vec<(String, SecretString)>,
+    service: &TokenService,
+) -> anyhow::Result<(HashMap<String, Arc<User>>, HashMap<String, Arc<User>>)> {
+    let table = UserTable::for_url(database_url);
+    let names: Vec<String> = users.iter().map(|(name, _)| name.clone()).collect();
     let mut synced = table.sync(&names).await?;
     // Users no longer configured: every credential they hold ends, then their ids go.
     for (name, id) in &synced.removed {
@@ -156,7 +187,7 @@ pub(crate) async fn build_with_limits(
 
     let mut users_by_name = HashMap::new();
     let mut users_by_id = HashMap::new();
-    for (name, password) in options.users {
+    for (name, password) in users {
         let hash =
             tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
                 .await??;
@@ -172,23 +203,12 @@ pub(crate) async fn build_with_limits(
         users_by_id.insert(user.id.clone(), user.clone());
         users_by_name.insert(name, user);
     }
-    let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
-    let dummy = random_hex(16)?;
-    let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
+    Ok((users_by_name, users_by_id))
+}
 
-    let app = Arc::new(App {
-        service,
-        auth: auth.clone(),
-        cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
-        users_by_name,
-        users_by_id,
-        dummy_hash,
-        mailer: options.mailer,
-        resets,
-        login: LoginGuard::new(limits),
-    });
-    tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
-
+/// The routes, their layers, and CORS for `cors_origins` (none: no CORS).
+fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>) -> Router {
+    let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
     let router = Router::new()
         .route("/login", post(login))
@@ -234,10 +254,10 @@ pub(crate) async fn build_with_limits(
         .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState(app.clone()));
-    let router = if options.cors_origins.is_empty() {
+    let router = if cors_origins.is_empty() {
         router
     } else {
-        router.layer(cors_layer(options.cors_origins))
+        router.layer(cors_layer(cors_origins))
     };
-    Ok((router.layer(request_log_layer()), app))
+    log_requests(router)
 }

@@ -114,11 +114,11 @@ pub(crate) async fn login(
 /// A new login session for `user`: an access token and a refresh family.
 pub(crate) async fn start_session(app: &App, user: &User) -> Result<LoginTokens, ApiError> {
     wait_past_cutoff(&app.service, &user.id).await?;
-    let claims = app
-        .claims_for(&user.id)
-        .ok_or(ApiError::Auth(token_axum::Error::InvalidToken(
-            Reason::InvalidToken,
-        )))?;
+    let claims =
+        app.claims_for(&user.id)
+            .ok_or(ApiError::Auth(token_axum::Error::InvalidToken(
+                Reason::InvalidToken,
+            )))?;
     Ok(app.service.login(&user.id, &claims).await?)
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use super::{API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, SocketAddr};
 use super::header;
+use super::{
+    API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, Router, SocketAddr,
+};
 
 /// How long a browser may keep a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
@@ -59,7 +60,9 @@ pub(crate) fn parse_origin(text: &str) -> Result<HeaderValue, String> {
         }
         port
     };
-    if !port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()) {
+    if !port.is_none_or(|p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+    }) {
         return Err(explain());
     }
     HeaderValue::from_str(&lower).map_err(|_| explain())
@@ -87,48 +90,46 @@ pub(crate) fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
         .max_age(PREFLIGHT_MAX_AGE)
 }
 
-/// One log line per answered request, at `INFO` (`WARN` for a `5xx`), through
-/// `tower-http`'s trace layer: the method, the route *template* (`/api-keys/{id}`,
-/// never the path as sent, nor its query), the client address, the status and the
-/// latency. No header (so no `Authorization`, no cookie), no body (so no password, no
-/// token) is ever logged; a request no route matches logs `route=-`.
-pub(crate) fn request_log_layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    impl Fn(&Request<axum::body::Body>) -> tracing::Span + Clone,
-    (),
-    impl Fn(&Response, Duration, &tracing::Span) + Clone,
-    (),
-    (),
-    (),
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<axum::body::Body>| {
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("-", MatchedPath::as_str);
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string());
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                route = %route,
-                peer = %peer.as_deref().unwrap_or("-"),
-            )
-        })
-        .on_request(())
-        .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
-            let status = response.status().as_u16();
-            let latency_ms = latency.as_millis();
-            if response.status().is_server_error() {
-                tracing::warn!(status, latency_ms, "answered");
-            } else {
-                tracing::info!(status, latency_ms, "answered");
-            }
-        })
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(())
+/// `router`, logging one line per answered request at `INFO` (`WARN` for a `5xx`)
+/// through `tower-http`'s trace layer: the method, the route *template*
+/// (`/api-keys/{id}`, never the path as sent, nor its query), the client address, the
+/// status and the latency. No header (so no `Authorization`, no cookie), no body (so no
+/// password, no token) is ever logged; a request no route matches logs `route=-`.
+pub(crate) fn log_requests(router: Router) -> Router {
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_request(())
+            .on_response(log_response)
+            .on_body_chunk(())
+            .on_eos(())
+            .on_failure(()),
+    )
+}
+
+fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("-", MatchedPath::as_str);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        peer = %peer.as_deref().unwrap_or("-"),
+    )
+}
+
+fn log_response(response: &Response, latency: Duration, _: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_millis();
+    if response.status().is_server_error() {
+        tracing::warn!(status, latency_ms, "answered");
+    } else {
+        tracing::info!(status, latency_ms, "answered");
+    }
 }

@@ -95,9 +95,8 @@ impl UserTable {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
                     let mut conn = sqlite_open(&path)?;
-                    let tx = conn.transaction_with_behavior(
-                        rusqlite::TransactionBehavior::Immediate,
-                    )?;
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                     for id in &ids {
                         tx.execute("DELETE FROM auth_server_users WHERE id = ?1", [id])?;
                     }
