@@ -509,6 +509,56 @@ async fn changing_the_password_ends_every_other_credential() {
     s.server.stop().await;
 }
 
+/// A wrong current password on `POST /password` is a failed login of the account:
+/// past the per-account limit the change is refused (`429`) whatever the password, and
+/// so is a login, so a stolen access token cannot be used to guess the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_current_password_counts_as_a_failed_login() {
+    let (router, app) = auth_server::build_with_limits(
+        Options {
+            users: auth_server::parse_users(&format!("alice:{ALICE_PW},bob:{BOB_PW}")).unwrap(),
+            insecure_cookies: true,
+            ..Options::default()
+        },
+        auth_server::LoginLimits {
+            per_account: 2,
+            ..auth_server::LoginLimits::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = Service {
+        server: TestServer::start(router).await,
+        app,
+        http: http(),
+    };
+    let (alice, _) = s.login("alice", ALICE_PW).await;
+    let (service, alice) = (&s, &alice);
+    let change = |current: &'static str| async move {
+        let body = json!({ "current_password": current, "new_password": "a new passphrase" });
+        service.post("/password", &body, Some(alice), None).await
+    };
+    for _ in 0..2 {
+        assert_eq!(change("guess, guess").await.status(), StatusCode::FORBIDDEN);
+    }
+    let r = change(ALICE_PW).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = s
+        .post(
+            "/login",
+            &json!({ "username": "alice", "password": ALICE_PW }),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Nothing was changed or revoked; bob is another account.
+    assert_eq!(s.get("/me", alice).await.status(), StatusCode::OK);
+    s.login("bob", BOB_PW).await;
+    s.server.stop().await;
+}
+
 /// `POST /logout-everywhere` ends every session of the user on every device, and
 /// clears this browser's cookie; API keys are no sessions and stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
