@@ -22,10 +22,11 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, WWW_AUTHENTICATE};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use token_core::test_support::{DATABASE_URL, service_url};
 use token_opaque::GracePolicy;
 
 use auth_server::{App, Options};
-use common::{TestServer, http, set_cookie, unique};
+use common::{PgSchema, TestServer, http, set_cookie, unique};
 
 const ALICE_PW: &str = "correct horse battery";
 const BOB_PW: &str = "hunter2-but-longer";
@@ -1172,7 +1173,22 @@ fn remove_sqlite(path: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_keep_their_ids_across_restarts_on_a_file_database() {
     let path = std::env::temp_dir().join(format!("token-axum-restart-{}.db", unique()));
-    let database_url = format!("sqlite://{}", path.display());
+    restarts_keep_user_ids(format!("sqlite://{}", path.display())).await;
+    remove_sqlite(&path);
+}
+
+/// The same on PostgreSQL (when `TESSERA_TEST_DATABASE_URL` is set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_keep_their_ids_across_restarts_on_postgres() {
+    let Some(db) = service_url(DATABASE_URL, "token-axum user ids on PostgreSQL") else {
+        return;
+    };
+    let schema = PgSchema::create(&db).await;
+    restarts_keep_user_ids(schema.url.clone()).await;
+    schema.drop_now().await;
+}
+
+async fn restarts_keep_user_ids(database_url: String) {
     let on_file = || Options {
         database_url: database_url.clone(),
         ..Options::default()
@@ -1229,7 +1245,6 @@ async fn users_keep_their_ids_across_restarts_on_a_file_database() {
     assert_eq!(s.user_id("alice"), alice_id);
     assert_ne!(s.user_id("bob"), bob_id);
     s.server.stop().await;
-    remove_sqlite(&path);
 }
 
 /// A refresh token whose user no longer exists (here: a family started for an id that
