@@ -53,6 +53,7 @@ impl Running {
             insecure_cookies,
             mailer: Mailer::Memory(outbox.clone()),
             max_api_keys: 5,
+            ..Options::default()
         })
         .await
         .unwrap();
@@ -146,7 +147,26 @@ async fn expect_error(
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["error"], error, "{text}");
     assert_eq!(body["error_description"].as_str(), description, "{text}");
-    // Authentication errors carry an RFC 6750 challenge; a malformed body does not.
+    // Only a refusal of the caller's credential is `401`.
+    assert_eq!(
+        status == StatusCode::UNAUTHORIZED,
+        matches!(
+            error,
+            "invalid_token" | "unauthorized" | "invalid_credentials"
+        ),
+        "{status} {error}"
+    );
+    // Authentication errors carry an RFC 6750 challenge; a malformed body does not,
+    // nor does a refused token of the body (it is not the caller's credential).
+    if !matches!(
+        error,
+        "invalid_token" | "insufficient_scope" | "unauthorized" | "invalid_credentials"
+    ) {
+        assert!(
+            challenge.is_none() || error == "invalid_request",
+            "{error} answered with a challenge: {challenge:?}"
+        );
+    }
     let challenge = if matches!(error, "invalid_token" | "insufficient_scope") {
         Some(challenge.expect("a WWW-Authenticate challenge"))
     } else {
@@ -237,7 +257,7 @@ async fn key_sets_and_login(s: &Running) -> (String, String) {
         r,
         StatusCode::BAD_REQUEST,
         "invalid_request",
-        Some("the body must be the JSON object this route takes"),
+        Some("missing field `password`"),
         &[],
     )
     .await;
@@ -425,7 +445,16 @@ async fn refresh_rotation_and_replay(s: &Running, refresh: &str) {
         StatusCode::OK
     );
 
-    // The old refresh token, replayed: 401, and the family is revoked.
+    // Presented again at once (two tabs, a lost response): the grace window answers
+    // with the same successor, and mints nothing.
+    let r = s.post("/refresh", &json!({}), None, Some(refresh)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(set_cookie(&r, s.cookie_name()).unwrap().0, next);
+    // The successor rotates on; the first token, two rotations old, is a replay: 401,
+    // and the family is revoked.
+    let r = s.post("/refresh", &json!({}), None, Some(&next)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next = set_cookie(&r, s.cookie_name()).unwrap().0.to_owned();
     let r = s.post("/refresh", &json!({}), None, Some(refresh)).await;
     let (cleared, _) = set_cookie(&r, s.cookie_name()).unwrap();
     assert_eq!(cleared, "");
@@ -561,19 +590,43 @@ async fn payments(s: &Running) {
     assert!(token.starts_with("v4.local."));
     assert!(!token.contains("o-17") && !token.contains("tok_visa"));
 
-    // Another user: the implicit assertion differs, so decryption fails.
+    // Another user: the implicit assertion differs, so decryption fails. Bob's own
+    // access token is fine: 403, not 401.
     let consume = json!({ "payment_token": token });
     let r = s
         .post("/payments/consume", &consume, Some(&bob), None)
         .await;
     expect_error(
         r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        StatusCode::FORBIDDEN,
+        "payment_token_not_yours",
         Some("invalid token"),
         &[&token, "tok_visa"],
     )
     .await;
+    assert_eq!(s.get("/me", Some(&bob)).await.status(), StatusCode::OK);
+    // Not a payment token at all: 400.
+    for (bad, reason) in [
+        ("v4.local.garbage", "malformed token"),
+        (alice.as_str(), "wrong token type"),
+    ] {
+        let r = s
+            .post(
+                "/payments/consume",
+                &json!({ "payment_token": bad }),
+                Some(&alice),
+                None,
+            )
+            .await;
+        expect_error(
+            r,
+            StatusCode::BAD_REQUEST,
+            "invalid_payment_token",
+            Some(reason),
+            &[bad],
+        )
+        .await;
+    }
     // A payment token is no access token.
     let r = s.get("/me", Some(&token)).await;
     expect_error(
@@ -595,8 +648,8 @@ async fn payments(s: &Running) {
         .await;
     expect_error(
         r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        StatusCode::CONFLICT,
+        "payment_token_used",
         Some("already used"),
         &[&token],
     )
@@ -960,8 +1013,8 @@ async fn password_reset(s: &Running) {
         .await;
     expect_error(
         r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        StatusCode::BAD_REQUEST,
+        "invalid_reset_token",
         Some("malformed token"),
         &[new_pw],
     )
@@ -976,8 +1029,8 @@ async fn password_reset(s: &Running) {
         .await;
     expect_error(
         r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        StatusCode::BAD_REQUEST,
+        "invalid_reset_token",
         Some("wrong token type"),
         &[&old_refresh],
     )
@@ -1003,8 +1056,8 @@ async fn password_reset(s: &Running) {
         .await;
     expect_error(
         r,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
+        StatusCode::BAD_REQUEST,
+        "invalid_reset_token",
         Some("unknown token"),
         &[&token],
     )

@@ -1,7 +1,8 @@
 //! A bounded load test of the reference service on loopback: `GET /me` with valid and
 //! invalid tokens mixed, then concurrent `/refresh` races on one refresh token. It
 //! asserts correctness only — every valid token accepted, every invalid or revoked one
-//! refused, no refresh token rotated twice, no family left alive after a replay — and
+//! refused, no refresh token rotated twice (the grace window answers a few repeats with
+//! the one successor), no family left alive after a replay past them — and
 //! reports throughput and latency as figures, never as assertions.
 //!
 //! Each backend runs for `TOKEN_AXUM_LOAD_SECONDS` (default 5: half `/me`, half
@@ -155,6 +156,8 @@ async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (P
         role: "user".into(),
         scope: "profile".into(),
     };
+    // More racers than the grace window answers: every race ends in a replay.
+    assert!(RACERS > 1 + auth_server::REFRESH_GRACE_REUSES as usize);
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let (mut lat, mut races) = (Vec::new(), 0usize);
@@ -190,12 +193,16 @@ async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (P
                 other => panic!("a refresh race answered {other}"),
             }
         }
-        // No double rotation: one token, one successor.
-        assert_eq!(
-            winners.len(),
-            1,
-            "a refresh token rotated {} times",
+        // No double rotation: one token, one successor. The grace window answers a few
+        // repeats with that same successor; the repeats past them revoke the family.
+        assert!(
+            (1..=1 + auth_server::REFRESH_GRACE_REUSES as usize).contains(&winners.len()),
+            "{} of {RACERS} presentations of one refresh token succeeded",
             winners.len()
+        );
+        assert!(
+            winners.iter().all(|w| *w == winners[0]),
+            "a refresh token rotated into several successors"
         );
         // The replays revoked the family: its successor is refused too.
         let r = client
@@ -319,6 +326,7 @@ async fn run(backend: &str, database_url: String, redis_url: Option<String>, rep
         insecure_cookies: true,
         mailer: Mailer::Discard,
         max_api_keys: 100,
+        ..Options::default()
     })
     .await
     .unwrap();

@@ -50,6 +50,7 @@ async fn start(limits: LoginLimits) -> (TestServer, Arc<App>) {
             insecure_cookies: true,
             mailer: Mailer::Memory(Arc::new(Mutex::new(Vec::new()))),
             max_api_keys: 100,
+            ..Options::default()
         },
         limits,
     )
@@ -305,9 +306,17 @@ fn example_binary() -> std::path::PathBuf {
     bin
 }
 
-/// The binary, started with `args`; its base URL once it listens.
-async fn spawn_server(args: &[&str]) -> (tokio::process::Child, String) {
-    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+/// The binary, started with `args`: the process, its base URL once it listens, and its
+/// stderr so far (read all along, so a chatty server never blocks on a full pipe).
+async fn spawn_server(
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    String,
+    Arc<Mutex<String>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
     let mut child = tokio::process::Command::new(example_binary())
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
@@ -316,6 +325,18 @@ async fn spawn_server(args: &[&str]) -> (tokio::process::Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let stderr = stderr.clone();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut all = stderr.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        })
+    };
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await
@@ -325,37 +346,35 @@ async fn spawn_server(args: &[&str]) -> (tokio::process::Child, String) {
         .as_deref()
         .and_then(|l| l.strip_prefix("auth_server listening on "))
     else {
-        let mut stderr = String::new();
-        let _ = child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .await;
-        panic!("the server did not start: {line:?}\n{stderr}");
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+        panic!(
+            "the server did not start: {line:?}\n{}",
+            stderr.lock().unwrap()
+        );
     };
     // Keep reading stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base.to_owned())
+    (child, base.to_owned(), stderr, reader)
 }
 
-async fn stderr_of(mut child: tokio::process::Child) -> String {
-    use tokio::io::AsyncReadExt as _;
+/// Stops the server; everything it wrote on stderr.
+async fn stderr_of(
+    mut child: tokio::process::Child,
+    stderr: Arc<Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
+) -> String {
     child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let mut stderr = String::new();
-    let _ = tokio::time::timeout(
-        Duration::from_secs(10),
-        child.stderr.take().unwrap().read_to_string(&mut stderr),
-    )
-    .await;
-    stderr
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+    stderr.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_users_flag_warns_on_stderr_and_a_bad_users_file_stops_the_start() {
-    let (child, _) = spawn_server(&["--demo-users", &format!("alice:{ALICE_PW}")]).await;
-    let stderr = stderr_of(child).await;
+    let (child, _, stderr, reader) =
+        spawn_server(&["--demo-users", &format!("alice:{ALICE_PW}")]).await;
+    let stderr = stderr_of(child, stderr, reader).await;
     assert!(
         stderr.contains("warning: --demo-users puts passwords in the process list"),
         "{stderr}"
@@ -492,7 +511,7 @@ async fn a_flood_of_wrong_passwords_keeps_the_servers_peak_memory_bounded() {
             .write_all(format!("# flood test\nalice:{ALICE_PW}\nbob:{BOB_PW}\n").as_bytes())
             .unwrap();
     }
-    let (child, base) = spawn_server(&[
+    let (child, base, stderr, reader) = spawn_server(&[
         "--demo-users-file",
         users.to_str().unwrap(),
         "--insecure-cookies",
@@ -569,7 +588,7 @@ async fn a_flood_of_wrong_passwords_keeps_the_servers_peak_memory_bounded() {
         "the second flood grew the peak RSS by {} MiB",
         mib(peak_second - peak_first)
     );
-    let stderr = stderr_of(child).await;
+    let stderr = stderr_of(child, stderr, reader).await;
     assert!(!stderr.contains("warning"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

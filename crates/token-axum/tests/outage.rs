@@ -99,6 +99,7 @@ async fn logout_answers_503_while_revocation_is_down_and_works_after() {
         insecure_cookies: true,
         mailer: Mailer::Memory(Arc::new(Mutex::new(Vec::new()))),
         max_api_keys: 5,
+        ..Options::default()
     })
     .await
     .unwrap();

@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// A user account. The id (random per start) is the tokens' subject; the name stays
-/// out of tokens.
+/// A user account. The id (random when the user is first configured, then kept in the
+/// database: see [`UserTable`]) is the tokens' subject; the name stays out of tokens.
 pub(crate) struct User {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -81,17 +81,13 @@ impl App {
         self.users_by_name.get(name)
     }
 
-    pub(crate) fn claims_for(&self, user_id: &str) -> UserClaims {
-        // A user that no longer exists keeps a session of no scope until it expires.
-        let scope = if self.users_by_id.contains_key(user_id) {
-            USER_SCOPES.join(" ")
-        } else {
-            String::new()
-        };
-        UserClaims {
+    /// The claims of a user's access tokens; `None` for an id that is no user (any
+    /// more): such a session is ended, never given a token.
+    pub(crate) fn claims_for(&self, user_id: &str) -> Option<UserClaims> {
+        self.users_by_id.contains_key(user_id).then(|| UserClaims {
             role: "user".into(),
-            scope,
-        }
+            scope: USER_SCOPES.join(" "),
+        })
     }
 }
 
@@ -122,6 +118,7 @@ pub(crate) async fn build_with_limits(
         .context("cannot open the database")?;
     let mut config = token_opaque::Config::default();
     config.api_keys.max_live_per_owner = options.max_api_keys;
+    config.refresh.grace = options.refresh_grace;
     let opaque = OpaqueTokens::builder(store).config(config).build()?;
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
     let mut builder = TokenService::builder(
@@ -142,27 +139,15 @@ pub(crate) async fn build_with_limits(
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
         .realm(ISSUER);
 
-    let mut users_by_name = HashMap::new();
-    let mut users_by_id = HashMap::new();
-    for (name, password) in options.users {
-        let hash =
-            tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
-                .await??;
-        let user = Arc::new(User {
-            id: format!("usr_{}", random_hex(12)?),
-            name: name.clone(),
-            password_hash: RwLock::new(hash),
-        });
-        users_by_id.insert(user.id.clone(), user.clone());
-        users_by_name.insert(name, user);
-    }
+    let (users_by_name, users_by_id) =
+        load_users(&options.database_url, options.users, &service).await?;
     let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
     let dummy = random_hex(16)?;
     let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
 
     let app = Arc::new(App {
         service,
-        auth: auth.clone(),
+        auth,
         cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
         users_by_name,
         users_by_id,
@@ -173,11 +158,70 @@ pub(crate) async fn build_with_limits(
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
+    let router = routes(&app, options.cors_origins);
+    Ok((router, app))
+}
+
+/// The users of the configuration, each with the id the database keeps for it (see
+/// [`UserTable`]) and its password hashed. Users the database knows that are no longer
+/// configured lose every credential, then their ids.
+async fn load_users(
+    database_url: &str,
+    users: Vec<(String, SecretString)>,
+    service: &TokenService,
+) -> anyhow::Result<(HashMap<String, Arc<User>>, HashMap<String, Arc<User>>)> {
+    let table = UserTable::for_url(database_url);
+    let names: Vec<String> = users.iter().map(|(name, _)| name.clone()).collect();
+    let mut synced = table.sync(&names).await?;
+    // Users no longer configured: every credential they hold ends, then their ids go.
+    for (name, id) in &synced.removed {
+        service
+            .logout_everywhere(id)
+            .await
+            .with_context(|| format!("cannot revoke the credentials of removed user {name}"))?;
+        eprintln!("user {name} is no longer configured: its credentials were revoked");
+    }
+    table
+        .forget(synced.removed.iter().map(|(_, id)| id.clone()).collect())
+        .await?;
+
+    let mut users_by_name = HashMap::new();
+    let mut users_by_id = HashMap::new();
+    for (name, password) in users {
+        let hash =
+            tokio::task::spawn_blocking(move || hash_password(password.expose_secret().as_bytes()))
+                .await??;
+        let id = synced
+            .ids
+            .remove(&name)
+            .with_context(|| format!("user {name} has no id"))?;
+        let user = Arc::new(User {
+            id,
+            name: name.clone(),
+            password_hash: RwLock::new(hash),
+        });
+        users_by_id.insert(user.id.clone(), user.clone());
+        users_by_name.insert(name, user);
+    }
+    Ok((users_by_name, users_by_id))
+}
+
+/// The routes, their layers, and CORS for `cors_origins` (none: no CORS).
+fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>) -> Router {
+    let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
     let router = Router::new()
         .route("/login", post(login))
         .route("/refresh", post(refresh))
         .route("/logout", post(logout))
+        .route(
+            "/logout-everywhere",
+            post(logout_everywhere).route_layer(access("profile")),
+        )
+        .route(
+            "/password",
+            post(change_password).route_layer(access("profile")),
+        )
         .route(
             "/payments/token",
             post(payment_token).route_layer(access("payments")),
@@ -188,7 +232,9 @@ pub(crate) async fn build_with_limits(
         )
         .route(
             "/api-keys",
-            post(create_api_key).route_layer(access("api-keys")),
+            get(list_api_keys)
+                .post(create_api_key)
+                .route_layer(access("api-keys")),
         )
         .route(
             "/api-keys/{id}",
@@ -208,5 +254,10 @@ pub(crate) async fn build_with_limits(
         .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState(app.clone()));
-    Ok((router, app))
+    let router = if cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors_layer(cors_origins))
+    };
+    log_requests(router)
 }

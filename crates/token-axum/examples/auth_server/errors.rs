@@ -1,8 +1,7 @@
 //! The service's error answers: every one JSON.
 
 use super::{
-    HeaderValue, ISSUER, IntoResponse, Json, JsonRejection, MAX_BODY, Response, StatusCode, header,
-    json,
+    HeaderValue, ISSUER, IntoResponse, Json, MAX_BODY, Reason, Response, StatusCode, header, json,
 };
 
 /// Every error answer is JSON: what the handlers and the auth layer answer already is,
@@ -40,10 +39,27 @@ pub(crate) async fn json_errors(response: Response) -> Response {
 }
 
 /// Errors of this service's own handlers.
+///
+/// `401` is kept for the caller's own credential (the `Authorization` header, the
+/// refresh cookie, a login's name and password): a frontend that answers `401` by
+/// refreshing once and then logging out never logs out a user whose credential is
+/// fine. A bad token in a request *body* is [`ApiError::BodyToken`]: `400`, `403` or
+/// `409` with an error code of its own.
 pub(crate) enum ApiError {
     Auth(token_axum::Error),
     BadRequest(&'static str),
+    /// A body that is not what the route takes; the text names the field.
+    InvalidBody(String),
+    /// A token carried in the request body (a payment token, a password-reset token)
+    /// is refused: `status`, `error`, and the reason as the description.
+    BodyToken {
+        status: StatusCode,
+        error: &'static str,
+        reason: Reason,
+    },
     InvalidCredentials,
+    /// `POST /password` with a current password that is not the account's.
+    WrongPassword,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -71,12 +87,24 @@ impl From<token_policy::Error> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            _ => Self::BadRequest("the body must be the JSON object this route takes"),
+impl ApiError {
+    /// The error of a token the request body carried: a token failure becomes a
+    /// [`ApiError::BodyToken`] with the status and code `classify` gives its reason;
+    /// anything else (a backend down, a rate limit) answers as it always does.
+    pub(crate) fn body_token(
+        e: token_policy::Error,
+        classify: impl FnOnce(Reason) -> (StatusCode, &'static str),
+    ) -> Self {
+        match token_axum::Error::from(e) {
+            token_axum::Error::InvalidToken(reason) => {
+                let (status, error) = classify(reason);
+                Self::BodyToken {
+                    status,
+                    error,
+                    reason,
+                }
+            }
+            other => Self::Auth(other),
         }
     }
 }
@@ -86,7 +114,18 @@ impl IntoResponse for ApiError {
         let (status, error, description) = match self {
             Self::Auth(e) => return e.into_response_with_realm(Some(ISSUER)),
             Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d.into())),
+            Self::InvalidBody(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d)),
+            Self::BodyToken {
+                status,
+                error,
+                reason,
+            } => (status, error, Some(reason.as_str().into())),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
+            Self::WrongPassword => (
+                StatusCode::FORBIDDEN,
+                "wrong_password",
+                Some("the current password is not right".into()),
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,8 +157,6 @@ impl IntoResponse for ApiError {
         response
     }
 }
-
-pub(crate) type Body<T> = Result<Json<T>, JsonRejection>;
 
 pub(crate) fn no_store(body: impl IntoResponse) -> Response {
     let mut response = body.into_response();

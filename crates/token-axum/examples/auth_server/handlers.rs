@@ -52,7 +52,7 @@ pub(crate) async fn wait_past_cutoff(
 pub(crate) async fn login(
     State(AppState(app)): State<AppState>,
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
-    body: Body<LoginRequest>,
+    JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let Ok(ConnectInfo(peer)) = peer else {
         return Err(token_axum::Error::Config(
@@ -60,7 +60,6 @@ pub(crate) async fn login(
         )
         .into());
     };
-    let Json(request) = body?;
     // Counted as failures until the password is found right (see `LoginLimits`).
     let by_address = app.login.per_address.begin(address_key(peer.ip()))?;
     if !valid_username(&request.username) {
@@ -109,22 +108,48 @@ pub(crate) async fn login(
     };
     by_address.forgive();
     by_account.forgive();
+    Ok(token_response(&app, &start_session(&app, &user).await?))
+}
+
+/// A new login session for `user`: an access token and a refresh family.
+pub(crate) async fn start_session(app: &App, user: &User) -> Result<LoginTokens, ApiError> {
     wait_past_cutoff(&app.service, &user.id).await?;
-    let tokens = app
+    let claims =
+        app.claims_for(&user.id)
+            .ok_or(ApiError::Auth(token_axum::Error::InvalidToken(
+                Reason::InvalidToken,
+            )))?;
+    Ok(app.service.login(&user.id, &claims).await?)
+}
+
+/// Rotates the refresh token `raw`, if its user still exists: the family of a user
+/// that is gone is revoked (`401 revoked`), never answered with a token.
+pub(crate) async fn refresh_session(app: &App, raw: &str) -> Result<LoginTokens, ApiError> {
+    let family = app
         .service
-        .login(&user.id, &app.claims_for(&user.id))
-        .await?;
-    Ok(token_response(&app, &tokens))
+        .opaque()?
+        .refresh()
+        .family_of(raw)
+        .await
+        .map_err(token_axum::Error::from)?;
+    let Some(claims) = app.claims_for(&family.user_id) else {
+        app.service
+            .revoke_session(&family.user_id, &family.id)
+            .await?;
+        return Err(token_axum::Error::InvalidToken(Reason::Revoked).into());
+    };
+    // A refresh token stays in its family, and a family with its user: the claims
+    // looked up here are those of the user the rotation names.
+    Ok(app.service.refresh(raw, |_| claims).await?)
 }
 
 pub(crate) async fn refresh(State(AppState(app)): State<AppState>, headers: HeaderMap) -> Response {
     let Some(raw) = app.cookie.read(&headers) else {
         return ApiError::Auth(token_axum::Error::MissingCredentials).into_response();
     };
-    match app.service.refresh(raw, |user| app.claims_for(user)).await {
+    match refresh_session(&app, raw).await {
         Ok(tokens) => token_response(&app, &tokens),
-        Err(e) => {
-            let error = ApiError::from(e);
+        Err(error) => {
             let forget = matches!(&error, ApiError::Auth(token_axum::Error::InvalidToken(_)));
             let mut response = error.into_response();
             if forget {
@@ -175,9 +200,8 @@ pub(crate) async fn logout(
 pub(crate) async fn payment_token(
     State(AppState(app)): State<AppState>,
     access: Access<UserClaims>,
-    body: Body<Payment>,
+    JsonBody(payment): JsonBody<Payment>,
 ) -> Result<Response, ApiError> {
-    let Json(payment) = body?;
     payment.check()?;
     let token = app.service.issue_payment(payment, access.subject())?;
     Ok(no_store(Json(
@@ -194,14 +218,29 @@ pub(crate) struct ConsumeRequest {
 pub(crate) async fn payment_consume(
     State(AppState(app)): State<AppState>,
     access: Access<UserClaims>,
-    body: Body<ConsumeRequest>,
+    JsonBody(request): JsonBody<ConsumeRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let payment: Payment = app
         .service
         .consume_payment(request.payment_token.expose_secret(), access.subject())
-        .await?;
+        .await
+        .map_err(|e| ApiError::body_token(e, payment_token_error))?;
     Ok(no_store(Json(payment)))
+}
+
+/// The answer to a refused payment token (the caller's own credential is fine).
+fn payment_token_error(reason: Reason) -> (StatusCode, &'static str) {
+    match reason {
+        // Used once already.
+        Reason::AlreadyUsed => (StatusCode::CONFLICT, "payment_token_used"),
+        // It does not decrypt under the caller's assertion: another user's token (or
+        // one altered, or not this service's) — a token is bound to its user.
+        Reason::InvalidToken | Reason::WrongSubject => {
+            (StatusCode::FORBIDDEN, "payment_token_not_yours")
+        }
+        // Malformed, expired, another kind of token, …
+        _ => (StatusCode::BAD_REQUEST, "invalid_payment_token"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -217,9 +256,8 @@ pub(crate) struct NewKeyRequest {
 pub(crate) async fn create_api_key(
     State(AppState(app)): State<AppState>,
     access: Access<UserClaims>,
-    body: Body<NewKeyRequest>,
+    JsonBody(request): JsonBody<NewKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let environment = match request.environment.as_deref() {
         None | Some("test") => Environment::Test,
         Some("live") => Environment::Live,
@@ -251,6 +289,40 @@ pub(crate) async fn create_api_key(
         "environment": if info.environment == Environment::Live { "live" } else { "test" },
     });
     Ok((StatusCode::CREATED, no_store(Json(body))).into_response())
+}
+
+/// `GET /api-keys`: the caller's keys, revoked and expired ones included until purged,
+/// oldest first — their metadata, never a key.
+pub(crate) async fn list_api_keys(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+) -> Result<Response, ApiError> {
+    let keys = app
+        .service
+        .opaque()?
+        .api_keys()
+        .list(access.subject())
+        .await
+        .map_err(token_axum::Error::from)?;
+    let now = token_core::Clock::now(&token_core::SystemClock);
+    let seconds = |t: Option<token_core::Timestamp>| t.map(token_core::Timestamp::unix_seconds);
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            json!({
+                "id": key.id,
+                "name": key.name,
+                "scopes": key.scopes,
+                "environment": if key.environment == Environment::Live { "live" } else { "test" },
+                "active": key.is_active(now),
+                "created_at": key.created_at.unix_seconds(),
+                "expires_at": seconds(key.expires_at),
+                "last_used_at": seconds(key.last_used_at),
+                "revoked_at": seconds(key.revoked_at),
+            })
+        })
+        .collect();
+    Ok(no_store(Json(json!({ "api_keys": keys }))))
 }
 
 pub(crate) async fn revoke_api_key(
@@ -293,9 +365,8 @@ pub(crate) struct ResetRequest {
 
 pub(crate) async fn password_reset(
     State(AppState(app)): State<AppState>,
-    body: Body<ResetRequest>,
+    JsonBody(request): JsonBody<ResetRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     if request.username.is_empty() || request.username.len() > 256 {
         return Err(ApiError::BadRequest("username must be 1-256 bytes"));
     }
@@ -320,9 +391,8 @@ pub(crate) struct ResetConfirm {
 
 pub(crate) async fn password_reset_confirm(
     State(AppState(app)): State<AppState>,
-    body: Body<ResetConfirm>,
+    JsonBody(request): JsonBody<ResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(request) = body?;
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
         return Err(ApiError::BadRequest("a password is 8 to 1024 bytes"));
     }
@@ -330,12 +400,19 @@ pub(crate) async fn password_reset_confirm(
     // before the single-use token is spent: a busy server (503) leaves the token valid
     // for the retry.
     let permit = app.login.checks.acquire().await?;
+    // A bad reset token is the body's, not the caller's credential: 400.
+    let invalid_reset_token = |_| (StatusCode::BAD_REQUEST, "invalid_reset_token");
     let redeemed = app
         .service
         .redeem_one_time(OneTimeKind::PasswordReset, request.token.expose_secret())
-        .await?;
+        .await
+        .map_err(|e| ApiError::body_token(e, invalid_reset_token))?;
     let Some(user) = app.users_by_id.get(&redeemed.user_id).cloned() else {
-        return Err(token_axum::Error::InvalidToken(token_core::Reason::InvalidToken).into());
+        return Err(ApiError::BodyToken {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_reset_token",
+            reason: Reason::InvalidToken,
+        });
     };
     let password = request.new_password;
     let hash = tokio::task::spawn_blocking(move || {
@@ -353,4 +430,92 @@ pub(crate) async fn password_reset_confirm(
     // access tokens issued until now are refused.
     app.service.logout_everywhere(&user.id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    pub(crate) current_password: SecretString,
+    pub(crate) new_password: SecretString,
+}
+
+/// `POST /password`: a signed-in user changes its password, giving the current one.
+///
+/// A wrong current password answers `403 wrong_password` (not `401`: the caller's
+/// access token is fine) and counts as a failed login of the account, under the same
+/// limit (`429` past it). Then, as after a password reset, every credential of the user
+/// ends — every session on every device (this one too), access tokens, API keys and
+/// pending one-time tokens — and the caller gets a new login session, as `POST /login`
+/// answers: whoever else held the account keeps nothing, and this tab stays signed in.
+pub(crate) async fn change_password(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+    JsonBody(request): JsonBody<PasswordChange>,
+) -> Result<Response, ApiError> {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
+        return Err(ApiError::BadRequest("a password is 8 to 1024 bytes"));
+    }
+    let Some(user) = app.users_by_id.get(access.subject()).cloned() else {
+        return Err(token_axum::Error::InvalidToken(Reason::InvalidToken).into());
+    };
+    // Counted as a failure until the current password is found right.
+    let attempt = app.login.per_account.begin(user.name.clone())?;
+    let hash = user
+        .password_hash
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let memory = app.login.memory.clone();
+    let (current, new) = (request.current_password, request.new_password);
+    // One turn among the bounded password checks for the check and the new hash.
+    let checked = app
+        .login
+        .checks
+        .spawn_blocking(move || {
+            let mut blocks = memory.take();
+            let matches = password_matches(&hash, current.expose_secret().as_bytes(), &mut blocks);
+            memory.give_back(blocks);
+            matches
+                .then(|| hash_password(new.expose_secret().as_bytes()))
+                .transpose()
+        })
+        .await;
+    let new_hash = match checked {
+        Ok(Ok(Some(new_hash))) => new_hash,
+        Ok(Ok(None)) => return Err(ApiError::WrongPassword),
+        Ok(Err(e)) => {
+            attempt.forgive();
+            return Err(token_axum::Error::Internal(e.to_string()).into());
+        }
+        Err(busy) => {
+            attempt.forgive();
+            return Err(busy.into());
+        }
+    };
+    attempt.forgive();
+    *user
+        .password_hash
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = new_hash;
+    app.service.logout_everywhere(&user.id).await?;
+    let tokens = start_session(&app, &user).await?;
+    Ok(token_response(&app, &tokens))
+}
+
+/// `POST /logout-everywhere`: ends every login session of the caller's user, on every
+/// device, this one included — refresh families, access tokens, pending one-time
+/// tokens — and clears this browser's cookie. API keys are not sessions and stay;
+/// `POST /password` ends them too.
+pub(crate) async fn logout_everywhere(
+    State(AppState(app)): State<AppState>,
+    access: Access<UserClaims>,
+) -> Result<Response, ApiError> {
+    app.service
+        .logout_everywhere_keeping_api_keys(access.subject())
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(clear) = app.cookie.clear() {
+        response.headers_mut().insert(header::SET_COOKIE, clear);
+    }
+    Ok(response)
 }

@@ -6,7 +6,8 @@
 //!     --demo-users-file users.txt \
 //!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR] \
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
-//!     [--write-timeout 30s] [--max-connections 10000]
+//!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
+//!     [--cors-origin https://app.example.com]... [--no-request-log]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -17,7 +18,17 @@
 //! an in-process revocation list; `--database-url postgres://…` and `--redis-url
 //! redis://…` share both across a fleet. Passwords are kept as Argon2id hashes, and
 //! there are no built-in credentials. Signing keys are generated at start; a
-//! deployment loads them with `token_policy::config`.
+//! deployment loads them with `token_policy::config`. Each user's id is kept in the
+//! database (table `auth_server_users`), so a file or server database keeps it across
+//! restarts; a user no longer in the users file loses its credentials at the next start.
+//!
+//! Refresh rotation forgives a repeat of the previous refresh token for
+//! `--refresh-grace` (two tabs refreshing at once both succeed, with the same new
+//! token); an older token, or a repeat after the window, revokes the family.
+//! `--cors-origin ORIGIN` (repeatable) lets the pages of those origins call the service
+//! with credentials; without it no CORS header is sent. Each request is logged on
+//! stderr (method, route, status, latency; never a token, password, cookie or header)
+//! unless `--no-request-log`.
 //!
 //! `POST /login` is bounded (see [`LoginLimits`]): one password check per core at once
 //! (a login that waits more than a second for one gets `503` with `Retry-After`), and
@@ -42,10 +53,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use axum::extract::rejection::{ExtensionRejection, JsonRejection};
+use axum::extract::rejection::ExtensionRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -56,29 +67,39 @@ use serde_json::json;
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::serve::ServeLimits;
 use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
-use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie};
+use token_core::Reason;
+use token_opaque::{
+    Environment, GracePolicy, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie,
+};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
 use token_policy::{LoginTokens, Policy, RedisBlocklist, TokenService};
 
 mod app;
+mod body;
 mod cookie;
 mod errors;
 mod handlers;
+mod http;
 mod limits;
 mod mail;
 mod passwords;
+mod user_table;
 mod users;
 
-pub(crate) use app::{App, AppState, Payment, UserClaims, build};
+pub(crate) use app::{App, AppState, Payment, User, UserClaims, build};
+pub(crate) use body::JsonBody;
 pub(crate) use cookie::RefreshCookie;
-pub(crate) use errors::{ApiError, Body, json_errors, no_store};
+pub(crate) use errors::{ApiError, json_errors, no_store};
 pub(crate) use handlers::{
-    create_api_key, login, logout, me, password_reset, password_reset_confirm, payment_consume,
-    payment_token, refresh, revoke_api_key,
+    change_password, create_api_key, list_api_keys, login, logout, logout_everywhere, me,
+    password_reset, password_reset_confirm, payment_consume, payment_token, refresh,
+    revoke_api_key,
 };
+pub(crate) use http::{cors_layer, log_requests, parse_origin};
 pub(crate) use limits::{LoginGuard, LoginLimits};
 pub(crate) use mail::{Mailer, RESET_QUEUE, reset_worker};
 pub(crate) use passwords::{Argon2Memory, hash_password, password_matches, random_hex};
+pub(crate) use user_table::UserTable;
 pub(crate) use users::{Options, valid_username, warnings};
 // Names only the tests reach, as `auth_server::…`.
 #[allow(unused_imports)]
@@ -98,6 +119,11 @@ pub(crate) const API_KEY_HEADER: &str = "x-api-key";
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 1024;
 const MAX_BODY: usize = 16 * 1024;
+/// How many times, within `--refresh-grace`, the previous refresh token may be
+/// presented again (tabs refreshing at once, a retry after a lost response).
+pub(crate) const REFRESH_GRACE_REUSES: u32 = 3;
+/// `--refresh-grace`'s default.
+pub(crate) const DEFAULT_REFRESH_GRACE: Duration = Duration::from_secs(10);
 /// The largest `--demo-users-file` read.
 const MAX_USERS_FILE: u64 = 1024 * 1024;
 
@@ -153,6 +179,18 @@ pub(crate) struct Args {
     /// below the file-descriptor limit (`ulimit -n`).
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) max_connections: usize,
+    /// How long after a refresh the previous refresh token is still answered (with the
+    /// same new token, at most 3 times) instead of revoking the session: two tabs
+    /// refreshing at once both succeed. `0s` makes every repeat revoke the session.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_grace)]
+    pub(crate) refresh_grace: Duration,
+    /// An origin (`https://app.example.com`) whose pages may call this service with
+    /// credentials (CORS). Repeat it for several; without it, no CORS header is sent.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub(crate) cors_origins: Vec<HeaderValue>,
+    /// Logs no request on stderr.
+    #[arg(long)]
+    pub(crate) no_request_log: bool,
 }
 
 impl Args {
@@ -190,6 +228,15 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .checked_mul(seconds_per)
         .ok_or_else(|| format!("{text:?} is too long"))?;
     nonzero(Duration::from_secs(seconds))
+}
+
+/// Parses `--refresh-grace`: a duration as [`parse_duration`] takes it, or `0s` (no
+/// grace).
+pub(crate) fn parse_grace(text: &str) -> Result<Duration, String> {
+    if matches!(text.trim(), "0" | "0s" | "0ms") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
 }
 
 fn nonzero(duration: Duration) -> Result<Duration, String> {
@@ -243,6 +290,14 @@ pub(crate) async fn serve(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if !args.no_request_log {
+        // Request lines (see `request_log_layer`) and the service's notices, on stderr.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing::Level::INFO)
+            .with_target(false)
+            .init();
+    }
     for warning in warnings(&args) {
         eprintln!("warning: {warning}");
     }

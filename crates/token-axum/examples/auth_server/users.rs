@@ -10,6 +10,27 @@ pub(crate) struct Options {
     pub(crate) insecure_cookies: bool,
     pub(crate) mailer: Mailer,
     pub(crate) max_api_keys: u32,
+    /// The refresh grace window (`--refresh-grace`, [`REFRESH_GRACE_REUSES`] repeats).
+    pub(crate) refresh_grace: GracePolicy,
+    /// The origins CORS allows (`--cors-origin`); none: no CORS header.
+    pub(crate) cors_origins: Vec<HeaderValue>,
+}
+
+impl Default for Options {
+    /// The command line's defaults: an in-memory database, no users, no mail, a
+    /// ten-second refresh grace window, no CORS.
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite::memory:".to_owned(),
+            redis_url: None,
+            users: Vec::new(),
+            insecure_cookies: false,
+            mailer: Mailer::Discard,
+            max_api_keys: 100,
+            refresh_grace: GracePolicy::new(DEFAULT_REFRESH_GRACE, REFRESH_GRACE_REUSES),
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 impl Options {
@@ -34,6 +55,8 @@ impl Options {
             insecure_cookies: args.insecure_cookies,
             mailer,
             max_api_keys: args.max_api_keys,
+            refresh_grace: GracePolicy::new(args.refresh_grace, REFRESH_GRACE_REUSES),
+            cors_origins: args.cors_origins,
         })
     }
 }
