@@ -1328,7 +1328,7 @@ fn the_connection_limits_are_flags_with_the_serving_defaults() {
         ["--header-read-timeout", "0s"],
         ["--header-read-timeout", "1.5s"],
         ["--header-read-timeout", "-1s"],
-        ["--header-read-timeout", "5d"],
+        ["--header-read-timeout", "5w"],
         ["--idle-timeout", "99999999999999999999h"],
         ["--idle-timeout", "18446744073709551615h"],
         ["--max-connections", "0"],

@@ -65,6 +65,8 @@ impl Payment {
 /// The running service.
 pub(crate) struct App {
     pub(crate) service: Arc<TokenService>,
+    /// The key table, when keys are kept in the database (`--kek-file`).
+    pub(crate) keys: Option<Arc<KeyStore>>,
     pub(crate) auth: AuthState,
     pub(crate) cookie: RefreshCookie,
     pub(crate) users_by_name: HashMap<String, Arc<User>>,
@@ -119,25 +121,68 @@ pub(crate) async fn build_with_limits(
     let mut config = token_opaque::Config::default();
     config.api_keys.max_live_per_owner = options.max_api_keys;
     config.refresh.grace = options.refresh_grace;
-    let opaque = OpaqueTokens::builder(store).config(config).build()?;
+    let opaque = OpaqueTokens::builder(store.clone())
+        .config(config)
+        .build()?;
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
-    let mut builder = TokenService::builder(
-        Policy::new(ISSUER, AUDIENCE),
-        PublicIssuer::new(SecretKey::<V4>::generate()?),
-    )
-    .payment(LocalCipher::new(LocalKey::<V4>::generate()?))
-    .opaque(opaque);
+    let policy = Policy::new(ISSUER, AUDIENCE);
+    // Verifiers may cache the key sets for this long: under half the publish-ahead
+    // time, so every one has a new key before it signs.
+    let mut key_set_max_age = token_axum::state::DEFAULT_KEY_SET_MAX_AGE;
+    let (mut builder, keys) = match &options.keys {
+        Some(k) => {
+            let kek = Kek::from_file(&k.kek).context("cannot read --kek-file")?;
+            let mut plan = KeyPlan::for_policy(&policy);
+            if let Some(every) = k.rotate_every {
+                plan = plan.rotate_every(every);
+            }
+            if let Some(ahead) = k.publish_ahead {
+                plan = plan.publish_ahead(ahead);
+            }
+            if let Some(every) = k.refresh_every {
+                plan = plan.refresh_every(every);
+            }
+            if let Some(ahead) = plan.schedule(token_policy::keystore::KeyJob::Access) {
+                key_set_max_age = key_set_max_age.min(ahead.publish_ahead / 2);
+            }
+            plan.check(key_set_max_age).context("the key schedule")?;
+            let keys = Arc::new(KeyStore::new(store, kek, plan)?);
+            let snapshot = keys.open().await.context("cannot open the key table")?;
+            (
+                TokenService::builder_with_keys(policy, snapshot)?,
+                Some(keys),
+            )
+        }
+        None => (
+            TokenService::builder(policy, PublicIssuer::new(SecretKey::<V4>::generate()?))
+                .payment(LocalCipher::new(LocalKey::<V4>::generate()?)),
+            None,
+        ),
+    };
+    builder = builder.opaque(opaque);
     if let Some(url) = &options.redis_url {
-        builder = builder.blocklist(Arc::new(
-            RedisBlocklist::connect(url)
-                .await
-                .context("cannot connect to Redis")?,
-        ));
+        let source = RedisBlocklist::connect(url)
+            .await
+            .context("cannot connect to Redis")?;
+        let mut replica = ReplicaOptions::default();
+        if let Some(bound) = options.revocation_max_staleness {
+            replica = replica.max_staleness(bound);
+        }
+        let replica = ReplicatedBlocklist::start(source, replica)
+            .await
+            .context("cannot load the revocation state from Redis")?;
+        builder = builder
+            .blocklist(Arc::new(replica))
+            .cache_api_keys(API_KEY_CACHE_TTL);
     }
     let service = Arc::new(builder.build());
+    if let Some(keys) = &keys {
+        tokio::spawn(keys.clone().keep_installed(Arc::downgrade(&service)));
+    }
     let auth = AuthState::new(service.clone())
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
-        .realm(ISSUER);
+        .realm(ISSUER)
+        .key_set_max_age(key_set_max_age);
 
     let (users_by_name, users_by_id) =
         load_users(&options.database_url, options.users, &service).await?;
@@ -147,6 +192,7 @@ pub(crate) async fn build_with_limits(
 
     let app = Arc::new(App {
         service,
+        keys,
         auth,
         cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
         users_by_name,

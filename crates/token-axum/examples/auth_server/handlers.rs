@@ -330,12 +330,12 @@ pub(crate) async fn revoke_api_key(
     access: Access<UserClaims>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let opaque = app.service.opaque()?;
-    match opaque.api_keys().revoke(access.subject(), &id).await {
+    // Through the service: every instance's cache of verified keys drops it too.
+    match app.service.revoke_api_key(access.subject(), &id).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(token_opaque::Error::NotFound | token_opaque::Error::InvalidInput(_)) => {
-            Err(ApiError::NotFound)
-        }
+        Err(token_policy::Error::Opaque(
+            token_opaque::Error::NotFound | token_opaque::Error::InvalidInput(_),
+        )) => Err(ApiError::NotFound),
         Err(e) => Err(token_axum::Error::from(e).into()),
     }
 }

@@ -7,7 +7,9 @@
 //!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR] \
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
-//!     [--cors-origin https://app.example.com]... [--no-request-log]
+//!     [--cors-origin https://app.example.com]... [--no-request-log] \
+//!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
+//!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -17,8 +19,22 @@
 //! The embedded default is SQLite (in memory unless `--database-url sqlite://PATH`) and
 //! an in-process revocation list; `--database-url postgres://…` and `--redis-url
 //! redis://…` share both across a fleet. Passwords are kept as Argon2id hashes, and
-//! there are no built-in credentials. Signing keys are generated at start; a
-//! deployment loads them with `token_policy::config`. Each user's id is kept in the
+//! there are no built-in credentials.
+//!
+//! Keys: with `--kek-file PATH` (a `k4.local` key-encryption key, made by `tokenctl
+//! keys init`), every key — access, payment, the API-key pepper — is kept wrapped in
+//! the database (`token_policy::keystore`), created at the first start, shared by every
+//! instance on that database and rotated on a schedule (`--key-rotation-every`,
+//! `--key-publish-ahead`, `--key-refresh-every`; durations like `30d`, `20s`, `500ms`):
+//! tokens survive restarts and verify on every instance. Without it, keys are generated
+//! at start, live in this process only, and no token survives a restart (said on
+//! stderr).
+//!
+//! Revocation: with `--redis-url`, each instance keeps the revocation state in memory,
+//! fed by Redis (`token_policy::ReplicatedBlocklist`): no network on the verify path,
+//! and past `--revocation-max-staleness` (default 2 s) without a confirmed sync,
+//! verification answers `503` with `Retry-After` until it is back. Verified API keys are
+//! cached in process and dropped on every instance when revoked. Each user's id is kept in the
 //! database (table `auth_server_users`), so a file or server database keeps it across
 //! restarts; a user no longer in the users file loses its credentials at the next start.
 //!
@@ -72,7 +88,10 @@ use token_opaque::{
     Environment, GracePolicy, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie,
 };
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
-use token_policy::{LoginTokens, Policy, RedisBlocklist, TokenService};
+use token_policy::keystore::{Kek, KeyPlan, KeyStore};
+use token_policy::{
+    LoginTokens, Policy, RedisBlocklist, ReplicaOptions, ReplicatedBlocklist, TokenService,
+};
 
 mod app;
 mod body;
@@ -106,7 +125,7 @@ pub(crate) use users::{Options, valid_username, warnings};
 pub(crate) use {
     app::build_with_limits,
     mail::Mail,
-    users::{parse_users, parse_users_file},
+    users::{KeyOptions, parse_users, parse_users_file},
 };
 
 /// The issuer and audience of the service's tokens.
@@ -124,6 +143,9 @@ const MAX_BODY: usize = 16 * 1024;
 pub(crate) const REFRESH_GRACE_REUSES: u32 = 3;
 /// `--refresh-grace`'s default.
 pub(crate) const DEFAULT_REFRESH_GRACE: Duration = Duration::from_secs(10);
+/// How long a verified API key is kept in process (with Redis, which carries the
+/// revocations that drop it everywhere).
+pub(crate) const API_KEY_CACHE_TTL: Duration = Duration::from_secs(300);
 /// The largest `--demo-users-file` read.
 const MAX_USERS_FILE: u64 = 1024 * 1024;
 
@@ -191,6 +213,25 @@ pub(crate) struct Args {
     /// Logs no request on stderr.
     #[arg(long)]
     pub(crate) no_request_log: bool,
+    /// The key-encryption key (`k4.local…` PASERK, e.g. from `tokenctl keys init`): keeps
+    /// every key wrapped in the database, shared by every instance on it. Without it,
+    /// keys are generated at start and tokens do not survive a restart.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kek_file: Option<PathBuf>,
+    /// How long each access and payment key signs before the next one takes over
+    /// (with --kek-file; default 30d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
+    pub(crate) key_rotation_every: Option<Duration>,
+    /// How long before it signs a new key is published (with --kek-file; default 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
+    pub(crate) key_publish_ahead: Option<Duration>,
+    /// How often the key table is re-read (with --kek-file; default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
+    pub(crate) key_refresh_every: Option<Duration>,
+    /// How long an instance may go without a confirmed sync of the revocation state
+    /// before verification fails closed (with --redis-url; default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
+    pub(crate) revocation_max_staleness: Option<Duration>,
 }
 
 impl Args {
@@ -206,23 +247,25 @@ impl Args {
     }
 }
 
-/// Parses a duration of the command line: a whole number and a unit, `ms`, `s`, `m`
-/// or `h` (`500ms`, `10s`, `2m`). Zero is refused: it would close every connection.
+/// Parses a duration of the command line: a whole number and a unit, `ms`, `s`, `m`,
+/// `h` or `d` (`500ms`, `10s`, `2m`, `30d`). Zero is refused: it would close every
+/// connection.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a whole number and a unit (ms, s, m or h)"))?;
+        .map_err(|_| format!("{text:?} is not a whole number and a unit (ms, s, m, h or d)"))?;
     let seconds_per = match unit {
         "ms" => return nonzero(Duration::from_millis(n)),
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is ms, s, m, h or d")),
     };
     let seconds = n
         .checked_mul(seconds_per)
@@ -313,6 +356,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     println!("auth_server listening on http://{}", listener.local_addr()?);
+    if app.keys.is_none() {
+        eprintln!(
+            "warning: no --kek-file: keys are generated for this process only; every token \
+             it issues stops verifying when it restarts, and other instances refuse them"
+        );
+    }
     println!(
         "{users} user(s); access keys {:?}; JWKS at {}, PASERK key set at {}",
         app.service.access_keys().key_ids(),

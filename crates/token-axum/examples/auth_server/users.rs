@@ -14,6 +14,20 @@ pub(crate) struct Options {
     pub(crate) refresh_grace: GracePolicy,
     /// The origins CORS allows (`--cors-origin`); none: no CORS header.
     pub(crate) cors_origins: Vec<HeaderValue>,
+    /// Keys kept wrapped in the database (`--kek-file` and the schedule flags); none:
+    /// keys of this process only.
+    pub(crate) keys: Option<KeyOptions>,
+    /// `--revocation-max-staleness` (with Redis).
+    pub(crate) revocation_max_staleness: Option<Duration>,
+}
+
+/// The key table's settings.
+pub(crate) struct KeyOptions {
+    /// The key-encryption key.
+    pub(crate) kek: PathBuf,
+    pub(crate) rotate_every: Option<Duration>,
+    pub(crate) publish_ahead: Option<Duration>,
+    pub(crate) refresh_every: Option<Duration>,
 }
 
 impl Default for Options {
@@ -29,6 +43,8 @@ impl Default for Options {
             max_api_keys: 100,
             refresh_grace: GracePolicy::new(DEFAULT_REFRESH_GRACE, REFRESH_GRACE_REUSES),
             cors_origins: Vec::new(),
+            keys: None,
+            revocation_max_staleness: None,
         }
     }
 }
@@ -57,6 +73,13 @@ impl Options {
             max_api_keys: args.max_api_keys,
             refresh_grace: GracePolicy::new(args.refresh_grace, REFRESH_GRACE_REUSES),
             cors_origins: args.cors_origins,
+            keys: args.kek_file.map(|kek| KeyOptions {
+                kek,
+                rotate_every: args.key_rotation_every,
+                publish_ahead: args.key_publish_ahead,
+                refresh_every: args.key_refresh_every,
+            }),
+            revocation_max_staleness: args.revocation_max_staleness,
         })
     }
 }
