@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "postgres")]
 use token_core::test_support::{DATABASE_URL, service_url};
 use token_core::{Clock, ManualClock, Timestamp};
 use token_opaque::format::Environment;

@@ -1,6 +1,7 @@
 //! Key material by kind: generating it, its id, and the bytes that are sealed into the
 //! table and read back.
 
+#[cfg(feature = "jwt")]
 use secrecy::ExposeSecret as _;
 use token_core::SecretBytes;
 #[cfg(feature = "jwt")]
@@ -78,6 +79,7 @@ impl Material {
     }
 
     /// The bytes that are sealed into the row.
+    #[cfg_attr(not(feature = "jwt"), allow(clippy::unnecessary_wraps))]
     pub(super) fn secret_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         Ok(match self {
             Self::PasetoV4Public(k) => k.expose_secret_bytes(),
