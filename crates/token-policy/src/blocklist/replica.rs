@@ -125,6 +125,15 @@ impl State {
         }
     }
 
+    /// The state of a full load of the index.
+    fn load<'a>(entries: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
+        let mut state = Self::default();
+        for (member, until) in entries {
+            state.apply(member, until);
+        }
+        state
+    }
+
     fn purge(&mut self, now: i64) {
         self.jtis.retain(|_, until| *until > now);
         self.sessions.retain(|_, until| *until > now);
@@ -508,11 +517,7 @@ impl Feed {
                     .arg("WITHSCORES"),
             )
             .await?;
-        let mut state = State::default();
-        for (member, until) in &entries {
-            state.apply(member, *until);
-        }
-        *shared.write() = state;
+        *shared.write() = State::load(entries.iter().map(|(m, u)| (m.as_str(), *u)));
         shared.resyncs.fetch_add(1, Ordering::Relaxed);
         self.last_id = Some(position);
         self.last_resync = Instant::now();
@@ -592,6 +597,128 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a simulated fleet: the source stores a revocation, or the replica
+    /// polls the feed or loads the index while `writes_between` other revocations land
+    /// between its request and the server's answer, or its connection fails.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Revoke,
+        Poll { writes_between: usize },
+        Load { writes_between: usize },
+        Fail,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Revoke),
+            3 => (0..3usize).prop_map(|w| Step::Poll { writes_between: w }),
+            1 => (0..3usize).prop_map(|w| Step::Load { writes_between: w }),
+            1 => Just(Step::Fail),
+        ]
+    }
+
+    /// The replica protocol against a simulated source, in logical time. The source is
+    /// a log of revocations (`j|<n>`, id `n`, written at time `n`); the feed returns the
+    /// entries after an id as the source holds them when it answers; a load reads the
+    /// feed's position, then the index, with writes possibly landing between the two
+    /// (`position_first: false` reads them the other way round, which is wrong).
+    /// Returns the first violation: a revocation stored before the replica's last
+    /// confirmed sync that the replica does not hold.
+    fn simulate(steps: &[Step], position_first: bool) -> Option<String> {
+        let mut log: Vec<u64> = Vec::new();
+        let write = |log: &mut Vec<u64>| {
+            let n = log.len() as u64 + 1;
+            log.push(n);
+        };
+        let mut state = State::default();
+        let mut last_id: Option<u64> = None;
+        let mut confirmed: Option<u64> = None;
+        let until = i64::MAX;
+        for step in steps {
+            // The time a request is sent: everything stored so far.
+            let sent = log.len() as u64;
+            match step {
+                Step::Revoke => write(&mut log),
+                Step::Fail => last_id = None,
+                Step::Poll { writes_between } => match last_id {
+                    None => continue,
+                    Some(after) => {
+                        for _ in 0..*writes_between {
+                            write(&mut log);
+                        }
+                        let entries: Vec<String> = log
+                            .iter()
+                            .filter(|n| **n > after)
+                            .map(|n| format!("j|{n}"))
+                            .collect();
+                        for e in &entries {
+                            state.apply(e, until);
+                        }
+                        last_id = Some(log.len() as u64);
+                        confirmed = Some(sent);
+                    }
+                },
+                Step::Load { writes_between } => {
+                    let (position, index) = if position_first {
+                        let position = log.len() as u64;
+                        for _ in 0..*writes_between {
+                            write(&mut log);
+                        }
+                        (position, log.clone())
+                    } else {
+                        let index = log.clone();
+                        for _ in 0..*writes_between {
+                            write(&mut log);
+                        }
+                        (log.len() as u64, index)
+                    };
+                    let members: Vec<String> = index.iter().map(|n| format!("j|{n}")).collect();
+                    state = State::load(members.iter().map(|m| (m.as_str(), until)));
+                    last_id = Some(position);
+                    confirmed = Some(sent);
+                }
+            }
+            if let Some(confirmed) = confirmed {
+                if let Some(missing) = log
+                    .iter()
+                    .filter(|n| **n <= confirmed)
+                    .find(|n| !state.jtis.contains_key(&n.to_string()))
+                {
+                    return Some(format!(
+                        "revocation {missing} stored before the confirmed sync at {confirmed} is missing"
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_replica_never_misses_a_revocation_older_than_its_confirmed_sync(
+            steps in proptest::collection::vec(step(), 1..60)
+        ) {
+            prop_assert_eq!(simulate(&steps, true), None);
+        }
+    }
+
+    #[test]
+    fn the_simulation_catches_a_load_that_reads_the_index_first() {
+        // Reading the index before the feed's position skips what lands in between.
+        let steps = [
+            Step::Load { writes_between: 0 },
+            Step::Load { writes_between: 1 },
+            Step::Poll { writes_between: 0 },
+            Step::Revoke,
+            Step::Poll { writes_between: 0 },
+        ];
+        assert_eq!(simulate(&steps, true), None);
+        assert!(simulate(&steps, false).is_some());
+    }
 
     #[test]
     fn entries_merge_to_the_strictest() {
