@@ -3,8 +3,8 @@
 //! | exit | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | the token was rejected, a check found a problem of severity error, or a key or password was wrong |
-//! | 2 | usage or input error: a bad flag value, an unreadable file, a malformed key |
+//! | 1 | the token was rejected; a check found a problem of severity error (`inspect`, `issue`, a key `key inspect` finds malformed); a key or password was wrong |
+//! | 2 | usage or input error: a bad flag value, an unreadable file, a malformed key given to any other command, a database that does not exist |
 //!
 //! Every failure is reported as one line on stderr: text, or with `--json` one JSON
 //! object ([`Failure::to_json`]) with the same exit code. No message carries key
