@@ -383,6 +383,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one key set, entry by entry
 fn jwks_reads_what_it_can_use_and_skips_the_rest() {
     let es = SigningKey::generate(Algorithm::Es256).unwrap();
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();

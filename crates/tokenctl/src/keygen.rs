@@ -185,28 +185,8 @@ fn generate(kind: Kind) -> Result<(Vec<Output>, String)> {
             let p = k.public_key();
             Ok(public(k.to_paserk(), p.to_paserk(), p.id().to_string()))
         }
-        Kind::EcdhEsP256 | Kind::EcdhEsX25519 => {
-            let curve = if kind == Kind::EcdhEsP256 {
-                EcdhCurve::P256
-            } else {
-                EcdhCurve::X25519
-            };
-            let key = DecryptingKey::generate(curve).map_err(|e| jwt_err(&e))?;
-            let private_jwk = key.dangerous_to_private_jwk().map_err(|e| jwt_err(&e))?;
-            let files = vec![
-                Output {
-                    name: "secret.jwk",
-                    contents: line(private_jwk.expose_secret()),
-                    secret: true,
-                },
-                Output {
-                    name: "public.jwk",
-                    contents: line(&key.encrypting_key().to_jwk()),
-                    secret: false,
-                },
-            ];
-            Ok((files, key.key_id().to_string()))
-        }
+        Kind::EcdhEsP256 => recipient(EcdhCurve::P256),
+        Kind::EcdhEsX25519 => recipient(EcdhCurve::X25519),
         Kind::Es256 | Kind::Es384 | Kind::EdDsa | Kind::Rs256 | Kind::Ps256 => {
             let alg = kind
                 .algorithm()
@@ -241,6 +221,25 @@ fn generate(kind: Kind) -> Result<(Vec<Output>, String)> {
             Ok((files, key.key_id().to_string()))
         }
     }
+}
+
+/// A JWE recipient key: `secret.jwk` and `public.jwk` (`alg: ECDH-ES+A256KW`, `use: enc`).
+fn recipient(curve: EcdhCurve) -> Result<(Vec<Output>, String)> {
+    let key = DecryptingKey::generate(curve).map_err(|e| jwt_err(&e))?;
+    let private_jwk = key.dangerous_to_private_jwk().map_err(|e| jwt_err(&e))?;
+    let files = vec![
+        Output {
+            name: "secret.jwk",
+            contents: line(private_jwk.expose_secret()),
+            secret: true,
+        },
+        Output {
+            name: "public.jwk",
+            contents: line(&key.encrypting_key().to_jwk()),
+            secret: false,
+        },
+    ];
+    Ok((files, key.key_id().to_string()))
 }
 
 /// Runs `keygen`.

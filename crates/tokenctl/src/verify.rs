@@ -747,47 +747,7 @@ fn verify_jwe(
         }
     };
     if is_nested(header.cty()) {
-        let keys = verifying_keys(args, given)?;
-        let verified = match keys.as_slice() {
-            [] => {
-                return Err(Failure::usage(
-                    "a nested JWE (cty: JWT) also needs the inner signer's public key: add it as a further --key",
-                ));
-            }
-            // The one signer's key: the inner token's `kid` is not consulted.
-            [only] if !only.from_set => decrypt_nested(decrypter, token, &only.key, validation),
-            several => {
-                let mut ring = token_core::KeyRing::verify_only();
-                for c in several {
-                    // Ids are unique in `keys`.
-                    let _ = ring.insert_verify_only(c.key.key_id().clone(), c.key.clone());
-                }
-                let verifier = JwtVerifier::from_key_ring(ring).map_err(|e| Failure::refused(&e))?;
-                decrypt_nested(decrypter, token, &verifier, validation)
-            }
-        }
-        .map_err(|e| match e {
-            // The outer layer's failure is the decrypter's; an inner unknown `kid` is
-            // about the signers, and says what the key sets skipped.
-            token_jwt::Error::Core(token_core::Error::UnknownKeyId) => Failure::rejected(
-                Reason::UnknownKey,
-                with_skipped(
-                    "the inner token's `kid` names none of the given signature keys".into(),
-                    given,
-                ),
-            ),
-            e => refused(e),
-        })?;
-        let inner = verified
-            .key_id()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        return Ok(Verified {
-            claims: jwt_claims(verified.claims()),
-            format: format!("JWE {} (nested JWS)", header.alg()),
-            kid: format!("{} (signed by {inner})", decrypter.key_id()),
-            footer: None,
-        });
+        return verify_nested(args, validation, given, token, &header, decrypter);
     }
     match decrypter {
         Decrypter::Direct(k) => {
@@ -822,6 +782,59 @@ fn verify_jwe(
             "an unsigned ECDH-ES JWE: anyone holding the public key can make one, so only nested (signed, then encrypted, cty: JWT) tokens are accepted",
         )),
     }
+}
+
+/// A nested JWE (`cty: JWT`): decrypted with `decrypter`, then the inner JWS verified
+/// with the given signature keys (the one given alone, or the one its `kid` names).
+fn verify_nested(
+    args: &Args,
+    validation: &Validation,
+    given: &[Given<'_>],
+    token: &str,
+    header: &token_jwt::Header,
+    decrypter: &Decrypter,
+) -> Result<Verified> {
+    let keys = verifying_keys(args, given)?;
+    let verified = match keys.as_slice() {
+        [] => {
+            return Err(Failure::usage(
+                "a nested JWE (cty: JWT) also needs the inner signer's public key: add it as a further --key",
+            ));
+        }
+        // The one signer's key: the inner token's `kid` is not consulted.
+        [only] if !only.from_set => decrypt_nested(decrypter, token, &only.key, validation),
+        several => {
+            let mut ring = token_core::KeyRing::verify_only();
+            for c in several {
+                // Ids are unique in `keys`.
+                let _ = ring.insert_verify_only(c.key.key_id().clone(), c.key.clone());
+            }
+            let verifier = JwtVerifier::from_key_ring(ring).map_err(|e| Failure::refused(&e))?;
+            decrypt_nested(decrypter, token, &verifier, validation)
+        }
+    }
+    .map_err(|e| match e {
+        // An inner unknown `kid` is about the signers, and says what the key sets
+        // skipped. An invalid token may be either layer's: no `kid` is blamed.
+        token_jwt::Error::Core(token_core::Error::UnknownKeyId) => Failure::rejected(
+            Reason::UnknownKey,
+            with_skipped(
+                "the inner token's `kid` names none of the given signature keys".into(),
+                given,
+            ),
+        ),
+        e => Failure::refused(&e),
+    })?;
+    let inner = verified
+        .key_id()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    Ok(Verified {
+        claims: jwt_claims(verified.claims()),
+        format: format!("JWE {} (nested JWS)", header.alg()),
+        kid: format!("{} (signed by {inner})", decrypter.key_id()),
+        footer: None,
+    })
 }
 
 /// Decrypts a nested JWE with `decrypter`, then verifies the inner JWS with `verifier`.
