@@ -176,7 +176,7 @@ fn issue_refuses_sensitive_claims_naming_every_hit_as_inspect_does() {
     let tmp = TempDir::new("cli-sensitive");
     let (keys, _) = keygen(tmp.path(), "v4.public");
     let (es, _) = keygen(tmp.path(), "es256");
-    let claims = r#"{"password":"x","card_number":"4111","userEmail":"a","creditCard":"b","refreshToken":"c","apiKey":"d","role":"admin"}"#;
+    let claims = r#"{"password":"x","card_number":"4111","userEmail":"a","creditCard":"b","refreshToken":"c","apiKey":"d","HomeAddress":"e","role":"admin"}"#;
     for key in [p(&keys, "secret.paserk"), p(&es, "secret.jwk")] {
         let run = tokenctl(&["issue", "--key", &key, "--aud", "api", "--claims", claims]);
         let line = run.fails(1).to_owned();
@@ -192,6 +192,7 @@ fn issue_refuses_sensitive_claims_naming_every_hit_as_inspect_does() {
             "creditCard",
             "refreshToken",
             "apiKey",
+            "HomeAddress",
         ] {
             assert!(
                 line.contains(&format!("claim `{name}` looks sensitive")),
