@@ -228,6 +228,37 @@ mod tests {
         );
     }
 
+    /// The README's crate table names every published member, linked to its directory:
+    /// a crate missing from it (token-axum once was) is a crate users do not find.
+    #[test]
+    fn the_readme_crate_table_names_every_published_member() {
+        let root = crate::util::root();
+        let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| *l != "## Crates")
+            .take_while(|l| !l.starts_with("Dependencies point one way"))
+            .filter(|l| l.starts_with("| [`"))
+            .collect();
+        let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))
+            .expect("cargo metadata");
+        let meta: Value = serde_json::from_str(&json).expect("metadata JSON");
+        let mut missing = Vec::new();
+        for p in meta["packages"].as_array().expect("packages") {
+            let published = p["publish"].as_array().is_none_or(|r| !r.is_empty());
+            let name = p["name"].as_str().expect("name");
+            let row = format!("| [`{name}`](crates/{name}) |");
+            if published && !table.iter().any(|l| l.starts_with(&row)) {
+                missing.push(name.to_owned());
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "README.md's crate table lacks: {}",
+            missing.join(", ")
+        );
+    }
+
     /// The licence texts and the changelog live at the root.
     #[test]
     fn licences_and_changelog_exist() {

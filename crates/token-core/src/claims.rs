@@ -3,13 +3,18 @@
 //! [`Claims<T>`] holds the seven registered claims as typed fields and the
 //! application's claims as any serde type `T` (a struct of its own, a
 //! `serde_json::Map`, or [`NoCustomClaims`]). The JSON form depends on the format only
-//! through the time encoding: [`NumericDate`] (JWT, integer seconds) or [`Rfc3339`]
-//! (PASETO, RFC 3339 strings).
+//! through the time encoding: [`NumericDate`] (JWT, seconds) or [`Rfc3339`] (PASETO,
+//! RFC 3339 strings).
 //!
 //! Decoding is strict about registered claims: a claim that is present but not of its
-//! type (`"exp": "tomorrow"` in a JWT, a float, an array, `null`) is an error naming
-//! the claim, never silently treated as absent. A member name repeated anywhere in the
-//! payload is an error too ([`crate::json`]), custom claims included.
+//! type (`"exp": "tomorrow"` in a JWT, an array, `null`, a number before 1970) is an
+//! error naming the claim, never silently treated as absent. A member name repeated
+//! anywhere in the payload is an error too ([`crate::json`]), custom claims included.
+//!
+//! A time given to a finer precision than the whole second (a fractional NumericDate
+//! such as `1796215339.5`, which RFC 7519 allows, or fractional RFC 3339 seconds) is
+//! rounded the conservative way: `exp` down, `nbf` and `iat` up, so a token is never
+//! valid for longer, nor earlier, than its issuer wrote.
 
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
@@ -297,12 +302,18 @@ mod sealed {
 pub trait TimeEncoding: sealed::Sealed + 'static {
     #[doc(hidden)]
     fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error>;
+    /// Reads a time; a fraction of a second is rounded up when `round_up`, else down.
     #[doc(hidden)]
-    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error>;
+    fn read<'de, D: Deserializer<'de>>(
+        d: D,
+        round_up: bool,
+    ) -> std::result::Result<Timestamp, D::Error>;
 }
 
-/// JWT time claims: NumericDate, an integer count of seconds (RFC 7519 section 2).
-/// Floats, strings and negative numbers are malformed.
+/// JWT time claims: NumericDate, a count of seconds (RFC 7519 section 2), written as an
+/// integer. Read as any JSON number from 1970 to 9999 — `1796215339`, `1796215339.5`,
+/// `1.7e9` — a fraction rounded the conservative way (`exp` down, `nbf` and `iat` up).
+/// Strings, arrays, `null`, negative numbers and numbers past 9999 are malformed.
 #[derive(Debug)]
 pub enum NumericDate {}
 
@@ -318,12 +329,17 @@ impl TimeEncoding for NumericDate {
         s.serialize_i64(t.unix_seconds())
     }
 
-    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error> {
-        struct V;
+    fn read<'de, D: Deserializer<'de>>(
+        d: D,
+        round_up: bool,
+    ) -> std::result::Result<Timestamp, D::Error> {
+        struct V {
+            round_up: bool,
+        }
         impl Visitor<'_> for V {
             type Value = Timestamp;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a NumericDate (an integer number of seconds since 1970)")
+                f.write_str("a NumericDate (a number of seconds since 1970)")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Timestamp, E> {
                 i64::try_from(v)
@@ -335,9 +351,30 @@ impl TimeEncoding for NumericDate {
                 Timestamp::from_unix_seconds(v)
                     .map_err(|_| E::custom("NumericDate outside 1970..=9999"))
             }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Timestamp, E> {
+                numeric_date_from_f64(v, self.round_up)
+                    .ok_or_else(|| E::custom("NumericDate outside 1970..=9999"))
+            }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V { round_up })
     }
+}
+
+/// The largest NumericDate, as a float: an integer below 2^53, so exactly representable.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+/// A NumericDate written as a JSON number with a fraction or an exponent: within
+/// 1970..=9999 before rounding, then rounded up or down to the whole second.
+fn numeric_date_from_f64(v: f64, round_up: bool) -> Option<Timestamp> {
+    // NaN fails both comparisons' negation, so it is refused with the infinities.
+    if !(v.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&v)) {
+        return None;
+    }
+    let whole = if round_up { v.ceil() } else { v.floor() };
+    // A whole number in 0..=MAX_NUMERIC_DATE: the conversion is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let seconds = whole as i64;
+    Timestamp::from_unix_seconds(seconds).ok()
 }
 
 impl TimeEncoding for Rfc3339 {
@@ -345,33 +382,46 @@ impl TimeEncoding for Rfc3339 {
         s.serialize_str(&t.to_rfc3339())
     }
 
-    fn read<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Timestamp, D::Error> {
-        struct V;
+    fn read<'de, D: Deserializer<'de>>(
+        d: D,
+        round_up: bool,
+    ) -> std::result::Result<Timestamp, D::Error> {
+        struct V {
+            round_up: bool,
+        }
         impl Visitor<'_> for V {
             type Value = Timestamp;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an RFC 3339 date-time string")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Timestamp, E> {
-                Timestamp::parse_rfc3339(v).map_err(E::custom)
+                let (t, fraction) =
+                    crate::time::parse_rfc3339_with_fraction(v.as_bytes()).map_err(E::custom)?;
+                if self.round_up && fraction {
+                    t.checked_add(std::time::Duration::from_secs(1))
+                        .map_err(E::custom)
+                } else {
+                    Ok(t)
+                }
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V { round_up })
     }
 }
 
-/// A time claim on the wire, in encoding `E`.
-struct Time<E>(Timestamp, PhantomData<E>);
+/// A time claim on the wire, in encoding `E`. When read, a fraction of a second is
+/// rounded up when `UP` (`nbf`, `iat`), else down (`exp`).
+struct Time<E, const UP: bool = false>(Timestamp, PhantomData<E>);
 
-impl<E: TimeEncoding> Serialize for Time<E> {
+impl<E: TimeEncoding, const UP: bool> Serialize for Time<E, UP> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         E::write(self.0, s)
     }
 }
 
-impl<'de, E: TimeEncoding> Deserialize<'de> for Time<E> {
+impl<'de, E: TimeEncoding, const UP: bool> Deserialize<'de> for Time<E, UP> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        E::read(d).map(|t| Self(t, PhantomData))
+        E::read(d, UP).map(|t| Self(t, PhantomData))
     }
 }
 
@@ -438,9 +488,9 @@ struct WireIn<T, E: TimeEncoding> {
     #[serde(default)]
     exp: Field<Time<E>>,
     #[serde(default)]
-    nbf: Field<Time<E>>,
+    nbf: Field<Time<E, true>>,
     #[serde(default)]
-    iat: Field<Time<E>>,
+    iat: Field<Time<E, true>>,
     #[serde(default)]
     jti: Field<String>,
     #[serde(flatten)]
@@ -533,8 +583,9 @@ fn diagnose<E: TimeEncoding>(json: &[u8], err: &serde_json::Error) -> Error {
             continue;
         };
         let checked = match claim {
-            RegisteredClaim::Exp | RegisteredClaim::Nbf | RegisteredClaim::Iat => {
-                Time::<E>::deserialize(v).map(drop)
+            RegisteredClaim::Exp => Time::<E>::deserialize(v).map(drop),
+            RegisteredClaim::Nbf | RegisteredClaim::Iat => {
+                Time::<E, true>::deserialize(v).map(drop)
             }
             RegisteredClaim::Aud => Audience::deserialize(v).map(drop),
             RegisteredClaim::Iss | RegisteredClaim::Sub | RegisteredClaim::Jti => {
@@ -637,16 +688,22 @@ mod tests {
     fn present_but_malformed_registered_claims_are_errors() {
         let cases: &[(&str, RegisteredClaim)] = &[
             (r#"{"exp":"tomorrow"}"#, RegisteredClaim::Exp),
-            (r#"{"exp":1700000000.5}"#, RegisteredClaim::Exp),
-            (r#"{"exp":1.7e9}"#, RegisteredClaim::Exp),
+            (r#"{"exp":"1700000000"}"#, RegisteredClaim::Exp),
             (r#"{"exp":[1700000000]}"#, RegisteredClaim::Exp),
+            (r#"{"exp":[1700000000.5]}"#, RegisteredClaim::Exp),
+            (r#"{"exp":-0.5}"#, RegisteredClaim::Exp),
+            (r#"{"exp":-1e-9}"#, RegisteredClaim::Exp),
+            (r#"{"exp":253402300799.5}"#, RegisteredClaim::Exp),
+            (r#"{"exp":1e300}"#, RegisteredClaim::Exp),
+            (r#"{"nbf":null}"#, RegisteredClaim::Nbf),
+            (r#"{"nbf":"1700000000.5"}"#, RegisteredClaim::Nbf),
+            (r#"{"iat":[1.5]}"#, RegisteredClaim::Iat),
             (r#"{"exp":null}"#, RegisteredClaim::Exp),
             (r#"{"exp":-1}"#, RegisteredClaim::Exp),
             (r#"{"exp":true}"#, RegisteredClaim::Exp),
             (r#"{"exp":{"$date":1}}"#, RegisteredClaim::Exp),
             (r#"{"exp":99999999999999999999}"#, RegisteredClaim::Exp),
             (r#"{"nbf":"soon"}"#, RegisteredClaim::Nbf),
-            (r#"{"iat":1.0}"#, RegisteredClaim::Iat),
             (r#"{"iss":7}"#, RegisteredClaim::Iss),
             (r#"{"sub":null}"#, RegisteredClaim::Sub),
             (r#"{"aud":42}"#, RegisteredClaim::Aud),
@@ -674,6 +731,78 @@ mod tests {
             e,
             Err(Error::MalformedClaim {
                 claim: RegisteredClaim::Exp,
+                ..
+            })
+        ));
+    }
+
+    /// RFC 7519 NumericDates may be fractional (`"exp": 1796215339.5` from systems
+    /// with floating-point clocks); they used to be refused as malformed. A fraction is
+    /// rounded the conservative way: `exp` down, `nbf` and `iat` up.
+    #[test]
+    fn fractional_numeric_dates_round_exp_down_and_nbf_iat_up() {
+        let read = |json: &str| {
+            let c = Claims::<NoCustomClaims>::from_json::<NumericDate>(json.as_bytes()).unwrap();
+            (
+                c.exp.map(Timestamp::unix_seconds),
+                c.nbf.map(Timestamp::unix_seconds),
+                c.iat.map(Timestamp::unix_seconds),
+            )
+        };
+        assert_eq!(
+            read(r#"{"exp":1796215339.5,"nbf":1796214439.5,"iat":1796214439.25}"#),
+            (
+                Some(1_796_215_339),
+                Some(1_796_214_440),
+                Some(1_796_214_440)
+            )
+        );
+        assert_eq!(
+            read(r#"{"exp":1796215339.999,"nbf":1796214439.001,"iat":0.5}"#),
+            (Some(1_796_215_339), Some(1_796_214_440), Some(1))
+        );
+        // Whole numbers in any JSON number form are read exactly.
+        assert_eq!(
+            read(r#"{"exp":1.7e9,"nbf":1700000000.0,"iat":17e8}"#),
+            (
+                Some(1_700_000_000),
+                Some(1_700_000_000),
+                Some(1_700_000_000)
+            )
+        );
+        // The range holds before rounding: the last second of 9999 and the epoch.
+        assert_eq!(
+            read(r#"{"exp":253402300798.5,"nbf":0.0,"iat":253402300798.5}"#),
+            (Some(253_402_300_798), Some(0), Some(253_402_300_799))
+        );
+        // Written back, a rounded time is an integer.
+        let c =
+            Claims::<NoCustomClaims>::from_json::<NumericDate>(br#"{"exp":1796215339.5}"#).unwrap();
+        assert_eq!(
+            c.to_json::<NumericDate>().unwrap(),
+            br#"{"exp":1796215339}"#.to_vec()
+        );
+    }
+
+    /// Fractional RFC 3339 seconds follow the same rule as fractional NumericDates.
+    #[test]
+    fn fractional_rfc3339_seconds_round_exp_down_and_nbf_iat_up() {
+        let c = Claims::<NoCustomClaims>::from_json::<Rfc3339>(
+            br#"{"exp":"2022-01-01T00:00:00.9Z","nbf":"2022-01-01T00:00:00.1Z","iat":"2022-01-01T00:00:00.000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.exp.map(Timestamp::unix_seconds), Some(1_640_995_200));
+        assert_eq!(c.nbf.map(Timestamp::unix_seconds), Some(1_640_995_201));
+        assert_eq!(c.iat.map(Timestamp::unix_seconds), Some(1_640_995_200));
+        // Rounded up past 9999, a `nbf` is out of range; an `exp` is not.
+        assert!(
+            Claims::<NoCustomClaims>::from_json::<Rfc3339>(br#"{"exp":"9999-12-31T23:59:59.5Z"}"#)
+                .is_ok()
+        );
+        assert!(matches!(
+            Claims::<NoCustomClaims>::from_json::<Rfc3339>(br#"{"nbf":"9999-12-31T23:59:59.5Z"}"#),
+            Err(Error::MalformedClaim {
+                claim: RegisteredClaim::Nbf,
                 ..
             })
         ));
@@ -848,6 +977,22 @@ mod tests {
                 prop_assert_eq!(&Claims::<App>::from_json::<NumericDate>(&jwt).unwrap(), &c);
                 let paseto = c.to_json::<Rfc3339>().unwrap();
                 prop_assert_eq!(&Claims::<App>::from_json::<Rfc3339>(&paseto).unwrap(), &c);
+            }
+
+            /// Any whole second plus a fraction: `exp` reads as the second, `nbf` and
+            /// `iat` as the next; never outside the written instant's second.
+            #[test]
+            fn fractional_numeric_dates_round_conservatively(
+                secs in 0..253_402_300_799_i64,
+                millis in 1..1000_u32,
+            ) {
+                let json = format!(
+                    r#"{{"exp":{secs}.{millis:03},"nbf":{secs}.{millis:03},"iat":{secs}.{millis:03}}}"#
+                );
+                let c = Claims::<NoCustomClaims>::from_json::<NumericDate>(json.as_bytes()).unwrap();
+                prop_assert_eq!(c.exp.map(Timestamp::unix_seconds), Some(secs));
+                prop_assert_eq!(c.nbf.map(Timestamp::unix_seconds), Some(secs + 1));
+                prop_assert_eq!(c.iat.map(Timestamp::unix_seconds), Some(secs + 1));
             }
 
             #[test]

@@ -6,10 +6,11 @@
 //! in UTC, `YYYY-MM-DDTHH:MM:SSZ`), so a timestamp written by either format reads back
 //! as the same value.
 //!
-//! RFC 3339 strings written by other issuers may carry a UTC offset or fractional
-//! seconds. Offsets are applied exactly; fractional seconds are truncated, which can
-//! only make `exp` earlier and moves `nbf`/`iat` by less than one second, well inside
-//! the default leeway.
+//! Times written by other issuers may be finer than the second: RFC 3339 strings with
+//! fractional seconds, JWT NumericDates with a fraction (`1796215339.5`). Offsets are
+//! applied exactly. [`Timestamp::parse_rfc3339`] truncates a fraction; the claims of a
+//! token are rounded the conservative way, `exp` down and `nbf`/`iat` up
+//! ([`crate::claims`]), so a token is never valid longer, nor earlier, than written.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -86,7 +87,7 @@ impl Timestamp {
     /// [`Error::InvalidTimestamp`] naming what is malformed, or
     /// [`Error::TimestampOutOfRange`] outside 1970–9999 UTC.
     pub fn parse_rfc3339(s: &str) -> Result<Self> {
-        parse_rfc3339(s.as_bytes())
+        parse_rfc3339_with_fraction(s.as_bytes()).map(|(t, _)| t)
     }
 }
 
@@ -163,34 +164,58 @@ impl Clock for ManualClock {
     }
 }
 
-/// Parses a duration written as a whole number and one unit: `90s`, `15m`, `2h`, `7d`.
-/// The one duration syntax of tessera's tools (a leeway, a lifetime, a time to live).
+/// Parses a duration: a whole number and a unit (`90s`, `15m`, `2h`, `7d`), or several
+/// such parts from the largest unit down, each unit at most once (`1h30m`, `1d12h`,
+/// `2m30s`). The one duration syntax of tessera's tools (a leeway, a lifetime, a time
+/// to live).
 ///
 /// # Errors
 /// [`Error::MalformedDuration`] saying what is wrong with the text;
-/// [`Error::DurationTooLarge`] when the number of seconds does not fit in 64 bits (the
-/// number itself, or once multiplied by its unit).
+/// [`Error::DurationTooLarge`] when the number of seconds does not fit in 64 bits (a
+/// number itself, once multiplied by its unit, or the sum of the parts).
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or(Error::MalformedDuration("needs a unit (s, m, h or d)"))?;
-    let (number, unit) = s.split_at(split);
-    if number.is_empty() {
-        return Err(Error::MalformedDuration("must start with a whole number"));
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(Error::MalformedDuration("needs a unit (s, m, h or d)"));
     }
-    let unit_secs: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(Error::MalformedDuration("the unit must be s, m, h or d")),
-    };
-    // Only ASCII digits remain, so the one way to fail is to be too large.
-    let n: u64 = number.parse().map_err(|_| Error::DurationTooLarge)?;
-    n.checked_mul(unit_secs)
-        .map(Duration::from_secs)
-        .ok_or(Error::DurationTooLarge)
+    let mut total: u64 = 0;
+    // The unit of the previous part, in seconds: each part's unit is smaller.
+    let mut previous: Option<u64> = None;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or(Error::MalformedDuration("needs a unit (s, m, h or d)"))?;
+        let (number, after) = rest.split_at(split);
+        // A unit runs up to the next digit, so only the first part can lack a number.
+        if number.is_empty() {
+            return Err(Error::MalformedDuration("must start with a whole number"));
+        }
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let unit_secs: u64 = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(Error::MalformedDuration("the unit must be s, m, h or d")),
+        };
+        if previous.is_some_and(|p| unit_secs >= p) {
+            return Err(Error::MalformedDuration(
+                "units go from the largest to the smallest, each once (e.g. 1h30m)",
+            ));
+        }
+        previous = Some(unit_secs);
+        // Only ASCII digits remain, so the one way to fail is to be too large.
+        let n: u64 = number.parse().map_err(|_| Error::DurationTooLarge)?;
+        total = n
+            .checked_mul(unit_secs)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or(Error::DurationTooLarge)?;
+        rest = next;
+    }
+    Ok(Duration::from_secs(total))
 }
 
 // Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
@@ -271,7 +296,9 @@ impl Cursor<'_> {
     }
 }
 
-fn parse_rfc3339(s: &[u8]) -> Result<Timestamp> {
+/// Parses an RFC 3339 `date-time`: the instant, its fraction of a second truncated, and
+/// whether that fraction was other than zero.
+pub(crate) fn parse_rfc3339_with_fraction(s: &[u8]) -> Result<(Timestamp, bool)> {
     if s.len() > MAX_RFC3339_LEN {
         return Err(Error::InvalidTimestamp(
             "longer than any RFC 3339 date-time",
@@ -289,10 +316,12 @@ fn parse_rfc3339(s: &[u8]) -> Result<Timestamp> {
     let minute = c.digits(2, "minute must be two digits")?;
     c.eat(b":", "expected ':' after minute")?;
     let second = c.digits(2, "second must be two digits")?;
+    let mut fraction = false;
     if c.peek() == Some(b'.') {
         c.pos += 1;
         let start = c.pos;
-        while matches!(c.peek(), Some(b'0'..=b'9')) {
+        while let Some(digit @ b'0'..=b'9') = c.peek() {
+            fraction |= digit != b'0';
             c.pos += 1;
         }
         if c.pos == start {
@@ -332,7 +361,7 @@ fn parse_rfc3339(s: &[u8]) -> Result<Timestamp> {
         ));
     }
     let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    Timestamp::from_unix_seconds(local - offset_secs)
+    Ok((Timestamp::from_unix_seconds(local - offset_secs)?, fraction))
 }
 
 #[cfg(test)]
@@ -455,6 +484,24 @@ mod tests {
         }
     }
 
+    /// `--ttl 1h30m` used to be refused ("the unit must be s, m, h or d").
+    #[test]
+    fn durations_combine_parts_from_the_largest_unit_down() {
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d12h"), Ok(Duration::from_secs(129_600)));
+        assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
+        assert_eq!(
+            parse_duration("1d2h3m4s"),
+            Ok(Duration::from_secs(86_400 + 7200 + 180 + 4))
+        );
+        assert_eq!(parse_duration("0h90m"), Ok(Duration::from_secs(5400)));
+        // Each part fits, the sum does not.
+        assert_eq!(
+            parse_duration("213503982334601d86400s"),
+            Err(Error::DurationTooLarge)
+        );
+    }
+
     /// A number of seconds that overflows used to be reported as "must start with a
     /// whole number" (the number) or "unit must be s, m, h or d" (once multiplied).
     #[test]
@@ -482,6 +529,17 @@ mod tests {
         }
         for (bad, why) in [
             ("", "needs a unit (s, m, h or d)"),
+            ("1h30", "needs a unit (s, m, h or d)"),
+            (
+                "30m1h",
+                "units go from the largest to the smallest, each once (e.g. 1h30m)",
+            ),
+            (
+                "1h1h",
+                "units go from the largest to the smallest, each once (e.g. 1h30m)",
+            ),
+            ("1h 30m", "the unit must be s, m, h or d"),
+            ("1h-30m", "the unit must be s, m, h or d"),
             ("15", "needs a unit (s, m, h or d)"),
             ("m", "must start with a whole number"),
             ("-1s", "must start with a whole number"),

@@ -6,6 +6,11 @@ use std::fmt;
 
 /// A public-key JWS algorithm. A [`SigningKey`](crate::SigningKey) or
 /// [`VerifyingKey`](crate::VerifyingKey) is created for exactly one of these.
+///
+/// ES256, ES384, EdDSA, PS256 and RS256 sign and verify ([`Algorithm::SIGNING`]).
+/// RS384, RS512, PS384, PS512 and ES512 are verified only, for tokens from other
+/// systems ([`Algorithm::can_sign`]); a `SigningKey` for one of them is
+/// [`Error::VerifyOnlyAlgorithm`](crate::Error::VerifyOnlyAlgorithm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -20,17 +25,49 @@ pub enum Algorithm {
     Ps256,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA keys of 2048 bits or more).
     Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384: verification only.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512: verification only.
+    Rs512,
+    /// RSASSA-PSS with SHA-384: verification only.
+    Ps384,
+    /// RSASSA-PSS with SHA-512: verification only.
+    Ps512,
+    /// ECDSA on P-521 with SHA-512: verification only.
+    Es512,
 }
 
 impl Algorithm {
-    /// Every supported public-key algorithm.
-    pub const ALL: [Self; 5] = [
+    /// Every supported public-key algorithm: those that sign, then those verified only.
+    pub const ALL: [Self; 10] = [
+        Self::Es256,
+        Self::Es384,
+        Self::EdDsa,
+        Self::Ps256,
+        Self::Rs256,
+        Self::Rs384,
+        Self::Rs512,
+        Self::Ps384,
+        Self::Ps512,
+        Self::Es512,
+    ];
+
+    /// The algorithms a [`SigningKey`](crate::SigningKey) signs with.
+    pub const SIGNING: [Self; 5] = [
         Self::Es256,
         Self::Es384,
         Self::EdDsa,
         Self::Ps256,
         Self::Rs256,
     ];
+
+    /// Whether tokens are signed with this algorithm here (`false`: verified only).
+    pub const fn can_sign(self) -> bool {
+        matches!(
+            self,
+            Self::Es256 | Self::Es384 | Self::EdDsa | Self::Ps256 | Self::Rs256
+        )
+    }
 
     /// The `alg` header value.
     pub const fn name(self) -> &'static str {
@@ -40,6 +77,11 @@ impl Algorithm {
             Self::EdDsa => "EdDSA",
             Self::Ps256 => "PS256",
             Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
+            Self::Es512 => "ES512",
         }
     }
 
@@ -53,7 +95,10 @@ impl Algorithm {
         match self {
             Self::Es256 | Self::EdDsa => Some(64),
             Self::Es384 => Some(96),
-            Self::Ps256 | Self::Rs256 => None,
+            Self::Es512 => Some(132),
+            Self::Ps256 | Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps384 | Self::Ps512 => {
+                None
+            }
         }
     }
 }
@@ -196,6 +241,11 @@ mod tests {
         for a in HmacAlgorithm::ALL {
             assert_eq!(HmacAlgorithm::from_name(a.name()), Some(a));
         }
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::SIGNING.contains(&a), a.can_sign(), "{a}");
+        }
+        assert_eq!(Algorithm::from_name("RS384"), Some(Algorithm::Rs384));
+        assert!(!Algorithm::Es512.can_sign());
         assert_eq!(Algorithm::from_name("none"), None);
         assert_eq!(Algorithm::from_name("es256"), None);
         assert_eq!(Algorithm::from_name("HS256"), None);

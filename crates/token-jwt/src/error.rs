@@ -143,6 +143,10 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A [`SigningKey`](crate::SigningKey) was asked for an algorithm this crate only
+    /// verifies (RS384, RS512, PS384, PS512, ES512).
+    #[error("{0} is verified, never signed, here: sign with ES256, ES384, EdDSA, PS256 or RS256")]
+    VerifyOnlyAlgorithm(&'static str),
     /// A JWKS entry carries private or secret members (`d`, `p`, `k`, …). A published
     /// key set holds public keys only.
     #[error(

@@ -88,6 +88,9 @@ impl EcdhCurve {
             Curve::P384 => Err(Error::UnsupportedKey(
                 "ECDH-ES+A256KW keys are P-256 or X25519; P-384 is not supported",
             )),
+            Curve::P521 => Err(Error::UnsupportedKey(
+                "ECDH-ES+A256KW keys are P-256 or X25519; P-521 is not supported",
+            )),
             Curve::Ed25519 => Err(Error::KeyAlgorithmMismatch {
                 expected: ECDH_ES_A256KW,
                 reason: "an Ed25519 key signs; X25519 is its key-agreement counterpart".into(),

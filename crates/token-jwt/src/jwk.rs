@@ -34,6 +34,8 @@ pub const MAX_JWK_LEN: usize = 16 * 1024;
 pub(crate) enum Curve {
     P256,
     P384,
+    /// ES512 signatures, verified only.
+    P521,
     Ed25519,
     X25519,
 }
@@ -43,6 +45,7 @@ impl Curve {
         match self {
             Self::P256 => "P-256",
             Self::P384 => "P-384",
+            Self::P521 => "P-521",
             Self::Ed25519 => "Ed25519",
             Self::X25519 => "X25519",
         }
@@ -53,6 +56,7 @@ impl Curve {
         match self {
             Self::P256 | Self::Ed25519 | Self::X25519 => 32,
             Self::P384 => 48,
+            Self::P521 => 66,
         }
     }
 
@@ -60,6 +64,7 @@ impl Curve {
         match self {
             Self::P256 => Some(Nid::X9_62_PRIME256V1),
             Self::P384 => Some(Nid::SECP384R1),
+            Self::P521 => Some(Nid::SECP521R1),
             Self::Ed25519 | Self::X25519 => None,
         }
     }
@@ -68,7 +73,7 @@ impl Curve {
         match name {
             "P-256" => Ok(Self::P256),
             "P-384" => Ok(Self::P384),
-            "P-521" => Err(Error::UnsupportedKey("EC curve P-521")),
+            "P-521" => Ok(Self::P521),
             "secp256k1" => Err(Error::UnsupportedKey("EC curve secp256k1")),
             _ => Err(Error::UnsupportedKey("unknown EC curve")),
         }
@@ -236,7 +241,7 @@ impl PublicKey {
                 let curve = match ec.group().curve_name() {
                     Some(Nid::X9_62_PRIME256V1) => Curve::P256,
                     Some(Nid::SECP384R1) => Curve::P384,
-                    Some(Nid::SECP521R1) => return Err(Error::UnsupportedKey("EC curve P-521")),
+                    Some(Nid::SECP521R1) => Curve::P521,
                     _ => return Err(Error::UnsupportedKey("EC curve")),
                 };
                 let mut ctx = BigNumContext::new().map_err(bad)?;
@@ -741,10 +746,11 @@ mod tests {
         assert!(private.has_private_parts());
         let text = serde_json::to_string(&private).unwrap();
         assert!(!text.contains("\"d\""), "{text}");
-        let unsupported = JwkIn::parse(r#"{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}"#).unwrap();
+        let unsupported =
+            JwkIn::parse(r#"{"kty":"EC","crv":"secp256k1","x":"AA","y":"AA"}"#).unwrap();
         assert_eq!(
             PublicKey::from_jwk(&unsupported),
-            Err(Error::UnsupportedKey("EC curve P-521"))
+            Err(Error::UnsupportedKey("EC curve secp256k1"))
         );
     }
 }

@@ -135,10 +135,11 @@ impl Jwks {
     /// An entry is used when its `use` (if any) is `sig`, its `key_ops` (if any) allow
     /// `verify`, and its algorithm is supported. The algorithm is the entry's `alg`; an
     /// entry without `alg` gets the only algorithm its key fits (EC P-256 → ES256, EC
-    /// P-384 → ES384, OKP Ed25519 → EdDSA), and an RSA entry without `alg` gets RS256,
-    /// the algorithm OpenID Connect requires. Entries of other types, curves or
-    /// algorithms (P-521, RS384, RSA-OAEP encryption keys, …) are skipped. An entry
-    /// without `kid` is named by its RFC 7638 thumbprint.
+    /// P-384 → ES384, EC P-521 → ES512, OKP Ed25519 → EdDSA), and an RSA entry without
+    /// `alg` gets RS256, the algorithm OpenID Connect requires. Entries of other types,
+    /// curves or algorithms (secp256k1, Ed448, RSA-OAEP encryption keys, …) are skipped;
+    /// [`Jwks::skipped_verifying_keys`] says which, and why. An entry without `kid` is
+    /// named by its RFC 7638 thumbprint.
     ///
     /// # Errors
     /// [`Error::EmptyKeySet`] when no entry is usable; an entry of a supported kind that
@@ -148,18 +149,8 @@ impl Jwks {
     pub fn verifying_keys(&self) -> Result<KeyRing<VerifyingKey>> {
         let mut ring = KeyRing::verify_only();
         for jwk in &self.keys {
-            if !jwk.allows("sig", "verify") {
+            let Ok((alg, public)) = signature_key(jwk)? else {
                 continue;
-            }
-            let alg = match jwk.alg.as_deref() {
-                Some(name) => Algorithm::from_name(name),
-                None => inferred_algorithm(jwk),
-            };
-            let Some(alg) = alg else { continue };
-            let public = match PublicKey::from_jwk(jwk) {
-                Ok(public) => public,
-                Err(Error::UnsupportedKey(_)) => continue,
-                Err(e) => return Err(e),
             };
             let kid = jwk.kid.as_deref().map(KeyId::new).transpose()?;
             let key = VerifyingKey::from_public(alg, public, kid)?;
@@ -170,6 +161,110 @@ impl Jwks {
         }
         Ok(ring)
     }
+
+    /// The entries [`Jwks::verifying_keys`] skips, in order, each with why: not a
+    /// signature key, an algorithm or a key type this crate does not verify. (An entry
+    /// that is malformed fails `verifying_keys` instead, and is not listed here.)
+    pub fn skipped_verifying_keys(&self) -> Vec<SkippedKey> {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter_map(|(index, jwk)| match signature_key(jwk) {
+                Ok(Err(reason)) => Some(SkippedKey {
+                    index,
+                    kid: jwk.kid.as_deref().map(crate::error::echo),
+                    reason,
+                }),
+                Ok(Ok(_)) | Err(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// A JWKS entry that is not used to verify signatures, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedKey {
+    /// The entry's position in `keys`.
+    pub index: usize,
+    /// Its `kid`, if any, cut to something safe to echo (as error messages do).
+    pub kid: Option<String>,
+    /// Why it is skipped.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry {}", self.index)?;
+        if let Some(kid) = &self.kid {
+            write!(f, " (kid {kid})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Why a JWKS entry is not a signature verification key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Its `use` or `key_ops` do not allow verifying signatures (an encryption key).
+    NotForSignatures,
+    /// Its `alg` names an algorithm this crate does not verify (`RSA-OAEP`,
+    /// `ECDH-ES`, `HS256`, …), echoed safely.
+    UnsupportedAlgorithm(String),
+    /// It has no `alg`, and its key type or curve fits no supported algorithm (an
+    /// X25519 key, an `oct` key).
+    NoAlgorithm,
+    /// Its key type or curve is not supported (secp256k1, Ed448, …).
+    UnsupportedKey(&'static str),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotForSignatures => {
+                f.write_str("not a signature key (its `use` or `key_ops` say otherwise)")
+            }
+            Self::UnsupportedAlgorithm(alg) => write!(f, "algorithm `{alg}` is not verified"),
+            Self::NoAlgorithm => {
+                f.write_str("no `alg`, and its key type implies no signature algorithm")
+            }
+            Self::UnsupportedKey(why) => write!(f, "unsupported key: {why}"),
+        }
+    }
+}
+
+/// What an entry is for: `Ok(Ok(..))` a signature key and its algorithm, `Ok(Err(..))`
+/// skipped, and why; `Err(..)` malformed.
+fn signature_key(jwk: &JwkIn) -> Result<std::result::Result<(Algorithm, PublicKey), SkipReason>> {
+    if !jwk.allows("sig", "verify") {
+        return Ok(Err(SkipReason::NotForSignatures));
+    }
+    let alg = match jwk.alg.as_deref() {
+        Some(name) => match Algorithm::from_name(name) {
+            Some(alg) => alg,
+            None => {
+                return Ok(Err(SkipReason::UnsupportedAlgorithm(crate::error::echo(
+                    name,
+                ))));
+            }
+        },
+        None => match inferred_algorithm(jwk) {
+            Some(alg) => alg,
+            // An unsupported curve says more than the missing `alg` it implies.
+            None => {
+                return Ok(Err(match PublicKey::from_jwk(jwk) {
+                    Err(Error::UnsupportedKey(why)) => SkipReason::UnsupportedKey(why),
+                    _ => SkipReason::NoAlgorithm,
+                }));
+            }
+        },
+    };
+    match PublicKey::from_jwk(jwk) {
+        Ok(public) => Ok(Ok((alg, public))),
+        Err(Error::UnsupportedKey(why)) => Ok(Err(SkipReason::UnsupportedKey(why))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The one signature algorithm a key without `alg` fits.
@@ -177,6 +272,7 @@ fn inferred_algorithm(jwk: &JwkIn) -> Option<Algorithm> {
     match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("EC", Some("P-256")) => Some(Algorithm::Es256),
         ("EC", Some("P-384")) => Some(Algorithm::Es384),
+        ("EC", Some("P-521")) => Some(Algorithm::Es512),
         ("OKP", Some("Ed25519")) => Some(Algorithm::EdDsa),
         ("RSA", _) => Some(Algorithm::Rs256),
         _ => None,

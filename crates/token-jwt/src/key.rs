@@ -138,13 +138,43 @@ impl VerifyingKey {
                     .verifier_from_jwk(&public.to_josekit()?)
                     .map_err(invalid)?,
             ),
+            (
+                Algorithm::Es512,
+                PublicKey::Ec {
+                    curve: Curve::P521, ..
+                },
+            ) => Box::new(
+                josekit::jws::ES512
+                    .verifier_from_jwk(&public.to_josekit()?)
+                    .map_err(invalid)?,
+            ),
             (Algorithm::Rs256, PublicKey::Rsa { .. }) => Box::new(
                 josekit::jws::RS256
                     .verifier_from_jwk(&public.to_josekit()?)
                     .map_err(invalid)?,
             ),
+            (Algorithm::Rs384, PublicKey::Rsa { .. }) => Box::new(
+                josekit::jws::RS384
+                    .verifier_from_jwk(&public.to_josekit()?)
+                    .map_err(invalid)?,
+            ),
+            (Algorithm::Rs512, PublicKey::Rsa { .. }) => Box::new(
+                josekit::jws::RS512
+                    .verifier_from_jwk(&public.to_josekit()?)
+                    .map_err(invalid)?,
+            ),
             (Algorithm::Ps256, PublicKey::Rsa { .. }) => Box::new(
                 josekit::jws::PS256
+                    .verifier_from_jwk(&public.to_josekit()?)
+                    .map_err(invalid)?,
+            ),
+            (Algorithm::Ps384, PublicKey::Rsa { .. }) => Box::new(
+                josekit::jws::PS384
+                    .verifier_from_jwk(&public.to_josekit()?)
+                    .map_err(invalid)?,
+            ),
+            (Algorithm::Ps512, PublicKey::Rsa { .. }) => Box::new(
+                josekit::jws::PS512
                     .verifier_from_jwk(&public.to_josekit()?)
                     .map_err(invalid)?,
             ),
@@ -262,6 +292,7 @@ impl SigningKey {
     /// [`token_core::Error::RandomnessUnavailable`] (in [`Error::Core`]) if the OS
     /// generator fails; [`Error::SigningFailed`] if OpenSSL cannot generate the key.
     pub fn generate(alg: Algorithm) -> Result<Self> {
+        check_can_sign(alg)?;
         let failed = |_| Error::SigningFailed;
         let pkey = match alg {
             Algorithm::EdDsa => {
@@ -284,6 +315,7 @@ impl SigningKey {
                 PKey::from_rsa(Rsa::generate(GENERATED_RSA_BITS).map_err(failed)?)
                     .map_err(failed)?
             }
+            other => return Err(Error::VerifyOnlyAlgorithm(other.name())),
         };
         Self::from_openssl(alg, pkey, None)
     }
@@ -296,6 +328,7 @@ impl SigningKey {
     /// [`Error::KeyAlgorithmMismatch`] when the key does not fit `alg`;
     /// [`Error::WeakKey`] / [`Error::UnsupportedKey`] as their names say.
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self> {
+        check_can_sign(alg)?;
         match pem_label(pem)? {
             "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" if !pem.contains("ENCRYPTED") => {}
             "ENCRYPTED PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
@@ -314,6 +347,7 @@ impl SigningKey {
     /// # Errors
     /// As [`SigningKey::from_pem`].
     pub fn from_der(alg: Algorithm, der: &[u8]) -> Result<Self> {
+        check_can_sign(alg)?;
         let pkey = PKey::private_key_from_der(der)
             .map_err(|_| Error::InvalidKey("unreadable DER private key"))?;
         Self::from_openssl(alg, pkey, None)
@@ -327,6 +361,7 @@ impl SigningKey {
     /// As [`SigningKey::from_pem`]; [`Error::InvalidKey`] when the public members do not
     /// match the private ones.
     pub fn from_jwk(alg: Algorithm, jwk: &str) -> Result<Self> {
+        check_can_sign(alg)?;
         let jwk = JwkIn::parse(jwk)?;
         check_jwk_use(&jwk, alg, "sig", "sign")?;
         let kid = jwk.kid.as_deref().map(KeyId::new).transpose()?;
@@ -454,6 +489,7 @@ impl SigningKey {
                     reason: verifying.public().describe(),
                 });
             }
+            other => return Err(Error::VerifyOnlyAlgorithm(other.name())),
         };
         Ok(Self {
             alg,
@@ -567,12 +603,22 @@ impl SigningKey {
     }
 }
 
+/// Refuses an algorithm that is verified only (RS384, RS512, PS384, PS512, ES512).
+fn check_can_sign(alg: Algorithm) -> Result<()> {
+    if alg.can_sign() {
+        Ok(())
+    } else {
+        Err(Error::VerifyOnlyAlgorithm(alg.name()))
+    }
+}
+
 /// An EC private key from its components, checked: `d·G` must be the public point.
 fn ec_private_from_components(curve: Curve, x: &[u8], y: &[u8], d: &[u8]) -> Result<PKey<Private>> {
     let bad = |_| Error::InvalidKey("EC private key");
     let nid = match curve {
         Curve::P256 => Nid::X9_62_PRIME256V1,
         Curve::P384 => Nid::SECP384R1,
+        Curve::P521 => Nid::SECP521R1,
         _ => return Err(Error::InvalidKey("EC curve")),
     };
     if d.len() != curve.len() {
@@ -709,7 +755,7 @@ mod tests {
 
     #[test]
     fn generated_keys_round_trip_through_every_format() {
-        for alg in Algorithm::ALL {
+        for alg in Algorithm::SIGNING {
             let key = SigningKey::generate(alg).unwrap();
             assert_eq!(key.algorithm(), alg);
             assert_eq!(key.key_id().as_str(), key.verifying_key().thumbprint());

@@ -21,7 +21,7 @@ pub use header::{Header, MAX_HEADER_DEPTH, MAX_HEADER_LEN};
 pub use hmac::HmacKey;
 pub use jwe::{CONTENT_ENCRYPTION, DecryptingKey, DirectKey, EcdhCurve, EncryptingKey};
 pub use jwk::{MAX_JWK_LEN, MAX_RSA_BITS, MIN_RSA_BITS};
-pub use jwks::{Jwks, MAX_JWKS_KEYS, MAX_JWKS_LEN};
+pub use jwks::{Jwks, MAX_JWKS_KEYS, MAX_JWKS_LEN, SkipReason, SkippedKey};
 pub use jws::{JwsSigningKey, JwtVerifier, SigningKeySet, VerificationKey};
 pub use key::{GENERATED_RSA_BITS, SigningKey, VerifyingKey, pem_label};
 pub use unverified::{

@@ -18,9 +18,9 @@ use token_core::{
 };
 use token_jwt::{
     Algorithm, DecryptingKey, DirectKey, EcdhCurve, EncryptingKey, Error, HmacAlgorithm, HmacKey,
-    Jwks, JwtVerifier, MAX_JWKS_KEYS, MAX_JWKS_LEN, SigningKey, SigningKeySet, TokenType,
-    VerifyingKey, dangerous_decode_header, dangerous_decode_parts, dangerous_decode_unverified,
-    hazmat,
+    Jwks, JwtVerifier, MAX_JWKS_KEYS, MAX_JWKS_LEN, SigningKey, SigningKeySet, SkipReason,
+    TokenType, VerifyingKey, dangerous_decode_header, dangerous_decode_parts,
+    dangerous_decode_unverified, hazmat,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ fn app_claims() -> Claims<Scope> {
 
 #[test]
 fn every_algorithm_signs_and_verifies() {
-    for alg in Algorithm::ALL {
+    for alg in Algorithm::SIGNING {
         let key = SigningKey::generate(alg).unwrap();
         let token = key.sign(&app_claims()).unwrap();
         let token = token.expose_secret();
@@ -147,7 +147,7 @@ fn asymmetric_capability() {
 
 #[test]
 fn keys_read_pem_and_der() {
-    for alg in Algorithm::ALL {
+    for alg in Algorithm::SIGNING {
         let key = SigningKey::generate(alg).unwrap();
         let pem = key.dangerous_to_pkcs8_pem().unwrap();
         let pkey =
@@ -284,7 +284,7 @@ fn keys_must_fit_their_algorithm() {
             Err(Error::WeakKey("RSA modulus under 2048 bits"))
         );
     }
-    // An X25519 key is not a signature key; P-521 is not supported.
+    // An X25519 key is not a signature key; a P-521 key is an ES512 key, verified only.
     let x25519 = openssl::pkey::PKey::generate_x25519().unwrap();
     let x25519 = String::from_utf8(x25519.private_key_to_pem_pkcs8().unwrap()).unwrap();
     assert!(matches!(
@@ -294,9 +294,16 @@ fn keys_must_fit_their_algorithm() {
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP521R1).unwrap();
     let p521 = openssl::ec::EcKey::generate(&group).unwrap();
     let p521 = String::from_utf8(p521.private_key_to_pem().unwrap()).unwrap();
+    assert!(matches!(
+        SigningKey::from_pem(Algorithm::Es256, &p521),
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "ES256",
+            ..
+        })
+    ));
     assert_eq!(
-        SigningKey::from_pem(Algorithm::Es256, &p521).map(drop),
-        Err(Error::UnsupportedKey("EC curve P-521"))
+        SigningKey::from_pem(Algorithm::Es512, &p521).map(drop),
+        Err(Error::VerifyOnlyAlgorithm("ES512"))
     );
 }
 
@@ -376,6 +383,7 @@ fn jwk_import_checks_alg_use_and_consistency() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one key set, entry by entry
 fn jwks_reads_what_it_can_use_and_skips_the_rest() {
     let es = SigningKey::generate(Algorithm::Es256).unwrap();
     let ed = SigningKey::generate(Algorithm::EdDsa).unwrap();
@@ -405,17 +413,22 @@ fn jwks_reads_what_it_can_use_and_skips_the_rest() {
             ed_entry,
             // No alg on RSA: RS256.
             strip(rsa.to_jwk(), &["alg"]),
-            // Skipped: an encryption key, an unsupported curve and algorithm, sign-only.
-            serde_json::from_str::<serde_json::Value>(&recipient.encrypting_key().to_jwk()).unwrap(),
+            // Verified only, but used: ES512 (P-521, no alg) and RS384.
             p521,
             rs384,
+            // Skipped: an encryption key, a sign-only key, an encryption algorithm, an
+            // unsupported curve, and a key type that implies no algorithm.
+            serde_json::from_str::<serde_json::Value>(&recipient.encrypting_key().to_jwk()).unwrap(),
             sign_only,
+            serde_json::json!({"kty": "RSA", "kid": "oaep", "alg": "RSA-OAEP", "n": "AQAB", "e": "AQAB"}),
+            serde_json::json!({"kty": "EC", "kid": "k1", "crv": "secp256k1", "x": "AA", "y": "AA"}),
+            serde_json::json!({"kty": "OKP", "crv": "X25519", "x": "AA"}),
         ],
         "extra": "ignored",
     })
     .to_string();
     let jwks = Jwks::from_json(&set).unwrap();
-    assert_eq!(jwks.len(), 7);
+    assert_eq!(jwks.len(), 10);
     let ring = jwks.verifying_keys().unwrap();
     let ids: Vec<_> = ring
         .iter()
@@ -435,7 +448,49 @@ fn jwks_reads_what_it_can_use_and_skips_the_rest() {
                 Algorithm::Rs256,
                 KeyStatus::VerifyOnly
             ),
+            (
+                KeyId::new("bilbo.baggins@hobbiton.example").unwrap(),
+                Algorithm::Es512,
+                KeyStatus::VerifyOnly
+            ),
+            (
+                KeyId::new("rs384").unwrap(),
+                Algorithm::Rs384,
+                KeyStatus::VerifyOnly
+            ),
         ]
+    );
+    // What was skipped, and why: said rather than left to "no usable key".
+    let skipped: Vec<(usize, Option<String>, SkipReason)> = jwks
+        .skipped_verifying_keys()
+        .into_iter()
+        .map(|k| (k.index, k.kid.clone(), k.reason.clone()))
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            (
+                5,
+                Some(recipient.key_id().to_string()),
+                SkipReason::NotForSignatures
+            ),
+            (6, Some("sign-only".into()), SkipReason::NotForSignatures),
+            (
+                7,
+                Some("oaep".into()),
+                SkipReason::UnsupportedAlgorithm("RSA-OAEP".into())
+            ),
+            (
+                8,
+                Some("k1".into()),
+                SkipReason::UnsupportedKey("EC curve secp256k1")
+            ),
+            (9, None, SkipReason::NoAlgorithm),
+        ]
+    );
+    assert_eq!(
+        jwks.skipped_verifying_keys()[2].to_string(),
+        "entry 7 (kid oaep): algorithm `RSA-OAEP` is not verified"
     );
     let verifier = JwtVerifier::from_jwks(&set).unwrap();
     for key in [&es, &ed, &rsa] {
@@ -456,7 +511,7 @@ fn jwks_reads_what_it_can_use_and_skips_the_rest() {
         !again.contains("x5t") && !again.contains("\"d\""),
         "{again}"
     );
-    assert_eq!(Jwks::from_json(&again).unwrap().len(), 7);
+    assert_eq!(Jwks::from_json(&again).unwrap().len(), 10);
     // The verifier's own key set exports as a JWKS that verifies the same tokens.
     let exported = verifier.to_jwks().to_json();
     let round = JwtVerifier::from_jwks(&exported).unwrap();
@@ -996,4 +1051,120 @@ fn debug_output_never_shows_secrets() {
     let verifier = JwtVerifier::new(key.verifier());
     assert!(format!("{verifier:?}").contains(key.key_id().as_str()));
     assert!(!format!("{:?}", Jwks::new()).is_empty());
+}
+
+/// A key pair made by OpenSSL, as another system would hold it, and a josekit signer for
+/// `alg` over its private half: tokens this crate never signs.
+fn foreign_key(alg: Algorithm) -> (String, Box<dyn josekit::jws::JwsSigner>) {
+    let pkey = match alg {
+        Algorithm::Es512 => {
+            let group =
+                openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP521R1).unwrap();
+            openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap()
+        }
+        _ => openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(),
+    };
+    // What josekit reads for each: RSA keys as PKCS#8 DER (the PSS parameters come from
+    // the algorithm), P-521 keys in the SEC 1 form (`EC PRIVATE KEY`).
+    let der = pkey.private_key_to_pkcs8().unwrap();
+    let public = String::from_utf8(pkey.public_key_to_pem().unwrap()).unwrap();
+    let signer: Box<dyn josekit::jws::JwsSigner> = match alg {
+        Algorithm::Rs384 => Box::new(josekit::jws::RS384.signer_from_der(&der).unwrap()),
+        Algorithm::Rs512 => Box::new(josekit::jws::RS512.signer_from_der(&der).unwrap()),
+        Algorithm::Ps384 => Box::new(josekit::jws::PS384.signer_from_der(&der).unwrap()),
+        Algorithm::Ps512 => Box::new(josekit::jws::PS512.signer_from_der(&der).unwrap()),
+        Algorithm::Es512 => Box::new(
+            josekit::jws::ES512
+                .signer_from_pem(pkey.ec_key().unwrap().private_key_to_pem().unwrap())
+                .unwrap(),
+        ),
+        other => panic!("{other} signs here"),
+    };
+    (public, signer)
+}
+
+/// RS384, RS512, PS384, PS512 and ES512 tokens from other systems verify (they used to
+/// be refused as unsupported); the algorithm is still the key's, never the token's, and
+/// none of them signs here.
+#[test]
+fn verify_only_algorithms_verify_tokens_from_other_systems() {
+    let verify_only: Vec<Algorithm> = Algorithm::ALL
+        .into_iter()
+        .filter(|a| !a.can_sign())
+        .collect();
+    assert_eq!(
+        verify_only,
+        [
+            Algorithm::Rs384,
+            Algorithm::Rs512,
+            Algorithm::Ps384,
+            Algorithm::Ps512,
+            Algorithm::Es512
+        ]
+    );
+    for alg in verify_only {
+        let (public, signer) = foreign_key(alg);
+        let key = VerifyingKey::from_pem(alg, &public).unwrap();
+        // Keycloak-style: a `kid` the caller's single key does not carry, and a
+        // fractional `exp`.
+        let header = format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"kc-1"}}"#);
+        let payload = r#"{"iss":"https://auth.example","sub":"user-1","aud":"api","iat":1700000000,"exp":1700000300.5}"#;
+        let token = forge(&header, payload, &|input| signer.sign(input).unwrap());
+        let verified = key.verify::<()>(&token, &validation()).unwrap();
+        assert_eq!(
+            verified
+                .claims()
+                .exp
+                .map(token_core::Timestamp::unix_seconds),
+            Some(1_700_000_300),
+            "{alg}"
+        );
+        // By `kid` in a set, once the key is named so.
+        let set = JwtVerifier::new(key.clone().with_key_id(KeyId::new("kc-1").unwrap()));
+        set.verify::<()>(&token, &validation()).unwrap();
+        // Tampered: the opaque failure.
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = common::unb64(sig);
+        sig[0] ^= 1;
+        assert_eq!(
+            key.verify::<()>(&format!("{input}.{}", b64(&sig)), &validation())
+                .map(drop),
+            Err(Error::Core(Core::InvalidToken)),
+            "{alg}"
+        );
+        // The key pins the algorithm: another `alg` in the header is refused first.
+        let other = if alg == Algorithm::Es512 {
+            "ES256"
+        } else {
+            "RS256"
+        };
+        let swapped = forge(&format!(r#"{{"alg":"{other}"}}"#), payload, &|input| {
+            signer.sign(input).unwrap()
+        });
+        assert_eq!(
+            key.verify::<()>(&swapped, &validation()).map(drop),
+            Err(Error::AlgorithmNotAllowed {
+                expected: alg.name(),
+                found: other.into()
+            })
+        );
+        // Verified only.
+        assert_eq!(
+            SigningKey::generate(alg).map(drop),
+            Err(Error::VerifyOnlyAlgorithm(alg.name()))
+        );
+    }
+    // An RSA key for RS384 is not an RS256 key for the same token.
+    let (public, signer) = foreign_key(Algorithm::Rs384);
+    let token = forge(r#"{"alg":"RS384"}"#, &claims_json(), &|input| {
+        signer.sign(input).unwrap()
+    });
+    let rs256 = VerifyingKey::from_pem(Algorithm::Rs256, &public).unwrap();
+    assert_eq!(
+        rs256.verify::<()>(&token, &validation()).map(drop),
+        Err(Error::AlgorithmNotAllowed {
+            expected: "RS256",
+            found: "RS384".into()
+        })
+    );
 }

@@ -468,7 +468,7 @@ fn repeated_claims_are_refused() {
 
 #[test]
 fn stripped_truncated_or_tampered_signatures_are_invalid() {
-    for alg in Algorithm::ALL {
+    for alg in Algorithm::SIGNING {
         let key = SigningKey::generate(alg).unwrap();
         let token = signed(&key);
         let (input, sig) = token.rsplit_once('.').unwrap();
@@ -638,7 +638,8 @@ fn malformed_claims_are_errors_after_authentication_only() {
     let header = r#"{"alg":"ES256"}"#;
     for (payload, claim) in [
         (r#"{"exp":"tomorrow","aud":"api"}"#, RegisteredClaim::Exp),
-        (r#"{"exp":1700000300.5}"#, RegisteredClaim::Exp),
+        (r#"{"exp":"1700000300"}"#, RegisteredClaim::Exp),
+        (r#"{"exp":[1700000300.5]}"#, RegisteredClaim::Exp),
         (r#"{"exp":1700000300,"aud":5}"#, RegisteredClaim::Aud),
         (r#"{"exp":1700000300,"iss":null}"#, RegisteredClaim::Iss),
     ] {

@@ -31,7 +31,7 @@ struct Keys {
 }
 
 static KEYS: LazyLock<Keys> = LazyLock::new(|| {
-    let signing: Vec<SigningKey> = Algorithm::ALL
+    let signing: Vec<SigningKey> = Algorithm::SIGNING
         .into_iter()
         .map(|a| SigningKey::generate(a).unwrap())
         .collect();

@@ -192,44 +192,68 @@ fn rfc7520_6_nested_inner_ps256_jwt_verifies_outer_rsa_oaep_is_refused() {
     );
 }
 
-// ---- JWS examples that are refused -----------------------------------------------------------
-
+/// PS384 is verified (not signed): the cookbook's token verifies with a PS384 key, and
+/// is refused by a PS256 key over the same RSA key before any crypto.
 #[test]
-fn rfc7520_4_2_ps384_is_refused() {
+fn rfc7520_4_2_ps384_verifies_with_a_ps384_key_only() {
     let v = vector("jws/4_2.rsa-pss_signature.json");
-    let key =
-        VerifyingKey::from_jwk(Algorithm::Ps256, &text(&public_part(&v["input"]["key"]))).unwrap();
+    let jwk = text(&public_part(&v["input"]["key"]));
+    let key = VerifyingKey::from_jwk(Algorithm::Ps384, &jwk).unwrap();
+    let (header, body) = hazmat::verify_jws(&key, compact(&v)).unwrap();
+    assert_eq!(header.alg(), "PS384");
+    assert_eq!(body, payload(&v).as_bytes());
+    let pss256 = VerifyingKey::from_jwk(Algorithm::Ps256, &jwk).unwrap();
     assert_eq!(
-        hazmat::verify_jws(&key, compact(&v)).map(drop),
+        hazmat::verify_jws(&pss256, compact(&v)).map(drop),
         Err(Error::AlgorithmNotAllowed {
             expected: "PS256",
             found: "PS384".into()
         })
     );
+    // Verified only: the private key does not become a PS384 signer.
+    assert_eq!(
+        SigningKey::from_jwk(Algorithm::Ps384, &text(&v["input"]["key"])).map(drop),
+        Err(Error::VerifyOnlyAlgorithm("PS384"))
+    );
 }
 
+/// ES512 (P-521) is verified (not signed): the cookbook's token verifies with its P-521
+/// key, also through a JWKS entry without `alg` (P-521 implies ES512).
 #[test]
-fn rfc7520_4_3_es512_is_refused() {
+fn rfc7520_4_3_es512_verifies_with_its_p521_key() {
     let v = vector("jws/4_3.ecdsa_signature.json");
-    // The P-521 key itself is not supported...
+    let jwk = text(&public_part(&v["input"]["key"]));
+    let key = VerifyingKey::from_jwk(Algorithm::Es512, &jwk).unwrap();
+    let (header, body) = hazmat::verify_jws(&key, compact(&v)).unwrap();
+    assert_eq!(header.alg(), "ES512");
+    assert_eq!(body, payload(&v).as_bytes());
+    let set = JwtVerifier::from_jwks(&format!(r#"{{"keys":[{jwk}]}}"#)).unwrap();
+    let (_, body) = hazmat::verify_jws_with_set(&set, compact(&v)).unwrap();
+    assert_eq!(body, payload(&v).as_bytes());
+    // A P-521 key is no ES256 key, and ES512 is not signed here.
+    assert!(matches!(
+        VerifyingKey::from_jwk(Algorithm::Es256, &jwk),
+        Err(Error::KeyAlgorithmMismatch {
+            expected: "ES256",
+            ..
+        })
+    ));
     assert_eq!(
-        VerifyingKey::from_jwk(Algorithm::Es256, &text(&public_part(&v["input"]["key"]))).map(drop),
-        Err(Error::UnsupportedKey("EC curve P-521"))
+        SigningKey::from_jwk(Algorithm::Es512, &text(&v["input"]["key"])).map(drop),
+        Err(Error::VerifyOnlyAlgorithm("ES512"))
     );
+    // Its token is refused by any ES256 key before any crypto.
+    let es256 = SigningKey::generate(Algorithm::Es256).unwrap();
     assert_eq!(
-        SigningKey::from_jwk(Algorithm::Es256, &text(&v["input"]["key"])).map(drop),
-        Err(Error::UnsupportedKey("EC curve P-521"))
-    );
-    // ...and its token is refused by any ES256 key before any crypto.
-    let key = SigningKey::generate(Algorithm::Es256).unwrap();
-    assert_eq!(
-        hazmat::verify_jws(key.verifying_key(), compact(&v)).map(drop),
+        hazmat::verify_jws(es256.verifying_key(), compact(&v)).map(drop),
         Err(Error::AlgorithmNotAllowed {
             expected: "ES256",
             found: "ES512".into()
         })
     );
 }
+
+// ---- JWS examples that are refused -----------------------------------------------------------
 
 #[test]
 fn rfc7520_4_5_detached_content_is_refused() {
@@ -418,23 +442,25 @@ fn rfc8037_ecdh_es_direct_is_refused() {
 
 #[test]
 fn rfc7520_3_jwks() {
-    // 3.1/3.2: P-521 is not supported.
+    // 3.1/3.2: P-521 keys verify ES512 only, and never sign.
     let ec_public = text(&vector("jwk/3_1.ec_public_key.json"));
+    assert!(matches!(
+        VerifyingKey::from_jwk(Algorithm::Es256, &ec_public),
+        Err(Error::KeyAlgorithmMismatch { .. })
+    ));
+    let es512 = VerifyingKey::from_jwk(Algorithm::Es512, &ec_public).unwrap();
+    let set = JwtVerifier::from_jwks(&format!(r#"{{"keys":[{ec_public}]}}"#)).unwrap();
+    let (_, key, _) = set.keys().iter().next().unwrap();
+    assert_eq!(key.algorithm(), Algorithm::Es512);
+    assert_eq!(key.thumbprint(), es512.thumbprint());
+    let ec_private = text(&vector("jwk/3_2.ec_private_key.json"));
+    assert!(matches!(
+        SigningKey::from_jwk(Algorithm::Es384, &ec_private),
+        Err(Error::KeyAlgorithmMismatch { .. })
+    ));
     assert_eq!(
-        VerifyingKey::from_jwk(Algorithm::Es256, &ec_public).map(drop),
-        Err(Error::UnsupportedKey("EC curve P-521"))
-    );
-    assert_eq!(
-        JwtVerifier::from_jwks(&format!(r#"{{"keys":[{ec_public}]}}"#)).map(drop),
-        Err(Error::EmptyKeySet)
-    );
-    assert_eq!(
-        SigningKey::from_jwk(
-            Algorithm::Es384,
-            &text(&vector("jwk/3_2.ec_private_key.json"))
-        )
-        .map(drop),
-        Err(Error::UnsupportedKey("EC curve P-521"))
+        SigningKey::from_jwk(Algorithm::Es512, &ec_private).map(drop),
+        Err(Error::VerifyOnlyAlgorithm("ES512"))
     );
 
     // 3.3/3.4: RSA public and private keys import, and are the same key.

@@ -32,7 +32,14 @@
 //! access_ttl = "1h"
 //! ```
 //!
-//! File paths are relative to the configuration file's directory.
+//! File paths are relative to the configuration file's directory. Durations are a whole
+//! number and a unit (`90s`, `15m`, `2h`, `7d`), or several from the largest unit down
+//! (`1h30m`).
+//!
+//! `[dangerous]` raises a limit before the lifetimes are checked: with `access_ttl =
+//! "1h"` there, `[access] ttl` may be anything up to an hour (without it, the access
+//! lifetime is the raised value). Every error names the TOML key it is about (`[access]
+//! ttl = "1h"`), never a Rust method.
 //!
 //! What a file may name follows the crate's features: a JWK access key and a
 //! `[service]` section need `jwt`, a `redis` URL needs `redis`, a `sqlite:` or
@@ -64,7 +71,7 @@ use crate::service::TokenService;
 #[cfg(feature = "jwt")]
 use crate::services::{ServiceAuth, ServicePeers};
 
-/// Parses `90s`, `15m`, `2h`, `7d` (a whole number and one unit).
+/// Parses `90s`, `15m`, `2h`, `7d`, `1h30m` ([`token_core::parse_duration`]).
 ///
 /// # Errors
 /// [`Error::Config`] for anything else.
@@ -141,7 +148,13 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] for invalid TOML or unknown fields.
     pub fn from_toml(text: &str, base: impl Into<PathBuf>) -> Result<Self> {
-        let file: File = toml::from_str(text).map_err(|e| Error::Config(e.message().to_owned()))?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            let key = e.span().and_then(|span| toml_key_at(text, span.start));
+            Error::Config(match key {
+                Some(key) => format!("{key}: {}", e.message()),
+                None => e.message().to_owned(),
+            })
+        })?;
         Ok(Self {
             file,
             base: base.into(),
@@ -159,52 +172,72 @@ impl Config {
         Self::from_toml(&text, base)
     }
 
-    /// The policy the file describes (no key is loaded).
+    /// The policy the file describes (no key is loaded). `[dangerous]` applies first,
+    /// so a lifetime is checked against the limit in force.
     ///
     /// # Errors
-    /// [`Error::Config`] for malformed durations; [`Error::LimitExceeded`] for a
-    /// lifetime above its limit outside `[dangerous]`.
+    /// [`Error::Config`] naming the TOML key: a malformed duration, a zero lifetime, a
+    /// lifetime above its limit (and the `[dangerous]` key that would raise it).
     pub fn policy(&self) -> Result<Policy> {
         let f = &self.file;
         let mut p = Policy::new(f.issuer.clone(), f.audience.clone());
-        if let Some(ttl) = f.access.as_ref().and_then(|s| s.ttl.as_deref()) {
-            p = p.with_access_ttl(parse_duration(ttl)?)?;
-        }
-        if let Some(ttl) = f.payment.as_ref().and_then(|s| s.ttl.as_deref()) {
-            p = p.with_payment_ttl(parse_duration(ttl)?)?;
-        }
-        if let Some(ttl) = f.service.as_ref().and_then(|s| s.ttl.as_deref()) {
-            p = p.with_service_ttl(parse_duration(ttl)?)?;
-        }
         if let Some(d) = &f.dangerous {
             if let Some(ttl) = &d.access_ttl {
-                p = p.dangerous_raise_access_ttl(parse_duration(ttl)?)?;
+                let at = "[dangerous] access_ttl";
+                p = p
+                    .dangerous_raise_access_ttl(duration(at, ttl)?)
+                    .map_err(|e| config_error(at, ttl, e))?;
             }
             if let Some(ttl) = &d.payment_ttl {
-                p = p.dangerous_raise_payment_ttl(parse_duration(ttl)?)?;
+                let at = "[dangerous] payment_ttl";
+                p = p
+                    .dangerous_raise_payment_ttl(duration(at, ttl)?)
+                    .map_err(|e| config_error(at, ttl, e))?;
             }
             if let Some(ttl) = &d.service_ttl {
-                p = p.dangerous_raise_service_ttl(parse_duration(ttl)?)?;
+                let at = "[dangerous] service_ttl";
+                p = p
+                    .dangerous_raise_service_ttl(duration(at, ttl)?)
+                    .map_err(|e| config_error(at, ttl, e))?;
             }
+        }
+        if let Some(ttl) = f.access.as_ref().and_then(|s| s.ttl.as_deref()) {
+            let at = "[access] ttl";
+            p = p
+                .with_access_ttl(duration(at, ttl)?)
+                .map_err(|e| config_error(at, ttl, e))?;
+        }
+        if let Some(ttl) = f.payment.as_ref().and_then(|s| s.ttl.as_deref()) {
+            let at = "[payment] ttl";
+            p = p
+                .with_payment_ttl(duration(at, ttl)?)
+                .map_err(|e| config_error(at, ttl, e))?;
+        }
+        if let Some(ttl) = f.service.as_ref().and_then(|s| s.ttl.as_deref()) {
+            let at = "[service] ttl";
+            p = p
+                .with_service_ttl(duration(at, ttl)?)
+                .map_err(|e| config_error(at, ttl, e))?;
         }
         Ok(p)
     }
 
-    /// Reads a key reference: `file:PATH` or `env:VAR`.
-    fn secret(&self, reference: &str) -> Result<SecretString> {
+    /// Reads the key reference at TOML key `at`: `file:PATH` or `env:VAR`.
+    fn secret(&self, at: &str, reference: &str) -> Result<SecretString> {
         if let Some(path) = reference.strip_prefix("file:") {
             let path = self.base.join(path);
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::Config(format!("key file {}: {e}", path.display())))?;
+                .map_err(|e| Error::Config(format!("{at}: key file {}: {e}", path.display())))?;
             Ok(SecretString::from(text.trim().to_owned()))
         } else if let Some(var) = reference.strip_prefix("env:") {
-            let value = std::env::var(var)
-                .map_err(|_| Error::Config(format!("environment variable {var} is not set")))?;
+            let value = std::env::var(var).map_err(|_| {
+                Error::Config(format!("{at}: environment variable {var} is not set"))
+            })?;
             Ok(SecretString::from(value.trim().to_owned()))
         } else {
-            Err(Error::Config(
-                "a key reference is file:PATH or env:VAR (keys are never inline)".into(),
-            ))
+            Err(Error::Config(format!(
+                "{at}: a key reference is file:PATH or env:VAR (keys are never inline)"
+            )))
         }
     }
 
@@ -215,7 +248,7 @@ impl Config {
             .as_ref()
             .and_then(|s| s.key.as_deref())
             .ok_or_else(|| Error::Config("[access] key is required".into()))?;
-        let key = self.secret(reference)?;
+        let key = self.secret("[access] key", reference)?;
         let text = key.expose_secret();
         if text.starts_with("k4.secret.") {
             Ok(PublicIssuer::new(SecretKey::<V4>::from_paserk(text)?).into())
@@ -239,7 +272,7 @@ impl Config {
         let reference = section.key.as_deref().ok_or_else(|| {
             Error::Config("[payment] key is required when [payment] is present".into())
         })?;
-        let key = self.secret(reference)?;
+        let key = self.secret("[payment] key", reference)?;
         let text = key.expose_secret();
         if text.starts_with("k4.local.") {
             Ok(Some(
@@ -261,12 +294,12 @@ impl Config {
         let Some(s) = &self.file.service else {
             return Ok(None);
         };
-        let key = self.secret(&s.key)?;
+        let key = self.secret("[service] key", &s.key)?;
         let signer = SigningKeySet::new(signing_jwk(key.expose_secret())?);
         let peers = if let Some(peers) = &s.peers {
             let mut trusted = ServicePeers::new();
             for (name, reference) in peers {
-                let jwks = self.secret(reference)?;
+                let jwks = self.secret(&format!("[service.peers] {name}"), reference)?;
                 trusted = trusted.trust(name, JwtVerifier::from_jwks(jwks.expose_secret())?)?;
             }
             trusted
@@ -329,6 +362,60 @@ impl Config {
         }
         Ok(builder.build())
     }
+}
+
+/// A duration at TOML key `at`.
+fn duration(at: &str, value: &str) -> Result<Duration> {
+    token_core::parse_duration(value)
+        .map_err(|e| Error::Config(format!("{at} = {:?}: {e}", value.trim())))
+}
+
+/// A policy error about the value at TOML key `at`, said in the file's terms.
+fn config_error(at: &str, value: &str, e: Error) -> Error {
+    match e {
+        Error::LimitExceeded { job, limit, .. } => {
+            let raise = match job {
+                crate::policy::Job::Payment => "payment_ttl",
+                crate::policy::Job::ServiceToService => "service_ttl",
+                _ => "access_ttl",
+            };
+            Error::Config(format!(
+                "{at} = {value:?} exceeds the {job} limit of {}s; raising it needs [dangerous] {raise} = {value:?}",
+                limit.as_secs()
+            ))
+        }
+        Error::InvalidPolicy(why) => Error::Config(format!("{at} = {value:?}: {why}")),
+        other => other,
+    }
+}
+
+/// The TOML key at byte `offset` of `text`, as `[table] key` (or `key` at the top
+/// level), for an error the TOML reader found there.
+fn toml_key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?.trim();
+    let line_number = before.matches('\n').count() + 1;
+    let table = before
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or(l).trim().to_owned());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let place = match (table, key) {
+        // The error is about a table header itself (`[acess]`).
+        _ if line.starts_with('[') => line.split('#').next().unwrap_or(line).trim().to_owned(),
+        (Some(table), Some(key)) => format!("{table} {key}"),
+        (None, Some(key)) => key.to_owned(),
+        (Some(table), None) => table,
+        (None, None) => return Some(format!("line {line_number}")),
+    };
+    Some(format!("{place} (line {line_number})"))
 }
 
 /// The error for a configuration that names what this build left out.
@@ -680,7 +767,7 @@ mod tests {
             ".",
         )
         .unwrap();
-        assert!(matches!(over.policy(), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(over.policy(), Err(Error::Config(m)) if m.contains("[access] ttl")));
         let raised = Config::from_toml(
             "issuer = \"a\"\naudience = \"b\"\n[dangerous]\naccess_ttl = \"1h\"\n",
             ".",
@@ -693,6 +780,71 @@ mod tests {
         ));
     }
 
+    /// `[access] ttl = "1h"` beside `[dangerous] access_ttl = "1h"` used to be refused
+    /// (the lifetime was checked before the override applied), with an error naming
+    /// the Rust method `dangerous_raise_*` rather than the TOML key.
+    #[test]
+    fn dangerous_applies_before_the_limits_and_errors_name_the_toml_key() {
+        let policy = |toml: &str| {
+            Config::from_toml(&format!("issuer = \"a\"\naudience = \"b\"\n{toml}"), ".")
+                .and_then(|c| c.policy())
+        };
+        let p = policy("[access]\nttl = \"1h\"\n[dangerous]\naccess_ttl = \"1h\"\n").unwrap();
+        assert_eq!(p.access_ttl(), Duration::from_secs(3600));
+        let p = policy("[access]\nttl = \"30m\"\n[dangerous]\naccess_ttl = \"1h\"\n").unwrap();
+        assert_eq!(p.access_ttl(), Duration::from_secs(1800));
+        let p = policy("[dangerous]\npayment_ttl = \"10m\"\n[payment]\nttl = \"7m\"\n").unwrap();
+        assert_eq!(p.payment_ttl(), Duration::from_secs(420));
+        let p = policy("[access]\nttl = \"1h30m\"\n[dangerous]\naccess_ttl = \"2h\"\n").unwrap();
+        assert_eq!(p.access_ttl(), Duration::from_secs(5400));
+        let message = |toml: &str| match policy(toml) {
+            Err(Error::Config(m)) => m,
+            other => panic!("{toml}: {other:?}"),
+        };
+        for (toml, want) in [
+            (
+                "[access]\nttl = \"1h\"\n",
+                "[access] ttl = \"1h\" exceeds the access limit of 900s; raising it needs [dangerous] access_ttl = \"1h\"",
+            ),
+            (
+                "[access]\nttl = \"2h\"\n[dangerous]\naccess_ttl = \"1h\"\n",
+                "[access] ttl = \"2h\" exceeds the access limit of 3600s; raising it needs [dangerous] access_ttl = \"2h\"",
+            ),
+            (
+                "[payment]\nttl = \"6m\"\n",
+                "[payment] ttl = \"6m\" exceeds the payment limit of 300s; raising it needs [dangerous] payment_ttl = \"6m\"",
+            ),
+            (
+                "[access]\nttl = \"0s\"\n",
+                "[access] ttl = \"0s\": access lifetime must be positive",
+            ),
+            (
+                "[access]\nttl = \"1x\"\n",
+                "[access] ttl = \"1x\": malformed duration: the unit must be s, m, h or d",
+            ),
+            (
+                "[dangerous]\nservice_ttl = \"soon\"\n",
+                "[dangerous] service_ttl = \"soon\": malformed duration: must start with a whole number",
+            ),
+        ] {
+            assert_eq!(message(toml), want, "{toml}");
+            assert!(!message(toml).contains("dangerous_raise"), "{toml}");
+        }
+        // The TOML reader's own errors name the key too.
+        let m = message("[access]\nttl = 15\n");
+        assert!(m.starts_with("[access] ttl (line 4): "), "{m}");
+        let m = message("[acess]\nttl = \"1m\"\n");
+        assert!(
+            m.starts_with("[acess] (line 3): unknown field `acess`"),
+            "{m}"
+        );
+        let m = message("[dangerous]\naccess = \"1h\"\n");
+        assert!(
+            m.starts_with("[dangerous] access (line 4): unknown field `access`"),
+            "{m}"
+        );
+    }
+
     #[test]
     fn keys_are_never_inline() {
         let c = Config::from_toml(
@@ -700,7 +852,9 @@ mod tests {
             ".",
         )
         .unwrap();
-        assert!(matches!(c.access_key(), Err(Error::Config(m)) if m.contains("file:PATH")));
+        assert!(
+            matches!(c.access_key(), Err(Error::Config(m)) if m.starts_with("[access] key: ") && m.contains("file:PATH"))
+        );
     }
 
     #[cfg(feature = "jwt")]

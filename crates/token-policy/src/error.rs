@@ -47,11 +47,14 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
-    /// A readable (signed, unencrypted) payload would carry a sensitive-looking claim.
+    /// A readable (signed, unencrypted) payload would carry sensitive-looking claims:
+    /// every one of them, by path (`email`, `profile.userEmail`), in payload order.
     #[error(
-        "claim `{0}` looks sensitive and access tokens are readable; put it in a payment (encrypted) token or server-side"
+        "{} and access tokens are readable; put {} in a payment (encrypted) token or server-side",
+        sensitive_list(.0),
+        if .0.len() == 1 { "it" } else { "them" }
     )]
-    SensitiveClaim(String),
+    SensitiveClaim(Vec<String>),
     /// A token of another type than the job takes (an API key given as an access
     /// token, a JWT where PASETO is configured, …).
     #[error("a {found} is not a {job} token")]
@@ -150,6 +153,15 @@ pub enum Error {
         /// What is wrong with it.
         problem: &'static str,
     },
+}
+
+/// `claim `a` looks sensitive` or `claims `a`, `b` look sensitive`.
+fn sensitive_list(paths: &[String]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+    match quoted.as_slice() {
+        [one] => format!("claim {one} looks sensitive"),
+        many => format!("claims {} look sensitive", many.join(", ")),
+    }
 }
 
 impl Error {

@@ -2,7 +2,8 @@
 //!
 //! Limits are defaults that can be *lowered* freely. Raising one past its default needs
 //! a method whose name starts with `dangerous_`, and every such override is listed by
-//! [`Policy::explain`].
+//! [`Policy::explain`]. A raised limit stays raised: a lifetime set after it (with
+//! `with_*_ttl`) is checked against it, whatever order the two are set in.
 
 use std::fmt;
 use std::time::Duration;
@@ -148,6 +149,10 @@ pub struct Policy {
     access_ttl: Duration,
     payment_ttl: Duration,
     service_ttl: Duration,
+    /// The most each lifetime may be: its default, or what a `dangerous_raise_*` set.
+    access_limit: Duration,
+    payment_limit: Duration,
+    service_limit: Duration,
     sensitive_claims: SensitiveClaims,
     overrides: Vec<Override>,
 }
@@ -163,6 +168,9 @@ impl Policy {
             access_ttl: MAX_ACCESS_TTL,
             payment_ttl: MAX_PAYMENT_TTL,
             service_ttl: MAX_SERVICE_TTL,
+            access_limit: MAX_ACCESS_TTL,
+            payment_limit: MAX_PAYMENT_TTL,
+            service_limit: MAX_SERVICE_TTL,
             sensitive_claims: SensitiveClaims::default(),
             overrides: Vec::new(),
         }
@@ -249,63 +257,72 @@ impl Policy {
         }
     }
 
-    /// Sets the access-token lifetime, at most 15 minutes.
+    /// Sets the access-token lifetime, at most 15 minutes (or the limit a
+    /// [`Policy::dangerous_raise_access_ttl`] set).
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] above the limit.
     pub fn with_access_ttl(mut self, ttl: Duration) -> Result<Self> {
-        self.access_ttl = Self::bounded(Job::Access, ttl, MAX_ACCESS_TTL)?;
+        self.access_ttl = Self::bounded(Job::Access, ttl, self.access_limit)?;
         self.raise(Job::Access, "ttl", MAX_ACCESS_TTL, ttl);
         Ok(self)
     }
 
-    /// Sets the payment-token lifetime, at most 5 minutes.
+    /// Sets the payment-token lifetime, at most 5 minutes (or the limit a
+    /// [`Policy::dangerous_raise_payment_ttl`] set).
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] above the limit.
     pub fn with_payment_ttl(mut self, ttl: Duration) -> Result<Self> {
-        self.payment_ttl = Self::bounded(Job::Payment, ttl, MAX_PAYMENT_TTL)?;
+        self.payment_ttl = Self::bounded(Job::Payment, ttl, self.payment_limit)?;
         self.raise(Job::Payment, "ttl", MAX_PAYMENT_TTL, ttl);
         Ok(self)
     }
 
-    /// Sets the service-token lifetime, at most 5 minutes.
+    /// Sets the service-token lifetime, at most 5 minutes (or the limit a
+    /// [`Policy::dangerous_raise_service_ttl`] set).
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] above the limit.
     pub fn with_service_ttl(mut self, ttl: Duration) -> Result<Self> {
-        self.service_ttl = Self::bounded(Job::ServiceToService, ttl, MAX_SERVICE_TTL)?;
+        self.service_ttl = Self::bounded(Job::ServiceToService, ttl, self.service_limit)?;
         self.raise(Job::ServiceToService, "ttl", MAX_SERVICE_TTL, ttl);
         Ok(self)
     }
 
-    /// Raises the access-token lifetime past 15 minutes. A stolen access token replays
-    /// until it expires; this widens that window. Reported by [`Policy::explain`].
+    /// Raises the access-token lifetime, and its limit, past 15 minutes. A stolen
+    /// access token replays until it expires; this widens that window. Reported by
+    /// [`Policy::explain`].
     ///
     /// # Errors
     /// [`Error::InvalidPolicy`] for a zero lifetime.
     pub fn dangerous_raise_access_ttl(mut self, ttl: Duration) -> Result<Self> {
         self.access_ttl = Self::bounded(Job::Access, ttl, Duration::MAX)?;
+        self.access_limit = self.access_limit.max(ttl);
         self.raise(Job::Access, "ttl", MAX_ACCESS_TTL, ttl);
         Ok(self)
     }
 
-    /// Raises the payment-token lifetime past 5 minutes. Reported by [`Policy::explain`].
+    /// Raises the payment-token lifetime, and its limit, past 5 minutes. Reported by
+    /// [`Policy::explain`].
     ///
     /// # Errors
     /// [`Error::InvalidPolicy`] for a zero lifetime.
     pub fn dangerous_raise_payment_ttl(mut self, ttl: Duration) -> Result<Self> {
         self.payment_ttl = Self::bounded(Job::Payment, ttl, Duration::MAX)?;
+        self.payment_limit = self.payment_limit.max(ttl);
         self.raise(Job::Payment, "ttl", MAX_PAYMENT_TTL, ttl);
         Ok(self)
     }
 
-    /// Raises the service-token lifetime past 5 minutes. Reported by [`Policy::explain`].
+    /// Raises the service-token lifetime, and its limit, past 5 minutes. Reported by
+    /// [`Policy::explain`].
     ///
     /// # Errors
     /// [`Error::InvalidPolicy`] for a zero lifetime.
     pub fn dangerous_raise_service_ttl(mut self, ttl: Duration) -> Result<Self> {
         self.service_ttl = Self::bounded(Job::ServiceToService, ttl, Duration::MAX)?;
+        self.service_limit = self.service_limit.max(ttl);
         self.raise(Job::ServiceToService, "ttl", MAX_SERVICE_TTL, ttl);
         Ok(self)
     }
@@ -349,7 +366,8 @@ impl Policy {
                         "iss = {:?}, aud = {:?}, sub and jti required",
                         self.issuer, self.audience
                     ),
-                    format!("lifetime at most {}", mins(MAX_ACCESS_TTL)),
+                    // What the service's own verification enforces (`max_lifetime`).
+                    format!("lifetime at most {}", mins(self.access_ttl)),
                     format!(
                         "readable payload: refuses claim names like {}",
                         self.sensitive_claims
@@ -387,7 +405,7 @@ impl Policy {
                     "encrypted only: the payload is not readable".to_owned(),
                     "implicit assertion = authenticated user id, on issue and on consume"
                         .to_owned(),
-                    format!("lifetime at most {}", mins(MAX_PAYMENT_TTL)),
+                    format!("lifetime at most {}", mins(self.payment_ttl)),
                     "single use: consumed tokens are blocklisted".to_owned(),
                 ]
                 .into_iter()
@@ -441,7 +459,7 @@ impl Policy {
                 rules: [
                     "explicit aud per target service; verifiers accept only their own name"
                         .to_owned(),
-                    format!("lifetime at most {}", mins(MAX_SERVICE_TTL)),
+                    format!("lifetime at most {}", mins(self.service_ttl)),
                     "keys published as JWKS; no key is ever fetched from a URL in a token"
                         .to_owned(),
                 ]
@@ -587,6 +605,43 @@ mod tests {
         // Lowering again clears the override.
         let back = raised.with_access_ttl(Duration::from_secs(600)).unwrap();
         assert!(back.overrides().is_empty());
+    }
+
+    /// A lifetime set after a `dangerous_raise_*` used to be checked against the
+    /// default limit, and `explain` printed the default limit whatever was in force.
+    #[test]
+    fn a_raised_limit_holds_for_later_lifetimes_and_explain_prints_the_limit_in_force() {
+        let hour = Duration::from_secs(3600);
+        let p = Policy::new("iss", "api")
+            .dangerous_raise_access_ttl(hour)
+            .unwrap()
+            .with_access_ttl(hour)
+            .unwrap();
+        assert_eq!(p.access_ttl(), hour);
+        assert_eq!(p.overrides().len(), 1);
+        let access = p.explain().row(Job::Access).unwrap().clone();
+        assert_eq!(access.lifetime, "1 h");
+        assert!(
+            access.rules.iter().any(|r| r == "lifetime at most 1 h"),
+            "{:?}",
+            access.rules
+        );
+        // Within the raised limit, lower again: fine; past it: refused, naming it.
+        let p = p.with_access_ttl(Duration::from_secs(1800)).unwrap();
+        assert!(matches!(
+            p.with_access_ttl(2 * hour),
+            Err(Error::LimitExceeded { limit, .. }) if limit == hour
+        ));
+        // A lowered lifetime is the limit verification enforces.
+        let lowered = Policy::new("iss", "api")
+            .with_payment_ttl(Duration::from_secs(120))
+            .unwrap();
+        let payment = lowered.explain().row(Job::Payment).unwrap().clone();
+        assert!(
+            payment.rules.iter().any(|r| r == "lifetime at most 2 min"),
+            "{:?}",
+            payment.rules
+        );
     }
 
     #[test]

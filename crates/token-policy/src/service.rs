@@ -446,15 +446,12 @@ impl TokenService {
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
         let value = serde_json::to_value(session)
             .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))?;
-        match self
-            .policy
-            .sensitive_claims()
-            .find(&value)
-            .into_iter()
-            .next()
-        {
-            Some(path) => Err(Error::SensitiveClaim(path)),
-            None => Ok(()),
+        // Every hit, not the first: fixing one should not reveal the next.
+        let hits = self.policy.sensitive_claims().find(&value);
+        if hits.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::SensitiveClaim(hits))
         }
     }
 

@@ -573,7 +573,7 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::SensitiveClaim(ref n) if n == "email"),
+        matches!(err, Error::SensitiveClaim(ref n) if n == &["email"]),
         "{err:?}"
     );
     // camelCase and nested names too: the rule is token_core::SensitiveClaims, the one
@@ -586,8 +586,45 @@ async fn sensitive_claims_are_refused_in_readable_tokens() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::SensitiveClaim(ref n) if n == "profile.userEmail"),
+        matches!(err, Error::SensitiveClaim(ref n) if n == &["profile.userEmail"]),
         "{err:?}"
+    );
+    // Every hit is reported, not the first only (`password` used to hide
+    // `card_number`), in every spelling.
+    let err = svc
+        .login(
+            "frank",
+            &serde_json::json!({
+                "password": "x",
+                "card_number": "4111",
+                "userEmail": "f@example.com",
+                "creditCard": "4111",
+                "refreshToken": "rt",
+                "apiKey": "sk",
+                "role": "user",
+            }),
+        )
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    let Error::SensitiveClaim(mut hits) = err else {
+        panic!("{err:?}")
+    };
+    hits.sort();
+    assert_eq!(
+        hits,
+        [
+            "apiKey",
+            "card_number",
+            "creditCard",
+            "password",
+            "refreshToken",
+            "userEmail"
+        ]
+    );
+    assert!(
+        message.starts_with("claims `") && message.contains("look sensitive"),
+        "{message}"
     );
     // Payment tokens are encrypted: a card token may travel in them.
     svc.issue_payment(

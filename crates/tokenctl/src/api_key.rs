@@ -4,7 +4,12 @@
 //! Keys belong to an owner (an account id). Keys created here belong to `--owner`
 //! (default `tokenctl`); `revoke`, `roll` and `list` act on the keys of `--owner`.
 //! `verify` needs no owner. The raw key is printed once, by `create` and `roll`; no
-//! other command prints a secret.
+//! other command prints a secret. Keys are `test` keys (`sk_test_…`) unless `--env
+//! live` says otherwise, as in the reference service.
+//!
+//! A SQLite file that does not exist is created by `create` (which says so on stderr)
+//! and is an error for `verify`, `revoke`, `roll` and `list`, which only use existing
+//! keys: a misspelt path must not answer "unknown key" from a fresh, empty database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +21,10 @@ use token_opaque::{ApiKeyInfo, Environment, NewApiKey, OpaqueStore, OpaqueTokens
 
 use crate::error::{Failure, Result};
 use crate::runtime;
-use crate::util::{note, out, out_json, parse_duration, read_token};
+use crate::util::{
+    database_is_new, note, out, out_json, parse_duration, read_token, require_existing_database,
+    sqlite_file,
+};
 
 /// The owner of keys created without `--owner`.
 pub(crate) const DEFAULT_OWNER: &str = "tokenctl";
@@ -53,8 +61,8 @@ enum Op {
         /// Comma-separated scopes.
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         scopes: Vec<String>,
-        /// Live or test key.
-        #[arg(long, value_enum, default_value = "live")]
+        /// Live or test key (`sk_live_…` / `sk_test_…`).
+        #[arg(long, value_enum, default_value = "test")]
         env: Env,
         /// Expire the key after this long (e.g. `90d`).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -190,9 +198,19 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
         Op::Verify { key } => Some(read_token(key.as_deref())?),
         _ => None,
     };
+    let creates = matches!(args.op, Op::Create { .. });
+    if !creates {
+        require_existing_database(url)?;
+    }
+    let new = creates && database_is_new(url);
     let rt = runtime()?;
     rt.block_on(async {
         let store = open(url).await?;
+        if new {
+            if let Some(path) = sqlite_file(url) {
+                note(&format!("created the database {}", path.display()));
+            }
+        }
         let tokens = OpaqueTokens::new(store);
         execute(&tokens, args, raw.as_deref(), json).await
     })

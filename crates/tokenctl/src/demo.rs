@@ -23,7 +23,7 @@ use token_policy::{DualVerifier, Error, MemoryBlocklist, Policy, TokenService};
 
 use crate::error::{Failure, Result, describe_error};
 use crate::runtime;
-use crate::util::{out, out_json, random_hex};
+use crate::util::{database_is_new, note, out, out_json, random_hex, sqlite_file};
 
 const ISSUER: &str = "https://auth.example";
 const AUDIENCE: &str = "api";
@@ -121,6 +121,9 @@ fn temp_dir() -> Result<PathBuf> {
 /// Runs `demo`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     let (url, temp) = if let Some(url) = &args.db {
+        if let Some(path) = sqlite_file(url).filter(|_| database_is_new(url)) {
+            note(&format!("creating the database {}", path.display()));
+        }
         (url.clone(), None)
     } else {
         let dir = temp_dir()?;
@@ -391,10 +394,10 @@ async fn steps(url: &str) -> Result<Steps> {
     }
 
     // API key: create, verify, revoke, rejected.
-    let expected = "sk_live_… shown once, scopes deploy";
+    let expected = "sk_test_… shown once, scopes deploy";
     let created = svc
         .issue_api_key(
-            NewApiKey::new(alice.clone(), "deploy bot", Environment::Live).scopes(["deploy"]),
+            NewApiKey::new(alice.clone(), "deploy bot", Environment::Test).scopes(["deploy"]),
         )
         .await;
     match created {
@@ -407,7 +410,7 @@ async fn steps(url: &str) -> Result<Steps> {
                     shown(&created.key),
                     created.info.scopes.join(",")
                 ),
-                created.key.expose_secret().starts_with("sk_live_"),
+                created.key.expose_secret().starts_with("sk_test_"),
             );
             let key = created.key.expose_secret();
             match svc.verify_api_key(key).await {

@@ -3,11 +3,12 @@
 //! | exit | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | the token was rejected, a check found a problem of severity error, or a key or password was wrong |
-//! | 2 | usage or input error: a bad flag value, an unreadable file, a malformed key |
+//! | 1 | the token was rejected; a check found a problem of severity error (`inspect`, `issue`, a key `key inspect` finds malformed); a key or password was wrong |
+//! | 2 | usage or input error: a bad flag value, an unreadable file, a malformed key given to any other command, a database that does not exist |
 //!
-//! Every failure is reported as one line on stderr. No message carries key material or
-//! a raw token. A rejection is `rejected: <reason>`, `<reason>` one of the phrases every
+//! Every failure is reported as one line on stderr: text, or with `--json` one JSON
+//! object ([`Failure::to_json`]) with the same exit code. No message carries key
+//! material or a raw token. A rejection is `rejected: <reason>`, `<reason>` one of the phrases every
 //! tessera crate shares ([`Reason`], from each library error's `reason()`), followed by
 //! the error's own detail in parentheses where it says more (this is a local tool: its
 //! user may see what a service would keep to itself). There is no second table of
@@ -71,6 +72,33 @@ impl Failure {
         match self {
             Self::Rejected { .. } | Self::Failed(_) => 1,
             Self::Usage(_) => 2,
+        }
+    }
+
+    /// The `--json` form: `{"error": "rejected", "reason": <the shared phrase>,
+    /// "detail": …}` for a rejection (`detail` only when there is one), `{"error":
+    /// "failed" | "usage", "reason": <the message>}` otherwise.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Rejected { reason, detail } => {
+                let mut object = serde_json::json!({
+                    "error": "rejected",
+                    "reason": reason.as_str(),
+                });
+                if let (Some(map), Some(detail)) = (object.as_object_mut(), detail) {
+                    let detail = one_line(detail);
+                    if !detail.trim().is_empty() {
+                        map.insert("detail".into(), detail.into());
+                    }
+                }
+                object
+            }
+            Self::Failed(message) => {
+                serde_json::json!({ "error": "failed", "reason": one_line(message) })
+            }
+            Self::Usage(message) => {
+                serde_json::json!({ "error": "usage", "reason": one_line(message) })
+            }
         }
     }
 }
@@ -217,6 +245,30 @@ mod tests {
         for (failure, want) in cases {
             assert_eq!(failure.to_string(), want);
             assert_eq!(failure.exit_code(), 1);
+            // The JSON form says the same: the phrase, then the detail.
+            let json = failure.to_json();
+            assert_eq!(json["error"], "rejected");
+            let Failure::Rejected { reason, .. } = &failure else {
+                panic!("{failure:?}")
+            };
+            assert_eq!(json["reason"], reason.as_str());
+            let text = match json.get("detail").and_then(serde_json::Value::as_str) {
+                Some(detail) => format!("rejected: {} ({detail})", reason.as_str()),
+                None => format!("rejected: {}", reason.as_str()),
+            };
+            assert_eq!(text, want);
         }
+    }
+
+    #[test]
+    fn other_failures_are_json_with_their_message() {
+        assert_eq!(
+            Failure::usage("no\nkey").to_json(),
+            serde_json::json!({"error": "usage", "reason": "no key"})
+        );
+        assert_eq!(
+            Failure::failed("2 findings").to_json(),
+            serde_json::json!({"error": "failed", "reason": "2 findings"})
+        );
     }
 }

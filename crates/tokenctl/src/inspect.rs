@@ -46,11 +46,6 @@ impl Severity {
             Self::Info => "info",
         }
     }
-
-    /// Whether this is a warning or an error.
-    pub(crate) const fn at_least_warning(self) -> bool {
-        matches!(self, Self::Error | Self::Warning)
-    }
 }
 
 /// One lint finding.
@@ -546,6 +541,12 @@ fn jwe(token: &str, report: &mut Report) {
         return;
     };
     report.header = Some(header);
+    report.add(
+        Severity::Info,
+        "encrypted",
+        "a JWE: the payload is encrypted; its claims cannot be read or linted without the key",
+        "verify it with `tokenctl verify --key` and the decryption key",
+    );
     let alg = echo(map.get("alg").and_then(Value::as_str).unwrap_or_default());
     let alg = alg.as_str();
     let nested = map.get("cty").and_then(Value::as_str).is_some_and(|c| {

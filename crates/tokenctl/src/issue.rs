@@ -34,7 +34,8 @@ pub(crate) struct Args {
     /// Unix seconds or RFC 3339.
     #[arg(long, value_name = "JSON|@FILE")]
     claims: Option<String>,
-    /// Lifetime: `exp` is now + TTL (default 15m, unless the claims set `exp`).
+    /// Lifetime: `exp` is now + TTL (default 15m, unless the claims set `exp`): `90s`,
+    /// `15m`, `1h30m`, `7d`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     ttl: Option<Duration>,
     /// `iss`.
@@ -59,7 +60,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "TYP")]
     typ: Option<String>,
     /// PEM and RSA keys: the JWS algorithm (RS256 or PS256 for RSA keys).
-    #[arg(long, value_name = "ALG", value_parser = parse_algorithm)]
+    #[arg(long, value_name = "ALG", value_parser = parse_signing_algorithm)]
     alg: Option<Algorithm>,
     /// JWS: encrypt the signed token to this recipient (a public EC P-256/X25519 JWK or
     /// PEM for `ECDH-ES+A256KW`, or an `oct` JWK for `dir`): a nested JWE.
@@ -68,19 +69,43 @@ pub(crate) struct Args {
     /// Issue as of this instant instead of now (RFC 3339).
     #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
     now: Option<Timestamp>,
+    /// The password of a password-protected key (`local-pw`, `secret-pw` PASERK): a
+    /// file holding it (one trailing newline is ignored).
+    #[arg(long, value_name = "P")]
+    password_file: Option<PathBuf>,
 }
 
-/// Parses a JWS algorithm name (for clap).
-pub(crate) fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    Algorithm::from_name(s)
+/// Parses a JWS algorithm name among `among` (any case).
+pub(crate) fn parse_algorithm(s: &str, among: &[Algorithm]) -> Result<Algorithm, String> {
+    among
+        .iter()
+        .copied()
+        .find(|a| a.name() == s)
         .or_else(|| {
-            Algorithm::ALL
-                .into_iter()
+            among
+                .iter()
+                .copied()
                 .find(|a| a.name().eq_ignore_ascii_case(s))
         })
         .ok_or_else(|| {
-            format!("unsupported algorithm {s:?} (one of ES256, ES384, EdDSA, PS256, RS256)")
+            let names: Vec<&str> = among.iter().map(|a| a.name()).collect();
+            let verify_only = Algorithm::ALL
+                .iter()
+                .any(|a| !a.can_sign() && a.name().eq_ignore_ascii_case(s));
+            if verify_only {
+                format!(
+                    "{s} is verified, never signed, here: sign with one of {}",
+                    names.join(", ")
+                )
+            } else {
+                format!("unsupported algorithm {s:?} (one of {})", names.join(", "))
+            }
         })
+}
+
+/// Parses `--alg` for `issue`: the algorithms that sign.
+fn parse_signing_algorithm(s: &str) -> Result<Algorithm, String> {
+    parse_algorithm(s, &Algorithm::SIGNING)
 }
 
 fn time_claim(name: &str, value: &Value) -> Result<Timestamp> {
@@ -350,9 +375,9 @@ fn issue_jose(args: &Args, file: &KeyFile, claims: &Claims<Map<String, Value>>) 
             "a nested JWE carries a plain JWT inside: --typ does not apply with --encrypt-to",
         ));
     }
-    let recipient = KeyFile::load(recipient_path)?;
+    let recipient = KeyFile::load_with(recipient_path, args.password_file.as_deref())?;
     match recipient.recipient()? {
-        Some(Recipient::Ecdh(to)) => Ok(Issued {
+        Recipient::Ecdh(to) => Ok(Issued {
             token: to.encrypt_signed(&key, claims).map_err(cannot)?,
             format: format!(
                 "JWE ECDH-ES+A256KW A256GCM (nested JWS {})",
@@ -360,21 +385,17 @@ fn issue_jose(args: &Args, file: &KeyFile, claims: &Claims<Map<String, Value>>) 
             ),
             kid: to.key_id().to_string(),
         }),
-        Some(Recipient::Direct(to)) => Ok(Issued {
+        Recipient::Direct(to) => Ok(Issued {
             token: to.encrypt_signed(&key, claims).map_err(cannot)?,
             format: format!("JWE dir A256GCM (nested JWS {})", key.algorithm()),
             kid: to.key_id().to_string(),
         }),
-        None => Err(Failure::usage(format!(
-            "{}: not a JWE recipient key (EC P-256 or X25519 public key, or `oct` JWK)",
-            recipient_path.display()
-        ))),
     }
 }
 
 /// Runs `issue`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
-    let file = KeyFile::load(&args.key)?;
+    let file = KeyFile::load_with(&args.key, args.password_file.as_deref())?;
     let claims = build_claims(args)?;
     let issued = match &file.key {
         Key::Local(_) | Key::Secret(_) => issue_paseto(args, &file, &claims)?,
@@ -387,21 +408,43 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
         }
         Key::Protected(p) => {
             return Err(Failure::usage(format!(
-                "{}: a {}.{} PASERK must be recovered first (tokenctl key unwrap/unseal/unprotect)",
+                "{}: a {}.{} PASERK must be recovered first ({})",
                 args.key.display(),
                 p.version.prefix(),
-                p.kind.name()
+                p.kind.name(),
+                if p.kind.is_password() {
+                    "pass --password-file, or tokenctl key unprotect"
+                } else {
+                    "tokenctl key unwrap or unseal"
+                }
             )));
         }
     };
-    // Lint what was issued; warnings only (the caller chose these claims).
+    // Lint what would be issued, with `inspect`'s severities: a finding of severity
+    // error (a sensitive claim in a readable payload: what `TokenService` refuses)
+    // withholds the token and exits 1; warnings are reported beside it.
     let report = inspect::analyse(issued.token.expose_secret());
-    for finding in report
+    let errors: Vec<&inspect::Finding> = report
         .findings
         .iter()
-        .filter(|f| f.severity.at_least_warning())
-    {
-        note(&format!("warning: {}: {}", finding.code, finding.message));
+        .filter(|f| f.severity == inspect::Severity::Error)
+        .collect();
+    let warnings: Vec<&inspect::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == inspect::Severity::Warning)
+        .collect();
+    if !errors.is_empty() {
+        // One line, naming every finding.
+        return Err(Failure::failed(format!(
+            "not issued: {} (fix: {})",
+            errors
+                .iter()
+                .map(|f| format!("{}: {}", f.code, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors.first().map(|f| f.fix.as_str()).unwrap_or_default()
+        )));
     }
     if json {
         out_json(
@@ -409,10 +452,17 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
                 "token": issued.token.expose_secret(),
                 "format": issued.format,
                 "kid": issued.kid,
+                "warnings": warnings
+                    .iter()
+                    .map(|f| json!({ "code": f.code, "message": f.message }))
+                    .collect::<Vec<_>>(),
             }),
             true,
         )
     } else {
+        for finding in &warnings {
+            note(&format!("warning: {}: {}", finding.code, finding.message));
+        }
         out(issued.token.expose_secret())
     }
 }

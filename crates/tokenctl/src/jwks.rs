@@ -33,8 +33,13 @@ pub(crate) struct JwksArgs {
     #[arg(long = "key", value_name = "FILE", required = true, num_args = 1..)]
     keys: Vec<PathBuf>,
     /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one.
-    #[arg(long, value_name = "ALG", value_parser = parse_algorithm)]
+    #[arg(long, value_name = "ALG", value_parser = parse_any_algorithm)]
     alg: Option<Algorithm>,
+}
+
+/// Parses `--alg` for `jwks`: any algorithm a published key may verify.
+fn parse_any_algorithm(s: &str) -> Result<Algorithm, String> {
+    parse_algorithm(s, &Algorithm::ALL)
 }
 
 /// Arguments of `keyset`.
@@ -43,11 +48,15 @@ pub(crate) struct KeysetArgs {
     /// PASETO key files (`k3/k4.public` or `.secret`; only public keys are printed).
     #[arg(long = "key", value_name = "FILE", required = true, num_args = 1..)]
     keys: Vec<PathBuf>,
+    /// The password of password-protected secret keys (`secret-pw` PASERKs): a file
+    /// holding it (one trailing newline is ignored).
+    #[arg(long, value_name = "P")]
+    password_file: Option<PathBuf>,
 }
 
 /// Runs `jwks`.
 pub(crate) fn run_jwks(args: &JwksArgs, json: bool) -> Result<()> {
-    let files = load_all(&args.keys)?;
+    let files = load_all(&args.keys, None)?;
     let mut jwks = Jwks::new();
     let mut seen: Vec<String> = Vec::new();
     for file in &files {
@@ -90,7 +99,7 @@ pub(crate) fn run_jwks(args: &JwksArgs, json: bool) -> Result<()> {
 
 /// Runs `keyset`.
 pub(crate) fn run_keyset(args: &KeysetArgs, json: bool) -> Result<()> {
-    let files = load_all(&args.keys)?;
+    let files = load_all(&args.keys, args.password_file.as_deref())?;
     let mut set = PublicKeySet::new();
     for file in &files {
         let keys = match &file.key {

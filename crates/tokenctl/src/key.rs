@@ -10,7 +10,7 @@ use token_paseto::paserk::pw::PwParams;
 use token_paseto::{LocalKey, SecretKey, V3, V4};
 
 use crate::error::{Failure, Result};
-use crate::keyfile::{Key, KeyFile, Local, ProtectedKind, Public, Secret};
+use crate::keyfile::{Key, KeyFile, Local, ProtectedKind, Public, Secret, read_password};
 use crate::util::{note, out, out_json, read_text};
 
 /// Arguments of `key`.
@@ -37,6 +37,9 @@ enum Op {
     Id {
         /// The key file.
         file: PathBuf,
+        /// The password of a password-protected PASERK: a file holding it.
+        #[arg(long, value_name = "P")]
+        password_file: Option<PathBuf>,
     },
     /// Describe a key; exit 1 if it is malformed or not what is expected.
     Inspect {
@@ -56,6 +59,9 @@ enum Op {
         with: PathBuf,
         /// The key to wrap.
         file: PathBuf,
+        /// The password of a password-protected PASERK among the keys: a file holding it.
+        #[arg(long, value_name = "P")]
+        password_file: Option<PathBuf>,
     },
     /// Recover a key wrapped with `key wrap`.
     Unwrap {
@@ -72,6 +78,9 @@ enum Op {
         to: PathBuf,
         /// The local key to seal.
         file: PathBuf,
+        /// The password of a password-protected PASERK among the keys: a file holding it.
+        #[arg(long, value_name = "P")]
+        password_file: Option<PathBuf>,
     },
     /// Open a sealed key with the recipient's secret key.
     Unseal {
@@ -102,15 +111,26 @@ enum Op {
 /// Runs `key`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     match &args.op {
-        Op::Id { file } => id(file, json),
+        Op::Id {
+            file,
+            password_file,
+        } => id(file, password_file.as_deref(), json),
         Op::Inspect {
             file,
             expect_version,
             expect_type,
         } => inspect(file, *expect_version, *expect_type, json),
-        Op::Wrap { with, file } => wrap(with, file, json),
+        Op::Wrap {
+            with,
+            file,
+            password_file,
+        } => wrap(with, file, password_file.as_deref(), json),
         Op::Unwrap { with, file } => unwrap(with, file, json),
-        Op::Seal { to, file } => seal(to, file, json),
+        Op::Seal {
+            to,
+            file,
+            password_file,
+        } => seal(to, file, password_file.as_deref(), json),
         Op::Unseal { with, file } => unseal(with, file, json),
         Op::Protect {
             password_file,
@@ -123,8 +143,8 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     }
 }
 
-fn id(path: &Path, json: bool) -> Result<()> {
-    let file = KeyFile::load(path)?;
+fn id(path: &Path, password_file: Option<&Path>, json: bool) -> Result<()> {
+    let file = KeyFile::load_with(path, password_file)?;
     let ids = file.ids()?;
     if json {
         out_json(&json!({ "ids": ids }), true)
@@ -334,8 +354,8 @@ fn make_err(e: &token_paseto::Error) -> Failure {
     Failure::usage(e.to_string())
 }
 
-fn local_key(path: &Path, role: &str) -> Result<Local> {
-    match KeyFile::load(path)?.key {
+fn local_key(path: &Path, role: &str, password_file: Option<&Path>) -> Result<Local> {
+    match KeyFile::load_with(path, password_file)?.key {
         Key::Local(k) => Ok(k),
         _ => Err(Failure::usage(format!(
             "{}: the {role} must be a k3.local or k4.local PASERK",
@@ -350,9 +370,9 @@ fn mismatch(a: &str, b: &str) -> Failure {
     ))
 }
 
-fn wrap(with: &Path, path: &Path, json: bool) -> Result<()> {
-    let w = local_key(with, "wrapping key")?;
-    let file = KeyFile::load(path)?;
+fn wrap(with: &Path, path: &Path, password_file: Option<&Path>, json: bool) -> Result<()> {
+    let w = local_key(with, "wrapping key", password_file)?;
+    let file = KeyFile::load_with(path, password_file)?;
     let wrapped = match (&w, &file.key) {
         (Local::V4(w), Key::Local(Local::V4(k))) => k.wrap_with(w),
         (Local::V3(w), Key::Local(Local::V3(k))) => k.wrap_with(w),
@@ -392,7 +412,7 @@ fn protected(
 }
 
 fn unwrap(with: &Path, path: &Path, json: bool) -> Result<()> {
-    let w = local_key(with, "wrapping key")?;
+    let w = local_key(with, "wrapping key", None)?;
     let (version, kind, text) =
         protected(path, &[ProtectedKind::LocalWrap, ProtectedKind::SecretWrap])?;
     let text = text.expose_secret();
@@ -416,8 +436,8 @@ fn unwrap(with: &Path, path: &Path, json: bool) -> Result<()> {
     print_key(&key, json)
 }
 
-fn seal(to: &Path, path: &Path, json: bool) -> Result<()> {
-    let recipient = match KeyFile::load(to)?.key {
+fn seal(to: &Path, path: &Path, password_file: Option<&Path>, json: bool) -> Result<()> {
+    let recipient = match KeyFile::load_with(to, password_file)?.key {
         Key::Public(p) => p,
         Key::Secret(s) => s.public(),
         _ => {
@@ -427,7 +447,7 @@ fn seal(to: &Path, path: &Path, json: bool) -> Result<()> {
             )));
         }
     };
-    let key = local_key(path, "key to seal")?;
+    let key = local_key(path, "key to seal", password_file)?;
     let sealed = match (&recipient, &key) {
         (Public::V4(r), Local::V4(k)) => k.seal_to(r),
         (Public::V3(r), Local::V3(k)) => k.seal_to(r),
@@ -459,23 +479,8 @@ fn unseal(with: &Path, path: &Path, json: bool) -> Result<()> {
     print_key(&key, json)
 }
 
-fn password(path: &Path) -> Result<SecretString> {
-    let text = read_text(path, "password file")?;
-    let password = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if password.is_empty() {
-        return Err(Failure::usage(format!(
-            "{}: the password is empty",
-            path.display()
-        )));
-    }
-    Ok(SecretString::from(password.to_owned()))
-}
-
 fn protect(password_file: &Path, path: &Path, json: bool) -> Result<()> {
-    let password = password(password_file)?;
+    let password = read_password(password_file)?;
     let pw = password.expose_secret().as_bytes();
     let file = KeyFile::load(path)?;
     let k3 = PwParams::strong(PaserkVersion::K3);
@@ -503,7 +508,7 @@ fn protect(password_file: &Path, path: &Path, json: bool) -> Result<()> {
 }
 
 fn unprotect(password_file: &Path, path: &Path, json: bool) -> Result<()> {
-    let password = password(password_file)?;
+    let password = read_password(password_file)?;
     let pw = password.expose_secret().as_bytes();
     let (version, kind, text) =
         protected(path, &[ProtectedKind::LocalPw, ProtectedKind::SecretPw])?;

@@ -14,7 +14,12 @@
 //! What a JOSE key is for (signing, `ECDH-ES+A256KW`, `dir`) follows from its `alg`,
 //! `use`, key type and curve; an RSA key without `alg` needs `--alg`. An `oct` JWK whose
 //! `alg` is `HS256`/`HS384`/`HS512` is an HMAC secret, used only by
-//! `tokenctl verify --allow-shared-secret`.
+//! `tokenctl verify --allow-shared-secret`. Signing and encryption keys stay apart: a
+//! key whose `alg` names a signature algorithm is never a JWE recipient, and an EC P-256
+//! PEM key (which cannot say) is a signing key.
+//!
+//! A password-protected PASERK (`local-pw`, `secret-pw`) is recovered on loading when
+//! the command was given `--password-file`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +36,10 @@ use token_paseto::{LocalKey, PublicKey, PublicKeySet, SecretKey, V3, V4};
 
 use crate::error::{Failure, Result};
 use crate::util::{b64url_decode, read_text};
+
+/// What to say about an RSA key that does not name its algorithm.
+const RSA_ALG_HINT: &str = "pass --alg RS256 or --alg PS256 (verify also takes RS384, RS512, \
+                            PS384 and PS512)";
 
 /// A PASETO `local` key.
 pub(crate) enum Local {
@@ -135,6 +144,11 @@ pub(crate) enum ProtectedKind {
 }
 
 impl ProtectedKind {
+    /// Whether a password protects it (`local-pw`, `secret-pw`).
+    pub(crate) const fn is_password(self) -> bool {
+        matches!(self, Self::LocalPw | Self::SecretPw)
+    }
+
     /// The PASERK type name.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -221,6 +235,14 @@ impl Decrypter {
         match self {
             Self::Ecdh(k) => k.key_id(),
             Self::Direct(k) => k.key_id(),
+        }
+    }
+
+    /// The same key under another id (`verify --kid`).
+    pub(crate) fn with_key_id(self, kid: KeyId) -> Self {
+        match self {
+            Self::Ecdh(k) => Self::Ecdh(k.with_key_id(kid)),
+            Self::Direct(k) => Self::Direct(k.with_key_id(kid)),
         }
     }
 }
@@ -459,6 +481,54 @@ impl KeyFile {
         Self::parse(path, &text).map_err(Failure::usage)
     }
 
+    /// [`KeyFile::load`], recovering a password-protected PASERK with the password in
+    /// `password_file` when one is given. A wrong password exits 1, as `key unprotect`.
+    pub(crate) fn load_with(path: &Path, password_file: Option<&Path>) -> Result<Self> {
+        let file = Self::load(path)?;
+        match (password_file, &file.key) {
+            (Some(password_file), Key::Protected(p)) if p.kind.is_password() => {
+                let password = read_password(password_file)?;
+                file.unprotect(&password)
+            }
+            _ => Ok(file),
+        }
+    }
+
+    /// The key a `local-pw` / `secret-pw` PASERK protects.
+    fn unprotect(self, password: &SecretString) -> Result<Self> {
+        let Key::Protected(p) = &self.key else {
+            return Ok(self);
+        };
+        let text = p.text.expose_secret();
+        let pw = password.expose_secret().as_bytes();
+        let wrong = |e: token_paseto::Error| match e {
+            token_paseto::Error::KeyRecoveryFailed => Failure::failed(format!(
+                "{}: cannot recover the key: wrong password, or tampered data",
+                self.path.display()
+            )),
+            other => Failure::usage(format!("{}: {other}", self.path.display())),
+        };
+        let key = match (p.version, p.kind) {
+            (PaserkVersion::K4, ProtectedKind::LocalPw) => Key::Local(Local::V4(
+                LocalKey::<V4>::unprotect(text, pw).map_err(wrong)?,
+            )),
+            (PaserkVersion::K3, ProtectedKind::LocalPw) => Key::Local(Local::V3(
+                LocalKey::<V3>::unprotect(text, pw).map_err(wrong)?,
+            )),
+            (PaserkVersion::K4, ProtectedKind::SecretPw) => Key::Secret(Secret::V4(Box::new(
+                SecretKey::<V4>::unprotect(text, pw).map_err(wrong)?,
+            ))),
+            (PaserkVersion::K3, ProtectedKind::SecretPw) => Key::Secret(Secret::V3(Box::new(
+                SecretKey::<V3>::unprotect(text, pw).map_err(wrong)?,
+            ))),
+            _ => return Ok(self),
+        };
+        Ok(Self {
+            path: self.path,
+            key,
+        })
+    }
+
     /// Parses the content of a key file; the error says what is malformed.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
@@ -548,10 +618,11 @@ impl KeyFile {
             ("EC", Some("P-256")) if enc => Ok(JoseRole::Ecdh),
             ("EC", Some("P-256")) => Ok(JoseRole::Sign(alg.unwrap_or(Algorithm::Es256))),
             ("EC", Some("P-384")) => Ok(JoseRole::Sign(alg.unwrap_or(Algorithm::Es384))),
+            ("EC", Some("P-521")) => Ok(JoseRole::Sign(alg.unwrap_or(Algorithm::Es512))),
             ("OKP", Some("Ed25519")) => Ok(JoseRole::Sign(alg.unwrap_or(Algorithm::EdDsa))),
-            ("RSA", _) => alg.map(JoseRole::Sign).ok_or_else(|| {
-                self.usage("an RSA JWK without `alg`: pass --alg RS256 or --alg PS256")
-            }),
+            ("RSA", _) => alg
+                .map(JoseRole::Sign)
+                .ok_or_else(|| self.usage(format!("an RSA JWK without `alg`: {RSA_ALG_HINT}"))),
             (kty, crv) => Err(self.usage(format!(
                 "unsupported JWK key type {kty}{}",
                 crv.map(|c| format!(" {c}")).unwrap_or_default()
@@ -575,7 +646,18 @@ impl KeyFile {
             };
         }
         let mut last = None;
-        for a in [Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa] {
+        // ES512 only verifies: a private P-521 key has nothing to sign with here.
+        let candidates: &[Algorithm] = if pem.private {
+            &[Algorithm::Es256, Algorithm::Es384, Algorithm::EdDsa]
+        } else {
+            &[
+                Algorithm::Es256,
+                Algorithm::Es384,
+                Algorithm::EdDsa,
+                Algorithm::Es512,
+            ]
+        };
+        for &a in candidates {
             match try_alg(a) {
                 Ok(()) => return Ok(JoseRole::Sign(a)),
                 Err(token_jwt::Error::KeyAlgorithmMismatch { .. }) => {}
@@ -587,7 +669,7 @@ impl KeyFile {
         }
         if last.is_none() {
             if try_alg(Algorithm::Rs256).is_ok() {
-                return Err(self.usage("an RSA PEM key: pass --alg RS256 or --alg PS256"));
+                return Err(self.usage(format!("an RSA PEM key: {RSA_ALG_HINT}")));
             }
             let ecdh = if pem.private {
                 DecryptingKey::from_pem(text).map(drop)
@@ -697,37 +779,63 @@ impl KeyFile {
         }
     }
 
-    /// The JWE recipient key this file holds, if it holds one: a public (or private)
-    /// `ECDH-ES` key, or an `oct` key for `dir`.
-    pub(crate) fn recipient(&self) -> Result<Option<Recipient>> {
+    /// The JWE recipient key this file holds: a public (or private) `ECDH-ES` key, or
+    /// an `oct` key for `dir`. Anything else is refused saying what the key is for
+    /// instead: a signing key never receives encrypted tokens.
+    pub(crate) fn recipient(&self) -> Result<Recipient> {
+        const WANTED: &str = "a JWE recipient is an encryption key: an EC P-256 or X25519 \
+                              JWK with `alg: ECDH-ES+A256KW` (tokenctl keygen ecdh-es-p256 or \
+                              ecdh-es-x25519), or an `oct` JWK for `dir`";
         match &self.key {
             Key::Jwk(jwk) => {
                 let text = jwk.text.expose_secret();
                 match self.jwk_role(jwk, None)? {
                     JoseRole::Direct => DirectKey::from_jwk(text)
-                        .map(|k| Some(Recipient::Direct(k)))
+                        .map(Recipient::Direct)
                         .map_err(|e| self.jwt_error(&e)),
                     JoseRole::Ecdh if jwk.private => DecryptingKey::from_jwk(text)
-                        .map(|k| Some(Recipient::Ecdh(k.encrypting_key().clone())))
+                        .map(|k| Recipient::Ecdh(k.encrypting_key().clone()))
                         .map_err(|e| self.jwt_error(&e)),
                     JoseRole::Ecdh => EncryptingKey::from_jwk(text)
-                        .map(|k| Some(Recipient::Ecdh(k)))
+                        .map(Recipient::Ecdh)
                         .map_err(|e| self.jwt_error(&e)),
-                    JoseRole::Sign(_) => Ok(None),
-                    JoseRole::Hmac(_) => Err(self
-                        .usage("an HMAC key is a shared signing secret, not a JWE recipient key")),
+                    JoseRole::Sign(alg) => Err(self.usage(match &jwk.alg {
+                        Some(own) => format!(
+                            "a signing key (`alg: {}`), not an encryption key: {WANTED}",
+                            crate::util::echo(own)
+                        ),
+                        None => format!(
+                            "an {} {} JWK without `alg` or `use: enc` is taken for a signing \
+                             key ({alg}): {WANTED}",
+                            jwk.kty,
+                            jwk.crv.as_deref().unwrap_or_default()
+                        ),
+                    })),
+                    JoseRole::Hmac(alg) => Err(self.usage(format!(
+                        "an HMAC key (`alg: {alg}`) is a shared signing secret, not an \
+                         encryption key: {WANTED}"
+                    ))),
                 }
             }
-            Key::Pem(pem) => {
-                let text = pem.text.expose_secret();
-                let key = if pem.private {
-                    DecryptingKey::from_pem(text).map(|k| k.encrypting_key().clone())
-                } else {
-                    EncryptingKey::from_pem(text)
-                };
-                Ok(key.ok().map(Recipient::Ecdh))
-            }
-            _ => Ok(None),
+            Key::Pem(pem) => match self.pem_role(pem, None) {
+                Ok(JoseRole::Ecdh) => {
+                    let text = pem.text.expose_secret();
+                    if pem.private {
+                        DecryptingKey::from_pem(text).map(|k| k.encrypting_key().clone())
+                    } else {
+                        EncryptingKey::from_pem(text)
+                    }
+                    .map(Recipient::Ecdh)
+                    .map_err(|e| self.jwt_error(&e))
+                }
+                Ok(JoseRole::Sign(alg)) => Err(self.usage(format!(
+                    "a PEM key cannot say what it is for, and this one is taken for a signing \
+                     key ({alg}): {WANTED}"
+                ))),
+                Ok(JoseRole::Direct | JoseRole::Hmac(_)) => Err(self.usage(WANTED)),
+                Err(e) => Err(e),
+            },
+            _ => Err(self.usage(format!("{} is no JOSE key: {WANTED}", self.describe()))),
         }
     }
 
@@ -746,12 +854,15 @@ impl KeyFile {
                     .filter_map(|kid| EncryptingKey::from_jwks(jwks, kid).ok())
                     .collect())
             }
-            _ => match self.recipient()? {
-                Some(Recipient::Ecdh(k)) => Ok(vec![k]),
-                Some(Recipient::Direct(_)) => {
+            _ => match self.jose_role(None).ok().flatten() {
+                Some(JoseRole::Ecdh) => match self.recipient()? {
+                    Recipient::Ecdh(k) => Ok(vec![k]),
+                    Recipient::Direct(_) => Ok(Vec::new()),
+                },
+                Some(JoseRole::Direct) => {
                     Err(self.usage("an `oct` key is a shared secret and is never published"))
                 }
-                None => Ok(Vec::new()),
+                _ => Ok(Vec::new()),
             },
         }
     }
@@ -827,8 +938,8 @@ impl KeyFile {
                 .map(VerifyingKey::thumbprint)
                 .ok_or_else(|| self.usage("no key")),
             JoseRole::Ecdh => match self.recipient()? {
-                Some(Recipient::Ecdh(k)) => Ok(k.thumbprint()),
-                _ => Err(self.usage("unreadable ECDH-ES key")),
+                Recipient::Ecdh(k) => Ok(k.thumbprint()),
+                Recipient::Direct(_) => Err(self.usage("unreadable ECDH-ES key")),
             },
             JoseRole::Direct | JoseRole::Hmac(_) => self.oct_thumbprint(),
         }
@@ -902,7 +1013,27 @@ pub(crate) enum PasetoKey<'a> {
     Public(Public),
 }
 
-/// Loads every key file given.
-pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<KeyFile>> {
-    paths.iter().map(|p| KeyFile::load(p)).collect()
+/// Loads every key file given, recovering password-protected PASERKs with the password
+/// in `password_file` when one is given.
+pub(crate) fn load_all(paths: &[PathBuf], password_file: Option<&Path>) -> Result<Vec<KeyFile>> {
+    paths
+        .iter()
+        .map(|p| KeyFile::load_with(p, password_file))
+        .collect()
+}
+
+/// Reads a password file: its content without one trailing newline, never empty.
+pub(crate) fn read_password(path: &Path) -> Result<SecretString> {
+    let text = read_text(path, "password file")?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(Failure::usage(format!(
+            "{}: the password is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(password.to_owned()))
 }

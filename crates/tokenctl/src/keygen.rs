@@ -2,7 +2,9 @@
 //!
 //! Writes exactly these files into DIR: `local.paserk` for local kinds;
 //! `secret.paserk` and `public.paserk` for PASETO public kinds; `secret.jwk`,
-//! `public.jwk`, `secret.pem` and `public.pem` for JOSE kinds. Secrets get mode 0600.
+//! `public.jwk`, `secret.pem` and `public.pem` for JOSE signing kinds; `secret.jwk` and
+//! `public.jwk` for JWE recipient kinds (`alg: ECDH-ES+A256KW`, `use: enc`: no PEM,
+//! which could not say the key is for encryption only). Secrets get mode 0600.
 //! Nothing is overwritten without `--force`, and nothing is written unless every file
 //! can be. Prints the key id.
 
@@ -12,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use token_jwt::{Algorithm, SigningKey};
+use token_jwt::{Algorithm, DecryptingKey, EcdhCurve, SigningKey};
 use token_paseto::{LocalKey, SecretKey, V3, V4};
 
 use crate::error::{Failure, Result};
@@ -48,6 +50,12 @@ pub(crate) enum Kind {
     /// JWS PS256 (RSA 3072, PSS).
     #[value(name = "ps256")]
     Ps256,
+    /// JWE recipient: ECDH-ES+A256KW on P-256 (JWKs only).
+    #[value(name = "ecdh-es-p256")]
+    EcdhEsP256,
+    /// JWE recipient: ECDH-ES+A256KW on X25519 (JWKs only).
+    #[value(name = "ecdh-es-x25519")]
+    EcdhEsX25519,
 }
 
 impl Kind {
@@ -63,6 +71,20 @@ impl Kind {
             Self::EdDsa => "eddsa",
             Self::Rs256 => "rs256",
             Self::Ps256 => "ps256",
+            Self::EcdhEsP256 => "ecdh-es-p256",
+            Self::EcdhEsX25519 => "ecdh-es-x25519",
+        }
+    }
+
+    /// The files this kind writes.
+    const fn files(self) -> &'static [&'static str] {
+        match self {
+            Self::V4Local | Self::V3Local => &["local.paserk"],
+            Self::V4Public | Self::V3Public => &["secret.paserk", "public.paserk"],
+            Self::EcdhEsP256 | Self::EcdhEsX25519 => &["secret.jwk", "public.jwk"],
+            Self::Es256 | Self::Es384 | Self::EdDsa | Self::Rs256 | Self::Ps256 => {
+                &["secret.jwk", "public.jwk", "secret.pem", "public.pem"]
+            }
         }
     }
 
@@ -73,7 +95,12 @@ impl Kind {
             Self::EdDsa => Some(Algorithm::EdDsa),
             Self::Rs256 => Some(Algorithm::Rs256),
             Self::Ps256 => Some(Algorithm::Ps256),
-            Self::V4Local | Self::V4Public | Self::V3Local | Self::V3Public => None,
+            Self::V4Local
+            | Self::V4Public
+            | Self::V3Local
+            | Self::V3Public
+            | Self::EcdhEsP256
+            | Self::EcdhEsX25519 => None,
         }
     }
 }
@@ -158,6 +185,8 @@ fn generate(kind: Kind) -> Result<(Vec<Output>, String)> {
             let p = k.public_key();
             Ok(public(k.to_paserk(), p.to_paserk(), p.id().to_string()))
         }
+        Kind::EcdhEsP256 => recipient(EcdhCurve::P256),
+        Kind::EcdhEsX25519 => recipient(EcdhCurve::X25519),
         Kind::Es256 | Kind::Es384 | Kind::EdDsa | Kind::Rs256 | Kind::Ps256 => {
             let alg = kind
                 .algorithm()
@@ -194,16 +223,31 @@ fn generate(kind: Kind) -> Result<(Vec<Output>, String)> {
     }
 }
 
+/// A JWE recipient key: `secret.jwk` and `public.jwk` (`alg: ECDH-ES+A256KW`, `use: enc`).
+fn recipient(curve: EcdhCurve) -> Result<(Vec<Output>, String)> {
+    let key = DecryptingKey::generate(curve).map_err(|e| jwt_err(&e))?;
+    let private_jwk = key.dangerous_to_private_jwk().map_err(|e| jwt_err(&e))?;
+    let files = vec![
+        Output {
+            name: "secret.jwk",
+            contents: line(private_jwk.expose_secret()),
+            secret: true,
+        },
+        Output {
+            name: "public.jwk",
+            contents: line(&key.encrypting_key().to_jwk()),
+            secret: false,
+        },
+    ];
+    Ok((files, key.key_id().to_string()))
+}
+
 /// Runs `keygen`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     let dir = &args.out;
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::usage(format!("cannot create {}: {e}", dir.display())))?;
-    let names: &[&str] = match args.kind {
-        Kind::V4Local | Kind::V3Local => &["local.paserk"],
-        Kind::V4Public | Kind::V3Public => &["secret.paserk", "public.paserk"],
-        _ => &["secret.jwk", "public.jwk", "secret.pem", "public.pem"],
-    };
+    let names = args.kind.files();
     if !args.force {
         if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
             return Err(Failure::usage(format!(

@@ -167,10 +167,34 @@ pub(crate) fn note(text: &str) {
     let _ = writeln!(stderr, "{text}");
 }
 
-/// Parses a duration such as `90s`, `15m`, `2h` or `7d` (for clap), with the library's
-/// one duration syntax: an overflowing number of seconds is "too large".
+/// Parses a duration such as `90s`, `15m`, `2h`, `7d` or `1h30m` (for clap), with the
+/// library's one duration syntax: an overflowing number of seconds is "too large".
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     token_core::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// The file a `sqlite://PATH[?option]` database URL names; `None` for other URLs.
+pub(crate) fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    Some(Path::new(path))
+}
+
+/// A SQLite database a command only reads must exist: opening a misspelt path would
+/// create an empty database and answer "unknown key". Other URLs pass.
+pub(crate) fn require_existing_database(url: &str) -> Result<()> {
+    match sqlite_file(url) {
+        Some(path) if !path.is_file() => Err(Failure::usage(format!(
+            "no database at {} (a misspelt --db? `api-key create` creates one)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `url` names a SQLite file that does not exist yet (opening it creates it).
+pub(crate) fn database_is_new(url: &str) -> bool {
+    sqlite_file(url).is_some_and(|path| !path.exists())
 }
 
 /// Parses an RFC 3339 instant such as `2030-01-01T00:00:00Z` (for clap).
@@ -241,6 +265,19 @@ mod tests {
         assert_eq!(echo("k4.pid.abc"), "k4.pid.abc");
         assert_eq!(echo("a\nb\u{1b}c"), "a?b?c");
         assert_eq!(echo(&"x".repeat(100)).chars().count(), 65);
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://keys.db"), Some(Path::new("keys.db")));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/k.db?synchronous=full"),
+            Some(Path::new("/tmp/k.db"))
+        );
+        assert_eq!(sqlite_file("postgres://localhost/db"), None);
+        assert!(require_existing_database("postgres://localhost/db").is_ok());
+        assert!(require_existing_database("sqlite:///nonexistent/tokenctl/k.db").is_err());
+        assert!(database_is_new("sqlite:///nonexistent/tokenctl/k.db"));
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! `tokenctl verify --key FILE… [--iss ..] [--aud ..] [--implicit-assertion STR]
+//! `tokenctl verify --key FILE [--kid ID]… [--iss ..] [--aud ..] [--implicit-assertion STR]
 //! [--leeway 60s] [--max-lifetime D] [--now RFC3339] [--footer STR] [--alg ALG]
-//! [--typ T] [--allow-shared-secret] [TOKEN|-]`.
+//! [--typ T] [--allow-shared-secret] [--password-file P] [TOKEN|-]`.
 //!
-//! The algorithm always comes from the key, never from the token. With several keys
-//! (several `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer)
-//! picks the key; a `kid` that names none of them is a rejection. A token without a
-//! `kid` is accepted only when exactly one key fits it.
+//! The algorithm always comes from the key, never from the token. One JOSE key given
+//! alone (a JWK or a PEM key) verifies whatever `kid` the token names: the caller chose
+//! it (an RS256 token from Keycloak names its own `kid`). With several keys (several
+//! `--key`, or a JWKS), the token's `kid` (JWS/JWE header or PASETO footer) picks the
+//! key; a `kid` that names none of them is a rejection, saying which JWKS entries were
+//! skipped and why. A token without a `kid` is accepted only when exactly one key fits
+//! it. `--kid ID` names the `--key` given just before it, for keys that carry no `kid`
+//! or another one (PEM keys are named by their thumbprint).
 //!
 //! PASETO tokens are verified by the library's key rings, with their rules: a footer
 //! `kid` that is a PASERK id must name one of the given keys, while any other `kid` is
@@ -22,8 +26,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use token_core::{
-    Claims, FixedClock, NumericDate, PasetoPurpose, PasetoVersion, Reason, Rfc3339, Timestamp,
-    TokenFormat, TokenVerifier, Validation,
+    Claims, FixedClock, KeyId, NumericDate, PasetoPurpose, PasetoVersion, Reason, Rfc3339,
+    Timestamp, TokenFormat, TokenVerifier, Validation,
 };
 use token_jwt::{Algorithm, HmacAlgorithm, HmacKey, JwtVerifier, TokenType, VerifyingKey};
 use token_paseto::{
@@ -43,6 +47,18 @@ pub(crate) struct Args {
     /// A key file (repeatable): a PASERK, a JWK, a JWKS, a PASETO key set or a PEM key.
     #[arg(long = "key", value_name = "FILE", required = true)]
     keys: Vec<PathBuf>,
+    /// JOSE: the key id of the `--key` given just before it (a JWK or PEM key), which a
+    /// token's `kid` then names. With several keys, `kid` picks the key; one key alone
+    /// verifies whatever `kid` the token names.
+    #[arg(long = "kid", value_name = "ID")]
+    kids: Vec<String>,
+    /// The password of password-protected PASERKs (`local-pw`, `secret-pw`) among the
+    /// keys: a file holding it (one trailing newline is ignored).
+    #[arg(long, value_name = "P")]
+    password_file: Option<PathBuf>,
+    /// The `--kid` of each `--key`, by position (set from the parsed command line).
+    #[arg(skip)]
+    labels: Vec<Option<String>>,
     /// Expected issuer (repeat to accept several).
     #[arg(long, value_name = "ISSUER")]
     iss: Vec<String>,
@@ -69,7 +85,8 @@ pub(crate) struct Args {
     /// accepted and shown on stderr.
     #[arg(long, value_name = "STR")]
     footer: Option<String>,
-    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one; with
+    /// The JWS algorithm of PEM keys and of RSA JWKs that do not name one (ES256, ES384,
+    /// ES512, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512); with
     /// --allow-shared-secret, HS256/HS384/HS512 for `oct` JWKs that do not name one.
     #[arg(long, value_name = "ALG", value_parser = parse_verify_algorithm)]
     alg: Option<VerifyAlgorithm>,
@@ -103,17 +120,78 @@ fn parse_verify_algorithm(s: &str) -> Result<VerifyAlgorithm, String> {
     {
         return Ok(VerifyAlgorithm::Hmac(alg));
     }
-    parse_algorithm(s)
+    parse_algorithm(s, &Algorithm::ALL)
         .map(VerifyAlgorithm::Public)
         .map_err(|_| {
             format!(
-                "unsupported algorithm {s:?} (one of ES256, ES384, EdDSA, PS256, RS256; \
-             HS256, HS384, HS512 with --allow-shared-secret)"
+                "unsupported algorithm {s:?} (one of {}; HS256, HS384, HS512 with \
+                 --allow-shared-secret)",
+                Algorithm::ALL.map(Algorithm::name).join(", ")
             )
         })
 }
 
 impl Args {
+    /// Pairs each `--kid` with the `--key` given just before it, from their positions on
+    /// the command line.
+    pub(crate) fn label_keys(&mut self, matches: &clap::ArgMatches) -> Result<()> {
+        let key_at: Vec<usize> = matches
+            .indices_of("keys")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let kid_at: Vec<usize> = matches
+            .indices_of("kids")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let mut labels: Vec<Option<String>> = vec![None; self.keys.len()];
+        for (kid, at) in self.kids.iter().zip(kid_at) {
+            let slot = key_at.iter().rposition(|k| *k < at).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--kid {} comes before any --key: give it after the key it names",
+                    echo(kid)
+                ))
+            })?;
+            let label = labels
+                .get_mut(slot)
+                .ok_or_else(|| Failure::usage("--kid without its --key"))?;
+            if label.is_some() {
+                return Err(Failure::usage(format!(
+                    "two --kid for the key {}: one key has one id",
+                    self.keys
+                        .get(slot)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )));
+            }
+            *label = Some(kid.clone());
+        }
+        self.labels = labels;
+        Ok(())
+    }
+
+    /// The `--kid` of each key file, checked: a key id, given to a single JOSE key.
+    fn key_ids(&self, files: &[KeyFile]) -> Result<Vec<Option<KeyId>>> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let Some(label) = self.labels.get(i).and_then(Option::as_deref) else {
+                    return Ok(None);
+                };
+                if !matches!(file.key, Key::Jwk(_) | Key::Pem(_)) {
+                    return Err(Failure::usage(format!(
+                        "{}: --kid names a JWK or PEM key; a {} names its keys itself",
+                        file.path.display(),
+                        file.describe()
+                    )));
+                }
+                KeyId::new(label)
+                    .map(Some)
+                    .map_err(|e| Failure::usage(format!("--kid {}: {e}", echo(label))))
+            })
+            .collect()
+    }
+
     /// `--alg`, when it names a public-key algorithm.
     fn public_alg(&self) -> Option<Algorithm> {
         match self.alg {
@@ -373,16 +451,45 @@ fn verify_paseto(
     })
 }
 
-fn verifying_keys(args: &Args, files: &[KeyFile]) -> Result<Vec<VerifyingKey>> {
-    let mut keys: Vec<VerifyingKey> = Vec::new();
-    for file in files {
-        for key in file.verifying_keys(args.public_alg())? {
-            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
-                keys.push(key);
+/// A key given on the command line: its file, and the `--kid` that labels it.
+struct Given<'a> {
+    file: &'a KeyFile,
+    label: Option<&'a KeyId>,
+}
+
+/// Every given key, with its label.
+fn given<'a>(files: &'a [KeyFile], labels: &'a [Option<KeyId>]) -> Vec<Given<'a>> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| Given {
+            file,
+            label: labels.get(i).and_then(Option::as_ref),
+        })
+        .collect()
+}
+
+/// A signature key, and whether it came from a key set (a JWKS), where `kid` selects.
+struct Candidate<K> {
+    key: K,
+    from_set: bool,
+}
+
+fn verifying_keys(args: &Args, keys: &[Given<'_>]) -> Result<Vec<Candidate<VerifyingKey>>> {
+    let mut out: Vec<Candidate<VerifyingKey>> = Vec::new();
+    for given in keys {
+        let from_set = matches!(given.file.key, Key::Jwks(_));
+        for key in given.file.verifying_keys(args.public_alg())? {
+            let key = match given.label {
+                Some(label) => key.with_key_id(label.clone()),
+                None => key,
+            };
+            if !out.iter().any(|c| c.key.key_id() == key.key_id()) {
+                out.push(Candidate { key, from_set });
             }
         }
     }
-    Ok(keys)
+    Ok(out)
 }
 
 fn jwt_claims(claims: &Claims<Map<String, Value>>) -> Value {
@@ -393,10 +500,87 @@ fn jwt_claims(claims: &Claims<Map<String, Value>>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// What the given JWKS left out, and why: `skipped in FILE: entry 2 (kid k): …`.
+fn skipped_entries(keys: &[Given<'_>]) -> Vec<String> {
+    keys.iter()
+        .filter_map(|given| match &given.file.key {
+            Key::Jwks(jwks) => {
+                let skipped = jwks.skipped_verifying_keys();
+                (!skipped.is_empty()).then(|| {
+                    format!(
+                        "skipped in {}: {}",
+                        given.file.path.display(),
+                        skipped
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `detail`, then what the given key sets skipped (if anything).
+fn with_skipped(detail: String, keys: &[Given<'_>]) -> String {
+    let skipped = skipped_entries(keys);
+    if skipped.is_empty() {
+        detail
+    } else {
+        format!("{detail}; {}", skipped.join("; "))
+    }
+}
+
+/// Which key verifies: the one key given (whatever `kid` the token names: the caller
+/// chose it), or, among several or in a key set, the one the token's `kid` names.
+fn choose<'a, K>(
+    candidates: &'a [Candidate<K>],
+    id: impl Fn(&K) -> &KeyId,
+    kid: Option<&KeyId>,
+    what: &str,
+    keys: &[Given<'_>],
+) -> Result<&'a K> {
+    if let [only] = candidates {
+        if !only.from_set {
+            return Ok(&only.key);
+        }
+    }
+    let kid_str = kid.map(KeyId::as_str);
+    select(candidates, |c| id(&c.key).as_str(), kid_str, what)
+        .map(|c| &c.key)
+        .map_err(|failure| match failure {
+            Failure::Rejected {
+                reason,
+                detail: Some(detail),
+            } => Failure::Rejected {
+                reason,
+                detail: Some(with_skipped(detail, keys)),
+            },
+            other => other,
+        })
+}
+
+/// A rejection of the one given key, saying so when the token names another `kid`.
+fn single_key_refusal(e: &token_jwt::Error, kid: Option<&KeyId>, key_id: &KeyId) -> Failure {
+    match kid {
+        Some(kid) if e.is_invalid_token() && kid != key_id => Failure::rejected(
+            Reason::InvalidToken,
+            format!(
+                "the token names `kid` {}, and the one given key ({}) did not verify it",
+                echo(kid.as_str()),
+                echo(key_id.as_str())
+            ),
+        ),
+        _ => Failure::refused(e),
+    }
+}
+
 fn verify_jws(
     args: &Args,
     validation: &Validation,
-    files: &[KeyFile],
+    given: &[Given<'_>],
     token: &str,
 ) -> Result<Verified> {
     let header = token_jwt::dangerous_decode_header(token).map_err(|e| Failure::refused(&e))?;
@@ -406,32 +590,44 @@ fn verify_jws(
             "alg: none, an unsecured token",
         ));
     }
-    let keys = verifying_keys(args, files)?;
-    let hmac = hmac_keys(args, files, &header, keys.is_empty())?;
+    let keys = verifying_keys(args, given)?;
+    let hmac = hmac_keys(args, given, &header, keys.is_empty())?;
     if keys.is_empty() && hmac.is_empty() {
         return Err(Failure::rejected(
             Reason::WrongTokenType,
-            "no given key verifies JWS signatures",
+            with_skipped("no given key verifies JWS signatures".into(), given),
         ));
     }
-    let candidates: Vec<JwsKey<'_>> = keys
+    let candidates: Vec<Candidate<JwsKey<'_>>> = keys
         .iter()
-        .map(JwsKey::Public)
-        .chain(hmac.iter().map(JwsKey::Hmac))
+        .map(|c| Candidate {
+            key: JwsKey::Public(&c.key),
+            from_set: c.from_set,
+        })
+        .chain(hmac.iter().map(|k| Candidate {
+            key: JwsKey::Hmac(k),
+            from_set: false,
+        }))
         .collect();
-    let key = select(
-        &candidates,
-        |k| k.key_id().as_str(),
-        header.kid().map(token_core::KeyId::as_str),
-        "JWS",
-    )?;
-    let verified = match key {
-        JwsKey::Public(k) => {
+    let key = choose(&candidates, JwsKey::key_id, header.kid(), "JWS", given)?;
+    let single = candidates.len() == 1;
+    let verified = match (key, single) {
+        // The one given key: the token's `kid` is not consulted.
+        (JwsKey::Public(k), true) => {
+            TokenVerifier::verify::<Map<String, Value>>(*k, token, validation)
+        }
+        (JwsKey::Public(k), false) => {
             JwtVerifier::new((*k).clone()).verify::<Map<String, Value>>(token, validation)
         }
-        JwsKey::Hmac(k) => TokenVerifier::verify::<Map<String, Value>>(*k, token, validation),
+        (JwsKey::Hmac(k), _) => TokenVerifier::verify::<Map<String, Value>>(*k, token, validation),
     }
-    .map_err(|e| Failure::refused(&e))?;
+    .map_err(|e| {
+        if single {
+            single_key_refusal(&e, header.kid(), key.key_id())
+        } else {
+            Failure::refused(&e)
+        }
+    })?;
     if let JwsKey::Hmac(k) = key {
         note(&format!(
             "warning: {}: a shared secret; whoever holds it can also forge tokens",
@@ -455,7 +651,7 @@ enum JwsKey<'a> {
 }
 
 impl JwsKey<'_> {
-    fn key_id(&self) -> &token_core::KeyId {
+    fn key_id(&self) -> &KeyId {
         match self {
             Self::Public(k) => k.key_id(),
             Self::Hmac(k) => k.key_id(),
@@ -470,36 +666,40 @@ impl JwsKey<'_> {
     }
 }
 
-/// The HMAC keys among `files`, with --allow-shared-secret. Without the flag, an `oct`
+/// The HMAC keys among `keys`, with --allow-shared-secret. Without the flag, an `oct`
 /// JWK given for an HMAC token (or as the only kind of key) is refused, naming the flag.
 fn hmac_keys(
     args: &Args,
-    files: &[KeyFile],
+    keys: &[Given<'_>],
     header: &token_jwt::Header,
     no_public_key: bool,
 ) -> Result<Vec<HmacKey>> {
     if !args.allow_shared_secret {
-        if let Some(file) = files.iter().find(|f| f.is_hmac_candidate()) {
+        if let Some(given) = keys.iter().find(|g| g.file.is_hmac_candidate()) {
             if no_public_key || header.alg().starts_with("HS") {
                 return Err(Failure::usage(format!(
                     "{}: an `oct` JWK is a shared secret (whoever verifies with it can also \
                      forge tokens): pass --allow-shared-secret to verify legacy HMAC JWTs \
                      with it",
-                    file.path.display()
+                    given.file.path.display()
                 )));
             }
         }
         return Ok(Vec::new());
     }
-    let mut keys: Vec<HmacKey> = Vec::new();
-    for file in files {
-        if let Some(key) = file.hmac_key(args.hmac_alg())? {
-            if !keys.iter().any(|k| k.key_id() == key.key_id()) {
-                keys.push(key);
+    let mut out: Vec<HmacKey> = Vec::new();
+    for given in keys {
+        if let Some(key) = given.file.hmac_key(args.hmac_alg())? {
+            let key = match given.label {
+                Some(label) => key.with_key_id(label.clone()),
+                None => key,
+            };
+            if !out.iter().any(|k| k.key_id() == key.key_id()) {
+                out.push(key);
             }
         }
     }
-    Ok(keys)
+    Ok(out)
 }
 
 fn is_nested(cty: Option<&str>) -> bool {
@@ -512,15 +712,22 @@ fn is_nested(cty: Option<&str>) -> bool {
 fn verify_jwe(
     args: &Args,
     validation: &Validation,
-    files: &[KeyFile],
+    given: &[Given<'_>],
     token: &str,
 ) -> Result<Verified> {
     let header = token_jwt::dangerous_decode_header(token).map_err(|e| Failure::refused(&e))?;
-    let mut decrypters: Vec<Decrypter> = Vec::new();
-    for file in files {
-        if let Some(d) = file.decrypter()? {
-            if !decrypters.iter().any(|k| k.key_id() == d.key_id()) {
-                decrypters.push(d);
+    let mut decrypters: Vec<Candidate<Decrypter>> = Vec::new();
+    for g in given {
+        if let Some(d) = g.file.decrypter()? {
+            let d = match g.label {
+                Some(label) => d.with_key_id(label.clone()),
+                None => d,
+            };
+            if !decrypters.iter().any(|c| c.key.key_id() == d.key_id()) {
+                decrypters.push(Candidate {
+                    key: d,
+                    from_set: false,
+                });
             }
         }
     }
@@ -530,45 +737,17 @@ fn verify_jwe(
             "no given key decrypts JWE tokens (a private EC P-256/X25519 key or an `oct` JWK)",
         ));
     }
-    let decrypter = select(
-        &decrypters,
-        |k| k.key_id().as_str(),
-        header.kid().map(token_core::KeyId::as_str),
-        "JWE",
-    )?;
-    let map_err = |e: token_jwt::Error| Failure::refused(&e);
+    let decrypter = choose(&decrypters, Decrypter::key_id, header.kid(), "JWE", given)?;
+    let single_decrypter = decrypters.len() == 1;
+    let refused = |e: token_jwt::Error| {
+        if single_decrypter {
+            single_key_refusal(&e, header.kid(), decrypter.key_id())
+        } else {
+            Failure::refused(&e)
+        }
+    };
     if is_nested(header.cty()) {
-        let keys = verifying_keys(args, files)?;
-        let mut ring = token_core::KeyRing::verify_only();
-        for key in keys {
-            // Ids are unique in `keys`.
-            let _ = ring.insert_verify_only(key.key_id().clone(), key);
-        }
-        if ring.is_empty() {
-            return Err(Failure::usage(
-                "a nested JWE (cty: JWT) also needs the inner signer's public key: add it as a further --key",
-            ));
-        }
-        let verifier = JwtVerifier::from_key_ring(ring).map_err(map_err)?;
-        let verified = match decrypter {
-            Decrypter::Ecdh(k) => {
-                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, validation)
-            }
-            Decrypter::Direct(k) => {
-                k.decrypt_signed::<Map<String, Value>, _>(token, &verifier, validation)
-            }
-        }
-        .map_err(map_err)?;
-        let inner = verified
-            .key_id()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        return Ok(Verified {
-            claims: jwt_claims(verified.claims()),
-            format: format!("JWE {} (nested JWS)", header.alg()),
-            kid: format!("{} (signed by {inner})", decrypter.key_id()),
-            footer: None,
-        });
+        return verify_nested(args, validation, given, token, &header, decrypter);
     }
     match decrypter {
         Decrypter::Direct(k) => {
@@ -590,7 +769,7 @@ fn verify_jwe(
             }
             let verified = k
                 .decrypt::<Map<String, Value>>(token, validation)
-                .map_err(map_err)?;
+                .map_err(refused)?;
             Ok(Verified {
                 claims: jwt_claims(verified.claims()),
                 format: "JWE dir".into(),
@@ -605,6 +784,76 @@ fn verify_jwe(
     }
 }
 
+/// A nested JWE (`cty: JWT`): decrypted with `decrypter`, then the inner JWS verified
+/// with the given signature keys (the one given alone, or the one its `kid` names).
+fn verify_nested(
+    args: &Args,
+    validation: &Validation,
+    given: &[Given<'_>],
+    token: &str,
+    header: &token_jwt::Header,
+    decrypter: &Decrypter,
+) -> Result<Verified> {
+    let keys = verifying_keys(args, given)?;
+    let verified = match keys.as_slice() {
+        [] => {
+            return Err(Failure::usage(
+                "a nested JWE (cty: JWT) also needs the inner signer's public key: add it as a further --key",
+            ));
+        }
+        // The one signer's key: the inner token's `kid` is not consulted.
+        [only] if !only.from_set => decrypt_nested(decrypter, token, &only.key, validation),
+        several => {
+            let mut ring = token_core::KeyRing::verify_only();
+            for c in several {
+                // Ids are unique in `keys`.
+                let _ = ring.insert_verify_only(c.key.key_id().clone(), c.key.clone());
+            }
+            let verifier = JwtVerifier::from_key_ring(ring).map_err(|e| Failure::refused(&e))?;
+            decrypt_nested(decrypter, token, &verifier, validation)
+        }
+    }
+    .map_err(|e| match e {
+        // An inner unknown `kid` is about the signers, and says what the key sets
+        // skipped. An invalid token may be either layer's: no `kid` is blamed.
+        token_jwt::Error::Core(token_core::Error::UnknownKeyId) => Failure::rejected(
+            Reason::UnknownKey,
+            with_skipped(
+                "the inner token's `kid` names none of the given signature keys".into(),
+                given,
+            ),
+        ),
+        e => Failure::refused(&e),
+    })?;
+    let inner = verified
+        .key_id()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    Ok(Verified {
+        claims: jwt_claims(verified.claims()),
+        format: format!("JWE {} (nested JWS)", header.alg()),
+        kid: format!("{} (signed by {inner})", decrypter.key_id()),
+        footer: None,
+    })
+}
+
+/// Decrypts a nested JWE with `decrypter`, then verifies the inner JWS with `verifier`.
+fn decrypt_nested<V: TokenVerifier<Error = token_jwt::Error>>(
+    decrypter: &Decrypter,
+    token: &str,
+    verifier: &V,
+    validation: &Validation,
+) -> Result<token_core::Verified<Map<String, Value>>, token_jwt::Error> {
+    match decrypter {
+        Decrypter::Ecdh(k) => {
+            k.decrypt_signed::<Map<String, Value>, _>(token, verifier, validation)
+        }
+        Decrypter::Direct(k) => {
+            k.decrypt_signed::<Map<String, Value>, _>(token, verifier, validation)
+        }
+    }
+}
+
 /// Runs `verify`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     if let (Some(alg), false) = (args.hmac_alg(), args.allow_shared_secret) {
@@ -614,22 +863,29 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
         )));
     }
     let validation = validation(args)?;
-    let files = load_all(&args.keys)?;
+    let files = load_all(&args.keys, args.password_file.as_deref())?;
     if let Some(file) = files.iter().find(|f| matches!(f.key, Key::Protected(_))) {
         return Err(Failure::usage(format!(
-            "{}: a {} PASERK must be recovered first (tokenctl key unwrap/unseal/unprotect)",
+            "{}: a {} PASERK must be recovered first ({})",
             file.path.display(),
-            file.describe()
+            file.describe(),
+            match &file.key {
+                Key::Protected(p) if p.kind.is_password() =>
+                    "pass --password-file, or tokenctl key unprotect",
+                _ => "tokenctl key unwrap or unseal",
+            }
         )));
     }
+    let labels = args.key_ids(&files)?;
+    let given = given(&files, &labels);
     let token = read_token(args.token.as_deref())?;
     let format = TokenFormat::detect(&token).map_err(|e| Failure::refused(&e))?;
     let verified = match format {
         TokenFormat::Paseto {
             version, purpose, ..
         } => verify_paseto(args, &validation, &files, &token, version, purpose)?,
-        TokenFormat::Jws => verify_jws(args, &validation, &files, &token)?,
-        TokenFormat::Jwe => verify_jwe(args, &validation, &files, &token)?,
+        TokenFormat::Jws => verify_jws(args, &validation, &given, &token)?,
+        TokenFormat::Jwe => verify_jwe(args, &validation, &given, &token)?,
         TokenFormat::Opaque(kind) => {
             return Err(Failure::usage(format!(
                 "an opaque token ({}) is checked against its database, not with a key: \

@@ -430,14 +430,36 @@ fn wrong_key_is_an_invalid_token() {
 
 #[test]
 fn unknown_kid_is_a_rejection() {
-    for (kind, file) in [
-        ("v4.public", "public.paserk"),
-        ("v4.local", "local.paserk"),
-        ("es256", "public.jwk"),
-        ("eddsa", "public.pem"),
-    ] {
+    // A PASERK id in the footer names exactly one key: another one is unknown.
+    for (kind, file) in [("v4.public", "public.paserk"), ("v4.local", "local.paserk")] {
         let token = issue(kind, &[]);
         verify(&p(other(kind), file), &token, &[]).rejected("unknown key");
+    }
+    // A JOSE `kid` is the issuer's name: one key given alone is tried (and fails,
+    // saying which `kid` the token named); among several keys, the `kid` must name one.
+    for (kind, file) in [("es256", "public.jwk"), ("eddsa", "public.pem")] {
+        let token = issue(kind, &[]);
+        let line = verify(&p(other(kind), file), &token, &[])
+            .fails(1)
+            .to_owned();
+        assert!(
+            line.starts_with(&format!(
+                "rejected: invalid token (the token names `kid` {}",
+                kid(kind)
+            )),
+            "{line}"
+        );
+        tokenctl(&[
+            "verify",
+            "--key",
+            &p(other(kind), file),
+            "--key",
+            &p(other("v4.public"), "public.paserk"),
+            "--key",
+            &p(dir("es384"), "public.jwk"),
+            &token,
+        ])
+        .rejected("unknown key");
     }
 }
 
@@ -624,8 +646,23 @@ fn every_rejection_opens_with_a_shared_reason() {
             verify(&jose_key, &tamper(&jose, 2), &["--aud", "api"]),
             Reason::InvalidToken,
         ),
+        // One JOSE key given alone verifies whatever `kid` the token names.
         (
             verify(&p(other("es256"), "public.jwk"), &jose, &["--aud", "api"]),
+            Reason::InvalidToken,
+        ),
+        // Among several, the `kid` names none of them.
+        (
+            tokenctl(&[
+                "verify",
+                "--key",
+                &p(other("es256"), "public.jwk"),
+                "--key",
+                &p(other("eddsa"), "public.jwk"),
+                "--aud",
+                "api",
+                &jose,
+            ]),
             Reason::UnknownKey,
         ),
     ];
@@ -721,6 +758,16 @@ fn jwe_direct() {
     );
     let oct = oct.display().to_string();
     let other_oct = other_oct.display().to_string();
+    let oct2 = tmp
+        .write(
+            "oct2.jwk",
+            token_jwt::DirectKey::generate()
+                .unwrap()
+                .dangerous_to_secret_jwk()
+                .expose_secret(),
+        )
+        .display()
+        .to_string();
 
     // dir: encrypted directly with the shared key.
     let token = tokenctl(&[
@@ -737,7 +784,12 @@ fn jwe_direct() {
     assert_eq!(token.split('.').count(), 5);
     let claims = verify(&oct, &token, &["--aud", "api"]).json();
     assert_eq!(claims["iban"], "DE89");
-    verify(&other_oct, &token, &["--aud", "api"]).rejected("unknown key");
+    // The one key given is tried whatever the token's `kid`: the wrong one fails.
+    verify(&other_oct, &token, &["--aud", "api"]).rejected("invalid token");
+    tokenctl(&[
+        "verify", "--key", &other_oct, "--key", &oct2, "--aud", "api", &token,
+    ])
+    .rejected("unknown key");
     verify(&oct, &tamper(&token, 3), &["--aud", "api"]).rejected("invalid token");
 
     // Nested under dir, signed with EdDSA.
@@ -808,10 +860,24 @@ fn jwe_nested_signed_then_encrypted() {
         .fails(2)
         .to_owned();
     assert!(line.contains("signer"), "{line}");
-    // Signed by a key that is not trusted.
+    // Signed by a key that is not trusted: the one signature key given fails; among
+    // several, the inner `kid` names none of them.
     let stranger = p(other("es256"), "public.jwk");
     tokenctl(&[
         "verify", "--key", &private, "--key", &stranger, "--aud", "api", &token,
+    ])
+    .rejected("invalid token");
+    tokenctl(&[
+        "verify",
+        "--key",
+        &private,
+        "--key",
+        &stranger,
+        "--key",
+        &p(other("eddsa"), "public.jwk"),
+        "--aud",
+        "api",
+        &token,
     ])
     .rejected("unknown key");
     // The public recipient key cannot decrypt.

@@ -152,6 +152,7 @@ fn inspect_flags_missing_claims_and_long_lifetimes() {
 fn inspect_flags_sensitive_claims_in_readable_payloads() {
     let tmp = TempDir::new("inspect-sensitive");
     let (dir, _) = keygen(tmp.path(), "v4.public");
+    // `issue` refuses what `inspect` flags as an error (and `TokenService` refuses).
     let issued = tokenctl(&[
         "issue",
         "--key",
@@ -161,8 +162,19 @@ fn inspect_flags_sensitive_claims_in_readable_payloads() {
         "--claims",
         r#"{"user_email":"alice@example.com"}"#,
     ]);
-    assert!(issued.stderr.contains("sensitive"), "{issued:#?}");
-    let (code, list) = findings(issued.ok());
+    let line = issued.fails(1);
+    assert!(
+        line.starts_with("error: not issued: sensitive-claim: claim `user_email`")
+            && line.contains("sensitive-value"),
+        "{line}"
+    );
+    assert!(issued.stdout.is_empty(), "{issued:#?}");
+    let token = jws(
+        &json!({"alg": "ES256", "kid": "k"}),
+        &json!({"exp": now() + 60, "user_email": "alice@example.com"}),
+        &[1; 64],
+    );
+    let (code, list) = findings(&token);
     assert_eq!(code, 1);
     assert!(has(&list, "error", "sensitive-claim"), "{list:?}");
     assert!(has(&list, "error", "sensitive-value"), "{list:?}");
@@ -890,6 +902,8 @@ fn api_key_create_verify_revoke_and_reasons() {
         "ci",
         "--scopes",
         "read,deploy",
+        "--env",
+        "live",
         "--json",
     ])
     .json();
@@ -925,6 +939,9 @@ fn api_key_create_verify_revoke_and_reasons() {
     ])
     .rejected("checksum");
     let stranger_db = format!("sqlite://{}", tmp.join("other.db").display());
+    // A SQLite database that does not exist is not created by `verify`.
+    tokenctl(&["api-key", "verify", "--db", &stranger_db, &key])
+        .fails_with(2, "error: no database at");
     let stranger = tokenctl(&["api-key", "create", "--db", &stranger_db, "--name", "x"])
         .ok()
         .to_owned();
