@@ -1,7 +1,8 @@
 //! `tokenctl`: the tessera command line.
 //!
 //! Keys (`keygen`, `key`, `jwks`, `keyset`), tokens (`issue`, `verify`, `inspect`), the
-//! policy (`explain`), API keys (`api-key`) and the whole taxonomy end to end (`demo`).
+//! policy (`explain`), API keys (`api-key`), the key table a fleet shares (`keys`) and the
+//! whole taxonomy end to end (`demo`).
 //!
 //! Exit codes: 0 success; 1 token rejected, finding of severity error, or wrong key or
 //! password; 2 usage or input error. Every error is one line on stderr: text, or with
