@@ -116,6 +116,9 @@ struct StorageSection {
 }
 
 /// Where the shared blocklist lives, as `[storage]` names it.
+// Read only with `redis`; parsed always, so that a build without it can say why it
+// refuses the section.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 enum RedisTarget<'a> {
     Node(&'a str),
     Cluster(&'a [String]),
@@ -679,6 +682,39 @@ mod tests {
             feature_error(c.build().await, "redis");
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    /// `redis_cluster` reaches `RedisBlocklist::connect_cluster`: its seeds refused,
+    /// the build fails naming the cluster, not one Redis.
+    #[cfg(all(feature = "redis", feature = "sqlite"))]
+    #[tokio::test]
+    async fn redis_cluster_builds_a_cluster_blocklist() {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("tessera-cluster-{}", u64::from_le_bytes(b)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SecretKey::<V4>::generate().unwrap().to_paserk();
+        std::fs::write(dir.join("access.paserk"), key.expose_secret()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Config::from_toml(
+            &format!(
+                "issuer = \"a\"\naudience = \"b\"\n[access]\nkey = \"file:access.paserk\"\n\
+                 [storage]\ndatabase = \"sqlite::memory:\"\n\
+                 redis_cluster = [\"redis://127.0.0.1:{port}\"]\n"
+            ),
+            &dir,
+        )
+        .unwrap();
+        let err = c.build().await.err().unwrap();
+        assert!(
+            matches!(&err, Error::Connect { backend: "Redis Cluster", address, .. } if *address == format!("127.0.0.1:{port}")),
+            "{err:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::time::Duration;
 #[cfg(feature = "redis")]
 use token_core::test_support::{REDIS_CLUSTER_URL, REDIS_URL, service_url};
 use token_core::{Clock, ManualClock, Timestamp};
-#[cfg(feature = "redis")]
-use token_policy::RedisBlocklist;
 use token_policy::{Blocklist, Error, MemoryBlocklist, TokenRef};
+#[cfg(feature = "redis")]
+use token_policy::{RedisBlocklist, ReplicaOptions, ReplicatedBlocklist};
 
 fn ts(t: i64) -> Timestamp {
     Timestamp::from_unix_seconds(t).unwrap()
@@ -443,6 +443,24 @@ async fn redis_cluster_backend_conforms() {
             }
         }
     }
+}
+
+/// The suite on a revocation replica fed by the cluster: reads from memory, writes
+/// through the cluster, single use on it.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_replica_conforms() {
+    let Some((list, clock, prefix)) = redis_cluster().await else {
+        return;
+    };
+    let replica =
+        ReplicatedBlocklist::start(list.single_use_per_subject(3), ReplicaOptions::default())
+            .await
+            .unwrap();
+    conformance(&replica, &clock, &prefix).await;
+    let marks = format!("{prefix}marks");
+    single_use(&replica, &clock, &marks).await;
+    assert_eq!(replica.status().last_error, None);
 }
 
 #[cfg(feature = "redis")]
