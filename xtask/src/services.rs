@@ -390,7 +390,9 @@ fn start_cluster(server: &Path, cli: &Path, state: &mut State) -> Result<Vec<u16
             .arg(data.join("redis.pid"));
         state.cluster_ports.push(*port);
         state.save()?;
-        output(&mut cmd).map_err(|e| format!("redis-server (cluster node): {e}"))?;
+        output(&mut cmd).map_err(|e| {
+            format!("redis-server (cluster node; --cluster-port needs Redis 7 or later): {e}")
+        })?;
         wait_for_ping(*port)?;
     }
     let mut create = Command::new(cli);

@@ -241,7 +241,7 @@ impl Redis {
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
+                "redis-server did not start (options {extra:?}; a cluster node needs Redis 7 or later)"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
