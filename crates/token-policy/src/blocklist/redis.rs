@@ -29,6 +29,10 @@ use crate::error::{Error, Result};
 /// this long (far past any staleness bound) reloads the index instead.
 pub(crate) const FEED_HORIZON: Duration = Duration::from_secs(600);
 
+/// How long a connection of the blocklist may take to open or to answer one request
+/// before it counts as lost (a revocation check must not hang).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Records a revocation in the index and the feed. Appended to every write script:
 /// `KEYS[2]` the index, `KEYS[3]` the feed; `ARGV[1]` now (s), `ARGV[2]` the feed's
 /// horizon (s, trimmed by the server's own clock, as its entry ids are);
@@ -159,15 +163,18 @@ impl std::fmt::Debug for RedisBlocklist {
     }
 }
 
-/// Why a first connection to one server failed, in words that quote nothing from the
-/// URL or the server.
-fn first_failure(
-    outcome: std::result::Result<
-        redis::RedisResult<MultiplexedConnection>,
-        tokio::time::error::Elapsed,
-    >,
+/// One direct connection to `client`'s server, within
+/// [`crate::config::CONNECT_TIMEOUT`]: a refusal fails at once, silence after the
+/// timeout, each in words that quote nothing from the URL or the server.
+async fn first_connection(
+    client: &redis::Client,
 ) -> std::result::Result<MultiplexedConnection, String> {
-    match outcome {
+    match tokio::time::timeout(
+        crate::config::CONNECT_TIMEOUT,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    {
         Err(_) => Err(format!(
             "no answer within {} s (timed out)",
             crate::config::CONNECT_TIMEOUT.as_secs()
@@ -180,26 +187,11 @@ fn first_failure(
     }
 }
 
-/// One direct connection to `client`'s server, within
-/// [`crate::config::CONNECT_TIMEOUT`]: a refusal fails at once, silence after the
-/// timeout.
-async fn first_connection(
-    client: &redis::Client,
-) -> std::result::Result<MultiplexedConnection, String> {
-    first_failure(
-        tokio::time::timeout(
-            crate::config::CONNECT_TIMEOUT,
-            client.get_multiplexed_async_connection(),
-        )
-        .await,
-    )
-}
-
 /// Whether the server runs in cluster mode (`INFO cluster`); a server that does not
-/// say counts as a single Redis.
+/// say within the response timeout counts as a single Redis.
 async fn cluster_enabled(conn: &mut MultiplexedConnection) -> bool {
     let info: redis::RedisResult<String> = tokio::time::timeout(
-        crate::config::CONNECT_TIMEOUT,
+        RESPONSE_TIMEOUT,
         redis::cmd("INFO").arg("cluster").query_async(conn),
     )
     .await
@@ -289,8 +281,8 @@ impl RedisBlocklist {
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(2)
             .set_max_delay(500)
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2));
+            .set_connection_timeout(RESPONSE_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT);
         let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| backend(&e))?;
@@ -330,7 +322,7 @@ impl RedisBlocklist {
                 "a Redis Cluster has only database 0: drop the /DB from the node URLs".into(),
             ));
         }
-        let client = cluster_client(&nodes, Duration::from_secs(2)).map_err(|_| {
+        let client = cluster_client(&nodes, RESPONSE_TIMEOUT).map_err(|_| {
             Error::Config(
                 "Redis Cluster seed nodes must share one user, password, protocol and TLS \
                  mode, and none may be a Unix socket"
