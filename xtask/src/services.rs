@@ -1,10 +1,14 @@
 //! `cargo xtask services up|down|status`: PostgreSQL and Redis on loopback, on free
 //! ports, with their data under `target/services/`, for the integration tests.
 //!
-//! `up` writes `target/services/env` with `TESSERA_TEST_DATABASE_URL` and
-//! `TESSERA_TEST_REDIS_URL` (one `KEY=value` per line; `set -a; . target/services/env`
-//! exports them in a shell). PostgreSQL refuses to run as root, so as root it is
-//! initialised and started as the `postgres` user.
+//! `up` writes `target/services/env` with `TESSERA_TEST_DATABASE_URL`,
+//! `TESSERA_TEST_REDIS_URL` and `TESSERA_TEST_REDIS_CLUSTER_URL` (one `KEY=value` per
+//! line; `set -a; . target/services/env` exports them in a shell). PostgreSQL refuses
+//! to run as root, so as root it is initialised and started as the `postgres` user.
+//!
+//! The Redis Cluster is three masters (`redis-server --cluster-enabled yes`, each with
+//! its cluster bus on a free port of its own), joined by `redis-cli --cluster create`;
+//! its variable holds the three node URLs, comma-separated.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,13 +25,18 @@ use crate::util::{Result, output, root, step};
 pub(crate) const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
 /// The environment variable naming the Redis URL for tests.
 pub(crate) const REDIS_URL: &str = "TESSERA_TEST_REDIS_URL";
+/// The environment variable naming the Redis Cluster's node URLs (comma-separated).
+pub(crate) const REDIS_CLUSTER_URL: &str = "TESSERA_TEST_REDIS_CLUSTER_URL";
+/// How many masters the test cluster has.
+const CLUSTER_MASTERS: usize = 3;
 /// When `1`, a missing service is an error rather than a skip.
 pub(crate) const REQUIRE: &str = "TESSERA_REQUIRE_SERVICES";
 
 /// `cargo xtask services …`
 #[derive(clap::Subcommand)]
 pub(crate) enum Action {
-    /// Start PostgreSQL and Redis (whichever are installed) and write target/services/env.
+    /// Start PostgreSQL, Redis and a 3-master Redis Cluster (whichever are installed)
+    /// and write target/services/env.
     Up,
     /// Stop them and remove their data.
     Down,
@@ -91,11 +100,16 @@ fn pg_bin_dir() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
-fn redis_bin() -> Option<PathBuf> {
+/// `program` on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").ok()?;
     std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
+        .map(|d| d.join(program))
         .find(|p| p.is_file())
+}
+
+fn redis_bin() -> Option<PathBuf> {
+    on_path("redis-server")
 }
 
 /// A command that runs as `postgres` when we are root.
@@ -115,6 +129,7 @@ struct State {
     pg_bin: Option<PathBuf>,
     pg_sockets: Option<PathBuf>,
     redis_port: Option<u16>,
+    cluster_ports: Vec<u16>,
 }
 
 impl State {
@@ -133,6 +148,10 @@ impl State {
         if let Some(p) = self.redis_port {
             writeln!(s, "redis_port={p}")?;
         }
+        if !self.cluster_ports.is_empty() {
+            let ports: Vec<String> = self.cluster_ports.iter().map(u16::to_string).collect();
+            writeln!(s, "cluster_ports={}", ports.join(","))?;
+        }
         fs::write(Self::path(), s)?;
         Ok(())
     }
@@ -149,6 +168,9 @@ impl State {
             pg_bin: get("pg_bin").map(PathBuf::from),
             pg_sockets: get("pg_sockets").map(PathBuf::from),
             redis_port: get("redis_port").and_then(|p| p.parse().ok()),
+            cluster_ports: get("cluster_ports")
+                .map(|p| p.split(',').filter_map(|p| p.parse().ok()).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -162,6 +184,7 @@ pub(crate) fn up() -> Result<Vec<(String, String)>> {
         pg_bin: None,
         pg_sockets: None,
         redis_port: None,
+        cluster_ports: Vec::new(),
     };
     let mut env = Vec::new();
     let mut missing = Vec::new();
@@ -190,6 +213,28 @@ pub(crate) fn up() -> Result<Vec<(String, String)>> {
             env.push((REDIS_URL.to_owned(), format!("redis://127.0.0.1:{port}/")));
         }
         None => missing.push("Redis (redis-server)"),
+    }
+    match (redis_bin(), on_path("redis-cli")) {
+        (Some(server), Some(cli)) => {
+            step("services: Redis Cluster (3 masters)");
+            match start_cluster(&server, &cli, &mut state) {
+                Ok(ports) => env.push((REDIS_CLUSTER_URL.to_owned(), cluster_url(&ports))),
+                Err(e) if required() => {
+                    down()?;
+                    return Err(
+                        format!("{REQUIRE}=1 but the Redis Cluster did not start: {e}").into(),
+                    );
+                }
+                Err(e) => {
+                    stop_cluster(&state.cluster_ports);
+                    state.cluster_ports.clear();
+                    state.save()?;
+                    println!("!!! services: Redis Cluster NOT STARTED, its tests will skip: {e}");
+                }
+            }
+        }
+        (None, _) => missing.push("Redis Cluster (redis-server)"),
+        (Some(_), None) => missing.push("Redis Cluster (redis-cli, in Debian's redis-tools)"),
     }
     if !missing.is_empty() {
         let list = missing.join(", ");
@@ -293,18 +338,160 @@ fn start_redis(bin: &Path) -> Result<u16> {
         .arg("--pidfile")
         .arg(data.join("redis.pid"));
     output(&mut cmd).map_err(|e| format!("redis-server: {e}"))?;
+    wait_for_ping(port)?;
+    println!("Redis on 127.0.0.1:{port}");
+    Ok(port)
+}
+
+/// The cluster's variable: every node's URL, comma-separated.
+fn cluster_url(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}/"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `n` distinct free loopback ports (each held until all are found).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Starts three cluster-enabled `redis-server`s (recording them in `state` as they
+/// start, so a failure stops what did start), joins them into one cluster of three
+/// masters and waits until every node reports `cluster_state:ok`; their ports.
+fn start_cluster(server: &Path, cli: &Path, state: &mut State) -> Result<Vec<u16>> {
+    let ports = free_ports(2 * CLUSTER_MASTERS)?;
+    let (ports, buses) = ports.split_at(CLUSTER_MASTERS);
+    for (port, bus) in ports.iter().zip(buses) {
+        let data = dir().join("redis-cluster").join(port.to_string());
+        fs::create_dir_all(&data)?;
+        let mut cmd = Command::new(server);
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus.to_string(),
+            ])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args(["--daemonize", "yes", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&data)
+            .arg("--logfile")
+            .arg(data.join("redis.log"))
+            .arg("--pidfile")
+            .arg(data.join("redis.pid"));
+        state.cluster_ports.push(*port);
+        state.save()?;
+        output(&mut cmd).map_err(|e| {
+            format!("redis-server (cluster node; --cluster-port needs Redis 7 or later): {e}")
+        })?;
+        wait_for_ping(*port)?;
+    }
+    let mut create = Command::new(cli);
+    create.args(["--cluster", "create"]);
+    for port in ports {
+        create.arg(format!("127.0.0.1:{port}"));
+    }
+    create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+    output_within(&mut create, Duration::from_secs(60))
+        .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for port in ports {
+        loop {
+            let info = output(
+                Command::new(cli)
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                    .args(["CLUSTER", "INFO"]),
+            )
+            .unwrap_or_default();
+            if cluster_ok(&info) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "node 127.0.0.1:{port} did not report cluster_state:ok within 30 s"
+                )
+                .into());
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+    let list: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    println!("Redis Cluster on {} (3 masters)", list.join(", "));
+    Ok(ports.to_vec())
+}
+
+/// Whether `CLUSTER INFO` says the cluster serves every slot with three nodes.
+fn cluster_ok(info: &str) -> bool {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+            .map(str::to_owned)
+    };
+    field("cluster_state").as_deref() == Some("ok")
+        && field("cluster_slots_assigned").as_deref() == Some("16384")
+        && field("cluster_known_nodes").and_then(|n| n.parse::<usize>().ok())
+            == Some(CLUSTER_MASTERS)
+}
+
+/// Like [`output`], killing the command if it runs longer than `limit`.
+fn output_within(cmd: &mut Command, limit: Duration) -> Result<String> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no result within {} s", limit.as_secs()).into());
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!(
+            "failed ({}): {} {}",
+            out.status,
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into())
+    }
+}
+
+fn wait_for_ping(port: u16) -> Result {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if redis_command(port, "PING").is_ok_and(|r| r.starts_with("+PONG")) {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!("Redis did not answer PING on port {port}").into());
         }
         sleep(Duration::from_millis(50));
     }
-    println!("Redis on 127.0.0.1:{port}");
-    Ok(port)
+}
+
+fn stop_cluster(ports: &[u16]) {
+    for port in ports {
+        // The connection drops as the server exits; an error here is expected.
+        let _ = redis_command(*port, "SHUTDOWN NOSAVE");
+    }
 }
 
 fn redis_command(port: u16, command: &str) -> Result<String> {
@@ -351,6 +538,7 @@ pub(crate) fn down() -> Result {
         // The connection drops as the server exits; an error here is expected.
         let _ = redis_command(port, "SHUTDOWN NOSAVE");
     }
+    stop_cluster(&state.cluster_ports);
     if dir().exists() {
         fs::remove_dir_all(dir())?;
     }
@@ -369,7 +557,68 @@ fn status() {
         Some(p) if redis_command(p, "PING").is_ok() => println!("Redis: running on port {p}"),
         _ => println!("Redis: not running"),
     }
+    let up = state
+        .cluster_ports
+        .iter()
+        .filter(|p| redis_command(**p, "PING").is_ok())
+        .count();
+    if state.cluster_ports.is_empty() {
+        println!("Redis Cluster: not running");
+    } else {
+        println!(
+            "Redis Cluster: {up} of {} nodes running ({})",
+            state.cluster_ports.len(),
+            cluster_url(&state.cluster_ports)
+        );
+    }
     if let Ok(env) = fs::read_to_string(env_file()) {
         print!("{env}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cluster_is_ready_only_with_every_slot_on_three_nodes() {
+        let info = |state: &str, slots: u32, nodes: usize| {
+            format!(
+                "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:{slots}\r\n\
+                 cluster_slots_ok:{slots}\r\ncluster_known_nodes:{nodes}\r\ncluster_size:{nodes}\r\n"
+            )
+        };
+        assert!(cluster_ok(&info("ok", 16384, 3)));
+        assert!(!cluster_ok(&info("fail", 16384, 3)));
+        assert!(!cluster_ok(&info("ok", 10923, 3)));
+        assert!(!cluster_ok(&info("ok", 16384, 2)));
+        assert!(!cluster_ok(""));
+        assert!(!cluster_ok(
+            "ERR This instance has cluster support disabled"
+        ));
+    }
+
+    #[test]
+    fn the_cluster_variable_lists_every_node() {
+        assert_eq!(
+            cluster_url(&[7000, 7001, 7002]),
+            "redis://127.0.0.1:7000/,redis://127.0.0.1:7001/,redis://127.0.0.1:7002/"
+        );
+        let ports = free_ports(6).unwrap();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6, "{ports:?}");
+    }
+
+    /// The tests read the variables through token-core's `test_support`: the names
+    /// written here are the names read there.
+    #[test]
+    fn variable_names_match_the_tests_helper() {
+        let helper =
+            fs::read_to_string(root().join("crates/token-core/src/test_support.rs")).unwrap();
+        for name in [DATABASE_URL, REDIS_URL, REDIS_CLUSTER_URL, REQUIRE] {
+            assert!(helper.contains(&format!("\"{name}\"")), "{name}");
+        }
     }
 }

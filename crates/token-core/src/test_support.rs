@@ -9,6 +9,9 @@
 pub const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
 /// The variable holding the Redis URL.
 pub const REDIS_URL: &str = "TESSERA_TEST_REDIS_URL";
+/// The variable holding a Redis Cluster's node URLs, comma-separated (three masters
+/// from `cargo xtask services up`).
+pub const REDIS_CLUSTER_URL: &str = "TESSERA_TEST_REDIS_CLUSTER_URL";
 /// When `1`, a missing service fails the test instead of skipping it.
 pub const REQUIRE_SERVICES: &str = "TESSERA_REQUIRE_SERVICES";
 
@@ -62,5 +65,8 @@ mod tests {
             service_url_from(REDIS_URL, set),
             Ok(Some("redis://127.0.0.1:1/".to_owned()))
         );
+        assert_eq!(service_url_from(REDIS_CLUSTER_URL, set), Ok(None));
+        let err = service_url_from(REDIS_CLUSTER_URL, required).unwrap_err();
+        assert!(err.contains(REDIS_CLUSTER_URL));
     }
 }

@@ -27,6 +27,9 @@
 //!                                         # (sqlite://PATH?synchronous=full: commits
 //!                                         # wait for the disk; see token-opaque)
 //! redis = "redis://127.0.0.1:6379/"       # optional: a blocklist shared by a fleet
+//! # redis_cluster = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]
+//!                                         # or on a Redis Cluster, by its seed nodes
+//!                                         # (not both)
 //!
 //! [dangerous]                             # limits raised past their defaults
 //! access_ttl = "1h"
@@ -42,7 +45,7 @@
 //! ttl = "1h"`), never a Rust method.
 //!
 //! What a file may name follows the crate's features: a JWK access key and a
-//! `[service]` section need `jwt`, a `redis` URL needs `redis`, a `sqlite:` or
+//! `[service]` section need `jwt`, a `redis` URL or `redis_cluster` needs `redis`, a `sqlite:` or
 //! `postgres://` database needs `sqlite` or `postgres`. A file naming something the
 //! build lacks is refused with a [`Error::Config`] that names the feature.
 
@@ -116,6 +119,16 @@ struct ServiceSection {
 struct StorageSection {
     database: Option<String>,
     redis: Option<String>,
+    redis_cluster: Option<Vec<String>>,
+}
+
+/// Where the shared blocklist lives, as `[storage]` names it.
+// Read only with `redis`; parsed always, so that a build without it can say why it
+// refuses the section.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum RedisTarget<'a> {
+    Node(&'a str),
+    Cluster(&'a [String]),
 }
 
 #[derive(Deserialize)]
@@ -318,6 +331,26 @@ impl Config {
             .unwrap_or("sqlite://tessera.db")
     }
 
+    /// The shared blocklist's server: `redis` (one Redis) or `redis_cluster` (the seed
+    /// nodes of a Redis Cluster), never both.
+    fn redis_target(&self) -> Result<Option<RedisTarget<'_>>> {
+        let Some(storage) = &self.file.storage else {
+            return Ok(None);
+        };
+        match (storage.redis.as_deref(), storage.redis_cluster.as_deref()) {
+            (Some(_), Some(_)) => Err(Error::Config(
+                "[storage] names both redis and redis_cluster: one Redis or one Redis Cluster"
+                    .into(),
+            )),
+            (Some(url), None) => Ok(Some(RedisTarget::Node(url))),
+            (None, Some([])) => Err(Error::Config(
+                "[storage] redis_cluster needs at least one seed node URL".into(),
+            )),
+            (None, Some(nodes)) => Ok(Some(RedisTarget::Cluster(nodes))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Builds the whole service: keys, store (migrated), blocklist.
     ///
     /// # Errors
@@ -337,19 +370,22 @@ impl Config {
         }
         let store = open_store(self.database_url()).await?;
         let opaque = OpaqueTokens::new(store);
-        let blocklist: Arc<dyn Blocklist> =
-            match self.file.storage.as_ref().and_then(|s| s.redis.as_deref()) {
-                #[cfg(feature = "redis")]
-                Some(url) => Arc::new(RedisBlocklist::connect(url).await?),
-                #[cfg(not(feature = "redis"))]
-                Some(_) => {
-                    return Err(missing_feature(
-                        "[storage] redis names a Redis blocklist",
-                        "redis",
-                    ));
-                }
-                None => Arc::new(MemoryBlocklist::new()),
-            };
+        let blocklist: Arc<dyn Blocklist> = match self.redis_target()? {
+            #[cfg(feature = "redis")]
+            Some(RedisTarget::Node(url)) => Arc::new(RedisBlocklist::connect(url).await?),
+            #[cfg(feature = "redis")]
+            Some(RedisTarget::Cluster(nodes)) => {
+                Arc::new(RedisBlocklist::connect_cluster(nodes).await?)
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(_) => {
+                return Err(missing_feature(
+                    "[storage] redis or redis_cluster names a Redis blocklist",
+                    "redis",
+                ));
+            }
+            None => Arc::new(MemoryBlocklist::new()),
+        };
         let mut builder = TokenService::builder(policy, access)
             .opaque(opaque)
             .blocklist(blocklist);
@@ -727,7 +763,85 @@ mod tests {
             );
             feature_error(c.build().await, "redis");
             let _ = std::fs::remove_dir_all(dir);
+            let (c, dir) = config(
+                "[storage]\ndatabase = \"sqlite::memory:\"\nredis_cluster = [\"redis://127.0.0.1:1/\"]\n",
+            );
+            feature_error(c.build().await, "redis");
+            let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    /// `redis_cluster` reaches `RedisBlocklist::connect_cluster`: its seeds refused,
+    /// the build fails naming the cluster, not one Redis.
+    #[cfg(all(feature = "redis", feature = "sqlite"))]
+    #[tokio::test]
+    async fn redis_cluster_builds_a_cluster_blocklist() {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("tessera-cluster-{}", u64::from_le_bytes(b)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SecretKey::<V4>::generate().unwrap().to_paserk();
+        std::fs::write(dir.join("access.paserk"), key.expose_secret()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Config::from_toml(
+            &format!(
+                "issuer = \"a\"\naudience = \"b\"\n[access]\nkey = \"file:access.paserk\"\n\
+                 [storage]\ndatabase = \"sqlite::memory:\"\n\
+                 redis_cluster = [\"redis://127.0.0.1:{port}\"]\n"
+            ),
+            &dir,
+        )
+        .unwrap();
+        let err = c.build().await.err().unwrap();
+        assert!(
+            matches!(&err, Error::Connect { backend: "Redis Cluster", address, .. } if *address == format!("127.0.0.1:{port}")),
+            "{err:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn redis_or_redis_cluster_never_both() {
+        let storage = |text: &str| {
+            Config::from_toml(
+                &format!("issuer = \"a\"\naudience = \"b\"\n[storage]\n{text}"),
+                ".",
+            )
+            .unwrap()
+        };
+        let node = storage("redis = \"redis://127.0.0.1:6379/\"\n");
+        assert!(matches!(
+            node.redis_target(),
+            Ok(Some(RedisTarget::Node("redis://127.0.0.1:6379/")))
+        ));
+        let cluster =
+            storage("redis_cluster = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n");
+        assert!(matches!(
+            cluster.redis_target(),
+            Ok(Some(RedisTarget::Cluster([a, b]))) if a == "redis://127.0.0.1:7000" && b == "redis://127.0.0.1:7001"
+        ));
+        assert!(matches!(storage("").redis_target(), Ok(None)));
+        for bad in [
+            "redis = \"redis://a/\"\nredis_cluster = [\"redis://b/\"]\n",
+            "redis_cluster = []\n",
+        ] {
+            assert!(
+                matches!(storage(bad).redis_target(), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+        assert!(
+            Config::from_toml(
+                "issuer = \"a\"\naudience = \"b\"\n[storage]\nredis_cluster = \"redis://a/\"\n",
+                "."
+            )
+            .is_err(),
+            "a list of seed nodes, not one string"
+        );
     }
 
     #[test]

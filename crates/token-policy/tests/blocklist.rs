@@ -1,5 +1,6 @@
 //! One conformance suite for both blocklist backends: in-process, and Redis on loopback
-//! (`TESSERA_TEST_REDIS_URL`; mandatory when `TESSERA_REQUIRE_SERVICES=1`).
+//! — one Redis (`TESSERA_TEST_REDIS_URL`) and a Redis Cluster of three masters
+//! (`TESSERA_TEST_REDIS_CLUSTER_URL`), each mandatory when `TESSERA_REQUIRE_SERVICES=1`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "redis")]
-use token_core::test_support::{REDIS_URL, service_url};
+use token_core::test_support::{REDIS_CLUSTER_URL, REDIS_URL, service_url};
 use token_core::{Clock, ManualClock, Timestamp};
-#[cfg(feature = "redis")]
-use token_policy::RedisBlocklist;
 use token_policy::{Blocklist, Error, MemoryBlocklist, TokenRef};
+#[cfg(feature = "redis")]
+use token_policy::{RedisBlocklist, ReplicaOptions, ReplicatedBlocklist};
 
 fn ts(t: i64) -> Timestamp {
     Timestamp::from_unix_seconds(t).unwrap()
@@ -315,18 +316,245 @@ async fn memory_backend_refuses_rather_than_forgets_when_full() {
 }
 
 #[cfg(feature = "redis")]
+fn random_prefix() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    format!("test-{}:", u64::from_le_bytes(bytes))
+}
+
+#[cfg(feature = "redis")]
 async fn redis() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
     let url = service_url(REDIS_URL, "redis blocklist")?;
     let clock = Arc::new(ManualClock::at_system_now());
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let prefix = format!("test-{}:", u64::from_le_bytes(bytes));
+    let prefix = random_prefix();
     let list = RedisBlocklist::connect(&url)
         .await
         .unwrap()
         .with_prefix(prefix.clone())
         .with_clock(clock.clone());
     Some((list, clock, prefix))
+}
+
+/// The cluster's node URLs (`TESSERA_TEST_REDIS_CLUSTER_URL`, comma-separated).
+#[cfg(feature = "redis")]
+fn cluster_nodes(test: &str) -> Option<Vec<String>> {
+    let urls = service_url(REDIS_CLUSTER_URL, test)?;
+    Some(urls.split(',').map(|u| u.trim().to_owned()).collect())
+}
+
+/// A blocklist on the Redis Cluster, under a prefix of its own.
+#[cfg(feature = "redis")]
+async fn redis_cluster() -> Option<(RedisBlocklist, Arc<ManualClock>, String)> {
+    let nodes = cluster_nodes("redis cluster blocklist")?;
+    let clock = Arc::new(ManualClock::at_system_now());
+    let prefix = random_prefix();
+    let list = RedisBlocklist::connect_cluster(&nodes)
+        .await
+        .unwrap()
+        .with_prefix(prefix.clone())
+        .with_clock(clock.clone());
+    assert!(list.is_cluster());
+    Some((list, clock, prefix))
+}
+
+/// The master serving `key`'s slot, as `host:port`, asked of the node at `url`.
+#[cfg(feature = "redis")]
+async fn slot_owner(url: &str, key: &str) -> String {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // [[start, end, [host, port, id, …], replicas…], …]
+    let ranges: Vec<(i64, i64, (String, i64))> = {
+        let raw: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        raw.into_iter()
+            .map(|r| {
+                let start: i64 = redis::from_redis_value(&r[0]).unwrap();
+                let end: i64 = redis::from_redis_value(&r[1]).unwrap();
+                let master: Vec<redis::Value> = redis::from_redis_value(&r[2]).unwrap();
+                let host: String = redis::from_redis_value(&master[0]).unwrap();
+                let port: i64 = redis::from_redis_value(&master[1]).unwrap();
+                (start, end, (host, port))
+            })
+            .collect()
+    };
+    let (_, _, (host, port)) = ranges
+        .into_iter()
+        .find(|(start, end, _)| (*start..=*end).contains(&slot))
+        .unwrap_or_else(|| panic!("slot {slot} is served by no master"));
+    format!("{host}:{port}")
+}
+
+/// The conformance suite on the cluster, once under a prefix served by each master (so
+/// commands reach nodes other than the seed they started from), each prefix's entries
+/// found on its own master only.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_backend_conforms() {
+    let Some(nodes) = cluster_nodes("redis cluster blocklist") else {
+        return;
+    };
+    let mut by_owner = std::collections::BTreeMap::new();
+    for _ in 0..500 {
+        let prefix = random_prefix();
+        let owner = slot_owner(&nodes[0], &format!("{{{prefix}}}")).await;
+        by_owner.entry(owner).or_insert(prefix);
+        if by_owner.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(by_owner.len(), 3, "three masters: {by_owner:?}");
+    for (owner, prefix) in &by_owner {
+        let clock = Arc::new(ManualClock::at_system_now());
+        let list = RedisBlocklist::connect_cluster(&nodes)
+            .await
+            .unwrap()
+            .with_prefix(prefix.clone())
+            .with_clock(clock.clone());
+        conformance(&list, &clock, prefix).await;
+        // The revoked jti is stored on the master serving the prefix, and only there.
+        let key = format!("{{{prefix}}}bl:{prefix}-jti-1");
+        for node in &nodes {
+            let mut conn = redis::Client::open(node.as_str())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let here: redis::RedisResult<i64> =
+                redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await;
+            let serving = node.contains(owner.as_str());
+            match here {
+                Ok(n) => assert!(serving && n == 1, "{key} on {node}: {n}"),
+                Err(e) => assert!(
+                    !serving && e.kind() == redis::ErrorKind::Moved,
+                    "{key} on {node}: {e:?}"
+                ),
+            }
+        }
+    }
+}
+
+/// The suite on a revocation replica fed by the cluster: reads from memory, writes
+/// through the cluster, single use on it.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_replica_conforms() {
+    let Some((list, clock, prefix)) = redis_cluster().await else {
+        return;
+    };
+    let replica =
+        ReplicatedBlocklist::start(list.single_use_per_subject(3), ReplicaOptions::default())
+            .await
+            .unwrap();
+    conformance(&replica, &clock, &prefix).await;
+    let marks = format!("{prefix}marks");
+    single_use(&replica, &clock, &marks).await;
+    assert_eq!(replica.status().last_error, None);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_single_winner() {
+    let Some((list, clock, prefix)) = redis_cluster().await else {
+        return;
+    };
+    single_winner(Arc::new(list), &clock, &prefix).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_single_use_is_bounded_per_subject() {
+    let Some((list, clock, prefix)) = redis_cluster().await else {
+        return;
+    };
+    let list = list.single_use_per_subject(3);
+    single_use(&list, &clock, &prefix).await;
+    clock.advance(Duration::from_secs(61));
+    let now = clock.now().unix_seconds();
+    let alice = format!("{prefix}-alice");
+    assert!(
+        list.consume(&alice, &format!("{prefix}-pay-9"), ts(now + 60))
+            .await
+            .unwrap()
+    );
+}
+
+/// Connecting the wrong way round is a typed error naming the servers, never a
+/// blocklist that reaches only some slots: a cluster node given as one Redis, one
+/// Redis given as a cluster.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_and_redis_cluster_refuse_each_others_servers() {
+    if let Some(nodes) = cluster_nodes("a cluster node given as one Redis") {
+        let err = RedisBlocklist::connect(&nodes[0]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Connect { backend: "Redis", reason, .. } if reason.contains("connect_cluster")),
+            "{err:?}"
+        );
+    }
+    if let Some(url) = service_url(REDIS_URL, "one Redis given as a cluster") {
+        let err = RedisBlocklist::connect_cluster(&[url.as_str()])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Connect { backend: "Redis Cluster", reason, .. } if reason.contains("not a cluster node")),
+            "{err:?}"
+        );
+        let list = RedisBlocklist::connect(&url).await.unwrap();
+        assert!(!list.is_cluster());
+    }
+}
+
+/// Cluster seeds that refuse are one typed error at once, naming every seed and never
+/// a password; malformed seed lists are configuration errors.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_cluster_unreachable_is_a_connect_error_at_once() {
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("redis://:hunter2@127.0.0.1:{p}"))
+        .collect();
+    let started = std::time::Instant::now();
+    let err = RedisBlocklist::connect_cluster(&urls).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&err, Error::Connect { backend: "Redis Cluster", address, reason }
+            if reason.contains("refused")
+                && *address == format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1])),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "a refusal took {elapsed:?}"
+    );
+    let none: [&str; 0] = [];
+    for bad in [
+        &none[..],
+        &["not a url"][..],
+        &["redis://127.0.0.1:1/3"][..],
+        &["redis://:a@127.0.0.1:1", "redis://:b@127.0.0.1:2"][..],
+    ] {
+        let err = RedisBlocklist::connect_cluster(bad).await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{bad:?}: {err:?}");
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -69,13 +69,25 @@ async fn a_refused_postgres_connection_fails_at_once() {
 async fn silent_servers_time_out_within_the_bound() {
     let (_pg, pg_port) = silent_server();
     let (_redis, redis_port) = silent_server();
+    let (_seed, seed_port) = silent_server();
     let pg_url = format!("postgres://app:hunter2@127.0.0.1:{pg_port}/x");
     let redis_url = format!("redis://:hunter2@127.0.0.1:{redis_port}/");
+    let seed_url = [format!("redis://:hunter2@127.0.0.1:{seed_port}")];
     let started = Instant::now();
-    let (pg, redis) = tokio::join!(open_store(&pg_url), RedisBlocklist::connect(&redis_url));
+    let (pg, redis, cluster) = tokio::join!(
+        open_store(&pg_url),
+        RedisBlocklist::connect(&redis_url),
+        RedisBlocklist::connect_cluster(&seed_url)
+    );
     let elapsed = started.elapsed();
     assert_connect(&pg.err().unwrap(), "PostgreSQL", pg_port, "timed out");
     assert_connect(&redis.err().unwrap(), "Redis", redis_port, "timed out");
+    assert_connect(
+        &cluster.err().unwrap(),
+        "Redis Cluster",
+        seed_port,
+        "timed out",
+    );
     assert!(
         elapsed >= CONNECT_TIMEOUT && elapsed < CONNECT_TIMEOUT + Duration::from_secs(2),
         "timed out after {elapsed:?}"

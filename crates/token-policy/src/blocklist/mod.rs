@@ -7,9 +7,11 @@
 //! space that `logout` needs.
 //!
 //! Two backends: [`MemoryBlocklist`] (the embedded default, bounded, one process) and
-//! `RedisBlocklist` (shared by a fleet; feature `redis`). Both pass one conformance
-//! suite.
+//! `RedisBlocklist` (shared by a fleet, on one Redis or a Redis Cluster; feature
+//! `redis`). Both pass one conformance suite, the Redis one on both topologies.
 
+#[cfg(feature = "redis")]
+mod connection;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;

@@ -9,22 +9,29 @@
 //! live entries (`{<prefix>}rev:index`, a sorted set scored by expiry) and appended to
 //! a change feed (`{<prefix>}rev:feed`, a stream trimmed to the last ten minutes):
 //! what a [`super::ReplicatedBlocklist`] loads and follows. Every key carries the hash
-//! tag `{<prefix>}`, so the scripts' keys share one slot on a Redis Cluster.
+//! tag `{<prefix>}`, so on a Redis Cluster ([`RedisBlocklist::connect_cluster`]) one
+//! prefix's keys share one slot: each script stays atomic, a lookup's `MGET` stays one
+//! request, and the feed lives on the node that takes the writes it records.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncCommands, ConnectionInfo, IntoConnectionInfo, Script};
 use token_core::{Clock, SystemClock, Timestamp};
 
+use super::connection::{Conn, Target, cluster_client};
 use super::{Blocklist, Revocation, TokenRef, check_id};
 use crate::error::{Error, Result};
 
 /// How long the change feed keeps entries. A replica that has not read the feed for
 /// this long (far past any staleness bound) reloads the index instead.
 pub(crate) const FEED_HORIZON: Duration = Duration::from_secs(600);
+
+/// How long a connection of the blocklist may take to open or to answer one request
+/// before it counts as lost (a revocation check must not hang).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Records a revocation in the index and the feed. Appended to every write script:
 /// `KEYS[2]` the index, `KEYS[3]` the feed; `ARGV[1]` now (s), `ARGV[2]` the feed's
@@ -134,13 +141,14 @@ fn backend(e: &redis::RedisError) -> Error {
     Error::Backend(format!("redis ({:?})", e.kind()))
 }
 
-/// A blocklist shared through Redis, for a fleet of servers.
+/// A blocklist shared through Redis, for a fleet of servers: one Redis
+/// ([`RedisBlocklist::connect`]) or a Redis Cluster ([`RedisBlocklist::connect_cluster`]).
 #[derive(Clone)]
 pub struct RedisBlocklist {
-    conn: ConnectionManager,
-    /// The client behind `conn`, for the dedicated connection a replica's feed reads
-    /// on (`None` when built from a bare connection manager).
-    client: Option<redis::Client>,
+    conn: Conn,
+    /// Where `conn` leads, for the dedicated connection a replica's feed reads on
+    /// (`None` when built from a bare connection manager).
+    target: Option<Target>,
     prefix: String,
     per_subject: usize,
     clock: Arc<dyn Clock>,
@@ -150,7 +158,95 @@ impl std::fmt::Debug for RedisBlocklist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBlocklist")
             .field("prefix", &self.prefix)
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
             .finish_non_exhaustive()
+    }
+}
+
+/// One direct connection to `client`'s server, within
+/// [`crate::config::CONNECT_TIMEOUT`]: a refusal fails at once, silence after the
+/// timeout, each in words that quote nothing from the URL or the server.
+async fn first_connection(
+    client: &redis::Client,
+) -> std::result::Result<MultiplexedConnection, String> {
+    match tokio::time::timeout(
+        crate::config::CONNECT_TIMEOUT,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    {
+        Err(_) => Err(format!(
+            "no answer within {} s (timed out)",
+            crate::config::CONNECT_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) if e.is_connection_refusal() => Err(crate::config::io_failure(
+            std::io::ErrorKind::ConnectionRefused,
+        )),
+        Ok(Err(e)) => Err(format!("{:?}", e.kind())),
+        Ok(Ok(conn)) => Ok(conn),
+    }
+}
+
+/// Whether the server runs in cluster mode (`INFO cluster`); a server that does not
+/// say within the response timeout counts as a single Redis.
+async fn cluster_enabled(conn: &mut MultiplexedConnection) -> bool {
+    let info: redis::RedisResult<String> = tokio::time::timeout(
+        RESPONSE_TIMEOUT,
+        redis::cmd("INFO").arg("cluster").query_async(conn),
+    )
+    .await
+    .unwrap_or_else(|_| Ok(String::new()));
+    info.is_ok_and(|i| i.lines().any(|l| l.trim() == "cluster_enabled:1"))
+}
+
+/// Reaches at least one of a cluster's seed nodes; else why each failed.
+async fn reach_a_seed(nodes: &[ConnectionInfo]) -> std::result::Result<(), String> {
+    let mut attempts = tokio::task::JoinSet::new();
+    for node in nodes {
+        let node = node.clone();
+        attempts.spawn(async move {
+            let address = node.addr.to_string();
+            let outcome = match redis::Client::open(node) {
+                Ok(client) => first_connection(&client).await.map(drop),
+                Err(_) => Err("invalid address".to_owned()),
+            };
+            (address, outcome)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = attempts.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => return Ok(()),
+            Ok((address, Err(reason))) => failures.push((address, reason)),
+            Err(_) => failures.push((String::from("?"), "connection attempt aborted".into())),
+        }
+    }
+    failures.sort();
+    // One reason when every node failed alike, else each node's own.
+    let first = failures.first().map(|(_, r)| r.clone()).unwrap_or_default();
+    if failures.iter().all(|(_, r)| *r == first) {
+        Err(first)
+    } else {
+        Err(failures
+            .iter()
+            .map(|(a, r)| format!("{a}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+/// Why a cluster connection failed after a seed answered, in words that quote nothing
+/// from the URL or the server.
+fn cluster_failure(e: &redis::RedisError) -> String {
+    let text = e.to_string();
+    if text.contains("cluster support disabled") {
+        "not a cluster node (cluster support is disabled: connect to a single Redis \
+         with RedisBlocklist::connect, or `redis` in configuration)"
+            .into()
+    } else if e.is_connection_refusal() {
+        crate::config::io_failure(std::io::ErrorKind::ConnectionRefused)
+    } else {
+        format!("the cluster's slot map could not be read ({:?})", e.kind())
     }
 }
 
@@ -159,8 +255,10 @@ impl RedisBlocklist {
     ///
     /// # Errors
     /// [`Error::Config`] for an invalid URL; [`Error::Connect`] when the server refuses
-    /// the connection (at once) or does not answer within
-    /// [`crate::config::CONNECT_TIMEOUT`].
+    /// the connection (at once), does not answer within
+    /// [`crate::config::CONNECT_TIMEOUT`], or is a Redis Cluster node (use
+    /// [`RedisBlocklist::connect_cluster`]: a single-node connection would reach only
+    /// the slots that node serves).
     pub async fn connect(url: &str) -> Result<Self> {
         let client =
             redis::Client::open(url).map_err(|_| Error::Config("invalid Redis URL".into()))?;
@@ -171,9 +269,80 @@ impl RedisBlocklist {
             address: client.get_connection_info().addr.to_string(),
             reason,
         };
-        match tokio::time::timeout(
+        let mut first = first_connection(&client).await.map_err(failed)?;
+        if cluster_enabled(&mut first).await {
+            return Err(failed(
+                "a Redis Cluster node: connect with RedisBlocklist::connect_cluster \
+                 (`redis_cluster` in configuration)"
+                    .into(),
+            ));
+        }
+        // Bounded: a few quick retries, then an error (a revocation check must not hang).
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(500)
+            .set_connection_timeout(RESPONSE_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT);
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| backend(&e))?;
+        let mut list = Self::from_manager(conn);
+        list.target = Some(Target::Node(client));
+        Ok(list)
+    }
+
+    /// Connects to a Redis Cluster through its seed `nodes` (`redis://host:port` each;
+    /// one reachable seed is enough, the others are found through it). Each command
+    /// goes to the node serving its keys' slot, following the cluster as slots move;
+    /// every key of this blocklist carries the hash tag `{<prefix>}`, so one prefix
+    /// lives on one node and each write stays one atomic script.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for no node, an invalid URL, a database other than 0, or seeds
+    /// with different credentials or TLS modes; [`Error::Connect`] naming the seeds
+    /// when none answers (refused at once, silent after
+    /// [`crate::config::CONNECT_TIMEOUT`]) or when they serve no cluster (cluster mode
+    /// disabled, the cluster not created).
+    pub async fn connect_cluster<S: AsRef<str>>(nodes: &[S]) -> Result<Self> {
+        if nodes.is_empty() {
+            return Err(Error::Config(
+                "a Redis Cluster needs at least one seed node URL".into(),
+            ));
+        }
+        let nodes = nodes
+            .iter()
+            .map(|n| {
+                n.as_ref()
+                    .into_connection_info()
+                    .map_err(|_| Error::Config("invalid Redis URL".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if nodes.iter().any(|n| n.redis.db != 0) {
+            return Err(Error::Config(
+                "a Redis Cluster has only database 0: drop the /DB from the node URLs".into(),
+            ));
+        }
+        let client = cluster_client(&nodes, RESPONSE_TIMEOUT).map_err(|_| {
+            Error::Config(
+                "Redis Cluster seed nodes must share one user, password, protocol and TLS \
+                 mode, and none may be a Unix socket"
+                    .into(),
+            )
+        })?;
+        let address = nodes
+            .iter()
+            .map(|n| n.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let failed = |reason: String| Error::Connect {
+            backend: "Redis Cluster",
+            address: address.clone(),
+            reason,
+        };
+        reach_a_seed(&nodes).await.map_err(failed)?;
+        let conn = match tokio::time::timeout(
             crate::config::CONNECT_TIMEOUT,
-            client.get_multiplexed_async_connection(),
+            client.get_async_connection(),
         )
         .await
         {
@@ -183,33 +352,23 @@ impl RedisBlocklist {
                     crate::config::CONNECT_TIMEOUT.as_secs()
                 )));
             }
-            Ok(Err(e)) if e.is_connection_refusal() => {
-                return Err(failed(crate::config::io_failure(
-                    std::io::ErrorKind::ConnectionRefused,
-                )));
-            }
-            Ok(Err(e)) => return Err(failed(format!("{:?}", e.kind()))),
-            Ok(Ok(_)) => {}
-        }
-        // Bounded: a few quick retries, then an error (a revocation check must not hang).
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_max_delay(500)
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(|e| backend(&e))?;
-        let mut list = Self::from_manager(conn);
-        list.client = Some(client);
+            Ok(Err(e)) => return Err(failed(cluster_failure(&e))),
+            Ok(Ok(conn)) => conn,
+        };
+        let mut list = Self::from_conn(Conn::Cluster(conn));
+        list.target = Some(Target::Cluster(nodes));
         Ok(list)
     }
 
     /// Uses an existing connection manager.
     pub fn from_manager(conn: ConnectionManager) -> Self {
+        Self::from_conn(Conn::Manager(conn))
+    }
+
+    fn from_conn(conn: Conn) -> Self {
         Self {
             conn,
-            client: None,
+            target: None,
             prefix: "tessera:".to_owned(),
             per_subject: super::DEFAULT_SINGLE_USE_PER_SUBJECT,
             clock: Arc::new(SystemClock),
@@ -270,8 +429,13 @@ impl RedisBlocklist {
         self.key("rev:feed")
     }
 
-    pub(crate) fn client(&self) -> Option<&redis::Client> {
-        self.client.as_ref()
+    pub(crate) fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Whether this blocklist is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {

@@ -10,7 +10,11 @@
 //!   silent success.
 //! - **The feed**: a task reads the change feed (a Redis stream) on a connection of its
 //!   own, blocking for at most [`ReplicaOptions::poll`]; it loads the whole index at
-//!   start, after any error, and every [`ReplicaOptions::resync_every`].
+//!   start, after any error, and every [`ReplicaOptions::resync_every`]. On a Redis
+//!   Cluster that connection is a cluster connection of its own: the feed, the index
+//!   and every write of one prefix share a slot, so the blocking read goes to the one
+//!   node that takes the writes it reports (following the slot if it moves), and the
+//!   bound below holds unchanged.
 //! - **The bound**: every answer of the feed confirms that this process holds every
 //!   revocation Redis had stored when the request was sent. A process whose last
 //!   confirmation is older than [`ReplicaOptions::max_staleness`] (default two
@@ -26,10 +30,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use token_core::{Clock, Timestamp};
 
+use super::connection::{Conn, Target};
 use super::{Blocklist, RedisBlocklist, Revocation, TokenRef, check_id};
 use crate::error::{Error, Result};
 
@@ -259,12 +263,16 @@ impl ReplicatedBlocklist {
     /// `source`'s clock for expiries.
     ///
     /// # Errors
-    /// [`Error::Config`] when `source` was not made by [`RedisBlocklist::connect`]
-    /// (the feed needs a connection of its own); [`Error::Backend`] when the first
-    /// load fails.
+    /// [`Error::Config`] when `source` was not made by [`RedisBlocklist::connect`] or
+    /// [`RedisBlocklist::connect_cluster`] (the feed needs a connection of its own);
+    /// [`Error::Backend`] when the first load fails.
     pub async fn start(source: RedisBlocklist, options: ReplicaOptions) -> Result<Self> {
-        let client = source.client().cloned().ok_or_else(|| {
-            Error::Config("a replica needs a RedisBlocklist made by RedisBlocklist::connect".into())
+        let target = source.target().cloned().ok_or_else(|| {
+            Error::Config(
+                "a replica needs a RedisBlocklist made by RedisBlocklist::connect or \
+                 RedisBlocklist::connect_cluster"
+                    .into(),
+            )
         })?;
         let shared = Arc::new(Shared {
             state: RwLock::new(State::default()),
@@ -275,7 +283,7 @@ impl ReplicatedBlocklist {
             clock: source.clock().clone(),
         });
         let mut feed = Feed {
-            client,
+            target,
             source: source.clone(),
             options,
             conn: None,
@@ -455,23 +463,23 @@ impl Blocklist for ReplicatedBlocklist {
 
 /// The task that follows the feed.
 struct Feed {
-    client: redis::Client,
+    target: Target,
     source: RedisBlocklist,
     options: ReplicaOptions,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// The last feed entry applied; `None` until the index is loaded.
     last_id: Option<String>,
     last_resync: Instant,
 }
 
 impl Feed {
-    async fn connection(&mut self) -> Result<MultiplexedConnection> {
+    async fn connection(&mut self) -> Result<Conn> {
         if let Some(conn) = &self.conn {
             return Ok(conn.clone());
         }
         let conn = tokio::time::timeout(
             self.options.timeout,
-            self.client.get_multiplexed_async_connection(),
+            self.target.dedicated(self.options.timeout),
         )
         .await
         .map_err(|_| timed_out())?
