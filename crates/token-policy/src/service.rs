@@ -36,9 +36,20 @@ const DEFAULT_API_KEY_CHANGE_HORIZON: Duration = Duration::from_secs(600);
 pub struct AccessClaims<T> {
     /// The login session (refresh-token family) the token belongs to.
     pub sid: String,
+    /// The client key the token is bound to (DPoP, RFC 9449; RFC 7800 `cnf`): present
+    /// only with a proof by that key. `None`: a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The application's claims (role, tenant, …): readable, so nothing secret.
     #[serde(flatten)]
     pub session: T,
+}
+
+/// The key confirmation of a bound token (RFC 7800 `cnf`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the client's public key (RFC 9449 `jkt`).
+    pub jkt: String,
 }
 
 /// What a login or a refresh returns.
@@ -409,7 +420,7 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
-        self.sign_access(subject, sid, session, self.clock.now())
+        self.sign_access(subject, sid, session, self.clock.now(), None)
     }
 
     /// When a new access token of `subject` may be stamped as issued: now, or just
@@ -429,10 +440,14 @@ impl TokenService {
         sid: &str,
         session: &T,
         issued_at: token_core::Timestamp,
+        jkt: Option<&str>,
     ) -> Result<SecretString> {
         self.check_readable(session)?;
         let claims = Claims::new(AccessClaims {
             sid: sid.to_owned(),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
             session,
         })
         .issuer(self.policy.issuer())
@@ -461,14 +476,39 @@ impl TokenService {
     /// # Errors
     /// [`Error::SensitiveClaim`]; store errors.
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
+        self.login_bound(subject, session, None).await
+    }
+
+    /// [`TokenService::login`] with a DPoP proof (RFC 9449) verified by
+    /// [`TokenService::accept_dpop_proof`]: the access token carries `cnf.jkt`, the
+    /// refresh family records the key, and both are useless without it.
+    ///
+    /// # Errors
+    /// As [`TokenService::login`].
+    #[cfg(feature = "jwt")]
+    pub async fn login_dpop<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        proof: &token_jwt::dpop::VerifiedProof,
+    ) -> Result<LoginTokens> {
+        self.login_bound(subject, session, Some(&proof.jkt)).await
+    }
+
+    async fn login_bound<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens> {
         self.check_readable(session)?;
-        let refresh = self
-            .opaque_for(Job::Refresh)?
-            .refresh()
-            .issue(subject)
-            .await?;
+        let refresh = self.opaque_for(Job::Refresh)?.refresh();
+        let refresh = match jkt {
+            Some(jkt) => refresh.issue_bound(subject, jkt).await?,
+            None => refresh.issue(subject).await?,
+        };
         let issued_at = self.issue_time(subject).await?;
-        let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
+        let access = self.sign_access(subject, &refresh.family_id, session, issued_at, jkt)?;
         Ok(LoginTokens {
             access,
             refresh: refresh.token,
@@ -542,11 +582,55 @@ impl TokenService {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
+        self.refresh_bound(refresh_token, session, None).await
+    }
+
+    /// [`TokenService::refresh_with`] with a DPoP proof verified by
+    /// [`TokenService::accept_dpop_proof`]: a bound family rotates only with a proof by
+    /// its key, and the new access token is bound to the proof's key.
+    ///
+    /// # Errors
+    /// As [`TokenService::refresh_with`]; [`Error::SenderConstrained`] when the family
+    /// is bound to another key.
+    #[cfg(feature = "jwt")]
+    pub async fn refresh_dpop<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        proof: &token_jwt::dpop::VerifiedProof,
+        session: F,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        self.refresh_bound(refresh_token, session, Some(&proof.jkt))
+            .await
+    }
+
+    async fn refresh_bound<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        session: F,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let refresh = self.opaque_for(Job::Refresh)?.refresh();
         let family = refresh.family_of(refresh_token).await?;
+        // A bound family rotates only with a proof by its key: a stolen refresh
+        // token is useless alone. Checked before anything is signed or rotated.
+        if let Some(bound) = &family.jkt {
+            if jkt != Some(bound.as_str()) {
+                return Err(Error::SenderConstrained);
+            }
+        }
         let claims = session(family.user_id.clone()).await;
         let issued_at = self.issue_time(&family.user_id).await?;
-        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at)?;
+        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at, jkt)?;
         let rotated = match refresh.rotate(refresh_token).await {
             Ok(rotated) => rotated,
             Err(token_opaque::Error::ReuseDetected) => {
@@ -569,6 +653,50 @@ impl TokenService {
             session_id: rotated.family_id,
             subject: rotated.user_id,
         })
+    }
+
+    /// Checks a DPoP proof at the token endpoint (login, refresh) and remembers its
+    /// `jti` (see [`ResourceVerifier::accept_dpop_proof`]); give the result to
+    /// [`TokenService::login_dpop`] or [`TokenService::refresh_dpop`].
+    ///
+    /// # Errors
+    /// [`Error::Dpop`]; revocation-list errors.
+    #[cfg(feature = "jwt")]
+    pub async fn accept_dpop_proof(
+        &self,
+        proof: &str,
+        request: &crate::DpopRequestLine<'_>,
+    ) -> Result<token_jwt::dpop::VerifiedProof> {
+        self.resource
+            .accept_dpop_proof(
+                proof,
+                &token_jwt::dpop::DpopRequest {
+                    method: request.method,
+                    uri: request.uri,
+                    access_token: None,
+                    nonce: request.nonce,
+                },
+            )
+            .await
+    }
+
+    /// Verifies a DPoP-bound access token with its proof (see
+    /// [`ResourceVerifier::verify_access_dpop`]).
+    ///
+    /// # Errors
+    /// As [`ResourceVerifier::verify_access_dpop`].
+    #[cfg(feature = "jwt")]
+    pub async fn verify_access_dpop<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &crate::DpopRequestLine<'_>,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        Ok(self
+            .resource
+            .verify_access_dpop(token, proof, request)
+            .await?
+            .0)
     }
 
     /// Logout: ends the login session of `access` and the refresh family of `refresh`
