@@ -45,6 +45,7 @@ fn step(i: u32, offset: i64) -> i64 {
 }
 
 /// Runs `steps` clock steps.
+#[allow(clippy::too_many_lines)]
 pub(crate) async fn run(steps: u32) -> anyhow::Result<Row> {
     let clock = Arc::new(ManualClock::at_system_now());
     let start = clock.now().unix_seconds();

@@ -469,14 +469,11 @@ impl Worker {
                 if !status.is_server_error() {
                     self.shared.unexpected("logout", status, &body);
                 }
-                // Not logged out: the session goes on.
-                self.session = Some(session);
+                // The outcome is unknown (the revocation may have been written before
+                // the failure): the session is given up, never counted as revoked.
                 pause().await;
             }
-            Outcome::Unanswered | Outcome::Hang => {
-                self.session = Some(session);
-                pause().await;
-            }
+            Outcome::Unanswered | Outcome::Hang => pause().await,
         }
     }
 

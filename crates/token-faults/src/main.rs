@@ -11,6 +11,7 @@
 //! - `clock` — the library with an injected clock stepped back and forward by minutes.
 //! - `disk-full` — the library on SQLite in a directory of a small file system, filled.
 //! - `hostile` — slow and hostile clients against a running service.
+//! - `kek` — a key-encryption key for the service's `--kek-file`.
 //!
 //! Every scenario prints one JSON row (see [`row::Row`]) on standard output.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -60,6 +61,13 @@ enum Command {
     },
     /// Slow and hostile clients against a running reference service.
     Hostile(hostile::Args),
+    /// Writes a new key-encryption key (`k4.local` PASERK) for the service's
+    /// `--kek-file`.
+    Kek {
+        /// Where to write it (created, never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -131,6 +139,18 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         Command::Clock { steps } => serde_json::to_string(&clock::run(steps).await?)?,
         Command::DiskFull { dir } => serde_json::to_string(&disk::run(&dir).await?)?,
         Command::Hostile(args) => serde_json::to_string(&hostile::run(args).await?)?,
+        Command::Kek { out } => {
+            use secrecy::ExposeSecret as _;
+            use std::io::Write as _;
+            let kek = token_policy::keystore::Kek::generate()?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            file.write_all(kek.to_paserk().expose_secret().as_bytes())?;
+            serde_json::to_string(&serde_json::json!({ "kek": out }))?
+        }
     };
     Ok(json)
 }
