@@ -29,7 +29,7 @@ use crate::util::{Result, cargo, output, root, step};
 pub(crate) struct Args {
     /// The CI cut: shorter loads, fewer kills and connections (under five minutes).
     #[arg(long)]
-    quick: bool,
+    pub(crate) quick: bool,
 }
 
 /// The sizes of a run.
