@@ -15,6 +15,8 @@ mod tests {
             "token-policy" => 2,
             // The facade re-exports every crate, the axum integration included.
             "tessera" => 4,
+            // Tools: token-axum, tokenctl, and this repository's own (token-bench,
+            // token-fuzz, token-faults — the fault-injection checker — and xtask).
             _ => 3,
         }
     }

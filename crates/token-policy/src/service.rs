@@ -96,6 +96,9 @@ pub struct TokenService {
     services: Option<Shared<ServiceAuth>>,
     clock: Arc<dyn Clock>,
     api_key_cache: Option<ApiKeyCache>,
+    /// The latest `iat` this service has signed (Unix seconds): a clock stepped back
+    /// reads earlier than tokens already out, and revocations must cover those too.
+    issued_up_to: std::sync::atomic::AtomicI64,
 }
 
 /// The documents that publish the access keys: the JWK Set (JWT keys) or the PASERK
@@ -237,6 +240,7 @@ impl TokenServiceBuilder {
             api_key_cache: self
                 .api_key_cache
                 .and_then(|ttl| ApiKeyCache::new(ttl).ok()),
+            issued_up_to: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }
@@ -455,7 +459,12 @@ impl TokenService {
         .audience(self.policy.audience())
         .random_token_id()?
         .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
-        self.access.load().sign(&claims)
+        let token = self.access.load().sign(&claims)?;
+        self.issued_up_to.fetch_max(
+            issued_at.unix_seconds(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(token)
     }
 
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
@@ -538,10 +547,28 @@ impl TokenService {
         &self.resource
     }
 
-    /// Until when a session revocation must last: every access token minted before
-    /// now has expired by then.
+    /// The later of now and the latest `iat` this service signed: every access token
+    /// it minted was issued at or before it, even after the clock stepped back.
+    fn issued_before(&self) -> Result<token_core::Timestamp> {
+        let now = self.clock.now();
+        let latest = self.issued_up_to.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(if latest > now.unix_seconds() {
+            token_core::Timestamp::from_unix_seconds(latest)?
+        } else {
+            now
+        })
+    }
+
+    /// Until when a session revocation must last: every access token minted so far
+    /// is refused by then as expired — its expiry plus the leeway verification allows
+    /// (a revocation that ended at the bare expiry would let the token through again
+    /// for the leeway), counted from [`TokenService::issued_before`] so a clock stepped
+    /// back does not cut it short.
     fn access_horizon(&self) -> Result<token_core::Timestamp> {
-        Ok(self.clock.now().checked_add(self.policy.access_ttl())?)
+        Ok(self
+            .issued_before()?
+            .checked_add(self.policy.access_ttl())?
+            .checked_add(token_core::DEFAULT_LEEWAY)?)
     }
 
     /// Refresh: rotates `refresh_token` (a replay revokes the whole family, and every
@@ -776,12 +803,15 @@ impl TokenService {
         }
     }
 
-    /// Revokes one access token by id until `expires_at`.
+    /// Revokes one access token by id until `expires_at` (its expiry) and the leeway
+    /// verification allows past it.
     ///
     /// # Errors
     /// Blocklist errors.
     pub async fn revoke_access(&self, jti: &str, expires_at: token_core::Timestamp) -> Result<()> {
-        self.blocklist.revoke(jti, expires_at).await.map(drop)
+        // Kept through the leeway verification allows past the expiry.
+        let until = expires_at.checked_add(token_core::DEFAULT_LEEWAY)?;
+        self.blocklist.revoke(jti, until).await.map(drop)
     }
 
     /// Log out everywhere, for a credential change (password reset, compromise): every
@@ -807,7 +837,8 @@ impl TokenService {
     }
 
     async fn revoke_credentials(&self, subject: &str, api_keys: bool) -> Result<()> {
-        let now = self.clock.now();
+        // Every token issued so far, even one stamped later than a clock stepped back.
+        let now = self.issued_before()?;
         self.blocklist
             .revoke_subject_before(subject, now, self.access_horizon()?)
             .await?;
