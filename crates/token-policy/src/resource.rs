@@ -23,6 +23,7 @@ use crate::keys::AccessVerifier;
 use crate::policy::{Job, MAX_ACCESS_TTL};
 use crate::service::AccessClaims;
 use crate::shared::Shared;
+use crate::telemetry;
 
 /// A JSON object: the claims of a token whose shape the verifier does not know.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -290,6 +291,18 @@ impl ResourceVerifier {
     /// claim errors; [`Error::Revoked`]; [`Error::Backend`] when revocation cannot be
     /// checked; [`Error::KeySetUnavailable`] when a key source has no usable keys.
     pub async fn verify_access<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        let result = self.check_access(bearer).await;
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
+    }
+
+    async fn check_access<T: DeserializeOwned>(
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {

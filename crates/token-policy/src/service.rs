@@ -25,6 +25,7 @@ use crate::resource::{JsonObject, ResourceVerifier};
 #[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
 use crate::shared::Shared;
+use crate::telemetry::{self, Credential, Issued, Revoked};
 
 /// How long API-key changes are recorded when the service caches no keys (other
 /// processes sharing the blocklist may).
@@ -440,7 +441,16 @@ impl TokenService {
         .audience(self.policy.audience())
         .random_token_id()?
         .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
-        self.access.load().sign(&claims)
+        let token = self.access.load().sign(&claims)?;
+        telemetry::issued(Issued::Access);
+        event!(
+            debug,
+            subject,
+            sid,
+            jti = claims.jti.as_deref().unwrap_or_default(),
+            "access token issued"
+        );
+        Ok(token)
     }
 
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
@@ -464,14 +474,29 @@ impl TokenService {
     /// # Errors
     /// [`Error::SensitiveClaim`]; store errors.
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
+        telemetry::in_span(
+            span!("login", subject),
+            self.start_session(subject, session),
+        )
+        .await
+    }
+
+    async fn start_session<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
         self.check_readable(session)?;
         let refresh = self
             .opaque_for(Job::Refresh)?
             .refresh()
             .issue(subject)
             .await?;
+        telemetry::issued(Issued::Refresh);
         let issued_at = self.issue_time(subject).await?;
         let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
+        event!(
+            info,
+            subject,
+            sid = refresh.family_id.as_str(),
+            "login: session started"
+        );
         Ok(LoginTokens {
             access,
             refresh: refresh.token,
@@ -545,6 +570,25 @@ impl TokenService {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
+        let result =
+            telemetry::in_span(span!("refresh"), self.rotate(refresh_token, session)).await;
+        match &result {
+            Ok(_) => telemetry::refreshed(None),
+            Err(e) => {
+                let reason = e.reason();
+                telemetry::refreshed(Some(reason));
+                event!(debug, reason = reason.as_str(), "refresh refused");
+            }
+        }
+        result
+    }
+
+    async fn rotate<T, F, Fut>(&self, refresh_token: &str, session: F) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let refresh = self.opaque_for(Job::Refresh)?.refresh();
         let family = refresh.family_of(refresh_token).await?;
         let claims = session(family.user_id.clone()).await;
@@ -555,9 +599,17 @@ impl TokenService {
             Err(token_opaque::Error::ReuseDetected) => {
                 // The store revoked the family; the access tokens it minted (the
                 // thief's included) end with it.
+                telemetry::reuse_detected();
+                event!(
+                    warn,
+                    subject = family.user_id.as_str(),
+                    sid = family.id.as_str(),
+                    "refresh token reuse detected: session revoked"
+                );
                 self.blocklist
                     .revoke_session(&family.id, self.access_horizon()?)
                     .await?;
+                telemetry::revoked(Revoked::Session);
                 return Err(token_opaque::Error::ReuseDetected.into());
             }
             Err(e) => return Err(e.into()),
@@ -565,6 +617,13 @@ impl TokenService {
         if rotated.family_id != family.id || rotated.user_id != family.user_id {
             return Err(token_opaque::Error::Integrity("a rotation changed families").into());
         }
+        telemetry::issued(Issued::Refresh);
+        event!(
+            info,
+            subject = rotated.user_id.as_str(),
+            sid = rotated.family_id.as_str(),
+            "refresh token rotated"
+        );
         Ok(LoginTokens {
             access,
             refresh: rotated.token,
@@ -587,6 +646,10 @@ impl TokenService {
     /// ([`Error::Backend`], [`Error::BlocklistFull`], the opaque crate's `Database`):
     /// the logout did not happen and may be retried.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
+        telemetry::in_span(span!("logout"), self.end_sessions(access, refresh)).await
+    }
+
+    async fn end_sessions(&self, access: &str, refresh: &str) -> Result<()> {
         let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
         if !access.is_empty() {
             match self.resource.authenticate::<JsonObject>(access) {
@@ -645,6 +708,8 @@ impl TokenService {
         self.blocklist
             .revoke_session(sid, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Session);
+        event!(info, subject, sid, "session revoked");
         match &self.opaque {
             Some(opaque) => Ok(opaque.refresh().revoke_family(subject, sid).await?),
             None => Ok(false),
@@ -656,7 +721,10 @@ impl TokenService {
     /// # Errors
     /// Blocklist errors.
     pub async fn revoke_access(&self, jti: &str, expires_at: token_core::Timestamp) -> Result<()> {
-        self.blocklist.revoke(jti, expires_at).await.map(drop)
+        self.blocklist.revoke(jti, expires_at).await?;
+        telemetry::revoked(Revoked::Token);
+        event!(info, jti, "access token revoked");
+        Ok(())
     }
 
     /// Log out everywhere, for a credential change (password reset, compromise): every
@@ -682,10 +750,20 @@ impl TokenService {
     }
 
     async fn revoke_credentials(&self, subject: &str, api_keys: bool) -> Result<()> {
+        telemetry::in_span(
+            span!("logout_everywhere", subject, api_keys),
+            self.revoke_subject(subject, api_keys),
+        )
+        .await
+    }
+
+    async fn revoke_subject(&self, subject: &str, api_keys: bool) -> Result<()> {
         let now = self.clock.now();
         self.blocklist
             .revoke_subject_before(subject, now, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Subject);
+        event!(info, subject, "every access token of the subject revoked");
         if let Some(opaque) = &self.opaque {
             opaque.revoke_user(subject).await?;
             if api_keys {
@@ -755,7 +833,15 @@ impl TokenService {
     /// # Errors
     /// Store errors.
     pub async fn issue_api_key(&self, new: NewApiKey) -> Result<CreatedApiKey> {
-        Ok(self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?)
+        let created = self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner = created.info.owner_id.as_str(),
+            api_key_id = created.info.id.as_str(),
+            "API key issued"
+        );
+        Ok(created)
     }
 
     /// Verifies an API key.
@@ -764,6 +850,12 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
     /// errors (malformed, checksum, unknown, revoked, expired).
     pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
+        let result = self.check_api_key(raw).await;
+        telemetry::verified(Credential::ApiKey, result.as_ref().err().map(Error::reason));
+        result
+    }
+
+    async fn check_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
         let opaque = self.opaque_for(Job::ApiKey)?;
         let Some(cache) = &self.api_key_cache else {
             return Ok(opaque.api_keys().verify(raw).await?);
@@ -832,6 +924,10 @@ impl TokenService {
             .revoke(owner, id)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        if revoked {
+            telemetry::revoked(Revoked::ApiKey);
+            event!(info, owner, api_key_id = id, "API key revoked");
+        }
         Ok(revoked)
     }
 
@@ -852,6 +948,14 @@ impl TokenService {
             .roll(owner, id, overlap)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner,
+            api_key_id = id,
+            replaced_by = rolled.info.id.as_str(),
+            "API key rolled"
+        );
         Ok(rolled)
     }
 
@@ -901,7 +1005,15 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's errors (malformed, unknown, expired, revoked).
     pub async fn load_session(&self, raw: &str) -> Result<Session> {
-        Ok(self.opaque_for(Job::Session)?.sessions().load(raw).await?)
+        let result = match self.opaque_for(Job::Session) {
+            Ok(opaque) => opaque.sessions().load(raw).await.map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        telemetry::verified(
+            Credential::Session,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
     }
 
     /// A service token for `target` (its own `aud`).
