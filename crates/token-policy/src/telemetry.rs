@@ -350,68 +350,109 @@ pub(crate) fn revoked(kind: Revoked) {
     let _ = kind;
 }
 
+/// A counter with one series per outcome — `accepted`, or refused for a
+/// [`Reason`] — under fixed labels: the keys are built once, so recording allocates
+/// nothing and formats nothing. Each series has the labels given, then `outcome`
+/// (`accepted`, `refused`, or `unavailable` for a reason about this side, see
+/// [`Reason::is_unavailable`]) and `reason` (`none`, or the reason's phrase).
+///
+/// ```
+/// use token_core::Reason;
+/// use token_policy::telemetry::ReasonCounter;
+///
+/// let counter = ReasonCounter::new("myapp_checks_total", &[("check", "signature")]);
+/// counter.record(None);
+/// counter.record(Some(Reason::Expired));
+/// ```
+#[cfg(feature = "metrics")]
+pub struct ReasonCounter {
+    /// One key per reason of [`Reason::ALL`], then `accepted`.
+    keys: Vec<metrics::Key>,
+    name: &'static str,
+    labels: Vec<metrics::Label>,
+}
+
+#[cfg(feature = "metrics")]
+impl std::fmt::Debug for ReasonCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReasonCounter")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "metrics")]
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+#[cfg(feature = "metrics")]
+impl ReasonCounter {
+    /// The counter `name` with `labels` on every series.
+    pub fn new(name: &'static str, labels: &[(&'static str, &'static str)]) -> Self {
+        let labels: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::from_static_parts(k, v))
+            .collect();
+        let key = |refused: Option<Reason>| {
+            let (outcome, reason) = outcome(refused);
+            let mut all = labels.clone();
+            all.push(metrics::Label::from_static_parts("outcome", outcome));
+            all.push(metrics::Label::from_static_parts("reason", reason));
+            metrics::Key::from_parts(name, all)
+        };
+        let keys = Reason::ALL
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .map(key)
+            .collect();
+        Self { keys, name, labels }
+    }
+
+    /// Adds one to the series of `refused` (`None`: accepted), in the recorder in force.
+    pub fn record(&self, refused: Option<Reason>) {
+        let slot = match refused {
+            None => Some(Reason::ALL.len()),
+            Some(reason) => Reason::ALL.iter().position(|r| *r == reason),
+        };
+        if let Some(key) = slot.and_then(|s| self.keys.get(s)) {
+            metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
+        } else {
+            // A reason this build's table does not know.
+            let (outcome, reason) = outcome(refused);
+            let mut labels = self.labels.clone();
+            labels.push(metrics::Label::from_static_parts("outcome", outcome));
+            labels.push(metrics::Label::from_static_parts("reason", reason));
+            metrics::counter!(self.name, labels).increment(1);
+        }
+    }
+}
+
 #[cfg(feature = "metrics")]
 mod recorder {
     use std::sync::OnceLock;
 
-    use metrics::{Key, Label, Level, Metadata};
     use token_core::Reason;
 
-    use super::{Credential, VERIFY_TOTAL, outcome};
+    use super::{Credential, ReasonCounter, VERIFY_TOTAL};
 
-    static METADATA: Metadata<'static> =
-        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
-
-    /// One slot per reason, then one for `accepted`.
-    const SLOTS: usize = Reason::ALL.len() + 1;
-
-    /// The keys of `tessera_verify_total`, built once: per credential, one per reason
-    /// then `accepted`.
-    fn verify_keys() -> &'static [Key] {
-        static KEYS: OnceLock<Vec<Key>> = OnceLock::new();
-        KEYS.get_or_init(|| {
-            let mut keys = Vec::with_capacity(Credential::ALL.len() * SLOTS);
-            for credential in Credential::ALL {
-                let refusals = Reason::ALL.into_iter().map(Some);
-                for refused in refusals.chain([None]) {
-                    let (outcome, reason) = outcome(refused);
-                    keys.push(Key::from_parts(
-                        VERIFY_TOTAL,
-                        vec![
-                            Label::from_static_parts("credential", credential.as_str()),
-                            Label::from_static_parts("outcome", outcome),
-                            Label::from_static_parts("reason", reason),
-                        ],
-                    ));
-                }
-            }
-            keys
+    /// `tessera_verify_total`'s series, per credential.
+    fn counters() -> &'static [ReasonCounter; 3] {
+        static COUNTERS: OnceLock<[ReasonCounter; 3]> = OnceLock::new();
+        COUNTERS.get_or_init(|| {
+            Credential::ALL.map(|c| ReasonCounter::new(VERIFY_TOTAL, &[("credential", c.as_str())]))
         })
     }
 
     pub(super) fn verified(credential: Credential, refused: Option<Reason>) {
-        let base = match credential {
-            Credential::AccessToken => 0,
-            Credential::ApiKey => SLOTS,
-            Credential::Session => 2 * SLOTS,
-        };
-        let slot = match refused {
-            None => Some(SLOTS - 1),
-            Some(reason) => Reason::ALL.iter().position(|r| *r == reason),
-        };
-        if let Some(key) = slot.and_then(|s| verify_keys().get(base + s)) {
-            metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
-        } else if let Some(reason) = refused {
-            // A reason newer than this build's table.
-            let (outcome, reason) = outcome(Some(reason));
-            metrics::counter!(
-                VERIFY_TOTAL,
-                "credential" => credential.as_str(),
-                "outcome" => outcome,
-                "reason" => reason
-            )
-            .increment(1);
+        let [access, api_key, session] = counters();
+        match credential {
+            Credential::AccessToken => access,
+            Credential::ApiKey => api_key,
+            Credential::Session => session,
         }
+        .record(refused);
     }
 }
 
