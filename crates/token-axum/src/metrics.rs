@@ -212,14 +212,16 @@ impl Prometheus {
             if let Some(f) = family(&mut families, key, Kind::Counter) {
                 let labels = labels(key, None);
                 let value = value.load(Ordering::Acquire);
-                f.series.push((labels.clone(), vec![format!("{labels} {value}")]));
+                f.series
+                    .push((labels.clone(), vec![format!("{labels} {value}")]));
             }
         }
         for (key, value) in read(&self.registry.gauges).iter() {
             if let Some(f) = family(&mut families, key, Kind::Gauge) {
                 let labels = labels(key, None);
                 let value = number(f64::from_bits(value.load(Ordering::Acquire)));
-                f.series.push((labels.clone(), vec![format!("{labels} {value}")]));
+                f.series
+                    .push((labels.clone(), vec![format!("{labels} {value}")]));
             }
         }
         for (key, buckets) in read(&self.registry.histograms).iter() {
@@ -228,7 +230,9 @@ impl Prometheus {
                 let mut cumulative = 0;
                 for (i, count) in buckets.counts.iter().enumerate() {
                     cumulative += count.load(Ordering::Acquire);
-                    let le = BUCKETS.get(i).map_or_else(|| "+Inf".to_owned(), |b| number(*b));
+                    let le = BUCKETS
+                        .get(i)
+                        .map_or_else(|| "+Inf".to_owned(), |b| number(*b));
                     lines.push(format!("_bucket{} {cumulative}", labels(key, Some(&le))));
                 }
                 let labels = labels(key, None);
@@ -308,7 +312,13 @@ fn family<'a>(
 fn labels(key: &Key, le: Option<&str>) -> String {
     let mut pairs: Vec<String> = key
         .labels()
-        .map(|l| format!("{}=\"{}\"", sanitize(l.key(), true), escape_label(l.value())))
+        .map(|l| {
+            format!(
+                "{}=\"{}\"",
+                sanitize(l.key(), true),
+                escape_label(l.value())
+            )
+        })
         .collect();
     if let Some(le) = le {
         pairs.push(format!("le=\"{le}\""));

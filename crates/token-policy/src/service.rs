@@ -410,7 +410,10 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
-        self.sign_access(subject, sid, session, self.clock.now())
+        let token = self.sign_access(subject, sid, session, self.clock.now())?;
+        telemetry::issued(Issued::Access);
+        event!(debug, subject, sid, "access token issued");
+        Ok(token)
     }
 
     /// When a new access token of `subject` may be stamped as issued: now, or just
@@ -441,16 +444,7 @@ impl TokenService {
         .audience(self.policy.audience())
         .random_token_id()?
         .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
-        let token = self.access.load().sign(&claims)?;
-        telemetry::issued(Issued::Access);
-        event!(
-            debug,
-            subject,
-            sid,
-            jti = claims.jti.as_deref().unwrap_or_default(),
-            "access token issued"
-        );
-        Ok(token)
+        self.access.load().sign(&claims)
     }
 
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
@@ -491,6 +485,7 @@ impl TokenService {
         telemetry::issued(Issued::Refresh);
         let issued_at = self.issue_time(subject).await?;
         let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
+        telemetry::issued(Issued::Access);
         event!(
             info,
             subject,
@@ -618,6 +613,7 @@ impl TokenService {
             return Err(token_opaque::Error::Integrity("a rotation changed families").into());
         }
         telemetry::issued(Issued::Refresh);
+        telemetry::issued(Issued::Access);
         event!(
             info,
             subject = rotated.user_id.as_str(),
