@@ -213,6 +213,7 @@ mod resource_server {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::too_many_lines)] // one story, told in order
     async fn a_resource_server_verifies_the_auth_services_tokens_with_public_keys_only() {
         let users = UsersFile::new();
         let redis = service_url(
