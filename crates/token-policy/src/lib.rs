@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+pub mod telemetry;
 mod api_key_cache;
 pub mod blocklist;
 pub mod config;

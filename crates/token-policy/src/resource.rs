@@ -23,6 +23,7 @@ use crate::keys::AccessVerifier;
 use crate::policy::{Job, MAX_ACCESS_TTL};
 use crate::service::AccessClaims;
 use crate::shared::Shared;
+use crate::telemetry;
 
 /// The request a DPoP proof must match, as the server saw it: the method and the
 /// absolute URI the client addressed (behind a proxy, built from the configured public
@@ -343,12 +344,20 @@ impl ResourceVerifier {
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
-        let verified = self.verify_any(bearer).await?;
-        // A token bound to a key is useless without a proof by that key.
-        if verified.claims().custom.cnf.is_some() {
-            return Err(Error::SenderConstrained);
+        let result = async {
+            let verified = self.verify_any(bearer).await?;
+            // A token bound to a key is useless without a proof by that key.
+            if verified.claims().custom.cnf.is_some() {
+                return Err(Error::SenderConstrained);
+            }
+            Ok(verified)
         }
-        Ok(verified)
+        .await;
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
     }
 
     /// Verifies a DPoP-bound access token (`Authorization: DPoP …`) with its proof
@@ -380,11 +389,18 @@ impl ResourceVerifier {
                 },
             )
             .await?;
-        let verified = self.verify_any::<T>(token).await?;
-        match &verified.claims().custom.cnf {
-            Some(cnf) if cnf.jkt == proof.jkt => Ok((verified, proof)),
-            _ => Err(Error::SenderConstrained),
-        }
+        let result = match self.verify_any::<T>(token).await {
+            Ok(verified) => match &verified.claims().custom.cnf {
+                Some(cnf) if cnf.jkt == proof.jkt => Ok((verified, proof)),
+                _ => Err(Error::SenderConstrained),
+            },
+            Err(e) => Err(e),
+        };
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
     }
 
     /// Checks a DPoP proof for `request` and remembers its `jti` for the replay

@@ -25,6 +25,7 @@ use crate::resource::{JsonObject, ResourceVerifier};
 #[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
 use crate::shared::Shared;
+use crate::telemetry::{self, Credential, Issued, Revoked};
 
 /// How long API-key changes are recorded when the service caches no keys (other
 /// processes sharing the blocklist may).
@@ -424,7 +425,10 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
-        self.sign_access(subject, sid, session, self.clock.now(), None)
+        let token = self.sign_access(subject, sid, session, self.clock.now(), None)?;
+        telemetry::issued(Issued::Access);
+        event!(debug, subject, sid, "access token issued");
+        Ok(token)
     }
 
     /// When a new access token of `subject` may be stamped as issued: now, or just
@@ -485,7 +489,11 @@ impl TokenService {
     /// # Errors
     /// [`Error::SensitiveClaim`]; store errors.
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
-        self.login_bound(subject, session, None).await
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, None),
+        )
+        .await
     }
 
     /// [`TokenService::login`] with a DPoP proof (RFC 9449) verified by
@@ -501,7 +509,11 @@ impl TokenService {
         session: &T,
         proof: &token_jwt::dpop::VerifiedProof,
     ) -> Result<LoginTokens> {
-        self.login_bound(subject, session, Some(&proof.jkt)).await
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, Some(&proof.jkt)),
+        )
+        .await
     }
 
     async fn login_bound<T: Serialize>(
@@ -516,8 +528,16 @@ impl TokenService {
             Some(jkt) => refresh.issue_bound(subject, jkt).await?,
             None => refresh.issue(subject).await?,
         };
+        telemetry::issued(Issued::Refresh);
         let issued_at = self.issue_time(subject).await?;
         let access = self.sign_access(subject, &refresh.family_id, session, issued_at, jkt)?;
+        telemetry::issued(Issued::Access);
+        event!(
+            info,
+            subject,
+            sid = refresh.family_id.as_str(),
+            "login: session started"
+        );
         Ok(LoginTokens {
             access,
             refresh: refresh.token,
@@ -609,7 +629,7 @@ impl TokenService {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        self.refresh_bound(refresh_token, session, None).await
+        self.refresh_counted(refresh_token, session, None).await
     }
 
     /// [`TokenService::refresh_with`] with a DPoP proof verified by
@@ -631,8 +651,35 @@ impl TokenService {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        self.refresh_bound(refresh_token, session, Some(&proof.jkt))
+        self.refresh_counted(refresh_token, session, Some(&proof.jkt))
             .await
+    }
+
+    async fn refresh_counted<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        session: F,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let result = telemetry::in_span(
+            span!("refresh"),
+            self.refresh_bound(refresh_token, session, jkt),
+        )
+        .await;
+        match &result {
+            Ok(_) => telemetry::refreshed(None),
+            Err(e) => {
+                let reason = e.reason();
+                telemetry::refreshed(Some(reason));
+                event!(debug, reason = reason.as_str(), "refresh refused");
+            }
+        }
+        result
     }
 
     async fn refresh_bound<T, F, Fut>(
@@ -663,9 +710,17 @@ impl TokenService {
             Err(token_opaque::Error::ReuseDetected) => {
                 // The store revoked the family; the access tokens it minted (the
                 // thief's included) end with it.
+                telemetry::reuse_detected();
+                event!(
+                    warn,
+                    subject = family.user_id.as_str(),
+                    sid = family.id.as_str(),
+                    "refresh token reuse detected: session revoked"
+                );
                 self.blocklist
                     .revoke_session(&family.id, self.access_horizon()?)
                     .await?;
+                telemetry::revoked(Revoked::Session);
                 return Err(token_opaque::Error::ReuseDetected.into());
             }
             Err(e) => return Err(e.into()),
@@ -673,6 +728,14 @@ impl TokenService {
         if rotated.family_id != family.id || rotated.user_id != family.user_id {
             return Err(token_opaque::Error::Integrity("a rotation changed families").into());
         }
+        telemetry::issued(Issued::Refresh);
+        telemetry::issued(Issued::Access);
+        event!(
+            info,
+            subject = rotated.user_id.as_str(),
+            sid = rotated.family_id.as_str(),
+            "refresh token rotated"
+        );
         Ok(LoginTokens {
             access,
             refresh: rotated.token,
@@ -739,6 +802,10 @@ impl TokenService {
     /// ([`Error::Backend`], [`Error::BlocklistFull`], the opaque crate's `Database`):
     /// the logout did not happen and may be retried.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
+        telemetry::in_span(span!("logout"), self.end_sessions(access, refresh)).await
+    }
+
+    async fn end_sessions(&self, access: &str, refresh: &str) -> Result<()> {
         let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
         if !access.is_empty() {
             match self.resource.authenticate::<JsonObject>(access) {
@@ -797,6 +864,8 @@ impl TokenService {
         self.blocklist
             .revoke_session(sid, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Session);
+        event!(info, subject, sid, "session revoked");
         match &self.opaque {
             Some(opaque) => Ok(opaque.refresh().revoke_family(subject, sid).await?),
             None => Ok(false),
@@ -811,7 +880,10 @@ impl TokenService {
     pub async fn revoke_access(&self, jti: &str, expires_at: token_core::Timestamp) -> Result<()> {
         // Kept through the leeway verification allows past the expiry.
         let until = expires_at.checked_add(token_core::DEFAULT_LEEWAY)?;
-        self.blocklist.revoke(jti, until).await.map(drop)
+        self.blocklist.revoke(jti, until).await?;
+        telemetry::revoked(Revoked::Token);
+        event!(info, jti, "access token revoked");
+        Ok(())
     }
 
     /// Log out everywhere, for a credential change (password reset, compromise): every
@@ -837,11 +909,21 @@ impl TokenService {
     }
 
     async fn revoke_credentials(&self, subject: &str, api_keys: bool) -> Result<()> {
+        telemetry::in_span(
+            span!("logout_everywhere", subject, api_keys),
+            self.revoke_subject(subject, api_keys),
+        )
+        .await
+    }
+
+    async fn revoke_subject(&self, subject: &str, api_keys: bool) -> Result<()> {
         // Every token issued so far, even one stamped later than a clock stepped back.
         let now = self.issued_before()?;
         self.blocklist
             .revoke_subject_before(subject, now, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Subject);
+        event!(info, subject, "every access token of the subject revoked");
         if let Some(opaque) = &self.opaque {
             opaque.revoke_user(subject).await?;
             if api_keys {
@@ -911,7 +993,15 @@ impl TokenService {
     /// # Errors
     /// Store errors.
     pub async fn issue_api_key(&self, new: NewApiKey) -> Result<CreatedApiKey> {
-        Ok(self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?)
+        let created = self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner = created.info.owner_id.as_str(),
+            api_key_id = created.info.id.as_str(),
+            "API key issued"
+        );
+        Ok(created)
     }
 
     /// Verifies an API key.
@@ -920,6 +1010,12 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
     /// errors (malformed, checksum, unknown, revoked, expired).
     pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
+        let result = self.check_api_key(raw).await;
+        telemetry::verified(Credential::ApiKey, result.as_ref().err().map(Error::reason));
+        result
+    }
+
+    async fn check_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
         let opaque = self.opaque_for(Job::ApiKey)?;
         let Some(cache) = &self.api_key_cache else {
             return Ok(opaque.api_keys().verify(raw).await?);
@@ -988,6 +1084,10 @@ impl TokenService {
             .revoke(owner, id)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        if revoked {
+            telemetry::revoked(Revoked::ApiKey);
+            event!(info, owner, api_key_id = id, "API key revoked");
+        }
         Ok(revoked)
     }
 
@@ -1008,6 +1108,14 @@ impl TokenService {
             .roll(owner, id, overlap)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner,
+            api_key_id = id,
+            replaced_by = rolled.info.id.as_str(),
+            "API key rolled"
+        );
         Ok(rolled)
     }
 
@@ -1057,7 +1165,15 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's errors (malformed, unknown, expired, revoked).
     pub async fn load_session(&self, raw: &str) -> Result<Session> {
-        Ok(self.opaque_for(Job::Session)?.sessions().load(raw).await?)
+        let result = match self.opaque_for(Job::Session) {
+            Ok(opaque) => opaque.sessions().load(raw).await.map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        telemetry::verified(
+            Credential::Session,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
     }
 
     /// A service token for `target` (its own `aud`).
