@@ -10,6 +10,7 @@ pub mod layer;
 pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod oauth;
 pub mod principal;
 pub mod serve;
 pub mod state;
@@ -20,5 +21,6 @@ pub use client::{KeySetClient, KeySetClientBuilder, KeySetFormat};
 pub use error::{Error, Result};
 pub use extract::Rejection;
 pub use layer::{AuthLayer, AuthService, Credential};
+pub use oauth::OAuthEndpoints;
 pub use principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
 pub use state::{AuthState, bearer_token};

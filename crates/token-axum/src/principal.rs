@@ -103,6 +103,7 @@ impl Access<JsonObject> {
                 custom: AccessClaims {
                     sid: c.custom.sid.clone(),
                     cnf: c.custom.cnf.clone(),
+                    client_id: c.custom.client_id.clone(),
                     session,
                 },
             },

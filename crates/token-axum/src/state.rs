@@ -331,7 +331,7 @@ impl AuthState {
         Ok(Some(key))
     }
 
-    fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
+    pub(crate) fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
         let cookie = &self.inner.session_cookie;
         let mut found = None;
         for value in parts.headers.get_all(header::COOKIE) {

@@ -191,6 +191,7 @@ fn forged_access(app: &App, subject: &str, audience: &str, issued_ago: Duration)
     let claims = Claims::new(AccessClaims {
         sid: "forged".to_owned(),
         cnf: None,
+        client_id: None,
         session: UserClaims {
             role: "user".into(),
             scope: "profile".into(),

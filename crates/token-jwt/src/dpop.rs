@@ -39,6 +39,16 @@ use crate::key::VerifyingKey;
 /// The longest proof read, in bytes.
 pub const MAX_PROOF_LEN: usize = 8 * 1024;
 
+/// The algorithms a [`DpopVerifier`] accepts by default: the asymmetric ones a client
+/// can hold a key for (never `none`, never HMAC). This is the list a server publishes
+/// as `dpop_signing_alg_values_supported` (RFC 9449 section 5.1).
+pub const SUPPORTED_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
+
+/// The names of [`SUPPORTED_ALGORITHMS`] (`ES256`, `EdDSA`), as metadata lists them.
+pub fn supported_algorithm_names() -> Vec<&'static str> {
+    SUPPORTED_ALGORITHMS.iter().map(|a| a.name()).collect()
+}
+
 /// The header `typ` of a proof.
 pub const DPOP_TYPE: &str = "dpop+jwt";
 
@@ -148,7 +158,7 @@ pub struct DpopVerifier {
 impl Default for DpopVerifier {
     fn default() -> Self {
         Self {
-            algorithms: vec![Algorithm::Es256, Algorithm::EdDsa],
+            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
             max_age: Duration::from_secs(60),
             max_ahead: Duration::from_secs(5),
         }

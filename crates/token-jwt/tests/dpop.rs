@@ -312,3 +312,20 @@ fn uris_are_compared_after_normalisation() {
         assert!(normalise_uri(bad).is_none(), "{bad}");
     }
 }
+
+#[test]
+fn the_published_algorithms_are_the_default_allow_list() {
+    use token_jwt::dpop::{SUPPORTED_ALGORITHMS, supported_algorithm_names};
+    assert_eq!(
+        DpopVerifier::new().allowed_algorithms(),
+        SUPPORTED_ALGORITHMS.as_slice()
+    );
+    assert_eq!(supported_algorithm_names(), ["ES256", "EdDSA"]);
+    // Every published algorithm is one a client can sign with: never HMAC, never none.
+    assert!(SUPPORTED_ALGORITHMS.iter().all(|a| a.can_sign()));
+    assert!(
+        !supported_algorithm_names()
+            .iter()
+            .any(|n| n.starts_with("HS"))
+    );
+}

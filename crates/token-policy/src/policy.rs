@@ -94,6 +94,15 @@ pub enum AccessFormat {
 }
 
 impl AccessFormat {
+    /// Whether access tokens are JWTs (RFC 9068 profile: `typ: at+jwt`, `client_id`).
+    pub const fn is_jwt(self) -> bool {
+        match self {
+            Self::PasetoV4Public | Self::PasetoV3Public => false,
+            #[cfg(feature = "jwt")]
+            Self::JwtEs256 | Self::JwtEdDsa => true,
+        }
+    }
+
     /// A short description.
     pub const fn describe(self) -> &'static str {
         match self {
@@ -144,6 +153,7 @@ pub struct Override {
 pub struct Policy {
     issuer: String,
     audience: String,
+    client_id: Option<String>,
     access_format: AccessFormat,
     payment_format: PaymentFormat,
     access_ttl: Duration,
@@ -163,6 +173,7 @@ impl Policy {
         Self {
             issuer: issuer.into(),
             audience: audience.into(),
+            client_id: None,
             access_format: AccessFormat::PasetoV4Public,
             payment_format: PaymentFormat::PasetoV4Local,
             access_ttl: MAX_ACCESS_TTL,
@@ -184,6 +195,20 @@ impl Policy {
     /// The audience (`aud`) of access tokens.
     pub fn audience(&self) -> &str {
         &self.audience
+    }
+
+    /// The OAuth client id JWT access tokens carry (RFC 9068 `client_id`): the one
+    /// set with [`Policy::with_client_id`], else the issuer (the issuer's own login is
+    /// the client of a first-party deployment).
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Names the OAuth client of this deployment's logins (RFC 9068 `client_id`).
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
     }
 
     /// The access-token format (set by the service from its signer).

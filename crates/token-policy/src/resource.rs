@@ -470,9 +470,19 @@ impl ResourceVerifier {
                 .verify(bearer, &self.validation)
                 .await?
                 .try_map_custom(|c| {
-                    let AccessClaims { sid, cnf, session } = c;
+                    let AccessClaims {
+                        sid,
+                        cnf,
+                        client_id,
+                        session,
+                    } = c;
                     serde_json::from_value(serde_json::Value::Object(session))
-                        .map(|session| AccessClaims { sid, cnf, session })
+                        .map(|session| AccessClaims {
+                            sid,
+                            cnf,
+                            client_id,
+                            session,
+                        })
                         .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))
                 })?,
         };

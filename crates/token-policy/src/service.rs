@@ -41,6 +41,11 @@ pub struct AccessClaims<T> {
     /// only with a proof by that key. `None`: a bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The OAuth client the token was issued to (RFC 9068 `client_id`): the policy's
+    /// [`Policy::client_id`] in JWT access tokens, absent from PASETO ones. An
+    /// application claim of this name is therefore not available to `T`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// The application's claims (role, tenant, …): readable, so nothing secret.
     #[serde(flatten)]
     pub session: T,
@@ -456,6 +461,11 @@ impl TokenService {
             cnf: jkt.map(|jkt| Confirmation {
                 jkt: jkt.to_owned(),
             }),
+            client_id: self
+                .policy
+                .access_format()
+                .is_jwt()
+                .then(|| self.policy.client_id().to_owned()),
             session,
         })
         .issuer(self.policy.issuer())

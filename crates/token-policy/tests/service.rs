@@ -473,6 +473,73 @@ async fn service_tokens_name_their_target() {
     assert_eq!(err.reason(), "expired");
 }
 
+/// RFC 9068: a JWT access token is typed `at+jwt` and carries `iss`, `sub`, `aud`,
+/// `exp`, `iat`, `jti`, `client_id` and the application's space-separated `scope`;
+/// a PASETO access token has no `client_id`.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn jwt_access_tokens_follow_rfc_9068() {
+    #[derive(Serialize)]
+    struct Scoped {
+        scope: &'static str,
+    }
+    let store = open_store("sqlite::memory:").await.unwrap();
+    let access = AccessKey::jwt(SigningKeySet::new(
+        SigningKey::generate(Algorithm::Es256).unwrap(),
+    ))
+    .unwrap();
+    let svc = TokenService::builder(policy().with_client_id("web-app"), access)
+        .opaque(OpaqueTokens::new(store))
+        .build();
+    let login = svc
+        .login(
+            "hana",
+            &Scoped {
+                scope: "profile payments",
+            },
+        )
+        .await
+        .unwrap();
+    let token = login.access.expose_secret();
+    let header = token_jwt::dangerous_decode_header(token).unwrap();
+    assert_eq!(header.typ(), Some("at+jwt"));
+    let claims = token_jwt::dangerous_decode_unverified::<serde_json::Value>(token)
+        .unwrap()
+        .into_claims();
+    let all = serde_json::to_value(&claims).unwrap();
+    assert_eq!(all["iss"], "https://auth.example");
+    assert_eq!(all["sub"], "hana");
+    assert_eq!(all["aud"], "api");
+    assert_eq!(all["client_id"], "web-app");
+    assert_eq!(all["scope"], "profile payments");
+    for name in ["exp", "iat", "jti"] {
+        assert!(all.get(name).is_some(), "{name} missing: {all}");
+    }
+    let verified = svc.verify_access::<serde_json::Value>(token).await.unwrap();
+    assert_eq!(
+        verified.claims().custom.client_id.as_deref(),
+        Some("web-app")
+    );
+    // Without a client id set, the issuer's own login is the client.
+    assert_eq!(policy().client_id(), "https://auth.example");
+
+    // PASETO access tokens carry no client_id.
+    let paseto = TokenService::builder(
+        policy().with_client_id("web-app"),
+        PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
+    )
+    .opaque(OpaqueTokens::new(
+        open_store("sqlite::memory:").await.unwrap(),
+    ))
+    .build();
+    let login = paseto.login("hana", &session()).await.unwrap();
+    let verified = paseto
+        .verify_access::<serde_json::Value>(login.access.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(verified.claims().custom.client_id, None);
+}
+
 #[cfg(feature = "jwt")]
 #[tokio::test]
 async fn jwt_access_tokens_for_oidc_interop() {

@@ -218,7 +218,8 @@ pub(crate) async fn build_with_limits(
         metrics = metrics.collect_with(move || keys.record_metrics());
     }
 
-    let router = routes(&app, options.cors_origins, metrics);
+    let oauth = oauth::routes(&app, &options.public_url)?;
+    let router = routes(&app, options.cors_origins, metrics, oauth);
     Ok((router, app))
 }
 
@@ -266,9 +267,14 @@ async fn load_users(
     Ok((users_by_name, users_by_id))
 }
 
-/// The routes (with `GET /metrics` from `metrics`), their layers, and CORS for
-/// `cors_origins` (none: no CORS).
-fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>, metrics: MetricsRoute) -> Router {
+/// The routes (with `GET /metrics` from `metrics` and the OAuth endpoints `oauth`),
+/// their layers, and CORS for `cors_origins` (none: no CORS).
+fn routes(
+    app: &Arc<App>,
+    cors_origins: Vec<HeaderValue>,
+    metrics: MetricsRoute,
+    oauth: Router<AppState>,
+) -> Router {
     let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
     let router = Router::new()
@@ -311,6 +317,7 @@ fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>, metrics: MetricsRoute)
         .route("/password-reset", post(password_reset))
         .route("/password-reset/confirm", post(password_reset_confirm))
         .merge(well_known::routes())
+        .merge(oauth)
         .merge(metrics.router())
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::map_response(json_errors))

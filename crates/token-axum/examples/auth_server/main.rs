@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p token-axum --example auth_server -- --addr 127.0.0.1:8080 \
-//!     --demo-users-file users.txt \
+//!     --demo-users-file users.txt [--public-url https://auth.example.com] \
 //!     [--database-url postgres://…] [--redis-url redis://…] [--insecure-cookies] [--mail-dir DIR] \
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
@@ -47,6 +47,14 @@
 //! unless `--no-request-log`, with tessera's own events at `INFO` and above (logins,
 //! refresh rotations, reuse detections, revocations, key rotations: identifiers and
 //! reasons, never a credential or a key).
+//!
+//! OAuth endpoints (`token_axum::oauth`): `POST /oauth/introspect` (RFC 7662) for
+//! gateways, with an API key holding the scope `introspect` — `tokenctl api-key create
+//! --db URL --name NAME --scopes introspect` on this service's database (with
+//! `--kek-file` when the service keeps its keys there); `POST /oauth/revoke` (RFC 7009)
+//! for refresh tokens, access tokens and sessions; and `GET
+//! /.well-known/oauth-authorization-server` (RFC 8414), whose URLs start with
+//! `--public-url`.
 //!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
@@ -111,6 +119,7 @@ mod handlers;
 mod http;
 mod limits;
 mod mail;
+mod oauth;
 mod passwords;
 mod user_table;
 mod users;
@@ -166,6 +175,11 @@ pub(crate) struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) addr: SocketAddr,
+    /// The service's public URL, as the OAuth metadata
+    /// (`/.well-known/oauth-authorization-server`) names its endpoints and key sets
+    /// (default `http://` and `--addr`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: Option<String>,
     /// Users, as `name:password` pairs separated by commas. There are none by default.
     /// Every local user can read them in the process list: prefer `--demo-users-file`.
     #[arg(

@@ -19,6 +19,8 @@ pub(crate) struct Options {
     pub(crate) keys: Option<KeyOptions>,
     /// `--revocation-max-staleness` (with Redis).
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// The public URL the OAuth metadata names (`--public-url`).
+    pub(crate) public_url: String,
 }
 
 /// The key table's settings.
@@ -45,6 +47,7 @@ impl Default for Options {
             cors_origins: Vec::new(),
             keys: None,
             revocation_max_staleness: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -80,6 +83,9 @@ impl Options {
                 refresh_every: args.key_refresh_every,
             }),
             revocation_max_staleness: args.revocation_max_staleness,
+            public_url: args
+                .public_url
+                .unwrap_or_else(|| format!("http://{}", args.addr)),
         })
     }
 }
