@@ -7,10 +7,17 @@
 //! other command prints a secret. Keys are `test` keys (`sk_test_…`) unless `--env
 //! live` says otherwise, as in the reference service.
 //!
+//! A database whose key table keeps an API-key pepper (a service started with a
+//! key-encryption key, or `tokenctl keys init`) hashes its keys with that pepper: pass
+//! the same `--kek-file` (and `--namespace`, if not `default`) as the service, and the
+//! keys made here are the ones it accepts. Without `--kek-file` such a database is
+//! refused, rather than given keys the service would never find.
+//!
 //! A SQLite file that does not exist is created by `create` (which says so on stderr)
 //! and is an error for `verify`, `revoke`, `roll` and `list`, which only use existing
 //! keys: a misspelt path must not answer "unknown key" from a fresh, empty database.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +25,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use token_core::{Clock, SystemClock, Timestamp};
 use token_opaque::{ApiKeyInfo, Environment, NewApiKey, OpaqueStore, OpaqueTokens};
+use token_policy::Policy;
+use token_policy::keystore::{self, Kek, KeyJob, KeyPlan, KeyStore};
 
 use crate::error::{Failure, Result};
 use crate::runtime;
@@ -38,6 +47,13 @@ pub(crate) struct Args {
     /// The account the keys belong to.
     #[arg(long, global = true, value_name = "ID", default_value = DEFAULT_OWNER)]
     owner: String,
+    /// The key-encryption key of the database's key table: keys are hashed with the
+    /// table's API-key pepper, as the service that shares the database does.
+    #[arg(long, global = true, value_name = "FILE")]
+    kek_file: Option<PathBuf>,
+    /// The key table's deployment (as `tokenctl keys --namespace`).
+    #[arg(long, global = true, value_name = "NAME", default_value = keystore::DEFAULT_NAMESPACE)]
+    namespace: String,
     #[command(subcommand)]
     op: Op,
 }
@@ -182,6 +198,54 @@ async fn open(url: &str) -> Result<Arc<dyn OpaqueStore>> {
         .map_err(|e| db_error(&e))
 }
 
+/// The opaque tokens of `store`, hashed as the service sharing it hashes them: with
+/// the key table's API-key pepper when it keeps one (which takes `--kek-file`), plain
+/// SHA-256 otherwise.
+async fn tokens(store: Arc<dyn OpaqueStore>, args: &Args) -> Result<OpaqueTokens> {
+    let ns = args.namespace.as_str();
+    // A store without a key table has no pepper either.
+    let listed = keystore::list(store.as_ref(), ns, SystemClock.now())
+        .await
+        .unwrap_or_default();
+    let has_pepper = listed
+        .iter()
+        .any(|k| k.job == KeyJob::ApiKeyPepper.as_str() && k.revoked_at.is_none());
+    let Some(kek_file) = &args.kek_file else {
+        if has_pepper {
+            return Err(Failure::usage(format!(
+                "the database keeps an API-key pepper in its key table (namespace {ns}): pass \
+                 --kek-file FILE, the key-encryption key the service uses, or the service \
+                 will not find these keys"
+            )));
+        }
+        return Ok(OpaqueTokens::new(store));
+    };
+    if !has_pepper {
+        return Err(Failure::usage(format!(
+            "the key table has no API-key pepper in namespace {ns}: start the service with \
+             its --kek-file once (or run `tokenctl keys init`), or leave out --kek-file"
+        )));
+    }
+    let kek = Kek::from_file(kek_file).map_err(|e| Failure::usage(e.to_string()))?;
+    // The pepper only: the other jobs' keys are the service's business.
+    let plan = KeyPlan::for_policy(&Policy::new("tokenctl", "tokenctl"))
+        .namespace(ns)
+        .without(KeyJob::Access)
+        .without(KeyJob::Payment);
+    let keys = KeyStore::new(store.clone(), kek, plan).map_err(|e| db_error(&e))?;
+    let mut snapshot = keys
+        .snapshot()
+        .await
+        .map_err(|e| Failure::usage(format!("cannot open the key table: {e}")))?;
+    let hasher = snapshot
+        .take_hasher()
+        .ok_or_else(|| Failure::usage("the key table has no usable API-key pepper"))?;
+    OpaqueTokens::builder(store)
+        .hasher(hasher)
+        .build()
+        .map_err(|e| opaque_error(&e))
+}
+
 /// Runs `api-key`.
 pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
     let url = args
@@ -211,7 +275,7 @@ pub(crate) fn run(args: &Args, json: bool) -> Result<()> {
                 note(&format!("created the database {}", path.display()));
             }
         }
-        let tokens = OpaqueTokens::new(store);
+        let tokens = tokens(store, args).await?;
         execute(&tokens, args, raw.as_deref(), json).await
     })
 }

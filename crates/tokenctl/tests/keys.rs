@@ -180,3 +180,107 @@ fn bad_inputs_are_clear_errors() {
     .fails_with(2, "error:");
     tokenctl(&["keys", "list"]).fails_with(2, "error: --db URL is required");
 }
+
+/// `tokenctl api-key create` on a database whose key table keeps the API-key pepper:
+/// refused without `--kek-file` (the service would never find the key), and with it,
+/// the key is hashed with the table's pepper, so a service opening the same table (as
+/// the reference service does with `--kek-file`) accepts it with its scopes.
+#[test]
+fn api_keys_made_with_the_kek_file_verify_in_the_service_sharing_the_table() {
+    let dir = TempDir::new("keys-api-key");
+    let db = format!("sqlite://{}", dir.join("keys.db").display());
+    let kek = dir.arg("kek");
+    tokenctl(&["keys", "init", "--db", &db, "--kek-file", &kek]).ok();
+
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "api-key",
+            "create",
+            "--db",
+            &db,
+            "--name",
+            "gateway",
+            "--scopes",
+            "introspect",
+        ];
+        args.extend_from_slice(extra);
+        tokenctl(&args)
+    };
+    let line = create(&[]).fails(2).to_owned();
+    assert!(line.contains("--kek-file"), "{line}");
+    let key = create(&["--kek-file", &kek]).ok().to_owned();
+    assert!(key.starts_with("sk_test_"), "{key}");
+    // tokenctl itself finds it again with the same key table.
+    let shown = tokenctl(&[
+        "api-key",
+        "verify",
+        "--db",
+        &db,
+        "--kek-file",
+        &kek,
+        "--json",
+        &key,
+    ])
+    .json();
+    assert_eq!(shown["scopes"], serde_json::json!(["introspect"]));
+
+    // A service built on the table, as the reference service builds itself.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use token_policy::keystore::{Kek, KeyPlan, KeyStore};
+        let store = token_policy::config::open_store(&db).await.unwrap();
+        let policy = token_policy::Policy::new("tessera-reference-auth", "api");
+        let keys = KeyStore::new(
+            store.clone(),
+            Kek::from_file(dir.join("kek")).unwrap(),
+            KeyPlan::for_policy(&policy),
+        )
+        .unwrap();
+        let snapshot = keys.open().await.unwrap();
+        let service = token_policy::TokenService::builder_with_keys(policy, snapshot)
+            .unwrap()
+            .opaque(token_opaque::OpaqueTokens::new(store.clone()))
+            .build();
+        let info = service.verify_api_key(&key).await.unwrap();
+        assert!(info.has_scope("introspect"));
+        // A key hashed without the pepper is one the service never finds.
+        let plain = token_opaque::OpaqueTokens::new(store)
+            .api_keys()
+            .create(token_opaque::NewApiKey::new(
+                "tokenctl",
+                "unpeppered",
+                token_opaque::Environment::Test,
+            ))
+            .await
+            .unwrap();
+        assert!(
+            service
+                .verify_api_key(secrecy::ExposeSecret::expose_secret(&plain.key))
+                .await
+                .is_err()
+        );
+    });
+
+    // --kek-file on a database without a key table's pepper is a clear error.
+    let bare = format!("sqlite://{}", dir.join("bare.db").display());
+    let run = tokenctl(&[
+        "api-key",
+        "create",
+        "--db",
+        &bare,
+        "--name",
+        "x",
+        "--kek-file",
+        &kek,
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("error: the key table has no API-key pepper"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "no key printed: {run:?}");
+}
