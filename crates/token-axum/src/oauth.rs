@@ -258,10 +258,9 @@ impl OAuthEndpoints {
         };
         match self.opaque_kind(raw) {
             Some(OpaqueKind::ApiKeyLive | OpaqueKind::ApiKeyTest) => {
-                let key = match inactive_unless_backend(self.inner.auth.verify_api_key(raw).await)?
-                {
-                    Some(key) => key,
-                    None => return Ok(None),
+                let verified = self.inner.auth.verify_api_key(raw).await;
+                let Some(key) = inactive_unless_backend(verified)? else {
+                    return Ok(None);
                 };
                 let info = key.info();
                 let mut m = common(
@@ -274,11 +273,10 @@ impl OAuthEndpoints {
                 Ok(Some(m))
             }
             Some(OpaqueKind::Session) => {
-                let session =
-                    match inactive_unless_backend(self.inner.auth.load_session(raw).await)? {
-                        Some(session) => session,
-                        None => return Ok(None),
-                    };
+                let loaded = self.inner.auth.load_session(raw).await;
+                let Some(session) = inactive_unless_backend(loaded)? else {
+                    return Ok(None);
+                };
                 let s = &session.0;
                 let exp = s.idle_expires_at.min(s.absolute_expires_at);
                 let mut m = common(&s.user_id, &session.scopes(), s.created_at, Some(exp));

@@ -503,10 +503,8 @@ async fn jwt_access_tokens_follow_rfc_9068() {
     let token = login.access.expose_secret();
     let header = token_jwt::dangerous_decode_header(token).unwrap();
     assert_eq!(header.typ(), Some("at+jwt"));
-    let claims = token_jwt::dangerous_decode_unverified::<serde_json::Value>(token)
-        .unwrap()
-        .into_claims();
-    let all = serde_json::to_value(&claims).unwrap();
+    let parts = token_jwt::dangerous_decode_parts(token).unwrap();
+    let all: serde_json::Value = serde_json::from_slice(parts.payload().unwrap()).unwrap();
     assert_eq!(all["iss"], "https://auth.example");
     assert_eq!(all["sub"], "hana");
     assert_eq!(all["aud"], "api");
