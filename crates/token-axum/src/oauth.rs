@@ -176,7 +176,7 @@ impl OAuthEndpoints {
 
     /// The metadata document (RFC 8414).
     pub fn metadata(&self) -> Value {
-        let mut doc = json!({
+        let doc = json!({
             "issuer": self.inner.service.policy().issuer(),
             "jwks_uri": self.url(JWKS_PATH),
             "paseto_keys_uri": self.url(PASETO_KEYS_PATH),
@@ -187,12 +187,16 @@ impl OAuthEndpoints {
             "revocation_endpoint_auth_methods_supported": ["none", "bearer"],
         });
         #[cfg(feature = "jwt")]
-        if let Value::Object(map) = &mut doc {
-            map.insert(
-                "dpop_signing_alg_values_supported".into(),
-                json!(token_jwt::dpop::supported_algorithm_names()),
-            );
-        }
+        let doc = {
+            let mut doc = doc;
+            if let Value::Object(map) = &mut doc {
+                map.insert(
+                    "dpop_signing_alg_values_supported".into(),
+                    json!(token_jwt::dpop::supported_algorithm_names()),
+                );
+            }
+            doc
+        };
         doc
     }
 
