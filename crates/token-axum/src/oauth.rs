@@ -24,7 +24,8 @@
 //! A valid access token (PASETO or JWT, whichever the policy issues), API key or
 //! server-side session answers `{"active": true, …}` with `sub`, `scope`
 //! (space-separated), `exp`, `iat`, `iss`, `aud` and `token_type`, plus `client_id`
-//! (JWT access tokens), `jti` and `cnf` (DPoP-bound access tokens) when they apply.
+//! (JWT access tokens), `jti` and `cnf` (DPoP-bound access tokens: the caller checks
+//! the request's proof against `cnf.jkt`, RFC 9449 section 6.2) when they apply.
 //! `token_type` is `Bearer` or `DPoP` for access tokens, `api_key` for API keys and
 //! `session` for sessions. Anything else — expired, revoked, unknown, malformed, for
 //! another audience, a refresh or one-time token — answers exactly `{"active": false}`:
@@ -59,7 +60,7 @@
 //! refreshes take no client credential), `introspection_endpoint_auth_methods_supported`
 //! (`bearer`: an API key as a bearer credential; no registered method name says that),
 //! `revocation_endpoint_auth_methods_supported` (`none` and `bearer`) and
-//! `dpop_signing_alg_values_supported` (the DPoP allow-list,
+//! `dpop_signing_alg_values_supported` (the service's DPoP allow-list: by default
 //! `token_jwt::dpop::SUPPORTED_ALGORITHMS`; with the `jwt` feature). URLs are built
 //! from the public base URL given to [`OAuthEndpoints::new`].
 
@@ -75,12 +76,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use token_core::{OpaqueKind, Reason, Timestamp};
-use token_policy::TokenService;
+use token_policy::{JsonObject, TokenService};
 
 use crate::error::{Error, Result};
 use crate::layer::Credential;
 use crate::limit::FailureLimiter;
-use crate::principal::{Access, Principal};
+use crate::principal::{Access, Principal, scopes_of};
 use crate::state::{AuthState, bearer_token};
 use crate::well_known::{JWKS_PATH, PASETO_KEYS_PATH};
 
@@ -190,9 +191,18 @@ impl OAuthEndpoints {
         let doc = {
             let mut doc = doc;
             if let Value::Object(map) = &mut doc {
+                let algorithms: Vec<&str> = self
+                    .inner
+                    .service
+                    .resource_verifier()
+                    .dpop_verifier()
+                    .allowed_algorithms()
+                    .iter()
+                    .map(|a| a.name())
+                    .collect();
                 map.insert(
                     "dpop_signing_alg_values_supported".into(),
-                    json!(token_jwt::dpop::supported_algorithm_names()),
+                    json!(algorithms),
                 );
             }
             doc
@@ -290,14 +300,27 @@ impl OAuthEndpoints {
             // Refresh and one-time tokens are nothing a resource server accepts.
             Some(_) => Ok(None),
             None => {
-                let Some(access) =
-                    inactive_unless_backend(self.inner.auth.verify_access(raw).await)?
-                else {
+                let Some(access) = inactive_unless_backend(self.access(raw).await)? else {
                     return Ok(None);
                 };
                 Ok(Some(access_answer(&access)))
             }
         }
+    }
+}
+
+impl OAuthEndpoints {
+    /// An access token as introspection sees it: verified (signature, claims,
+    /// revocation), bound (DPoP) or not.
+    async fn access(&self, raw: &str) -> Result<Access<JsonObject>> {
+        let verified = self
+            .inner
+            .service
+            .introspect_access::<JsonObject>(raw)
+            .await?;
+        let claims = verified.into_claims();
+        let scopes = scopes_of(&claims.custom.session);
+        Ok(Access::new(claims, scopes))
     }
 }
 
@@ -515,9 +538,8 @@ impl OAuthEndpoints {
             Some(_) => Ok(Revocation::Unsupported),
             None => {
                 self.authorise_revocation(parts, raw).await?;
-                let Some(access) =
-                    inactive_unless_backend(self.inner.auth.verify_access(raw).await)?
-                else {
+                // Bound (DPoP) tokens too: revoking needs no proof of the key.
+                let Some(access) = inactive_unless_backend(self.access(raw).await)? else {
                     return Ok(Revocation::Done);
                 };
                 if let Some(exp) = access.expires_at() {

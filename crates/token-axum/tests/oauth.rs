@@ -27,7 +27,7 @@ use token_axum::{AuthState, OAuthEndpoints};
 use token_core::{Claims, ManualClock, TokenSigner};
 use token_opaque::{Environment, NewApiKey, OneTimeKind, OpaqueTokens};
 use token_paseto::{PublicIssuer, SecretKey, V4};
-use token_policy::{AccessClaims, Policy, TokenService};
+use token_policy::{AccessClaims, Confirmation, Policy, TokenService};
 
 use common::{TestServer, http, unique};
 
@@ -708,6 +708,7 @@ async fn the_metadata_names_the_endpoints_and_the_key_sets() {
         doc["revocation_endpoint_auth_methods_supported"],
         json!(["none", "bearer"])
     );
+    // The service's DPoP allow-list, token-jwt's by default.
     #[cfg(feature = "jwt")]
     assert_eq!(
         doc["dpop_signing_alg_values_supported"],
@@ -744,6 +745,53 @@ async fn the_metadata_names_the_endpoints_and_the_key_sets() {
         OAuthEndpoints::new(AuthState::verify_only(verifier), BASE),
         Err(token_axum::Error::Config(_))
     ));
+}
+
+/// A DPoP-bound access token is active for introspection, typed `DPoP`, with the
+/// `cnf.jkt` the caller checks the request's proof against; it is still refused as a
+/// bearer token, and a caller with the `revoke` scope revokes it.
+#[tokio::test]
+async fn dpop_bound_access_tokens_introspect_with_their_key_and_revoke() {
+    let f = start().await;
+    let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    let claims = Claims::new(AccessClaims {
+        sid: "s".to_owned(),
+        cnf: Some(Confirmation {
+            jkt: jkt.to_owned(),
+        }),
+        client_id: None,
+        session: json!({ "scope": "profile" }),
+    })
+    .issuer(ISSUER)
+    .subject("alice")
+    .audience("api")
+    .random_token_id()
+    .unwrap()
+    .valid_for(f.clock.as_ref(), Duration::from_secs(300))
+    .unwrap();
+    let bound = f.service.access_keys().sign(&claims).unwrap();
+    let bound = bound.expose_secret();
+    let a = introspect(&f, bound).await;
+    assert_eq!(a["active"], true);
+    assert_eq!(a["token_type"], "DPoP");
+    assert_eq!(a["cnf"], json!({ "jkt": jkt }));
+    assert_eq!(a["sub"], "alice");
+    // Not a bearer token for all that.
+    let err = f.service.verify_access::<Value>(bound).await.unwrap_err();
+    assert!(
+        matches!(err, token_policy::Error::SenderConstrained),
+        "{err:?}"
+    );
+
+    let r = post(
+        &f.server,
+        REVOCATION_PATH,
+        Some(&f.revoker),
+        &[("token", bound), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(introspect(&f, bound).await, inactive());
 }
 
 /// With JWT access tokens (RFC 9068), introspection passes on the `client_id`.

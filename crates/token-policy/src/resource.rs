@@ -360,6 +360,26 @@ impl ResourceVerifier {
         result
     }
 
+    /// Verifies an access token for introspection (RFC 7662): format, signature,
+    /// claims and revocation as [`ResourceVerifier::verify_access`], but a token bound
+    /// to a key (DPoP) is accepted too. Its `cnf` goes to the introspecting caller,
+    /// which checks the request's proof against it (RFC 9449 section 6.2): never use
+    /// this to let a request through on the token alone.
+    ///
+    /// # Errors
+    /// As [`ResourceVerifier::verify_access`], without [`Error::SenderConstrained`].
+    pub async fn introspect_access<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        let result = self.verify_any(token).await;
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
+    }
+
     /// Verifies a DPoP-bound access token (`Authorization: DPoP …`) with its proof
     /// (the `DPoP` header) for `request`: the proof passes every check of RFC 9449
     /// section 4.3 (its `ath` the hash of this token), its `jti` was not seen before

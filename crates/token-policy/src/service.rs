@@ -572,6 +572,19 @@ impl TokenService {
         self.resource.verify_access(bearer).await
     }
 
+    /// Verifies an access token for introspection (RFC 7662): as
+    /// [`TokenService::verify_access`], bound (DPoP) tokens included; see
+    /// [`ResourceVerifier::introspect_access`].
+    ///
+    /// # Errors
+    /// As [`TokenService::verify_access`], without [`Error::SenderConstrained`].
+    pub async fn introspect_access<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        self.resource.introspect_access(token).await
+    }
+
     /// The verify side of this service's access tokens.
     pub fn resource_verifier(&self) -> &ResourceVerifier {
         &self.resource

@@ -270,3 +270,55 @@ async fn a_proof_is_used_once_across_instances_sharing_redis() {
         .unwrap_err();
     assert!(matches!(err, Error::Dpop(DpopError::Replayed)), "{err:?}");
 }
+
+/// Introspection (RFC 7662) sees a bound token with its key, for the caller to check
+/// the proof against; the token stays refused as a bearer token, and revocation and
+/// expiry end it for introspection too.
+#[tokio::test]
+async fn introspection_sees_a_bound_token_with_its_key() {
+    let clock = Arc::new(ManualClock::at_system_now());
+    let now = clock.now().unix_seconds();
+    let svc = service(clock.clone(), None).await;
+    let alice = Client::new();
+    let proof = svc
+        .accept_dpop_proof(
+            &alice.proof("POST", TOKEN_URI, None, now),
+            &line("POST", TOKEN_URI),
+        )
+        .await
+        .unwrap();
+    let tokens = svc.login_dpop("usr_1", &role(), &proof).await.unwrap();
+    let access = tokens.access.expose_secret();
+    let seen = svc.introspect_access::<Value>(access).await.unwrap();
+    assert_eq!(seen.claims().custom.cnf.as_ref().unwrap().jkt, proof.jkt);
+    assert!(matches!(
+        svc.verify_access::<Value>(access).await,
+        Err(Error::SenderConstrained)
+    ));
+    // A bearer token introspects as itself.
+    let bearer = svc.login("usr_2", &role()).await.unwrap();
+    let seen = svc
+        .introspect_access::<Value>(bearer.access.expose_secret())
+        .await
+        .unwrap();
+    assert!(seen.claims().custom.cnf.is_none());
+    // Revoked, then expired: refused.
+    let claims = svc
+        .introspect_access::<Value>(access)
+        .await
+        .unwrap()
+        .into_claims();
+    svc.revoke_access(claims.jti.as_deref().unwrap(), claims.exp.unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        svc.introspect_access::<Value>(access).await,
+        Err(Error::Revoked)
+    ));
+    clock.advance(Duration::from_secs(16 * 60 + 60));
+    let err = svc
+        .introspect_access::<Value>(bearer.access.expose_secret())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason().as_str(), "expired", "{err:?}");
+}
