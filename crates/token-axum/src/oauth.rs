@@ -519,6 +519,8 @@ impl OAuthEndpoints {
                 // The refresh token proves itself.
                 let family = service.opaque()?.refresh().family_of(raw).await;
                 match family {
+                    // Revoked before (with its access tokens): nothing to write again.
+                    Ok(family) if family.revoked_at.is_some() => Ok(Revocation::Done),
                     Ok(family) => {
                         service.revoke_session(&family.user_id, &family.id).await?;
                         Ok(Revocation::Done)
