@@ -136,7 +136,10 @@ impl OAuthEndpoints {
             .strip_prefix("https://")
             .or_else(|| base_url.strip_prefix("http://"));
         if rest.is_none_or(|r| {
-            r.is_empty() || r.contains(['?', '#']) || r.contains(char::is_whitespace)
+            r.is_empty()
+                || r.starts_with('/')
+                || r.contains(['?', '#'])
+                || r.contains(|c: char| c.is_whitespace() || c.is_control())
         }) {
             return Err(Error::Config(
                 "the public base URL must be http(s)://host[:port][/path]".into(),

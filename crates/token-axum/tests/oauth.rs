@@ -726,7 +726,9 @@ async fn the_metadata_names_the_endpoints_and_the_key_sets() {
         "auth.example",
         "ftp://auth.example",
         "https://",
+        "https:///path",
         "https://a b",
+        "https://a?x=1",
     ] {
         assert!(
             matches!(
@@ -736,6 +738,12 @@ async fn the_metadata_names_the_endpoints_and_the_key_sets() {
             "{bad}"
         );
     }
+    // A trailing slash is dropped.
+    let endpoints = OAuthEndpoints::new(auth.clone(), "https://auth.example/").unwrap();
+    assert_eq!(
+        endpoints.url(REVOCATION_PATH),
+        "https://auth.example/oauth/revoke"
+    );
     let verifier = token_policy::ResourceVerifier::new(
         ISSUER,
         "api",
