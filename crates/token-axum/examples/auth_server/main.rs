@@ -8,6 +8,7 @@
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
 //!     [--cors-origin https://app.example.com]... [--no-request-log] \
+//!     [--public-origin https://auth.example.com] \
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
 //!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s]
 //! ```
@@ -79,7 +80,7 @@ use anyhow::{Context as _, bail};
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::rejection::ExtensionRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequest, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -111,6 +112,7 @@ mod handlers;
 mod http;
 mod limits;
 mod mail;
+mod pages;
 mod passwords;
 mod user_table;
 mod users;
@@ -120,9 +122,9 @@ pub(crate) use body::JsonBody;
 pub(crate) use cookie::RefreshCookie;
 pub(crate) use errors::{ApiError, json_errors, no_store};
 pub(crate) use handlers::{
-    change_password, create_api_key, list_api_keys, login, logout, logout_everywhere, me,
-    password_reset, password_reset_confirm, payment_consume, payment_token, refresh,
-    revoke_api_key,
+    authenticate, change_password, create_api_key, list_api_keys, login_any, logout_any,
+    logout_everywhere, me, password_reset, password_reset_confirm, payment_consume,
+    payment_token, refresh, reset_password, revoke_api_key,
 };
 pub(crate) use http::{cors_layer, log_requests, parse_origin};
 pub(crate) use limits::{LoginGuard, LoginLimits};
@@ -242,6 +244,18 @@ pub(crate) struct Args {
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// The origin browsers reach this service at (`https://auth.example.com`), behind a
+    /// reverse proxy: the pages' forms must come from it. Without it, the origin the
+    /// request's `Host` header names (`https://` unless `--insecure-cookies`).
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin_text)]
+    pub(crate) public_origin: Option<String>,
+}
+
+/// Parses `--public-origin`: `scheme://host[:port]`, nothing after.
+pub(crate) fn parse_origin_text(text: &str) -> Result<String, String> {
+    let text = text.trim_end_matches('/');
+    token_axum::csrf::SameOrigin::new([text]).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
 }
 
 impl Args {

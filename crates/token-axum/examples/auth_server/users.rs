@@ -19,6 +19,9 @@ pub(crate) struct Options {
     pub(crate) keys: Option<KeyOptions>,
     /// `--revocation-max-staleness` (with Redis).
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// The service's public origin (`--public-origin`): the origin its pages' forms must
+    /// come from. Without it, the origin the request's `Host` names.
+    pub(crate) public_origin: Option<String>,
 }
 
 /// The key table's settings.
@@ -44,6 +47,7 @@ impl Default for Options {
             refresh_grace: GracePolicy::new(DEFAULT_REFRESH_GRACE, REFRESH_GRACE_REUSES),
             cors_origins: Vec::new(),
             keys: None,
+            public_origin: None,
             revocation_max_staleness: None,
         }
     }
@@ -80,6 +84,7 @@ impl Options {
                 refresh_every: args.key_refresh_every,
             }),
             revocation_max_staleness: args.revocation_max_staleness,
+            public_origin: args.public_origin,
         })
     }
 }
