@@ -194,7 +194,13 @@ async fn sign_in_keeps_credentials_from_scripts_and_shows_a_new_key_once() {
         // button of its own; revoke both.
         assert_eq!(browser.find_all("#api-keys tr.api-key").await.len(), 2);
         assert_eq!(browser.find_all("#api-keys .rolled").await.len(), 1);
-        assert_eq!(browser.find_all("#api-keys button[aria-label^=Roll]").await.len(), 1);
+        assert_eq!(
+            browser
+                .find_all("#api-keys button[aria-label^=Roll]")
+                .await
+                .len(),
+            1
+        );
         for _ in 0..2 {
             let revoke = browser.find("#api-keys button[aria-label^=Revoke]").await;
             browser.click_and_wait(&revoke).await;
@@ -223,47 +229,67 @@ async fn sign_in_keeps_credentials_from_scripts_and_shows_a_new_key_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_out_everywhere_else_ends_another_profiles_session() {
-    with_browser("sign out everywhere else in Chromium", |driver| async move {
-        let site = Site::start().await;
-        let laptop = driver.browser().await;
-        let phone = driver.browser().await;
-        sign_in(&laptop, &site, "alice", ALICE_PW).await;
-        sign_in(&phone, &site, "alice", ALICE_PW).await;
-        assert_eq!(signed_in_as(&phone, &site).await.as_deref(), Some("alice"));
-        // And a JSON API login (another device): its refresh token ends too.
-        let api = http()
-            .post(site.server.url("/login"))
-            .json(&json!({ "username": "alice", "password": ALICE_PW }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(api.status(), StatusCode::OK);
-        let refresh_cookie = common::set_cookie(&api, "__Host-refresh")
-            .map(|(name, value)| format!("{name}={value}"))
-            .unwrap();
+    with_browser(
+        "sign out everywhere else in Chromium",
+        |driver| async move {
+            let site = Site::start().await;
+            let laptop = driver.browser().await;
+            let phone = driver.browser().await;
+            sign_in(&laptop, &site, "alice", ALICE_PW).await;
+            sign_in(&phone, &site, "alice", ALICE_PW).await;
+            assert_eq!(signed_in_as(&phone, &site).await.as_deref(), Some("alice"));
+            // And a JSON API login (another device): its refresh token ends too.
+            let api = http()
+                .post(site.server.url("/login"))
+                .json(&json!({ "username": "alice", "password": ALICE_PW }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(api.status(), StatusCode::OK);
+            let refresh_cookie = common::set_cookie(&api, "__Host-refresh")
+                .map(|(value, _)| format!("__Host-refresh={value}"))
+                .unwrap();
+            let refresh = |cookie: String| {
+                let url = site.server.url("/refresh");
+                async move {
+                    http()
+                        .post(url)
+                        .header("cookie", cookie)
+                        .send()
+                        .await
+                        .unwrap()
+                }
+            };
+            // The refresh token works (and rotates) before.
+            let rotated = refresh(refresh_cookie.clone()).await;
+            assert_eq!(rotated.status(), StatusCode::OK);
+            let refresh_cookie = common::set_cookie(&rotated, "__Host-refresh")
+                .map(|(value, _)| format!("__Host-refresh={value}"))
+                .unwrap();
 
-        laptop.goto(&site.url("/account")).await;
-        assert_eq!(laptop.find_all("#sessions tbody tr").await.len(), 2);
-        assert_eq!(laptop.find_all("#sessions tr.current-session").await.len(), 1);
-        let others = laptop.find("#sign-out-others").await;
-        laptop.click_and_wait(&others).await;
-        assert!(laptop.url().await.ends_with("/account"));
-        assert_eq!(laptop.find_all("#sessions tbody tr").await.len(), 1);
+            laptop.goto(&site.url("/account")).await;
+            assert_eq!(laptop.find_all("#sessions tbody tr").await.len(), 2);
+            assert_eq!(
+                laptop.find_all("#sessions tr.current-session").await.len(),
+                1
+            );
+            let others = laptop.find("#sign-out-others").await;
+            laptop.click_and_wait(&others).await;
+            assert!(laptop.url().await.ends_with("/account"));
+            assert_eq!(laptop.find_all("#sessions tbody tr").await.len(), 1);
 
-        // The other profile is signed out; this one is not.
-        assert_eq!(signed_in_as(&phone, &site).await, None);
-        assert!(phone.url().await.ends_with("/login"));
-        assert_eq!(signed_in_as(&laptop, &site).await.as_deref(), Some("alice"));
-        let refreshed = http()
-            .post(site.server.url("/refresh"))
-            .header("cookie", refresh_cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED);
-        laptop.quit().await;
-        phone.quit().await;
-    })
+            // The other profile is signed out; this one is not.
+            assert_eq!(signed_in_as(&phone, &site).await, None);
+            assert!(phone.url().await.ends_with("/login"));
+            assert_eq!(signed_in_as(&laptop, &site).await.as_deref(), Some("alice"));
+            assert_eq!(
+                refresh(refresh_cookie).await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+            laptop.quit().await;
+            phone.quit().await;
+        },
+    )
     .await;
 }
 
@@ -300,7 +326,10 @@ async fn forms_posted_from_other_origins_are_refused_and_the_session_survives() 
         let evil = TestServer::start(attacker(site.url(""))).await;
         let browser = driver.browser().await;
         sign_in(&browser, &site, "alice", ALICE_PW).await;
-        assert_eq!(signed_in_as(&browser, &site).await.as_deref(), Some("alice"));
+        assert_eq!(
+            signed_in_as(&browser, &site).await.as_deref(),
+            Some("alice")
+        );
 
         // Cross-site (127.0.0.1 is another site than localhost: the SameSite cookie
         // stays home) and same-site on another port (the cookie goes; the origin
@@ -340,8 +369,15 @@ async fn password_reset_pages_change_the_password() {
         let browser = driver.browser().await;
         browser.goto(&site.url("/reset")).await;
         browser.type_into("#username", "bob").await;
-        browser.click_and_wait(&browser.find("form button").await).await;
-        assert!(browser.text(".notice").await.contains("If the account exists"));
+        browser
+            .click_and_wait(&browser.find("form button").await)
+            .await;
+        assert!(
+            browser
+                .text(".notice")
+                .await
+                .contains("If the account exists")
+        );
         // The mail is sent off the request path.
         let token = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
@@ -356,13 +392,21 @@ async fn password_reset_pages_change_the_password() {
 
         browser.goto(&site.url("/reset/confirm")).await;
         browser.type_into("#token", "rst_not-a-token").await;
-        browser.type_into("#new_password", "a brand new password").await;
-        browser.click_and_wait(&browser.find("form button").await).await;
+        browser
+            .type_into("#new_password", "a brand new password")
+            .await;
+        browser
+            .click_and_wait(&browser.find("form button").await)
+            .await;
         assert!(browser.text("[role=alert]").await.contains("not valid"));
 
         browser.type_into("#token", &token).await;
-        browser.type_into("#new_password", "a brand new password").await;
-        browser.click_and_wait(&browser.find("form button").await).await;
+        browser
+            .type_into("#new_password", "a brand new password")
+            .await;
+        browser
+            .click_and_wait(&browser.find("form button").await)
+            .await;
         assert!(browser.text("h1").await.contains("Password changed"));
 
         sign_in(&browser, &site, "bob", BOB_PW).await;
@@ -418,7 +462,10 @@ async fn accessibility_violations(browser: &Browser, axe: &str) -> Vec<String> {
         .collect();
     // The checks the pages must have run, not only passed by absence.
     for rule in ["color-contrast", "document-title", "html-has-lang"] {
-        assert!(passes.contains(&rule), "axe did not check {rule}: {passes:?}");
+        assert!(
+            passes.contains(&rule),
+            "axe did not check {rule}: {passes:?}"
+        );
     }
     result["violations"]
         .as_array()
@@ -472,6 +519,7 @@ async fn every_page_passes_the_accessibility_rules_and_is_photographed() {
         assert!(browser.try_find("#new-api-key").await.is_some());
         check("account-new-key", &browser).await;
         browser.refresh().await;
+        browser.resize(1100, 1500).await;
         check("account", &browser).await;
         assert_eq!(checked.len(), 7);
         eprintln!("screenshots in {}", dir.display());

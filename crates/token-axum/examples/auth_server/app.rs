@@ -215,18 +215,25 @@ pub(crate) async fn build_with_limits(
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
-    // `GET /metrics`: the process's counters, and the gauges read at each scrape (the
-    // revocation replica's lag, the key table's ages).
+    let metrics = metrics_route(feed, app.keys.clone())?;
+    let router = routes(&app, options.cors_origins, metrics);
+    Ok((router, app))
+}
+
+/// `GET /metrics`: the process's counters, and the gauges read at each scrape (the
+/// revocation replica's lag, the key table's ages).
+fn metrics_route(
+    feed: Option<Arc<ReplicatedBlocklist>>,
+    keys: Option<Arc<KeyStore>>,
+) -> anyhow::Result<MetricsRoute> {
     let mut metrics = MetricsRoute::new(Prometheus::install()?);
     if let Some(replica) = feed {
         metrics = metrics.collect_with(move || replica.record_metrics());
     }
-    if let Some(keys) = app.keys.clone() {
+    if let Some(keys) = keys {
         metrics = metrics.collect_with(move || keys.record_metrics());
     }
-
-    let router = routes(&app, options.cors_origins, metrics);
-    Ok((router, app))
+    Ok(metrics)
 }
 
 /// The users of the configuration, each with the id the database keeps for it (see

@@ -142,7 +142,11 @@ impl IntoResponse for ApiError {
                 Some("the body must be JSON (Content-Type: application/json)".into()),
             ),
             Self::LimitReached(d) => (StatusCode::CONFLICT, "limit_reached", Some(d)),
-            Self::CrossSite(why) => (StatusCode::FORBIDDEN, "cross_site_request", Some(why.to_string())),
+            Self::CrossSite(why) => (
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                Some(why.to_string()),
+            ),
         };
         let mut body = serde_json::Map::new();
         body.insert("error".into(), error.into());

@@ -123,8 +123,8 @@ pub(crate) use cookie::RefreshCookie;
 pub(crate) use errors::{ApiError, json_errors, no_store};
 pub(crate) use handlers::{
     authenticate, change_password, create_api_key, list_api_keys, login_any, logout_any,
-    logout_everywhere, me, password_reset, password_reset_confirm, payment_consume,
-    payment_token, refresh, reset_password, revoke_api_key,
+    logout_everywhere, me, password_reset, password_reset_confirm, payment_consume, payment_token,
+    refresh, reset_password, revoke_api_key,
 };
 pub(crate) use http::{cors_layer, log_requests, parse_origin};
 pub(crate) use limits::{LoginGuard, LoginLimits};

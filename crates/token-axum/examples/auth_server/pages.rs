@@ -148,6 +148,41 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// A short name for a `User-Agent`: "Firefox on Windows", "Chrome on Android".
+fn browser_name(agent: &str) -> String {
+    const BROWSERS: [(&str, &str); 7] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let browser = BROWSERS
+        .iter()
+        .find(|(mark, _)| agent.contains(mark))
+        .map(|(_, name)| *name);
+    let system = SYSTEMS
+        .iter()
+        .find(|(mark, _)| agent.contains(mark))
+        .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("a browser on {s}"),
+        (None, None) => agent.chars().take(40).collect(),
+    }
+}
+
 /// A time as `2026-12-02 21:40 UTC`.
 fn when(t: token_core::Timestamp) -> String {
     let text = t.to_rfc3339();
@@ -212,8 +247,13 @@ fn see_other(to: &'static str, cookies: impl IntoIterator<Item = HeaderValue>) -
     response
 }
 
-fn set_cookie(cookie: &SessionCookie, value: &SecretString, max_age: Option<Duration>) -> Option<HeaderValue> {
-    let mut header = HeaderValue::from_str(cookie.set_cookie(value, max_age).expose_secret()).ok()?;
+fn set_cookie(
+    cookie: &SessionCookie,
+    value: &SecretString,
+    max_age: Option<Duration>,
+) -> Option<HeaderValue> {
+    let mut header =
+        HeaderValue::from_str(cookie.set_cookie(value, max_age).expose_secret()).ok()?;
     header.set_sensitive(true);
     Some(header)
 }
@@ -224,7 +264,11 @@ fn clear_cookie(cookie: &SessionCookie) -> Option<HeaderValue> {
 
 /// A message paragraph (`role="alert"` for errors).
 fn notice(kind: &str, text: &str) -> String {
-    let role = if kind == "error" { " role=\"alert\"" } else { "" };
+    let role = if kind == "error" {
+        " role=\"alert\""
+    } else {
+        ""
+    };
     format!("<p class=\"notice {kind}\"{role}>{}</p>", esc(text))
 }
 
@@ -235,7 +279,10 @@ fn refused(why: CrossSite) -> Response {
         "Request refused",
         &format!(
             "<h1>Request refused</h1>\n{}\n<p>Nothing was changed. <a href=\"/account\">Back to your account</a></p>",
-            notice("error", &format!("This form did not come from this site's own pages: {why}."))
+            notice(
+                "error",
+                &format!("This form did not come from this site's own pages: {why}.")
+            )
         ),
     )
 }
@@ -362,7 +409,10 @@ fn login_page(status: StatusCode, message: Option<&str>, username: &str) -> Resp
 }
 
 /// `GET /login`.
-pub(crate) async fn login_form(State(AppState(app)): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn login_form(
+    State(AppState(app)): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
     if Signed::from(&app, &headers).await.is_some() {
         return see_other("/account", []);
     }
@@ -417,14 +467,19 @@ pub(crate) async fn login_submit(
             };
             let mut page = login_page(status, Some(message), &username);
             if let Some(after) = response.headers().get(header::RETRY_AFTER) {
-                page.headers_mut().insert(header::RETRY_AFTER, after.clone());
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, after.clone());
             }
             return page;
         }
     };
     // A session id the browser had before is never kept (no fixation): it ends.
     if let Some(previous) = previous {
-        if let Ok(sessions) = app.service.opaque().map(token_opaque::OpaqueTokens::sessions) {
+        if let Ok(sessions) = app
+            .service
+            .opaque()
+            .map(token_opaque::OpaqueTokens::sessions)
+        {
             let _ = sessions.end(&previous).await;
         }
     }
@@ -458,7 +513,11 @@ pub(crate) async fn logout_submit(app: Arc<App>, request: Request) -> Response {
         Err(response) => return response,
     };
     let ended = match (app.service.opaque(), raw) {
-        (Ok(opaque), Some(raw)) => opaque.sessions().end(&raw).await.map_err(token_axum::Error::from),
+        (Ok(opaque), Some(raw)) => opaque
+            .sessions()
+            .end(&raw)
+            .await
+            .map_err(token_axum::Error::from),
         (Err(e), _) => Err(token_axum::Error::from(e)),
         (Ok(_), None) => Ok(()),
     };
@@ -512,7 +571,11 @@ pub(crate) async fn account(State(AppState(app)): State<AppState>, headers: Head
     response
 }
 
-async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>) -> Result<String, ApiError> {
+async fn account_body(
+    app: &App,
+    signed: &Signed,
+    new_key: Option<&SecretString>,
+) -> Result<String, ApiError> {
     let opaque = app.service.opaque()?;
     let sessions = opaque
         .sessions()
@@ -547,14 +610,25 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
         );
     }
 
-    // Sessions.
+    sessions_section(&mut html, signed, &sessions, &csrf);
+    keys_section(&mut html, &keys, &csrf);
+    Ok(html)
+}
+
+/// The signed-in browsers, "sign out" for each and "sign out everywhere else".
+fn sessions_section(
+    html: &mut String,
+    signed: &Signed,
+    sessions: &[token_opaque::Session],
+    csrf: &str,
+) {
     let _ = write!(
-        html,
+        *html,
         "<section aria-labelledby=\"sessions-title\">\n<h2 id=\"sessions-title\">Signed-in browsers</h2>\n\
          <table id=\"sessions\">\n<thead><tr><th scope=\"col\">Browser</th><th scope=\"col\">Signed in</th>\
          <th scope=\"col\">Last seen</th><th scope=\"col\"><span class=\"visually-hidden\">Action</span></th></tr></thead>\n<tbody>\n"
     );
-    for session in &sessions {
+    for session in sessions {
         let current = session.handle == signed.session.handle;
         let agent = session
             .data
@@ -567,27 +641,29 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
         } else {
             ""
         };
-        let _ = write!(
-            html,
-            "<tr class=\"session{}\"><td>{}{mark}</td><td>{}</td><td>{}</td><td>\
+        let _ = writeln!(
+            *html,
+            "<tr class=\"session{}\"><td>{}{mark}</td><td class=\"time\">{}</td><td class=\"time\">{}</td><td>\
              <form method=\"post\" action=\"/account/sessions/{}/end\">{csrf}\
-             <button type=\"submit\" class=\"secondary\">Sign out</button></form></td></tr>\n",
+             <button type=\"submit\" class=\"secondary\">Sign out</button></form></td></tr>",
             if current { " current-session" } else { "" },
-            esc(agent),
+            esc(&browser_name(agent)),
             when(session.created_at),
             when(session.last_seen_at),
             esc(&session.handle),
         );
     }
     let _ = write!(
-        html,
+        *html,
         "</tbody>\n</table>\n<form method=\"post\" action=\"/account/sign-out-others\">{csrf}\
          <button type=\"submit\" id=\"sign-out-others\">Sign out everywhere else</button></form>\n</section>\n"
     );
+}
 
-    // API keys.
+/// The user's live API keys, roll and revoke for each, and the form making one.
+fn keys_section(html: &mut String, keys: &[token_opaque::ApiKeyInfo], csrf: &str) {
     let _ = write!(
-        html,
+        *html,
         "<section aria-labelledby=\"keys-title\">\n<h2 id=\"keys-title\">API keys</h2>\n"
     );
     if keys.is_empty() {
@@ -598,7 +674,7 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
              <th scope=\"col\">Scopes</th><th scope=\"col\">Last used</th>\
              <th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead>\n<tbody>\n",
         );
-        for key in &keys {
+        for key in keys {
             let prefix = if key.environment == Environment::Live {
                 "sk_live_"
             } else {
@@ -615,7 +691,10 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
             // A rolled key works until its overlap ends; it is not rolled again.
             let (note, roll) = match (&key.replaced_by, key.expires_at) {
                 (Some(_), Some(until)) => (
-                    format!(" <span class=\"rolled\">(rolled; works until {})</span>", when(until)),
+                    format!(
+                        " <span class=\"rolled\">(rolled; works until {})</span>",
+                        when(until)
+                    ),
                     String::new(),
                 ),
                 _ => (
@@ -626,18 +705,18 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
                     ),
                 ),
             };
-            let _ = write!(
-                html,
+            let _ = writeln!(
+                *html,
                 "<tr class=\"api-key\"><td><code>{prefix}…</code></td><td>{name}{note}</td><td>{}</td><td>{used}</td><td class=\"actions\">\
                  {roll}<form method=\"post\" action=\"/account/api-keys/{id}/revoke\">{csrf}\
-                 <button type=\"submit\" class=\"danger\" aria-label=\"Revoke {name}\">Revoke</button></form></td></tr>\n",
+                 <button type=\"submit\" class=\"danger\" aria-label=\"Revoke {name}\">Revoke</button></form></td></tr>",
                 esc(&scopes),
             );
         }
         html.push_str("</tbody>\n</table>\n");
     }
     let _ = write!(
-        html,
+        *html,
         "<form method=\"post\" action=\"/account/api-keys\" class=\"card\" id=\"create-api-key\">{csrf}\n\
          <h3>Create an API key</h3>\n\
          <label for=\"key-name\">Name</label>\n<input id=\"key-name\" name=\"name\" required maxlength=\"100\">\n\
@@ -649,7 +728,6 @@ async fn account_body(app: &App, signed: &Signed, new_key: Option<&SecretString>
          <option value=\"test\">test (sk_test_)</option><option value=\"live\">live (sk_live_)</option></select>\n\
          <button type=\"submit\">Create key</button>\n</form>\n</section>\n"
     );
-    Ok(html)
 }
 
 /// `POST /account/sessions/{handle}/end`.
@@ -683,7 +761,10 @@ pub(crate) async fn end_session(
 /// `POST /account/sign-out-others`: every other credential of the user's sessions ends
 /// — other browsers, refresh families, access tokens issued so far — and this browser
 /// continues in a new session (a new id).
-pub(crate) async fn sign_out_others(State(AppState(app)): State<AppState>, request: Request) -> Response {
+pub(crate) async fn sign_out_others(
+    State(AppState(app)): State<AppState>,
+    request: Request,
+) -> Response {
     let agent = request
         .headers()
         .get(header::USER_AGENT)
@@ -709,40 +790,31 @@ pub(crate) async fn sign_out_others(State(AppState(app)): State<AppState>, reque
     }
 }
 
+/// A form's fields in order, repeats kept (`scope=a&scope=b`).
 #[derive(Deserialize)]
-struct NewKeyForm {
-    csrf: Option<String>,
-    name: String,
-    #[serde(default)]
-    environment: Option<String>,
-    /// Repeated `scope` fields arrive as one list.
-    #[serde(default, rename = "scope")]
-    scopes: OneOrMany,
-}
+#[serde(transparent)]
+struct Fields(Vec<(String, String)>);
 
-impl HasCsrf for NewKeyForm {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
+impl Fields {
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
-/// A form field that may repeat.
-#[derive(Default, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Self::None => Vec::new(),
-            Self::One(s) => vec![s],
-            Self::Many(v) => v,
-        }
+impl HasCsrf for Fields {
+    fn csrf(&self) -> Option<&str> {
+        self.one("csrf")
     }
 }
 
@@ -751,21 +823,26 @@ impl OneOrMany {
 const PAGE_KEY_SCOPES: [&str; 2] = ["profile", "payments"];
 
 /// `POST /account/api-keys`.
-pub(crate) async fn create_key(State(AppState(app)): State<AppState>, request: Request) -> Response {
-    let (signed, form) = match signed_form::<NewKeyForm>(&app, request).await {
+pub(crate) async fn create_key(
+    State(AppState(app)): State<AppState>,
+    request: Request,
+) -> Response {
+    let (signed, form) = match signed_form::<Fields>(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    let environment = match form.environment.as_deref() {
+    let environment = match form.one("environment") {
         None | Some("test") => Environment::Test,
         Some("live") => Environment::Live,
         Some(_) => return failure(ApiError::BadRequest("environment must be live or test")),
     };
-    let scopes = form.scopes.into_vec();
+    let scopes = form.all("scope");
     if !scopes.iter().all(|s| PAGE_KEY_SCOPES.contains(&s.as_str())) {
-        return failure(ApiError::BadRequest("a requested scope cannot be granted to an API key"));
+        return failure(ApiError::BadRequest(
+            "a requested scope cannot be granted to an API key",
+        ));
     }
-    let name = form.name.trim().to_owned();
+    let name = form.one("name").unwrap_or_default().trim().to_owned();
     let created = match app
         .service
         .issue_api_key(NewApiKey::new(&signed.user.id, name, environment).scopes(scopes))
@@ -864,7 +941,10 @@ struct ResetForm {
 }
 
 /// `POST /reset`: the same answer whether the name is an account or not.
-pub(crate) async fn reset_submit(State(AppState(app)): State<AppState>, request: Request) -> Response {
+pub(crate) async fn reset_submit(
+    State(AppState(app)): State<AppState>,
+    request: Request,
+) -> Response {
     if let Err(why) = app.pages.same_origin(request.headers()) {
         return refused(why);
     }
@@ -915,7 +995,10 @@ struct ConfirmForm {
 
 /// `POST /reset/confirm`: the token is spent, the password changed, every credential of
 /// the account ends (as `POST /password-reset/confirm`).
-pub(crate) async fn confirm_submit(State(AppState(app)): State<AppState>, request: Request) -> Response {
+pub(crate) async fn confirm_submit(
+    State(AppState(app)): State<AppState>,
+    request: Request,
+) -> Response {
     if let Err(why) = app.pages.same_origin(request.headers()) {
         return refused(why);
     }

@@ -54,7 +54,12 @@ impl Driver {
         let driver = Self { child, url, http };
         let ready = async {
             loop {
-                if let Ok(r) = driver.http.get(format!("{}/status", driver.url)).send().await {
+                if let Ok(r) = driver
+                    .http
+                    .get(format!("{}/status", driver.url))
+                    .send()
+                    .await
+                {
                     if r.status().is_success() {
                         return;
                     }
@@ -192,10 +197,10 @@ impl Browser {
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         };
-        match tokio::time::timeout(Duration::from_secs(20), arrived).await {
-            Ok(url) => url,
-            Err(_) => panic!("still on {} after 20 s, not {prefix}", self.url().await),
+        if let Ok(url) = tokio::time::timeout(Duration::from_secs(20), arrived).await {
+            return url;
         }
+        panic!("still on {} after 20 s, not {prefix}", self.url().await)
     }
 
     pub(crate) async fn refresh(&self) {
@@ -257,7 +262,8 @@ impl Browser {
     /// Clicks `element` and waits (at most 20 s) until a new page has loaded: the
     /// click of a form's button returns before its navigation ends.
     pub(crate) async fn click_and_wait(&self, element: &Element) {
-        self.script("window.__tessera_old_page = true;", vec![]).await;
+        self.script("window.__tessera_old_page = true;", vec![])
+            .await;
         self.click(element).await;
         let loaded = async {
             loop {
@@ -340,7 +346,9 @@ impl Browser {
 
     /// A PNG of the window, written to `path`.
     pub(crate) async fn screenshot(&self, path: &Path) {
-        let data = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let data = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(data.as_str().unwrap_or_default())
             .expect("base64 PNG");
