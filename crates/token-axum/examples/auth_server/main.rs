@@ -49,6 +49,14 @@
 //! refresh rotations, reuse detections, revocations, key rotations: identifiers and
 //! reasons, never a credential or a key).
 //!
+//! Pages (see `pages.rs`): `GET /login` (a form posting to `POST /login`, which takes a
+//! form or JSON), `GET /account` (the signed-in browsers and the API keys, with
+//! `POST /account/sessions/{handle}/end`, `/account/sign-out-others`, `/account/api-keys`,
+//! `/account/api-keys/{id}/roll` and `/revoke`), `GET /reset` and `GET /reset/confirm`.
+//! A browser signed in there holds a `__Host-session` cookie only; every form is checked
+//! for its origin (`--public-origin`, or the request's `Host`) and the session's CSRF
+//! token.
+//!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
 //! issued, refresh rotations and reuse detections, revocations, and, read at each
