@@ -4,6 +4,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod layer;

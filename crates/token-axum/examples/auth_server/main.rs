@@ -8,6 +8,7 @@
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
 //!     [--cors-origin https://app.example.com]... [--no-request-log] \
+//!     [--public-origin https://auth.example.com] \
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
 //!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s]
 //! ```
@@ -48,13 +49,21 @@
 //! refresh rotations, reuse detections, revocations, key rotations: identifiers and
 //! reasons, never a credential or a key).
 //!
+//! Pages (see `pages.rs`): `GET /login` (a form posting to `POST /login`, which takes a
+//! form or JSON), `GET /account` (the signed-in browsers and the API keys, with
+//! `POST /account/sessions/{handle}/end`, `/account/sign-out-others`, `/account/api-keys`,
+//! `/account/api-keys/{id}/roll` and `/revoke`), `GET /reset` and `GET /reset/confirm`.
+//! A browser signed in there holds a `__Host-session` cookie only; every form is checked
+//! for its origin (`--public-origin`, or the request's `Host`) and the session's CSRF
+//! token.
+//!
 //! OAuth endpoints (`token_axum::oauth`): `POST /oauth/introspect` (RFC 7662) for
 //! gateways, with an API key holding the scope `introspect` — `tokenctl api-key create
 //! --db URL --name NAME --scopes introspect` on this service's database (with
 //! `--kek-file` when the service keeps its keys there); `POST /oauth/revoke` (RFC 7009)
 //! for refresh tokens, access tokens and sessions; and `GET
 //! /.well-known/oauth-authorization-server` (RFC 8414), whose URLs start with
-//! `--public-url`.
+//! `--public-url` (by default `--public-origin`, else `http://` and `--addr`).
 //!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
@@ -87,7 +96,7 @@ use anyhow::{Context as _, bail};
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::rejection::ExtensionRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequest, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -120,6 +129,7 @@ mod http;
 mod limits;
 mod mail;
 mod oauth;
+mod pages;
 mod passwords;
 mod user_table;
 mod users;
@@ -129,9 +139,9 @@ pub(crate) use body::JsonBody;
 pub(crate) use cookie::RefreshCookie;
 pub(crate) use errors::{ApiError, json_errors, no_store};
 pub(crate) use handlers::{
-    change_password, create_api_key, list_api_keys, login, logout, logout_everywhere, me,
-    password_reset, password_reset_confirm, payment_consume, payment_token, refresh,
-    revoke_api_key,
+    authenticate, change_password, create_api_key, list_api_keys, login_any, logout_any,
+    logout_everywhere, me, password_reset, password_reset_confirm, payment_consume, payment_token,
+    refresh, reset_password, revoke_api_key,
 };
 pub(crate) use http::{cors_layer, log_requests, parse_origin};
 pub(crate) use limits::{LoginGuard, LoginLimits};
@@ -177,7 +187,7 @@ pub(crate) struct Args {
     pub(crate) addr: SocketAddr,
     /// The service's public URL, as the OAuth metadata
     /// (`/.well-known/oauth-authorization-server`) names its endpoints and key sets
-    /// (default `http://` and `--addr`).
+    /// (default `--public-origin`, else `http://` and `--addr`).
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,
     /// Users, as `name:password` pairs separated by commas. There are none by default.
@@ -256,6 +266,18 @@ pub(crate) struct Args {
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// The origin browsers reach this service at (`https://auth.example.com`), behind a
+    /// reverse proxy: the pages' forms must come from it. Without it, the origin the
+    /// request's `Host` header names (`https://` unless `--insecure-cookies`).
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin_text)]
+    pub(crate) public_origin: Option<String>,
+}
+
+/// Parses `--public-origin`: `scheme://host[:port]`, nothing after.
+pub(crate) fn parse_origin_text(text: &str) -> Result<String, String> {
+    let text = text.trim_end_matches('/');
+    token_axum::csrf::SameOrigin::new([text]).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
 }
 
 impl Args {

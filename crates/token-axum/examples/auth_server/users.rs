@@ -21,6 +21,9 @@ pub(crate) struct Options {
     pub(crate) revocation_max_staleness: Option<Duration>,
     /// The public URL the OAuth metadata names (`--public-url`).
     pub(crate) public_url: String,
+    /// The service's public origin (`--public-origin`): the origin its pages' forms must
+    /// come from. Without it, the origin the request's `Host` names.
+    pub(crate) public_origin: Option<String>,
 }
 
 /// The key table's settings.
@@ -46,6 +49,7 @@ impl Default for Options {
             refresh_grace: GracePolicy::new(DEFAULT_REFRESH_GRACE, REFRESH_GRACE_REUSES),
             cors_origins: Vec::new(),
             keys: None,
+            public_origin: None,
             revocation_max_staleness: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
         }
@@ -85,7 +89,9 @@ impl Options {
             revocation_max_staleness: args.revocation_max_staleness,
             public_url: args
                 .public_url
+                .or_else(|| args.public_origin.clone())
                 .unwrap_or_else(|| format!("http://{}", args.addr)),
+            public_origin: args.public_origin,
         })
     }
 }
