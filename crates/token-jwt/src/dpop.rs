@@ -42,6 +42,10 @@ pub const MAX_PROOF_LEN: usize = 8 * 1024;
 /// The header `typ` of a proof.
 pub const DPOP_TYPE: &str = "dpop+jwt";
 
+/// The algorithms a [`DpopVerifier`] accepts by default, as published in
+/// `dpop_signing_alg_values_supported` (RFC 9449 section 5.1).
+pub const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
+
 /// Private JWK members: a proof's `jwk` carrying one is refused.
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
@@ -148,7 +152,7 @@ pub struct DpopVerifier {
 impl Default for DpopVerifier {
     fn default() -> Self {
         Self {
-            algorithms: vec![Algorithm::Es256, Algorithm::EdDsa],
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
             max_age: Duration::from_secs(60),
             max_ahead: Duration::from_secs(5),
         }
@@ -197,6 +201,13 @@ impl DpopVerifier {
     /// The algorithms accepted (for `dpop_signing_alg_values_supported`).
     pub fn allowed_algorithms(&self) -> &[Algorithm] {
         &self.algorithms
+    }
+
+    /// The names of the algorithms accepted, in order: the value of
+    /// `dpop_signing_alg_values_supported` in an authorization server's or a protected
+    /// resource's metadata, and of the `algs` parameter of a `DPoP` challenge.
+    pub fn signing_alg_values_supported(&self) -> Vec<&'static str> {
+        self.algorithms.iter().map(|a| a.name()).collect()
     }
 
     /// Accepts proofs made at most `max_age` ago and at most `max_ahead` in the future.
@@ -312,6 +323,89 @@ impl DpopVerifier {
     }
 }
 
+/// The `nonce` claim of a proof, read **without verifying anything**: for a server
+/// that accepts several nonces (the current and the previous of a rotation) to pick
+/// the one to expect, which [`DpopVerifier::verify`] then checks with the rest.
+/// `None` when the proof is not readable or has no string `nonce`.
+pub fn unverified_nonce(proof: &str) -> Option<String> {
+    if proof.len() > MAX_PROOF_LEN {
+        return None;
+    }
+    let payload = b64::decode(proof.split('.').nth(1)?)?;
+    json::check_shape(&payload, 4, 64).ok()?;
+    let claims: Map<String, Value> = json::from_slice(&payload).ok()?;
+    match claims.get("nonce") {
+        Some(Value::String(n)) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// What a client puts in a proof (RFC 9449 section 4.2).
+#[derive(Clone, Copy, Debug)]
+pub struct ProofRequest<'a> {
+    /// The HTTP method of the request (`htm`).
+    pub method: &'a str,
+    /// The request URI (`htu`); a query and fragment are dropped.
+    pub uri: &'a str,
+    /// The access token the request carries, if any (its hash becomes `ath`).
+    pub access_token: Option<&'a str>,
+    /// The server's nonce, when it gave one.
+    pub nonce: Option<&'a str>,
+}
+
+/// Makes a DPoP proof as a client does: a compact JWS with `typ: dpop+jwt`, the
+/// public JWK of `key` (its public members only) in the header, a fresh random `jti`,
+/// `iat` = `now`, and `ath` when an access token is given. `key` must be an ES256 or
+/// EdDSA key (or another asymmetric algorithm the server allows).
+///
+/// # Errors
+/// [`crate::Error::InvalidKey`] for an HMAC or verify-only key;
+/// [`crate::Error::SigningFailed`]; randomness errors for the `jti`.
+pub fn make_proof(
+    key: &crate::SigningKey,
+    request: &ProofRequest<'_>,
+    now: Timestamp,
+) -> crate::Result<String> {
+    let mut jwk = Map::new();
+    for (name, value) in key.verifying_key().jwk_members() {
+        if ["kty", "crv", "x", "y", "n", "e"].contains(&name.as_str()) {
+            jwk.insert(name, value);
+        }
+    }
+    let header = serde_json::json!({
+        "typ": DPOP_TYPE,
+        "alg": key.algorithm().name(),
+        "jwk": Value::Object(jwk),
+    });
+    let mut jti = [0u8; 16];
+    getrandom::fill(&mut jti).map_err(|_| token_core::Error::RandomnessUnavailable)?;
+    let htu = request.uri.split(['?', '#']).next().unwrap_or_default();
+    let mut claims = serde_json::json!({
+        "jti": b64::encode(jti),
+        "htm": request.method,
+        "htu": htu,
+        "iat": now.unix_seconds(),
+    });
+    if let Some(token) = request.access_token {
+        claims["ath"] = Value::String(access_token_hash(token));
+    }
+    if let Some(nonce) = request.nonce {
+        claims["nonce"] = Value::String(nonce.to_owned());
+    }
+    let header = serde_json::to_vec(&header).map_err(|_| crate::Error::SigningFailed)?;
+    let payload = serde_json::to_vec(&claims).map_err(|_| crate::Error::SigningFailed)?;
+    let mut token = b64::encode(&header);
+    token.push('.');
+    token.push_str(&b64::encode(&payload));
+    let signature = key
+        .signer()
+        .sign(token.as_bytes())
+        .map_err(|_| crate::Error::SigningFailed)?;
+    token.push('.');
+    token.push_str(&b64::encode(&signature));
+    Ok(token)
+}
+
 /// The base64url SHA-256 of an access token: a proof's `ath`.
 pub fn access_token_hash(token: &str) -> String {
     b64::encode(Sha256::digest(token.as_bytes()))
@@ -364,4 +458,50 @@ pub fn normalise_uri(uri: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_made_proof_verifies_and_reads_its_nonce() {
+        let now = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        for alg in DEFAULT_ALGORITHMS {
+            let key = crate::SigningKey::generate(alg).unwrap();
+            let request = ProofRequest {
+                method: "GET",
+                uri: "https://api.example/me?x=1",
+                access_token: Some("tok"),
+                nonce: Some("n-1"),
+            };
+            let proof = make_proof(&key, &request, now).unwrap();
+            assert_eq!(unverified_nonce(&proof).as_deref(), Some("n-1"));
+            let verified = DpopVerifier::new()
+                .verify(
+                    &proof,
+                    &DpopRequest {
+                        method: "GET",
+                        uri: "https://api.example/me",
+                        access_token: Some("tok"),
+                        nonce: Some("n-1"),
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(verified.jkt, key.verifying_key().thumbprint());
+            // The header's jwk carries public members only.
+            assert!(!proof.split('.').next().is_some_and(|h| {
+                String::from_utf8(b64::decode(h).unwrap())
+                    .unwrap()
+                    .contains("\"d\"")
+            }));
+        }
+        assert_eq!(
+            DpopVerifier::new().signing_alg_values_supported(),
+            ["ES256", "EdDSA"]
+        );
+        assert_eq!(unverified_nonce("a.b.c"), None);
+    }
 }
