@@ -4,6 +4,8 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "jwt")]
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod layer;
@@ -21,4 +23,4 @@ pub use error::{Error, Result};
 pub use extract::Rejection;
 pub use layer::{AuthLayer, AuthService, Credential};
 pub use principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
-pub use state::{AuthState, bearer_token};
+pub use state::{AuthState, bearer_token, dpop_token, uses_dpop_scheme};
