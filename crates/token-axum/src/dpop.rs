@@ -143,7 +143,11 @@ impl DpopNonces {
         use base64::Engine as _;
         let current = self.index(now);
         let named = presented
-            .and_then(|n| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n).ok())
+            .and_then(|n| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(n)
+                    .ok()
+            })
             .and_then(|bytes| bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
             .map(u64::from_be_bytes)
             .filter(|i| current.saturating_sub(1) <= *i && *i <= current.saturating_add(1));
@@ -388,7 +392,13 @@ mod tests {
     fn public_origins_are_checked() {
         assert!(DpopSettings::public_origin("https://api.example.com").is_ok());
         assert!(DpopSettings::public_origin("http://127.0.0.1:8080/").is_ok());
-        for bad in ["ftp://x", "https://a/b", "https://a?x", "api.example.com", ""] {
+        for bad in [
+            "ftp://x",
+            "https://a/b",
+            "https://a?x",
+            "api.example.com",
+            "",
+        ] {
             assert!(DpopSettings::public_origin(bad).is_err(), "{bad}");
         }
     }

@@ -382,7 +382,9 @@ impl From<token_policy::Error> for Error {
             P::Dpop(d) => {
                 return match d {
                     token_jwt::dpop::DpopError::NonceRequired
-                    | token_jwt::dpop::DpopError::NonceMismatch => Self::UseDpopNonce(String::new()),
+                    | token_jwt::dpop::DpopError::NonceMismatch => {
+                        Self::UseDpopNonce(String::new())
+                    }
                     other => Self::InvalidDpopProof(crate::dpop::description(other)),
                 };
             }

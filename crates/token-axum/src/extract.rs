@@ -85,7 +85,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = AuthState::from_ref(state);
         match principal(parts, &auth, &[Credential::AccessToken]).await? {
-            Principal::AccessToken(access) => access.typed().map_err(|e| Rejection::new(e, &auth, parts)),
+            Principal::AccessToken(access) => {
+                access.typed().map_err(|e| Rejection::new(e, &auth, parts))
+            }
             _ => Err(Rejection::new(
                 Error::InvalidToken(token_core::Reason::WrongTokenType),
                 &auth,

@@ -250,11 +250,9 @@ impl AuthState {
     /// Verifies a DPoP-bound access token with the request's proof.
     #[cfg(feature = "jwt")]
     async fn verify_access_dpop(&self, token: &str, parts: &Parts) -> Result<Access<JsonObject>> {
-        let settings = self
-            .inner
-            .dpop
-            .as_ref()
-            .ok_or(Error::InvalidRequest("the DPoP scheme is not accepted here"))?;
+        let settings = self.inner.dpop.as_ref().ok_or(Error::InvalidRequest(
+            "the DPoP scheme is not accepted here",
+        ))?;
         let proof = crate::dpop::proof_header(parts)?
             .ok_or(Error::InvalidDpopProof("a DPoP proof header is required"))?;
         let uri = settings.request_uri(parts);
@@ -406,7 +404,9 @@ impl AuthState {
                 .await
                 .map(Principal::AccessToken);
             #[cfg(not(feature = "jwt"))]
-            return Err(Error::InvalidRequest("the DPoP scheme is not accepted here"));
+            return Err(Error::InvalidRequest(
+                "the DPoP scheme is not accepted here",
+            ));
         }
         let bearer = bearer_token(parts)?;
         let header_key = self.api_key_in_header(parts)?;

@@ -516,6 +516,27 @@ impl TokenService {
         .await
     }
 
+    /// [`TokenService::login`] bound to the client key whose RFC 7638 thumbprint is
+    /// `jkt`, proven already: for a new session of a client whose bound token was just
+    /// verified with a proof (a password change under a DPoP-bound token), so it stays
+    /// bound. At a token endpoint, use [`TokenService::login_dpop`] with the request's
+    /// proof.
+    ///
+    /// # Errors
+    /// As [`TokenService::login`].
+    pub async fn login_bound_to_key<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        jkt: &str,
+    ) -> Result<LoginTokens> {
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, Some(jkt)),
+        )
+        .await
+    }
+
     async fn login_bound<T: Serialize>(
         &self,
         subject: &str,

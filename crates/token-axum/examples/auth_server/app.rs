@@ -183,10 +183,27 @@ pub(crate) async fn build_with_limits(
     if let Some(keys) = &keys {
         tokio::spawn(keys.clone().keep_installed(Arc::downgrade(&service)));
     }
-    let auth = AuthState::new(service.clone())
+    let mut auth = AuthState::new(service.clone())
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
         .realm(ISSUER)
         .key_set_max_age(key_set_max_age);
+    if let Some(origin) = &options.public_origin {
+        let mut dpop = DpopSettings::public_origin(origin).context("--public-origin")?;
+        if let Some(secret) = options.dpop_nonce {
+            let nonces = match secret {
+                Some(secret) => DpopNonces::new(secret)?,
+                None => {
+                    eprintln!(
+                        "warning: --dpop-nonce without a nonce secret: nonces are this \
+                         process's own, and other instances refuse them"
+                    );
+                    DpopNonces::random()?
+                }
+            };
+            dpop = dpop.require_nonces(nonces);
+        }
+        auth = auth.dpop(dpop);
+    }
 
     let (users_by_name, users_by_id) =
         load_users(&options.database_url, options.users, &service).await?;

@@ -9,7 +9,9 @@
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
 //!     [--cors-origin https://app.example.com]... [--no-request-log] \
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
-//!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s]
+//!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s] \
+//!     [--public-origin https://auth.example.com] \
+//!     [--dpop-nonce [--dpop-nonce-secret-file PATH]]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -47,6 +49,15 @@
 //! unless `--no-request-log`, with tessera's own events at `INFO` and above (logins,
 //! refresh rotations, reuse detections, revocations, key rotations: identifiers and
 //! reasons, never a credential or a key).
+//!
+//! DPoP (RFC 9449): `POST /login` and `POST /refresh` with a `DPoP` proof header issue
+//! tokens bound to the proof's key (`"token_type": "DPoP"`; the refresh family is
+//! bound too), and the protected routes take `Authorization: DPoP <token>` with a
+//! proof by that key; a bound token under `Bearer`, or without its key, is refused.
+//! Proofs name `--public-origin` and the path. `--dpop-nonce` requires server nonces,
+//! derived from `--dpop-nonce-secret-file` (shared by a fleet). The accepted proof
+//! algorithms are published at `/.well-known/oauth-protected-resource`
+//! (`dpop_signing_alg_values_supported`).
 //!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
@@ -89,11 +100,15 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use token_axum::dpop::{DpopNonces, DpopSettings};
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::metrics::{MetricsRoute, Prometheus};
 use token_axum::serve::ServeLimits;
-use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
+use token_axum::{
+    Access, AuthLayer, AuthState, Credential, Principal, bearer_token, dpop_token, well_known,
+};
 use token_core::Reason;
+use token_jwt::dpop::VerifiedProof;
 use token_opaque::{
     Environment, GracePolicy, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie,
 };
@@ -238,6 +253,22 @@ pub(crate) struct Args {
     /// How often the key table is re-read (with --kek-file; default 30s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
     pub(crate) key_refresh_every: Option<Duration>,
+    /// The origin clients address this service at (`https://auth.example.com`): DPoP
+    /// proofs name it and the request's path. Behind a reverse proxy, set it; the
+    /// `Host` and `X-Forwarded-*` headers are never read. Default: `http://` and the
+    /// address listened on.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_origin: Option<String>,
+    /// Requires DPoP server nonces (RFC 9449 section 8): a proof without a current
+    /// nonce is answered `use_dpop_nonce` with a `DPoP-Nonce` header.
+    #[arg(long)]
+    pub(crate) dpop_nonce: bool,
+    /// A file holding the secret DPoP nonces are derived from (at least 32 bytes;
+    /// the same file on every instance of a fleet, so each accepts the others'
+    /// nonces). Also read from the `TESSERA_DPOP_NONCE_SECRET_FILE` environment
+    /// variable. Without it, a random secret of this process only.
+    #[arg(long, value_name = "PATH", requires = "dpop_nonce")]
+    pub(crate) dpop_nonce_secret_file: Option<PathBuf>,
     /// How long an instance may go without a confirmed sync of the revocation state
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
@@ -359,12 +390,15 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let addr = args.addr;
-    let options = Options::from_args(args)?;
+    let mut options = Options::from_args(args)?;
     let users = options.users.len();
-    let (router, app) = build(options).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    if options.public_origin.is_none() {
+        options.public_origin = Some(format!("http://{}", listener.local_addr()?));
+    }
+    let (router, app) = build(options).await?;
     println!("auth_server listening on http://{}", listener.local_addr()?);
     if app.keys.is_none() {
         eprintln!(

@@ -19,6 +19,10 @@ pub(crate) struct Options {
     pub(crate) keys: Option<KeyOptions>,
     /// `--revocation-max-staleness` (with Redis).
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// `--public-origin`: what DPoP proofs name. None: DPoP is not accepted.
+    pub(crate) public_origin: Option<String>,
+    /// `--dpop-nonce`: server nonces under this secret (random when none is given).
+    pub(crate) dpop_nonce: Option<Option<token_core::SecretBytes>>,
 }
 
 /// The key table's settings.
@@ -45,6 +49,8 @@ impl Default for Options {
             cors_origins: Vec::new(),
             keys: None,
             revocation_max_staleness: None,
+            public_origin: None,
+            dpop_nonce: None,
         }
     }
 }
@@ -80,8 +86,40 @@ impl Options {
                 refresh_every: args.key_refresh_every,
             }),
             revocation_max_staleness: args.revocation_max_staleness,
+            public_origin: args.public_origin,
+            dpop_nonce: if args.dpop_nonce {
+                Some(read_nonce_secret(args.dpop_nonce_secret_file)?)
+            } else {
+                None
+            },
         })
     }
+}
+
+/// The DPoP nonce secret of `--dpop-nonce-secret-file` or of the file
+/// `TESSERA_DPOP_NONCE_SECRET_FILE` names: its content, surrounding whitespace
+/// trimmed, at least 32 bytes. `None` when neither is given.
+fn read_nonce_secret(path: Option<PathBuf>) -> anyhow::Result<Option<token_core::SecretBytes>> {
+    let Some(path) = path.or_else(|| {
+        std::env::var_os("TESSERA_DPOP_NONCE_SECRET_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }) else {
+        return Ok(None);
+    };
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(&path)
+            .with_context(|| format!("cannot read the DPoP nonce secret {}", path.display()))?,
+    );
+    let text = bytes.trim_ascii();
+    if text.len() < token_axum::dpop::MIN_NONCE_SECRET {
+        bail!(
+            "the DPoP nonce secret {} is shorter than {} bytes",
+            path.display(),
+            token_axum::dpop::MIN_NONCE_SECRET
+        );
+    }
+    Ok(Some(token_core::SecretBytes::from_slice(text)))
 }
 
 /// What the command line should be warned about, on stderr.
