@@ -298,8 +298,9 @@ impl Error {
 }
 
 /// The `algs` of a `DPoP` challenge when the verifier's own are not at hand: the
-/// default allow-list (`token_jwt::dpop::DEFAULT_ALGORITHMS`).
-pub const DEFAULT_DPOP_ALGS: &str = "ES256 EdDSA";
+/// default allow-list (`token_jwt::dpop::DEFAULT_ALGORITHMS`, and `Ed25519`, RFC 9864's
+/// name of EdDSA on Ed25519).
+pub const DEFAULT_DPOP_ALGS: &str = "ES256 EdDSA Ed25519";
 
 /// `DPoP-Nonce: nonce`, readable by a browser client's script (CORS).
 fn set_nonce_header(headers: &mut axum::http::HeaderMap, nonce: &str) {

@@ -191,7 +191,10 @@ async fn assert_dpop_refusal(r: reqwest::Response, error: &str, description: &st
         challenge.contains(&format!("error=\"{error}\"")),
         "{challenge}"
     );
-    assert!(challenge.contains("algs=\"ES256 EdDSA\""), "{challenge}");
+    assert!(
+        challenge.contains("algs=\"ES256 EdDSA Ed25519\""),
+        "{challenge}"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], error);
     assert_eq!(body["error_description"], description, "{challenge}");
@@ -260,7 +263,7 @@ async fn a_bound_login_gives_dpop_tokens_that_work_with_a_proof() {
     let meta: Value = r.json().await.unwrap();
     assert_eq!(
         meta["dpop_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA"])
+        json!(["ES256", "EdDSA", "Ed25519"])
     );
     assert_eq!(meta["resource"], ORIGIN);
     svc.server.stop().await;

@@ -166,7 +166,13 @@ struct ProofHeader {
     alg: String,
     #[serde(default)]
     jwk: Option<Map<String, Value>>,
+    #[serde(default)]
+    crit: Option<Value>,
 }
+
+/// RFC 9864's fully-specified name of EdDSA on Ed25519, which clients written since
+/// (panva's `dpop`, for one) put in `alg`: accepted wherever EdDSA is.
+pub const ED25519_ALG: &str = "Ed25519";
 
 #[derive(Deserialize)]
 struct ProofClaims {
@@ -207,7 +213,11 @@ impl DpopVerifier {
     /// `dpop_signing_alg_values_supported` in an authorization server's or a protected
     /// resource's metadata, and of the `algs` parameter of a `DPoP` challenge.
     pub fn signing_alg_values_supported(&self) -> Vec<&'static str> {
-        self.algorithms.iter().map(|a| a.name()).collect()
+        let mut names: Vec<&'static str> = self.algorithms.iter().map(|a| a.name()).collect();
+        if self.algorithms.contains(&Algorithm::EdDsa) {
+            names.push(ED25519_ALG);
+        }
+        names
     }
 
     /// Accepts proofs made at most `max_age` ago and at most `max_ahead` in the future.
@@ -253,9 +263,14 @@ impl DpopVerifier {
         {
             return Err(DpopError::WrongType);
         }
-        let alg = Algorithm::from_name(&header.alg)
-            .filter(|a| self.algorithms.contains(a))
-            .ok_or(DpopError::AlgorithmNotAllowed)?;
+        let fully_specified = header.alg == ED25519_ALG;
+        let alg = if fully_specified {
+            Some(Algorithm::EdDsa)
+        } else {
+            Algorithm::from_name(&header.alg)
+        }
+        .filter(|a| self.algorithms.contains(a))
+        .ok_or(DpopError::AlgorithmNotAllowed)?;
         let jwk = header.jwk.ok_or(DpopError::MissingKey)?;
         if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
             return Err(DpopError::PrivateKey);
@@ -271,8 +286,26 @@ impl DpopVerifier {
         let key = VerifyingKey::from_jwk(alg, &Value::Object(public).to_string())
             .map_err(|_| DpopError::KeyMismatch)?;
         // The signature, then the claims (strictly typed).
-        let (_, payload) =
-            crate::hazmat::verify_jws(&key, proof).map_err(|_| DpopError::BadSignature)?;
+        let payload = if fully_specified {
+            // The JWS layer pins `alg` to the key's name (`EdDSA`): the same
+            // signature check, on the same signing input, done here for the alias.
+            if header.crit.is_some() {
+                return Err(DpopError::Malformed("crit is not understood"));
+            }
+            let (input, signature) = proof
+                .rsplit_once('.')
+                .ok_or(DpopError::Malformed("not a compact JWS"))?;
+            let signature = b64::decode(signature).ok_or(DpopError::BadSignature)?;
+            key.verifier()
+                .verify(input.as_bytes(), &signature)
+                .map_err(|_| DpopError::BadSignature)?;
+            let payload = input.split('.').nth(1).unwrap_or_default();
+            b64::decode(payload).ok_or(DpopError::Malformed("payload is not base64url"))?
+        } else {
+            crate::hazmat::verify_jws(&key, proof)
+                .map_err(|_| DpopError::BadSignature)?
+                .1
+        };
         let claims = Claims::<ProofClaims>::from_json::<NumericDate>(&payload)
             .map_err(|_| DpopError::Malformed("claims are not the JSON they must be"))?;
         let jti = claims
@@ -500,8 +533,64 @@ mod tests {
         }
         assert_eq!(
             DpopVerifier::new().signing_alg_values_supported(),
-            ["ES256", "EdDSA"]
+            ["ES256", "EdDSA", "Ed25519"]
         );
         assert_eq!(unverified_nonce("a.b.c"), None);
+    }
+
+    #[test]
+    fn the_fully_specified_ed25519_name_is_accepted_as_eddsa() {
+        let now = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        let sign = |key: &crate::SigningKey, alg: &str| {
+            let mut jwk = Map::new();
+            for (name, value) in key.verifying_key().jwk_members() {
+                if ["kty", "crv", "x", "y"].contains(&name.as_str()) {
+                    jwk.insert(name, value);
+                }
+            }
+            let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+            let claims = serde_json::json!({"jti": "j", "htm": "GET",
+                "htu": "https://a.example/", "iat": 1_700_000_000});
+            let input = format!(
+                "{}.{}",
+                b64::encode(header.to_string()),
+                b64::encode(claims.to_string())
+            );
+            let sig = key.signer().sign(input.as_bytes()).unwrap();
+            format!("{input}.{}", b64::encode(sig))
+        };
+        let request = DpopRequest {
+            method: "GET",
+            uri: "https://a.example/",
+            access_token: None,
+            nonce: None,
+        };
+        let ed = crate::SigningKey::generate(Algorithm::EdDsa).unwrap();
+        let proof = sign(&ed, ED25519_ALG);
+        let verified = DpopVerifier::new().verify(&proof, &request, now).unwrap();
+        assert_eq!(verified.jkt, ed.verifying_key().thumbprint());
+        // A flipped signature byte is still a bad signature.
+        let mut bad = proof.into_bytes();
+        let i = bad.len() - 10;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(
+            DpopVerifier::new().verify(&bad, &request, now),
+            Err(DpopError::BadSignature)
+        );
+        // Not an EC key under that name, and not where EdDSA is not allowed.
+        let ec = crate::SigningKey::generate(Algorithm::Es256).unwrap();
+        assert_eq!(
+            DpopVerifier::new().verify(&sign(&ec, ED25519_ALG), &request, now),
+            Err(DpopError::KeyMismatch)
+        );
+        assert_eq!(
+            DpopVerifier::new().algorithms([Algorithm::Es256]).verify(
+                &sign(&ed, ED25519_ALG),
+                &request,
+                now
+            ),
+            Err(DpopError::AlgorithmNotAllowed)
+        );
     }
 }
