@@ -103,6 +103,7 @@ impl Access<JsonObject> {
                 custom: AccessClaims {
                     sid: c.custom.sid.clone(),
                     cnf: c.custom.cnf.clone(),
+                    fgp: c.custom.fgp.clone(),
                     session,
                 },
             },
