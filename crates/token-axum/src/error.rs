@@ -41,6 +41,11 @@ pub enum Error {
     /// error="use_dpop_nonce"` and a `DPoP-Nonce` header; `400` at a token endpoint).
     #[error("a DPoP nonce is required")]
     UseDpopNonce(String),
+    /// A sensitive action saw another client context than the session started in
+    /// ([`crate::context::ContextCheck`]): the user must sign in again (`401`,
+    /// `error="reauthentication_required"`).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// The credential is valid but lacks a scope the route requires (`403`,
     /// `error="insufficient_scope"`).
     #[error("insufficient scope: `{0}` is required")]
@@ -97,7 +102,8 @@ impl Error {
             Self::MissingCredentials
             | Self::InvalidToken(_)
             | Self::InvalidDpopProof(_)
-            | Self::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
+            | Self::UseDpopNonce(_)
+            | Self::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -118,6 +124,7 @@ impl Error {
             Self::InvalidToken(_) => "invalid_token",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce(_) => "use_dpop_nonce",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_)
@@ -137,6 +144,7 @@ impl Error {
             Self::InvalidToken(reason) => *reason,
             Self::InvalidDpopProof(_) => Reason::InvalidDpopProof,
             Self::UseDpopNonce(_) => Reason::UseDpopNonce,
+            Self::ReauthenticationRequired => Reason::ReauthenticationRequired,
             Self::InsufficientScope(_) => Reason::InsufficientScope,
             Self::RateLimited { .. } => Reason::RateLimited,
             Self::Unavailable(_) => Reason::StorageUnavailable,
@@ -155,6 +163,9 @@ impl Error {
             Self::InvalidToken(reason) => Some(reason.as_str()),
             Self::InvalidDpopProof(d) => Some(d),
             Self::UseDpopNonce(_) => Some("a DPoP nonce is required"),
+            Self::ReauthenticationRequired => {
+                Some("the client context changed: sign in again for this action")
+            }
             Self::InsufficientScope(_) => Some("the token lacks a required scope"),
             _ => None,
         }
@@ -191,7 +202,8 @@ impl Error {
             | Self::InvalidToken(_)
             | Self::InsufficientScope(_)
             | Self::InvalidDpopProof(_)
-            | Self::UseDpopNonce(_) => {
+            | Self::UseDpopNonce(_)
+            | Self::ReauthenticationRequired => {
                 params.push(format!("error=\"{}\"", self.code()));
                 if let Some(d) = self.description() {
                     params.push(format!("error_description=\"{}\"", quote(d)));

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod context;
 #[cfg(feature = "jwt")]
 pub mod dpop;
 pub mod error;

@@ -47,6 +47,7 @@ struct Inner {
     paseto_keys: Arc<str>,
     #[cfg(feature = "jwt")]
     dpop: Option<Arc<crate::dpop::DpopSettings>>,
+    fingerprint_cookie: Option<SessionCookie>,
 }
 
 impl fmt::Debug for AuthState {
@@ -118,6 +119,7 @@ impl AuthState {
                 paseto_keys: paseto_keys.into(),
                 #[cfg(feature = "jwt")]
                 dpop: None,
+                fingerprint_cookie: None,
             }),
         }
     }
@@ -150,6 +152,21 @@ impl AuthState {
     pub fn key_set_max_age(mut self, max_age: Duration) -> Self {
         Arc::make_mut(&mut self.inner).key_set_max_age = max_age;
         self
+    }
+
+    /// Reads the fingerprint of bearer access tokens from `cookie` (see
+    /// [`token_policy::Policy::fingerprint_cookie`]): a token carrying a fingerprint
+    /// hash verifies only with the cookie whose hash it is. Without it, such tokens
+    /// are refused (`fingerprint cookie missing or not the token's`).
+    #[must_use]
+    pub fn fingerprint_cookie(mut self, cookie: SessionCookie) -> Self {
+        Arc::make_mut(&mut self.inner).fingerprint_cookie = Some(cookie);
+        self
+    }
+
+    /// The fingerprint cookie in use, if any.
+    pub fn fingerprint(&self) -> Option<&SessionCookie> {
+        self.inner.fingerprint_cookie.as_ref()
     }
 
     /// Accepts DPoP-bound access tokens (`Authorization: DPoP …` with a `DPoP`
@@ -348,10 +365,23 @@ impl AuthState {
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`] when the
     /// revocation list cannot be read.
     pub async fn verify_access(&self, token: &str) -> Result<Access<JsonObject>> {
-        let verified = match &self.inner.tokens {
-            Tokens::Service(s) => s.verify_access::<JsonObject>(token).await?,
-            Tokens::Verifier(v) => v.verify_access::<JsonObject>(token).await?,
-        };
+        self.verify_access_with_fingerprint(token, None).await
+    }
+
+    /// Verifies an access token with the fingerprint cookie's value, when the request
+    /// carried one.
+    ///
+    /// # Errors
+    /// As [`AuthState::verify_access`]; `fingerprint cookie missing or not the token's`.
+    pub async fn verify_access_with_fingerprint(
+        &self,
+        token: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Access<JsonObject>> {
+        let verified = self
+            .resource_verifier()
+            .verify_access_with_fingerprint::<JsonObject>(token, fingerprint)
+            .await?;
         let claims = verified.into_claims();
         let scopes = scopes_of(&claims.custom.session);
         Ok(Access::new(claims, scopes))
@@ -425,7 +455,12 @@ impl AuthState {
             }
             return match kind {
                 Credential::ApiKey => self.verify_api_key(token).await.map(Principal::ApiKey),
-                _ => self.verify_access(token).await.map(Principal::AccessToken),
+                _ => {
+                    let fingerprint = self.fingerprint_in_cookie(parts)?;
+                    self.verify_access_with_fingerprint(token, fingerprint)
+                        .await
+                        .map(Principal::AccessToken)
+                }
             };
         }
         if accept.contains(&Credential::Session) {
@@ -472,6 +507,26 @@ impl AuthState {
             return Err(Error::InvalidToken(token_core::Reason::MalformedToken));
         }
         Ok(Some(key))
+    }
+
+    /// The fingerprint cookie's value, when one is configured and sent.
+    fn fingerprint_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
+        let Some(cookie) = &self.inner.fingerprint_cookie else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for value in parts.headers.get_all(header::COOKIE) {
+            let Ok(text) = value.to_str() else {
+                continue;
+            };
+            if let Some(v) = cookie.read(text) {
+                if found.is_some() {
+                    return Err(Error::InvalidRequest("more than one fingerprint cookie"));
+                }
+                found = Some(v);
+            }
+        }
+        Ok(found.filter(|v| !v.is_empty()))
     }
 
     fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {

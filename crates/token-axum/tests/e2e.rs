@@ -191,9 +191,11 @@ fn forged_access(app: &App, subject: &str, audience: &str, issued_ago: Duration)
     let claims = Claims::new(AccessClaims {
         sid: "forged".to_owned(),
         cnf: None,
+        fgp: None,
         session: UserClaims {
             role: "user".into(),
             scope: "profile".into(),
+            ctx: None,
         },
     })
     .issuer(auth_server::ISSUER)

@@ -659,6 +659,7 @@ async fn jwt_access_tokens_and_their_jwks() {
     let early = token_core::Claims::new(token_policy::AccessClaims {
         sid: "s".to_owned(),
         cnf: None,
+        fgp: None,
         session: claims("profile"),
     })
     .issuer("https://auth.example")

@@ -32,7 +32,23 @@ pub(crate) fn token_response(
     if let Some(cookie) = app.cookie.set(&tokens.refresh) {
         headers.insert(header::SET_COOKIE, cookie);
     }
+    // The fingerprint of a bearer token, in its own hardened cookie.
+    if let (Some(jar), Some(fingerprint)) = (&app.fingerprint, &tokens.fingerprint) {
+        if let Some(cookie) = jar.set(fingerprint) {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
     response
+}
+
+/// Adds the headers that clear the refresh and fingerprint cookies.
+pub(crate) fn clear_cookies(app: &App, response: &mut Response) {
+    if let Some(clear) = app.cookie.clear() {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    if let Some(clear) = app.fingerprint.as_ref().and_then(RefreshCookie::clear) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
 }
 
 /// After "log out everywhere", access tokens issued up to the cut-off second are
@@ -137,7 +153,13 @@ pub(crate) async fn login(
     };
     by_address.forgive();
     by_account.forgive();
-    let tokens = start_session(&app, &user, proof.as_ref().map(|p| p.jkt.as_str())).await?;
+    let tokens = start_session(
+        &app,
+        &user,
+        proof.as_ref().map(|p| p.jkt.as_str()),
+        Some(&parts),
+    )
+    .await?;
     Ok(token_response(
         &app,
         &tokens,
@@ -152,10 +174,11 @@ pub(crate) async fn start_session(
     app: &App,
     user: &User,
     jkt: Option<&str>,
+    parts: Option<&Parts>,
 ) -> Result<LoginTokens, ApiError> {
     wait_past_cutoff(&app.service, &user.id).await?;
     let claims =
-        app.claims_for(&user.id)
+        app.claims_for(&user.id, parts)?
             .ok_or(ApiError::Auth(token_axum::Error::InvalidToken(
                 Reason::InvalidToken,
             )))?;
@@ -175,6 +198,7 @@ pub(crate) async fn refresh_session(
     app: &App,
     raw: &str,
     proof: Option<&VerifiedProof>,
+    parts: Option<&Parts>,
 ) -> Result<LoginTokens, ApiError> {
     let family = app
         .service
@@ -183,7 +207,10 @@ pub(crate) async fn refresh_session(
         .family_of(raw)
         .await
         .map_err(token_axum::Error::from)?;
-    let Some(claims) = app.claims_for(&family.user_id) else {
+    // The context is re-recorded at each refresh (from the refresh request): the
+    // refresh token itself is guarded by rotation, reuse detection and, for DPoP
+    // clients, the key.
+    let Some(claims) = app.claims_for(&family.user_id, parts)? else {
         app.service
             .revoke_session(&family.user_id, &family.id)
             .await?;
@@ -210,15 +237,13 @@ pub(crate) async fn refresh(State(AppState(app)): State<AppState>, parts: Parts)
         Ok(proof) => proof,
         Err(response) => return response,
     };
-    match refresh_session(&app, raw, proof.as_ref()).await {
+    match refresh_session(&app, raw, proof.as_ref(), Some(&parts)).await {
         Ok(tokens) => token_response(&app, &tokens, proof.is_some(), proof.map(|_| &parts)),
         Err(error) => {
             let forget = matches!(&error, ApiError::Auth(token_axum::Error::InvalidToken(_)));
             let mut response = error.into_response();
             if forget {
-                if let Some(clear) = app.cookie.clear() {
-                    response.headers_mut().insert(header::SET_COOKIE, clear);
-                }
+                clear_cookies(&app, &mut response);
             }
             response
         }
@@ -267,9 +292,7 @@ pub(crate) async fn logout(
         Err(e) => return Err(e.into()),
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Some(clear) = app.cookie.clear() {
-        response.headers_mut().insert(header::SET_COOKIE, clear);
-    }
+    clear_cookies(&app, &mut response);
     Ok(response)
 }
 
@@ -526,6 +549,7 @@ pub(crate) struct PasswordChange {
 pub(crate) async fn change_password(
     State(AppState(app)): State<AppState>,
     access: Access<UserClaims>,
+    parts: Parts,
     JsonBody(request): JsonBody<PasswordChange>,
 ) -> Result<Response, ApiError> {
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
@@ -581,7 +605,7 @@ pub(crate) async fn change_password(
         .cnf
         .as_ref()
         .map(|c| c.jkt.clone());
-    let tokens = start_session(&app, &user, jkt.as_deref()).await?;
+    let tokens = start_session(&app, &user, jkt.as_deref(), Some(&parts)).await?;
     Ok(token_response(&app, &tokens, jkt.is_some(), None))
 }
 
@@ -597,8 +621,6 @@ pub(crate) async fn logout_everywhere(
         .logout_everywhere_keeping_api_keys(access.subject())
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Some(clear) = app.cookie.clear() {
-        response.headers_mut().insert(header::SET_COOKIE, clear);
-    }
+    clear_cookies(&app, &mut response);
     Ok(response)
 }

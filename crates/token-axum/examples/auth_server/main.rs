@@ -11,7 +11,8 @@
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
 //!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s] \
 //!     [--public-origin https://auth.example.com] \
-//!     [--dpop-nonce [--dpop-nonce-secret-file PATH]]
+//!     [--dpop-nonce [--dpop-nonce-secret-file PATH]] [--fingerprint-cookie] \
+//!     [--context-check [--context-secret-file PATH]]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -59,6 +60,13 @@
 //! algorithms are published at `/.well-known/oauth-protected-resource`
 //! (`dpop_signing_alg_values_supported`).
 //!
+//! `--fingerprint-cookie` binds bearer access tokens to a `__Host-fingerprint` cookie
+//! set at login and refresh (the token holds its SHA-256): a token lifted without the
+//! `HttpOnly` cookie is refused. `--context-check` records the client's `User-Agent`
+//! and network at login (keyed-hashed, in the access token) and compares them on
+//! `POST /payments/token`, `POST /api-keys` and `POST /password`: a change answers
+//! `401 {"error": "reauthentication_required"}`.
+//!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
 //! issued, refresh rotations and reuse detections, revocations, and, read at each
@@ -100,6 +108,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use token_axum::context::ContextCheck;
 use token_axum::dpop::{DpopNonces, DpopSettings};
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::metrics::{MetricsRoute, Prometheus};
@@ -269,6 +278,23 @@ pub(crate) struct Args {
     /// variable. Without it, a random secret of this process only.
     #[arg(long, value_name = "PATH", requires = "dpop_nonce")]
     pub(crate) dpop_nonce_secret_file: Option<PathBuf>,
+    /// Binds bearer access tokens to a fingerprint cookie (OWASP token sidejacking):
+    /// login and refresh set `__Host-fingerprint` (`HttpOnly`, `Secure`,
+    /// `SameSite=Strict`, `Path=/`) and put its SHA-256 in the access token, which is
+    /// then refused without that cookie. For browser clients that hold no DPoP key.
+    #[arg(long)]
+    pub(crate) fingerprint_cookie: bool,
+    /// Checks the client context (User-Agent, IPv4 /24 or IPv6 /56 network) recorded
+    /// at login on the sensitive routes (`POST /payments/token`, `POST /api-keys`,
+    /// `POST /password`): a change answers `401 reauthentication_required`. Mobile
+    /// networks, proxies and browser updates trip it: see docs/SECURITY.md.
+    #[arg(long)]
+    pub(crate) context_check: bool,
+    /// A file holding the secret contexts are hashed under (at least 32 bytes; the
+    /// same on every instance). Also read from `TESSERA_CONTEXT_SECRET_FILE`. Without
+    /// it, a random secret of this process only.
+    #[arg(long, value_name = "PATH", requires = "context_check")]
+    pub(crate) context_secret_file: Option<PathBuf>,
     /// How long an instance may go without a confirmed sync of the revocation state
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]

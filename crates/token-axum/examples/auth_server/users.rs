@@ -23,6 +23,11 @@ pub(crate) struct Options {
     pub(crate) public_origin: Option<String>,
     /// `--dpop-nonce`: server nonces under this secret (random when none is given).
     pub(crate) dpop_nonce: Option<Option<token_core::SecretBytes>>,
+    /// `--fingerprint-cookie`.
+    pub(crate) fingerprint_cookie: bool,
+    /// `--context-check`: contexts hashed under this secret (random when none is
+    /// given).
+    pub(crate) context_check: Option<Option<token_core::SecretBytes>>,
 }
 
 /// The key table's settings.
@@ -51,6 +56,8 @@ impl Default for Options {
             revocation_max_staleness: None,
             public_origin: None,
             dpop_nonce: None,
+            fingerprint_cookie: false,
+            context_check: None,
         }
     }
 }
@@ -88,7 +95,21 @@ impl Options {
             revocation_max_staleness: args.revocation_max_staleness,
             public_origin: args.public_origin,
             dpop_nonce: if args.dpop_nonce {
-                Some(read_nonce_secret(args.dpop_nonce_secret_file)?)
+                Some(read_secret(
+                    args.dpop_nonce_secret_file,
+                    "TESSERA_DPOP_NONCE_SECRET_FILE",
+                    "DPoP nonce secret",
+                )?)
+            } else {
+                None
+            },
+            fingerprint_cookie: args.fingerprint_cookie,
+            context_check: if args.context_check {
+                Some(read_secret(
+                    args.context_secret_file,
+                    "TESSERA_CONTEXT_SECRET_FILE",
+                    "context secret",
+                )?)
             } else {
                 None
             },
@@ -96,12 +117,16 @@ impl Options {
     }
 }
 
-/// The DPoP nonce secret of `--dpop-nonce-secret-file` or of the file
-/// `TESSERA_DPOP_NONCE_SECRET_FILE` names: its content, surrounding whitespace
-/// trimmed, at least 32 bytes. `None` when neither is given.
-fn read_nonce_secret(path: Option<PathBuf>) -> anyhow::Result<Option<token_core::SecretBytes>> {
+/// A secret (`what`) from the file `path` or the file the variable `env` names: its
+/// content, surrounding whitespace trimmed, at least 32 bytes. `None` when neither
+/// is given.
+fn read_secret(
+    path: Option<PathBuf>,
+    env: &str,
+    what: &str,
+) -> anyhow::Result<Option<token_core::SecretBytes>> {
     let Some(path) = path.or_else(|| {
-        std::env::var_os("TESSERA_DPOP_NONCE_SECRET_FILE")
+        std::env::var_os(env)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     }) else {
@@ -109,12 +134,12 @@ fn read_nonce_secret(path: Option<PathBuf>) -> anyhow::Result<Option<token_core:
     };
     let bytes = zeroize::Zeroizing::new(
         std::fs::read(&path)
-            .with_context(|| format!("cannot read the DPoP nonce secret {}", path.display()))?,
+            .with_context(|| format!("cannot read the {what} {}", path.display()))?,
     );
     let text = bytes.trim_ascii();
     if text.len() < token_axum::dpop::MIN_NONCE_SECRET {
         bail!(
-            "the DPoP nonce secret {} is shorter than {} bytes",
+            "the {what} {} is shorter than {} bytes",
             path.display(),
             token_axum::dpop::MIN_NONCE_SECRET
         );
