@@ -55,25 +55,25 @@ impl fmt::Debug for ContextCheck {
 /// The network a client address belongs to, as compared: `a.b.c.0/24` for IPv4
 /// (and IPv4-mapped IPv6), the first 56 bits for IPv6.
 pub fn network_of(ip: IpAddr) -> String {
-    match ip {
+    let v6 = match ip {
         IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
+            let [first, second, third, _] = v4.octets();
+            return format!("{first}.{second}.{third}.0/24");
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => network_of(IpAddr::V4(v4)),
-            None => {
-                let s = v6.segments();
-                let (a, b, c, d) = (
-                    s.first().copied().unwrap_or(0),
-                    s.get(1).copied().unwrap_or(0),
-                    s.get(2).copied().unwrap_or(0),
-                    s.get(3).copied().unwrap_or(0) & 0xff00,
-                );
-                format!("{a:x}:{b:x}:{c:x}:{d:x}::/56")
-            }
-        },
+        IpAddr::V6(v6) => v6,
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return network_of(IpAddr::V4(v4));
     }
+    let segments = v6.segments();
+    let segment = |i: usize| segments.get(i).copied().unwrap_or(0);
+    format!(
+        "{:x}:{:x}:{:x}:{:x}::/56",
+        segment(0),
+        segment(1),
+        segment(2),
+        segment(3) & 0xff00
+    )
 }
 
 impl ContextCheck {
@@ -112,7 +112,7 @@ impl ContextCheck {
         let agent = parts
             .headers
             .get(header::USER_AGENT)
-            .map(|v| v.as_bytes())
+            .map(axum::http::HeaderValue::as_bytes)
             .unwrap_or_default();
         let agent = agent.get(..MAX_USER_AGENT).unwrap_or(agent);
         let mut out = String::with_capacity(64);

@@ -355,27 +355,30 @@ mod tests {
     #[test]
     fn nonces_are_shared_by_secret_and_rotate() {
         let secret = || SecretBytes::new(vec![7u8; 32]);
-        let a = DpopNonces::new(secret()).unwrap();
-        let b = DpopNonces::new(secret()).unwrap();
+        let one = DpopNonces::new(secret()).unwrap();
+        let two = DpopNonces::new(secret()).unwrap();
         let other = DpopNonces::new(SecretBytes::new(vec![8u8; 32])).unwrap();
-        let t = at(3_000_000);
-        assert_eq!(a.nonce_at(t), b.nonce_at(t));
-        assert_ne!(a.nonce_at(t), other.nonce_at(t));
+        let now = at(3_000_000);
+        assert_eq!(one.nonce_at(now), two.nonce_at(now));
+        assert_ne!(one.nonce_at(now), other.nonce_at(now));
         // The previous, current and next windows are accepted; older ones are not.
-        let w = DEFAULT_NONCE_WINDOW.as_secs() as i64;
-        for d in [-1, 0, 1] {
-            let n = a.nonce_at(at(3_000_000 + d * w));
-            assert_eq!(a.expected(Some(&n), t), n);
+        let window = i64::try_from(DEFAULT_NONCE_WINDOW.as_secs()).unwrap();
+        for step in [-1, 0, 1] {
+            let nonce = one.nonce_at(at(3_000_000 + step * window));
+            assert_eq!(one.expected(Some(&nonce), now), nonce);
         }
-        let old = a.nonce_at(at(3_000_000 - 2 * w));
-        assert_ne!(a.expected(Some(&old), t), old);
+        let old = one.nonce_at(at(3_000_000 - 2 * window));
+        assert_ne!(one.expected(Some(&old), now), old);
         // Another secret's nonce of the current window is not this one's.
-        let forged = other.nonce_at(t);
-        assert_ne!(a.expected(Some(&forged), t), forged);
+        let forged = other.nonce_at(now);
+        assert_ne!(one.expected(Some(&forged), now), forged);
         // The last quarter of a window sends the next window's nonce.
-        let start = (3_000_000 / w) * w;
-        assert_eq!(a.to_send(at(start)), a.nonce_at(at(start)));
-        assert_eq!(a.to_send(at(start + w - 1)), a.nonce_at(at(start + w)));
+        let start = (3_000_000 / window) * window;
+        assert_eq!(one.to_send(at(start)), one.nonce_at(at(start)));
+        assert_eq!(
+            one.to_send(at(start + window - 1)),
+            one.nonce_at(at(start + window))
+        );
         assert!(DpopNonces::new(SecretBytes::new(vec![1u8; 8])).is_err());
     }
 

@@ -159,9 +159,8 @@ impl Error {
     /// error, nothing for the others.
     pub fn description(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(d) => Some(d),
+            Self::InvalidRequest(d) | Self::InvalidDpopProof(d) => Some(d),
             Self::InvalidToken(reason) => Some(reason.as_str()),
-            Self::InvalidDpopProof(d) => Some(d),
             Self::UseDpopNonce(_) => Some("a DPoP nonce is required"),
             Self::ReauthenticationRequired => {
                 Some("the client context changed: sign in again for this action")

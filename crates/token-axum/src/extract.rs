@@ -20,13 +20,13 @@ use crate::state::AuthState;
 #[derive(Debug)]
 pub struct Rejection {
     error: Error,
-    response: Response,
+    response: Box<Response>,
 }
 
 impl Rejection {
     fn new(error: Error, state: &AuthState, parts: &Parts) -> Self {
         Self {
-            response: state.error_response(error.clone(), parts),
+            response: Box::new(state.error_response(error.clone(), parts)),
             error,
         }
     }
@@ -44,7 +44,7 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.response
+        *self.response
     }
 }
 

@@ -453,15 +453,14 @@ impl AuthState {
             if !accept.contains(&kind) {
                 return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
             }
-            return match kind {
-                Credential::ApiKey => self.verify_api_key(token).await.map(Principal::ApiKey),
-                _ => {
-                    let fingerprint = self.fingerprint_in_cookie(parts)?;
-                    self.verify_access_with_fingerprint(token, fingerprint)
-                        .await
-                        .map(Principal::AccessToken)
-                }
-            };
+            if kind == Credential::ApiKey {
+                return self.verify_api_key(token).await.map(Principal::ApiKey);
+            }
+            let fingerprint = self.fingerprint_in_cookie(parts)?;
+            return self
+                .verify_access_with_fingerprint(token, fingerprint)
+                .await
+                .map(Principal::AccessToken);
         }
         if accept.contains(&Credential::Session) {
             if let Some(id) = self.session_in_cookie(parts)? {

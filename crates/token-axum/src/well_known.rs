@@ -45,7 +45,7 @@ pub fn dpop_metadata(state: &AuthState) -> serde_json::Map<String, serde_json::V
 #[cfg(feature = "jwt")]
 pub async fn protected_resource(State(state): State<AuthState>) -> Response {
     let mut doc = serde_json::Map::new();
-    if let Some(origin) = state.dpop_settings().map(|d| d.origin()) {
+    if let Some(origin) = state.dpop_settings().map(crate::dpop::DpopSettings::origin) {
         doc.insert("resource".into(), origin.into());
     }
     doc.insert("bearer_methods_supported".into(), vec!["header"].into());

@@ -191,7 +191,7 @@ const STEP_UP: &str = "the client context changed: sign in again for this action
 
 #[tokio::test]
 async fn a_sensitive_action_from_another_browser_asks_to_sign_in_again() {
-    let server = start(|o| o.context_check = Some(None)).await;
+    let server = start(|o| o.context_check = Some(auth_server::Secret::ProcessOnly)).await;
     let http = client("127.0.0.1");
     let token = access_token(login(&server, &http, "Firefox/130").await).await;
     // The same context: allowed.
@@ -252,7 +252,7 @@ async fn a_sensitive_action_from_another_browser_asks_to_sign_in_again() {
 
 #[tokio::test]
 async fn a_sensitive_action_from_another_network_asks_to_sign_in_again() {
-    let server = start(|o| o.context_check = Some(None)).await;
+    let server = start(|o| o.context_check = Some(auth_server::Secret::ProcessOnly)).await;
     let token = access_token(login(&server, &client("127.0.0.1"), "app/1").await).await;
     // Another address in the same /24: the same network.
     assert_eq!(

@@ -485,8 +485,8 @@ async fn a_proof_replayed_after_the_window_is_refused() {
 
 #[tokio::test]
 async fn a_missing_or_old_nonce_is_answered_use_dpop_nonce_with_a_nonce() {
-    let secret = || Some(SecretBytes::new(vec![42u8; 32]));
-    let svc = start(|o| o.dpop_nonce = Some(secret())).await;
+    let secret = || SecretBytes::new(vec![42u8; 32]);
+    let svc = start(|o| o.dpop_nonce = Some(auth_server::Secret::Shared(secret()))).await;
     let key = Key::new();
     // The token endpoint: 400 use_dpop_nonce and a DPoP-Nonce header.
     let r = svc
@@ -510,7 +510,7 @@ async fn a_missing_or_old_nonce_is_answered_use_dpop_nonce_with_a_nonce() {
     let header = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
     assert_dpop_refusal(r, "use_dpop_nonce", "a DPoP nonce is required").await;
     // An old nonce (two windows ago), made with the same secret: refused the same way.
-    let nonces = token_axum::dpop::DpopNonces::new(secret().unwrap()).unwrap();
+    let nonces = token_axum::dpop::DpopNonces::new(secret()).unwrap();
     let then = Timestamp::from_unix_seconds(now() - 2 * 300 - 1).unwrap();
     let old = nonces.nonce_at(then);
     let r = svc
@@ -545,9 +545,9 @@ async fn a_missing_or_old_nonce_is_answered_use_dpop_nonce_with_a_nonce() {
 
 #[tokio::test]
 async fn two_instances_sharing_a_nonce_secret_accept_each_others_nonces() {
-    let secret = || Some(SecretBytes::new(vec![9u8; 32]));
-    let a = start(|o| o.dpop_nonce = Some(secret())).await;
-    let b = start(|o| o.dpop_nonce = Some(secret())).await;
+    let secret = || SecretBytes::new(vec![9u8; 32]);
+    let a = start(|o| o.dpop_nonce = Some(auth_server::Secret::Shared(secret()))).await;
+    let b = start(|o| o.dpop_nonce = Some(auth_server::Secret::Shared(secret()))).await;
     let key = Key::new();
     let r = a
         .login(Some(&key.proof("POST", "/login", None, None)))

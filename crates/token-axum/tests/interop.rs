@@ -189,7 +189,7 @@ async fn start(nonce: bool) -> Svc {
     let (router, app) = auth_server::build(Options {
         users: auth_server::parse_users(&format!("alice:{PW}")).unwrap(),
         public_origin: Some(ORIGIN.to_owned()),
-        dpop_nonce: nonce.then(|| Some(SecretBytes::new(vec![3u8; 32]))),
+        dpop_nonce: nonce.then(|| auth_server::Secret::Shared(SecretBytes::new(vec![3u8; 32]))),
         ..Options::default()
     })
     .await

@@ -286,26 +286,7 @@ impl DpopVerifier {
         let key = VerifyingKey::from_jwk(alg, &Value::Object(public).to_string())
             .map_err(|_| DpopError::KeyMismatch)?;
         // The signature, then the claims (strictly typed).
-        let payload = if fully_specified {
-            // The JWS layer pins `alg` to the key's name (`EdDSA`): the same
-            // signature check, on the same signing input, done here for the alias.
-            if header.crit.is_some() {
-                return Err(DpopError::Malformed("crit is not understood"));
-            }
-            let (input, signature) = proof
-                .rsplit_once('.')
-                .ok_or(DpopError::Malformed("not a compact JWS"))?;
-            let signature = b64::decode(signature).ok_or(DpopError::BadSignature)?;
-            key.verifier()
-                .verify(input.as_bytes(), &signature)
-                .map_err(|_| DpopError::BadSignature)?;
-            let payload = input.split('.').nth(1).unwrap_or_default();
-            b64::decode(payload).ok_or(DpopError::Malformed("payload is not base64url"))?
-        } else {
-            crate::hazmat::verify_jws(&key, proof)
-                .map_err(|_| DpopError::BadSignature)?
-                .1
-        };
+        let payload = signed_payload(&key, proof, fully_specified, header.crit.is_some())?;
         let claims = Claims::<ProofClaims>::from_json::<NumericDate>(&payload)
             .map_err(|_| DpopError::Malformed("claims are not the JSON they must be"))?;
         let jti = claims
@@ -354,6 +335,34 @@ impl DpopVerifier {
             iat,
         })
     }
+}
+
+/// The payload of `proof` once its signature verifies under `key`. RFC 9864's
+/// `Ed25519` name is checked here, on the same signing input, since the JWS layer pins
+/// `alg` to the key's name (`EdDSA`).
+fn signed_payload(
+    key: &VerifyingKey,
+    proof: &str,
+    fully_specified: bool,
+    has_crit: bool,
+) -> Result<Vec<u8>, DpopError> {
+    if !fully_specified {
+        return crate::hazmat::verify_jws(key, proof)
+            .map(|(_, payload)| payload)
+            .map_err(|_| DpopError::BadSignature);
+    }
+    if has_crit {
+        return Err(DpopError::Malformed("crit is not understood"));
+    }
+    let (input, signature) = proof
+        .rsplit_once('.')
+        .ok_or(DpopError::Malformed("not a compact JWS"))?;
+    let signature = b64::decode(signature).ok_or(DpopError::BadSignature)?;
+    key.verifier()
+        .verify(input.as_bytes(), &signature)
+        .map_err(|_| DpopError::BadSignature)?;
+    let payload = input.split('.').nth(1).unwrap_or_default();
+    b64::decode(payload).ok_or(DpopError::Malformed("payload is not base64url"))
 }
 
 /// The `nonce` claim of a proof, read **without verifying anything**: for a server
@@ -413,17 +422,16 @@ pub fn make_proof(
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti).map_err(|_| token_core::Error::RandomnessUnavailable)?;
     let htu = request.uri.split(['?', '#']).next().unwrap_or_default();
-    let mut claims = serde_json::json!({
-        "jti": b64::encode(jti),
-        "htm": request.method,
-        "htu": htu,
-        "iat": now.unix_seconds(),
-    });
+    let mut claims = Map::new();
+    claims.insert("jti".into(), Value::String(b64::encode(jti)));
+    claims.insert("htm".into(), Value::String(request.method.to_owned()));
+    claims.insert("htu".into(), Value::String(htu.to_owned()));
+    claims.insert("iat".into(), Value::from(now.unix_seconds()));
     if let Some(token) = request.access_token {
-        claims["ath"] = Value::String(access_token_hash(token));
+        claims.insert("ath".into(), Value::String(access_token_hash(token)));
     }
     if let Some(nonce) = request.nonce {
-        claims["nonce"] = Value::String(nonce.to_owned());
+        claims.insert("nonce".into(), Value::String(nonce.to_owned()));
     }
     let header = serde_json::to_vec(&header).map_err(|_| crate::Error::SigningFailed)?;
     let payload = serde_json::to_vec(&claims).map_err(|_| crate::Error::SigningFailed)?;

@@ -201,53 +201,13 @@ pub(crate) async fn build_with_limits(
     if let Some(keys) = &keys {
         tokio::spawn(keys.clone().keep_installed(Arc::downgrade(&service)));
     }
-    let mut auth = AuthState::new(service.clone())
-        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
-        .realm(ISSUER)
-        .key_set_max_age(key_set_max_age);
-    if let Some(origin) = &options.public_origin {
-        let mut dpop = DpopSettings::public_origin(origin).context("--public-origin")?;
-        if let Some(secret) = options.dpop_nonce {
-            let nonces = match secret {
-                Some(secret) => DpopNonces::new(secret)?,
-                None => {
-                    eprintln!(
-                        "warning: --dpop-nonce without a nonce secret: nonces are this \
-                         process's own, and other instances refuse them"
-                    );
-                    DpopNonces::random()?
-                }
-            };
-            dpop = dpop.require_nonces(nonces);
-        }
-        auth = auth.dpop(dpop);
-    }
-    let fingerprint = if options.fingerprint_cookie {
-        let cookie =
-            RefreshCookie::named("fingerprint", !options.insecure_cookies, refresh_lifetime)?;
-        auth = auth.fingerprint_cookie(cookie.cookie.clone());
-        Some(cookie)
-    } else {
-        None
-    };
-    let context = match options.context_check {
-        Some(Some(secret)) => Some(ContextCheck::new(secret)?),
-        Some(None) => {
-            eprintln!(
-                "warning: --context-check without a context secret: contexts are hashed under \
-                 this process's own secret, and other instances see every one as changed"
-            );
-            Some(ContextCheck::random()?)
-        }
-        None => None,
-    };
-
+    let (auth, fingerprint, context) =
+        http_auth(&options, &service, key_set_max_age, refresh_lifetime)?;
     let (users_by_name, users_by_id) =
         load_users(&options.database_url, options.users, &service).await?;
     let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
     let dummy = random_hex(16)?;
     let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
-
     let app = Arc::new(App {
         service,
         keys,
@@ -276,6 +236,60 @@ pub(crate) async fn build_with_limits(
 
     let router = routes(&app, options.cors_origins, metrics);
     Ok((router, app))
+}
+
+/// How credentials travel over HTTP: API keys in `x-api-key` too, the realm, the key
+/// sets' cache lifetime, and the bindings beyond bearer tokens the options ask for —
+/// DPoP (with its public origin and nonces), the fingerprint cookie, the context
+/// check.
+fn http_auth(
+    options: &Options,
+    service: &Arc<TokenService>,
+    key_set_max_age: Duration,
+    cookie_lifetime: Duration,
+) -> anyhow::Result<(AuthState, Option<RefreshCookie>, Option<ContextCheck>)> {
+    let mut auth = AuthState::new(service.clone())
+        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
+        .realm(ISSUER)
+        .key_set_max_age(key_set_max_age);
+    if let Some(origin) = &options.public_origin {
+        let mut dpop = DpopSettings::public_origin(origin).context("--public-origin")?;
+        if let Some(secret) = &options.dpop_nonce {
+            let nonces = if let Secret::Shared(secret) = secret {
+                DpopNonces::new(SecretBytes::from_slice(secret.expose_secret()))?
+            } else {
+                eprintln!(
+                    "warning: --dpop-nonce without a nonce secret: nonces are this \
+                     process's own, and other instances refuse them"
+                );
+                DpopNonces::random()?
+            };
+            dpop = dpop.require_nonces(nonces);
+        }
+        auth = auth.dpop(dpop);
+    }
+    let fingerprint = if options.fingerprint_cookie {
+        let cookie =
+            RefreshCookie::named("fingerprint", !options.insecure_cookies, cookie_lifetime)?;
+        auth = auth.fingerprint_cookie(cookie.cookie.clone());
+        Some(cookie)
+    } else {
+        None
+    };
+    let context = match &options.context_check {
+        Some(Secret::Shared(secret)) => Some(ContextCheck::new(SecretBytes::from_slice(
+            secret.expose_secret(),
+        ))?),
+        Some(Secret::ProcessOnly) => {
+            eprintln!(
+                "warning: --context-check without a context secret: contexts are hashed under \
+                 this process's own secret, and other instances see every one as changed"
+            );
+            Some(ContextCheck::random()?)
+        }
+        None => None,
+    };
+    Ok((auth, fingerprint, context))
 }
 
 /// The users of the configuration, each with the id the database keeps for it (see

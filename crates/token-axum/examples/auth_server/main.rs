@@ -116,7 +116,7 @@ use token_axum::serve::ServeLimits;
 use token_axum::{
     Access, AuthLayer, AuthState, Credential, Principal, bearer_token, dpop_token, well_known,
 };
-use token_core::Reason;
+use token_core::{Reason, SecretBytes};
 use token_jwt::dpop::VerifiedProof;
 use token_opaque::{
     Environment, GracePolicy, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie,
@@ -153,7 +153,7 @@ pub(crate) use limits::{LoginGuard, LoginLimits};
 pub(crate) use mail::{Mailer, RESET_QUEUE, reset_worker};
 pub(crate) use passwords::{Argon2Memory, hash_password, password_matches, random_hex};
 pub(crate) use user_table::UserTable;
-pub(crate) use users::{Options, valid_username, warnings};
+pub(crate) use users::{Options, Secret, valid_username, warnings};
 // Names only the tests reach, as `auth_server::…`.
 #[allow(unused_imports)]
 pub(crate) use {
@@ -185,6 +185,7 @@ const MAX_USERS_FILE: u64 = 1024 * 1024;
 
 /// Command line.
 #[derive(Parser)]
+#[allow(clippy::struct_excessive_bools)] // on/off flags
 #[command(name = "auth_server", about = "tessera's reference auth service")]
 pub(crate) struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).

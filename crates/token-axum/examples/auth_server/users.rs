@@ -21,13 +21,19 @@ pub(crate) struct Options {
     pub(crate) revocation_max_staleness: Option<Duration>,
     /// `--public-origin`: what DPoP proofs name. None: DPoP is not accepted.
     pub(crate) public_origin: Option<String>,
-    /// `--dpop-nonce`: server nonces under this secret (random when none is given).
-    pub(crate) dpop_nonce: Option<Option<token_core::SecretBytes>>,
+    /// `--dpop-nonce`: server nonces under this secret.
+    pub(crate) dpop_nonce: Option<Secret>,
     /// `--fingerprint-cookie`.
     pub(crate) fingerprint_cookie: bool,
-    /// `--context-check`: contexts hashed under this secret (random when none is
-    /// given).
-    pub(crate) context_check: Option<Option<token_core::SecretBytes>>,
+    /// `--context-check`: contexts hashed under this secret.
+    pub(crate) context_check: Option<Secret>,
+}
+
+/// The secret of nonces or contexts: shared by the instances of a fleet (from a file),
+/// or drawn at random for this process only.
+pub(crate) enum Secret {
+    Shared(token_core::SecretBytes),
+    ProcessOnly,
 }
 
 /// The key table's settings.
@@ -118,19 +124,15 @@ impl Options {
 }
 
 /// A secret (`what`) from the file `path` or the file the variable `env` names: its
-/// content, surrounding whitespace trimmed, at least 32 bytes. `None` when neither
-/// is given.
-fn read_secret(
-    path: Option<PathBuf>,
-    env: &str,
-    what: &str,
-) -> anyhow::Result<Option<token_core::SecretBytes>> {
+/// content, surrounding whitespace trimmed, at least 32 bytes. A secret of this
+/// process only when neither is given.
+fn read_secret(path: Option<PathBuf>, env: &str, what: &str) -> anyhow::Result<Secret> {
     let Some(path) = path.or_else(|| {
         std::env::var_os(env)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     }) else {
-        return Ok(None);
+        return Ok(Secret::ProcessOnly);
     };
     let bytes = zeroize::Zeroizing::new(
         std::fs::read(&path)
@@ -144,7 +146,7 @@ fn read_secret(
             token_axum::dpop::MIN_NONCE_SECRET
         );
     }
-    Ok(Some(token_core::SecretBytes::from_slice(text)))
+    Ok(Secret::Shared(token_core::SecretBytes::from_slice(text)))
 }
 
 /// What the command line should be warned about, on stderr.
