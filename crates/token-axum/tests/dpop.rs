@@ -270,6 +270,49 @@ async fn a_bound_login_gives_dpop_tokens_that_work_with_a_proof() {
 }
 
 #[tokio::test]
+async fn a_bound_session_logs_out_with_a_proof_only() {
+    let svc = start(|o| o.fingerprint_cookie = true).await;
+    let key = Key::new();
+    let r = svc
+        .login(Some(&key.proof("POST", "/login", None, None)))
+        .await;
+    // A bound token needs no fingerprint cookie: the key is the binding.
+    assert!(set_cookie(&r, "__Host-fingerprint").is_none());
+    let (access, cookie) = tokens(r).await;
+    let auth = format!("DPoP {access}");
+    let logout = |proof: Option<String>| {
+        let mut r = svc
+            .http
+            .post(svc.server.url("/logout"))
+            .header(AUTHORIZATION, &auth)
+            .header(COOKIE, &cookie);
+        if let Some(p) = proof {
+            r = r.header("DPoP", p);
+        }
+        r.send()
+    };
+    // Without a proof (a stolen token): refused, and the session lives on.
+    let r = logout(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = svc
+        .me(&auth, Some(&key.proof("GET", "/me", Some(&access), None)))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // With the key's proof: the session ends.
+    let r = logout(Some(key.proof("POST", "/logout", Some(&access), None)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = svc
+        .me(&auth, Some(&key.proof("GET", "/me", Some(&access), None)))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_description"], "revoked");
+    svc.server.stop().await;
+}
+
+#[tokio::test]
 async fn a_bound_token_under_bearer_is_refused_with_a_dpop_challenge() {
     let svc = start(|_| {}).await;
     let key = Key::new();
