@@ -238,10 +238,15 @@ impl DpopSettings {
     }
 
     /// The absolute URI the request was addressed to: the public origin and the
-    /// request's path (no query: a proof's `htu` has none).
+    /// request's path — the whole path, as the client sent it, on a router nested
+    /// under a prefix too (no query: a proof's `htu` has none).
     pub fn request_uri(&self, parts: &Parts) -> String {
         let Origin::Public(origin) = &self.origin;
-        format!("{origin}{}", parts.uri.path())
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(parts.uri.path(), |original| original.0.path());
+        format!("{origin}{path}")
     }
 
     /// The nonce a proof must carry (its own, when it names a window still accepted),
@@ -385,6 +390,27 @@ mod tests {
     #[test]
     fn the_default_challenge_algs_are_the_default_allow_list() {
         assert_eq!(crate::error::DEFAULT_DPOP_ALGS, algs(&DpopVerifier::new()),);
+    }
+
+    #[test]
+    fn the_request_uri_is_the_public_origin_and_the_whole_path() {
+        let settings = DpopSettings::public_origin("https://api.example.com/").unwrap();
+        let mut parts = axum::http::Request::get("http://10.0.0.7:8080/me?x=1")
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert_eq!(settings.request_uri(&parts), "https://api.example.com/me");
+        // Under `nest("/v1", …)` the handler sees `/me`; the client addressed `/v1/me`.
+        parts
+            .extensions
+            .insert(axum::extract::OriginalUri("/v1/me?x=1".parse().unwrap()));
+        assert_eq!(
+            settings.request_uri(&parts),
+            "https://api.example.com/v1/me"
+        );
     }
 
     #[test]
