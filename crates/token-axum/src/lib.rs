@@ -5,6 +5,7 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod context;
+pub mod csrf;
 #[cfg(feature = "jwt")]
 pub mod dpop;
 pub mod error;

@@ -695,7 +695,7 @@ async fn body_and_routing_errors(s: &Running) {
     );
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string(), "{body}");
-    let r = s.get("/login", None).await;
+    let r = s.get("/refresh", None).await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(r.headers().contains_key("allow"));
     let body: Value = r.json().await.unwrap();

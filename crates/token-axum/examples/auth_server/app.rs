@@ -84,6 +84,8 @@ pub(crate) struct App {
     pub(crate) mailer: Mailer,
     pub(crate) resets: tokio::sync::mpsc::Sender<String>,
     pub(crate) login: LoginGuard,
+    /// The browser pages' cookies and origin rule.
+    pub(crate) pages: pages::Pages,
 }
 
 impl App {
@@ -221,21 +223,33 @@ pub(crate) async fn build_with_limits(
         mailer: options.mailer,
         resets,
         login: LoginGuard::new(limits),
+        pages: pages::Pages::new(
+            !options.insecure_cookies,
+            options.public_origin.as_deref(),
+            options.cors_origins.clone(),
+        )?,
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
-    // `GET /metrics`: the process's counters, and the gauges read at each scrape (the
-    // revocation replica's lag, the key table's ages).
+    let metrics = metrics_route(feed, app.keys.clone())?;
+    let router = routes(&app, options.cors_origins, metrics);
+    Ok((router, app))
+}
+
+/// `GET /metrics`: the process's counters, and the gauges read at each scrape (the
+/// revocation replica's lag, the key table's ages).
+fn metrics_route(
+    feed: Option<Arc<ReplicatedBlocklist>>,
+    keys: Option<Arc<KeyStore>>,
+) -> anyhow::Result<MetricsRoute> {
     let mut metrics = MetricsRoute::new(Prometheus::install()?);
     if let Some(replica) = feed {
         metrics = metrics.collect_with(move || replica.record_metrics());
     }
-    if let Some(keys) = app.keys.clone() {
+    if let Some(keys) = keys {
         metrics = metrics.collect_with(move || keys.record_metrics());
     }
-
-    let router = routes(&app, options.cors_origins, metrics);
-    Ok((router, app))
+    Ok(metrics)
 }
 
 /// How credentials travel over HTTP: API keys in `x-api-key` too, the realm, the key
@@ -252,7 +266,11 @@ fn http_auth(
         .api_key_header(HeaderName::from_static(API_KEY_HEADER))
         .realm(ISSUER)
         .key_set_max_age(key_set_max_age);
-    if let Some(origin) = &options.public_origin {
+    if let Some(origin) = options
+        .public_origin
+        .as_ref()
+        .or(options.listen_origin.as_ref())
+    {
         let mut dpop = DpopSettings::public_origin(origin).context("--public-origin")?;
         if let Some(secret) = &options.dpop_nonce {
             let nonces = if let Secret::Shared(secret) = secret {
@@ -345,9 +363,21 @@ fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>, metrics: MetricsRoute)
     // --context-check).
     let sensitive = || axum::middleware::from_fn_with_state(app.clone(), context_guard);
     let router = Router::new()
-        .route("/login", post(login))
+        .route("/login", get(pages::login_form).post(login_any))
+        .route("/account", get(pages::account))
+        .route("/account/sessions/{handle}/end", post(pages::end_session))
+        .route("/account/sign-out-others", post(pages::sign_out_others))
+        .route("/account/api-keys", post(pages::create_key))
+        .route("/account/api-keys/{id}/revoke", post(pages::revoke_key))
+        .route("/account/api-keys/{id}/roll", post(pages::roll_key))
+        .route("/reset", get(pages::reset_form).post(pages::reset_submit))
+        .route(
+            "/reset/confirm",
+            get(pages::confirm_form).post(pages::confirm_submit),
+        )
+        .route(pages::STYLE_PATH, get(pages::style))
         .route("/refresh", post(refresh))
-        .route("/logout", post(logout))
+        .route("/logout", post(logout_any))
         .route(
             "/logout-everywhere",
             post(logout_everywhere).route_layer(access("profile")),

@@ -4,7 +4,7 @@ use super::{
     HeaderValue, ISSUER, IntoResponse, Json, MAX_BODY, Reason, Response, StatusCode, header, json,
 };
 
-/// Every error answer is JSON: what the handlers and the auth layer answer already is,
+/// Every error answer is JSON (or a page's HTML): what the handlers and the auth layer answer already is,
 /// and the rest — extractor rejections (a path that is not UTF-8), `405` — is rewritten
 /// here as `{"error": …}` with its status and headers kept.
 pub(crate) async fn json_errors(response: Response) -> Response {
@@ -12,7 +12,9 @@ pub(crate) async fn json_errors(response: Response) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -65,6 +67,8 @@ pub(crate) enum ApiError {
     UnsupportedMediaType,
     /// A per-account bound is reached (API keys).
     LimitReached(String),
+    /// A cookie-authenticated call from another origin.
+    CrossSite(token_axum::csrf::CrossSite),
 }
 
 impl From<token_axum::Error> for ApiError {
@@ -138,6 +142,11 @@ impl IntoResponse for ApiError {
                 Some("the body must be JSON (Content-Type: application/json)".into()),
             ),
             Self::LimitReached(d) => (StatusCode::CONFLICT, "limit_reached", Some(d)),
+            Self::CrossSite(why) => (
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                Some(why.to_string()),
+            ),
         };
         let mut body = serde_json::Map::new();
         body.insert("error".into(), error.into());

@@ -99,6 +99,49 @@ pub(crate) async fn login(
         Ok(proof) => proof,
         Err(response) => return Ok(response),
     };
+    let user = authenticate(&app, peer, &request.username, request.password).await?;
+    let tokens = start_session(
+        &app,
+        &user,
+        proof.as_ref().map(|p| p.jkt.as_str()),
+        Some(&parts),
+    )
+    .await?;
+    Ok(token_response(
+        &app,
+        &tokens,
+        proof.is_some(),
+        proof.map(|_| &parts),
+    ))
+}
+
+/// `POST /login`: a form (the sign-in page) or JSON (the API), by `Content-Type`.
+pub(crate) async fn login_any(
+    state: State<AppState>,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    request: axum::extract::Request,
+) -> Response {
+    if super::pages::is_form(request.headers()) {
+        return super::pages::login_submit(state, peer, request).await;
+    }
+    // The head stays for the DPoP proof.
+    let (parts, body) = request.into_parts();
+    let request = axum::extract::Request::from_parts(parts.clone(), body);
+    match JsonBody::<LoginRequest>::from_request(request, &()).await {
+        Ok(body) => login(state, peer, parts, body).await.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Checks a name and password under the login limits: the user, or
+/// [`ApiError::InvalidCredentials`] (the same for an unknown name and a wrong password),
+/// `429` past a limit, `503` when no password check is free.
+pub(crate) async fn authenticate(
+    app: &App,
+    peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    username: &str,
+    password: SecretString,
+) -> Result<Arc<User>, ApiError> {
     let Ok(ConnectInfo(peer)) = peer else {
         return Err(token_axum::Error::Config(
             "login needs the client address: serve with token_axum::serve, which gives each request ConnectInfo".into(),
@@ -107,18 +150,18 @@ pub(crate) async fn login(
     };
     // Counted as failures until the password is found right (see `LoginLimits`).
     let by_address = app.login.per_address.begin(address_key(peer.ip()))?;
-    if !valid_username(&request.username) {
+    if !valid_username(username) {
         // No account has such a name: nothing to check, nor to keep as a key.
         return Err(ApiError::InvalidCredentials);
     }
-    let by_account = match app.login.per_account.begin(request.username.clone()) {
+    let by_account = match app.login.per_account.begin(username.to_owned()) {
         Ok(attempt) => attempt,
         Err(limited) => {
             by_address.forgive();
             return Err(limited.into());
         }
     };
-    let user = app.user(&request.username).cloned();
+    let user = app.user(username).cloned();
     let hash = match &user {
         Some(u) => u
             .password_hash
@@ -127,7 +170,6 @@ pub(crate) async fn login(
             .clone(),
         None => app.dummy_hash.clone(),
     };
-    let password = request.password;
     let memory = app.login.memory.clone();
     let checked = app
         .login
@@ -153,19 +195,7 @@ pub(crate) async fn login(
     };
     by_address.forgive();
     by_account.forgive();
-    let tokens = start_session(
-        &app,
-        &user,
-        proof.as_ref().map(|p| p.jkt.as_str()),
-        Some(&parts),
-    )
-    .await?;
-    Ok(token_response(
-        &app,
-        &tokens,
-        proof.is_some(),
-        proof.map(|_| &parts),
-    ))
+    Ok(user)
 }
 
 /// A new login session for `user`: an access token and a refresh family, bound to
@@ -250,10 +280,28 @@ pub(crate) async fn refresh(State(AppState(app)): State<AppState>, parts: Parts)
     }
 }
 
-pub(crate) async fn logout(
+/// `POST /logout`: a form (the account page's "sign out") or the API's, by
+/// `Content-Type`.
+pub(crate) async fn logout_any(
     State(AppState(app)): State<AppState>,
-    parts: Parts,
-) -> Result<Response, ApiError> {
+    request: axum::extract::Request,
+) -> Response {
+    if super::pages::is_form(request.headers()) {
+        return super::pages::logout_submit(app, request).await;
+    }
+    let (parts, _) = request.into_parts();
+    // The refresh cookie rides along on its own: a browser's call must come from this
+    // service's pages or an allowed origin (a same-site page of another origin could
+    // otherwise end the session with a `text/plain` form).
+    if app.cookie.read(&parts.headers).is_some() {
+        if let Err(why) = app.pages.api_cookie_origin(&parts.headers) {
+            return ApiError::CrossSite(why).into_response();
+        }
+    }
+    logout(app, parts).await.into_response()
+}
+
+pub(crate) async fn logout(app: Arc<App>, parts: Parts) -> Result<Response, ApiError> {
     // A bound token ends its session only with a proof by its key.
     let access = match dpop_token(&parts)? {
         Some(token) => {
@@ -492,7 +540,18 @@ pub(crate) async fn password_reset_confirm(
     State(AppState(app)): State<AppState>,
     JsonBody(request): JsonBody<ResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
+    reset_password(&app, &request.token, request.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Spends the password-reset `token` and sets `new_password`; then every credential of
+/// the account ends. A bad token is [`ApiError::BodyToken`] (`invalid_reset_token`).
+pub(crate) async fn reset_password(
+    app: &App,
+    token: &SecretString,
+    new_password: SecretString,
+) -> Result<(), ApiError> {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&new_password.expose_secret().len()) {
         return Err(ApiError::BadRequest("a password is 8 to 1024 bytes"));
     }
     // The password hash takes a turn among the bounded password checks, and takes it
@@ -503,7 +562,7 @@ pub(crate) async fn password_reset_confirm(
     let invalid_reset_token = |_| (StatusCode::BAD_REQUEST, "invalid_reset_token");
     let redeemed = app
         .service
-        .redeem_one_time(OneTimeKind::PasswordReset, request.token.expose_secret())
+        .redeem_one_time(OneTimeKind::PasswordReset, token.expose_secret())
         .await
         .map_err(|e| ApiError::body_token(e, invalid_reset_token))?;
     let Some(user) = app.users_by_id.get(&redeemed.user_id).cloned() else {
@@ -513,7 +572,7 @@ pub(crate) async fn password_reset_confirm(
             reason: Reason::InvalidToken,
         });
     };
-    let password = request.new_password;
+    let password = new_password;
     let hash = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         hash_password(password.expose_secret().as_bytes())
@@ -528,7 +587,7 @@ pub(crate) async fn password_reset_confirm(
     // Every credential ends: refresh families, sessions, one-time tokens, API keys;
     // access tokens issued until now are refused.
     app.service.logout_everywhere(&user.id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Deserialize)]

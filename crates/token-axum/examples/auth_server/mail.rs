@@ -39,7 +39,7 @@ impl Mailer {
                     .as_nanos();
                 let path = dir.join(format!("{stamp}-reset.txt"));
                 let text = format!(
-                    "To: {to}\nSubject: Password reset\n\nYour password-reset token (valid one hour, once):\n{}\n",
+                    "To: {to}\nSubject: Password reset\n\nYour password-reset token (valid one hour, once):\n{}\n\nEnter it on the service's /reset/confirm page, with your new password.\n",
                     token.expose_secret()
                 );
                 write_private(&path, text.as_bytes())?;

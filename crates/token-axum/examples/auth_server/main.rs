@@ -8,9 +8,9 @@
 //!     [--header-read-timeout 10s] [--body-read-timeout 30s] [--idle-timeout 60s] \
 //!     [--write-timeout 30s] [--max-connections 10000] [--refresh-grace 10s] \
 //!     [--cors-origin https://app.example.com]... [--no-request-log] \
+//!     [--public-origin https://auth.example.com] \
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
 //!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s] \
-//!     [--public-origin https://auth.example.com] \
 //!     [--dpop-nonce [--dpop-nonce-secret-file PATH]] [--fingerprint-cookie] \
 //!     [--context-check [--context-secret-file PATH]]
 //! ```
@@ -55,7 +55,8 @@
 //! tokens bound to the proof's key (`"token_type": "DPoP"`; the refresh family is
 //! bound too), and the protected routes take `Authorization: DPoP <token>` with a
 //! proof by that key; a bound token under `Bearer`, or without its key, is refused.
-//! Proofs name `--public-origin` and the path. `--dpop-nonce` requires server nonces,
+//! Proofs name `--public-origin` (default: `http://` and the address listened on) and
+//! the path. `--dpop-nonce` requires server nonces,
 //! derived from `--dpop-nonce-secret-file` (shared by a fleet). The accepted proof
 //! algorithms are published at `/.well-known/oauth-protected-resource`
 //! (`dpop_signing_alg_values_supported`).
@@ -66,6 +67,14 @@
 //! and network at login (keyed-hashed, in the access token) and compares them on
 //! `POST /payments/token`, `POST /api-keys` and `POST /password`: a change answers
 //! `401 {"error": "reauthentication_required"}`.
+//!
+//! Pages (see `pages.rs`): `GET /login` (a form posting to `POST /login`, which takes a
+//! form or JSON), `GET /account` (the signed-in browsers and the API keys, with
+//! `POST /account/sessions/{handle}/end`, `/account/sign-out-others`, `/account/api-keys`,
+//! `/account/api-keys/{id}/roll` and `/revoke`), `GET /reset` and `GET /reset/confirm`.
+//! A browser signed in there holds a `__Host-session` cookie only; every form is checked
+//! for its origin (`--public-origin`, or the request's `Host`) and the session's CSRF
+//! token.
 //!
 //! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
 //! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
@@ -98,7 +107,7 @@ use anyhow::{Context as _, bail};
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::rejection::ExtensionRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequest, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,6 +144,7 @@ mod handlers;
 mod http;
 mod limits;
 mod mail;
+mod pages;
 mod passwords;
 mod user_table;
 mod users;
@@ -144,9 +154,9 @@ pub(crate) use body::JsonBody;
 pub(crate) use cookie::RefreshCookie;
 pub(crate) use errors::{ApiError, json_errors, no_store};
 pub(crate) use handlers::{
-    change_password, create_api_key, list_api_keys, login, logout, logout_everywhere, me,
-    password_reset, password_reset_confirm, payment_consume, payment_token, refresh,
-    revoke_api_key,
+    authenticate, change_password, create_api_key, list_api_keys, login_any, logout_any,
+    logout_everywhere, me, password_reset, password_reset_confirm, payment_consume, payment_token,
+    refresh, reset_password, revoke_api_key,
 };
 pub(crate) use http::{cors_layer, log_requests, parse_origin};
 pub(crate) use limits::{LoginGuard, LoginLimits};
@@ -263,12 +273,6 @@ pub(crate) struct Args {
     /// How often the key table is re-read (with --kek-file; default 30s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
     pub(crate) key_refresh_every: Option<Duration>,
-    /// The origin clients address this service at (`https://auth.example.com`): DPoP
-    /// proofs name it and the request's path. Behind a reverse proxy, set it; the
-    /// `Host` and `X-Forwarded-*` headers are never read. Default: `http://` and the
-    /// address listened on.
-    #[arg(long, value_name = "URL")]
-    pub(crate) public_origin: Option<String>,
     /// Requires DPoP server nonces (RFC 9449 section 8): a proof without a current
     /// nonce is answered `use_dpop_nonce` with a `DPoP-Nonce` header.
     #[arg(long)]
@@ -300,6 +304,20 @@ pub(crate) struct Args {
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
     pub(crate) revocation_max_staleness: Option<Duration>,
+    /// The origin clients reach this service at (`https://auth.example.com`), behind a
+    /// reverse proxy: the pages' forms must come from it, and DPoP proofs name it and
+    /// the request's path. Without it, the pages take the origin the request's `Host`
+    /// header names (`https://` unless `--insecure-cookies`), and DPoP proofs name
+    /// `http://` and the address listened on (never `Host` or `X-Forwarded-*`).
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin_text)]
+    pub(crate) public_origin: Option<String>,
+}
+
+/// Parses `--public-origin`: `scheme://host[:port]`, nothing after.
+pub(crate) fn parse_origin_text(text: &str) -> Result<String, String> {
+    let text = text.trim_end_matches('/');
+    token_axum::csrf::SameOrigin::new([text]).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
 }
 
 impl Args {
@@ -422,9 +440,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    if options.public_origin.is_none() {
-        options.public_origin = Some(format!("http://{}", listener.local_addr()?));
-    }
+    options.listen_origin = Some(format!("http://{}", listener.local_addr()?));
     let (router, app) = build(options).await?;
     println!("auth_server listening on http://{}", listener.local_addr()?);
     if app.keys.is_none() {

@@ -19,8 +19,14 @@ pub(crate) struct Options {
     pub(crate) keys: Option<KeyOptions>,
     /// `--revocation-max-staleness` (with Redis).
     pub(crate) revocation_max_staleness: Option<Duration>,
-    /// `--public-origin`: what DPoP proofs name. None: DPoP is not accepted.
+    /// The service's public origin (`--public-origin`): the origin its pages' forms must
+    /// come from, and what DPoP proofs name. Without it, the pages take the origin the
+    /// request's `Host` names, and DPoP proofs `listen_origin`.
     pub(crate) public_origin: Option<String>,
+    /// The origin of the address listened on (`http://127.0.0.1:8080`), set when the
+    /// listener is bound: what DPoP proofs name without `--public-origin`. Neither:
+    /// DPoP is not accepted.
+    pub(crate) listen_origin: Option<String>,
     /// `--dpop-nonce`: server nonces under this secret.
     pub(crate) dpop_nonce: Option<Secret>,
     /// `--fingerprint-cookie`.
@@ -59,8 +65,9 @@ impl Default for Options {
             refresh_grace: GracePolicy::new(DEFAULT_REFRESH_GRACE, REFRESH_GRACE_REUSES),
             cors_origins: Vec::new(),
             keys: None,
-            revocation_max_staleness: None,
             public_origin: None,
+            revocation_max_staleness: None,
+            listen_origin: None,
             dpop_nonce: None,
             fingerprint_cookie: false,
             context_check: None,
@@ -100,6 +107,7 @@ impl Options {
             }),
             revocation_max_staleness: args.revocation_max_staleness,
             public_origin: args.public_origin,
+            listen_origin: None,
             dpop_nonce: if args.dpop_nonce {
                 Some(read_secret(
                     args.dpop_nonce_secret_file,

@@ -56,6 +56,18 @@ impl TestServer {
 
     pub async fn start_with_limits(router: Router, limits: ServeLimits) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, router, limits)
+    }
+
+    /// On loopback port `port` (for a service that must know its origin first).
+    pub async fn start_on(router: Router, port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        Self::serve(listener, router, ServeLimits::default())
+    }
+
+    fn serve(listener: tokio::net::TcpListener, router: Router, limits: ServeLimits) -> Self {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = token_axum::serve::serve(listener, router)
