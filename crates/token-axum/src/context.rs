@@ -35,6 +35,10 @@ use token_core::SecretBytes;
 
 use crate::error::{Error, Result};
 
+/// The claim an access token records the context in (a hex keyed hash): put
+/// [`ContextCheck::context_of`] there among the application's claims at login.
+pub const CONTEXT_CLAIM: &str = "ctx";
+
 /// The shortest context secret accepted, in bytes.
 pub const MIN_CONTEXT_SECRET: usize = 32;
 /// The longest `User-Agent` read; longer ones are cut (the hash covers what is read).
@@ -159,6 +163,26 @@ impl ContextCheck {
             Some(r) if token_core::constant_time_eq(r.as_bytes(), now.as_bytes()) => Ok(()),
             _ => Err(Error::ReauthenticationRequired),
         }
+    }
+}
+
+impl ContextCheck {
+    /// Compares the context of `parts` with the one the request's principal recorded
+    /// ([`CONTEXT_CLAIM`] of an access token): for a route behind
+    /// [`crate::AuthLayer`]. Any other credential (an API key, a session), or none,
+    /// recorded no context and is refused too: never a silent pass.
+    ///
+    /// # Errors
+    /// As [`ContextCheck::check`].
+    pub fn check_principal(&self, parts: &Parts) -> Result<()> {
+        let recorded = match parts.extensions.get::<crate::Principal>() {
+            Some(crate::Principal::AccessToken(access)) => access
+                .claims()
+                .get(CONTEXT_CLAIM)
+                .and_then(serde_json::Value::as_str),
+            _ => None,
+        };
+        self.check(parts, recorded)
     }
 }
 

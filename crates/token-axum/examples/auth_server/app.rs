@@ -17,7 +17,7 @@ pub(crate) struct UserClaims {
     /// Space-separated scopes.
     pub(crate) scope: String,
     /// The client context at login (`--context-check`): a keyed hash, see
-    /// `token_axum::context`.
+    /// `token_axum::context` (its claim name is `context::CONTEXT_CLAIM`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) ctx: Option<String>,
 }
@@ -443,15 +443,7 @@ async fn context_guard(
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let recorded = match parts.extensions.get::<Principal>() {
-        Some(Principal::AccessToken(access)) => access
-            .claims()
-            .get("ctx")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned),
-        _ => None,
-    };
-    if let Err(e) = check.check(&parts, recorded.as_deref()) {
+    if let Err(e) = check.check_principal(&parts) {
         return app.auth.error_response(e, &parts);
     }
     next.run(axum::extract::Request::from_parts(parts, body))
