@@ -32,6 +32,20 @@ pub enum Error {
     /// `revoked`, `wrong audience`, `invalid token`, …) (`401`, `error="invalid_token"`).
     #[error("invalid token: {0}")]
     InvalidToken(Reason),
+    /// A DPoP proof (RFC 9449) failed a check: the text says which (`401`,
+    /// `WWW-Authenticate: DPoP error="invalid_dpop_proof"`; `400` at a token endpoint).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
+    /// The server requires a DPoP nonce and the proof lacks the current one: the
+    /// client retries with this nonce (`401`, `WWW-Authenticate: DPoP
+    /// error="use_dpop_nonce"` and a `DPoP-Nonce` header; `400` at a token endpoint).
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce(String),
+    /// A sensitive action saw another client context than the session started in
+    /// ([`crate::context::ContextCheck`]): the user must sign in again (`401`,
+    /// `error="reauthentication_required"`).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// The credential is valid but lacks a scope the route requires (`403`,
     /// `error="insufficient_scope"`).
     #[error("insufficient scope: `{0}` is required")]
@@ -85,7 +99,11 @@ impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingCredentials | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingCredentials
+            | Self::InvalidToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce(_)
+            | Self::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -104,6 +122,9 @@ impl Error {
             Self::MissingCredentials => "unauthorized",
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_)
@@ -121,6 +142,9 @@ impl Error {
             Self::MissingCredentials => Reason::MissingCredentials,
             Self::InvalidRequest(_) => Reason::InvalidRequest,
             Self::InvalidToken(reason) => *reason,
+            Self::InvalidDpopProof(_) => Reason::InvalidDpopProof,
+            Self::UseDpopNonce(_) => Reason::UseDpopNonce,
+            Self::ReauthenticationRequired => Reason::ReauthenticationRequired,
             Self::InsufficientScope(_) => Reason::InsufficientScope,
             Self::RateLimited { .. } => Reason::RateLimited,
             Self::Unavailable(_) => Reason::StorageUnavailable,
@@ -135,21 +159,50 @@ impl Error {
     /// error, nothing for the others.
     pub fn description(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidRequest(d) => Some(d),
+            Self::InvalidRequest(d) | Self::InvalidDpopProof(d) => Some(d),
             Self::InvalidToken(reason) => Some(reason.as_str()),
+            Self::UseDpopNonce(_) => Some("a DPoP nonce is required"),
+            Self::ReauthenticationRequired => {
+                Some("the client context changed: sign in again for this action")
+            }
             Self::InsufficientScope(_) => Some("the token lacks a required scope"),
             _ => None,
         }
     }
 
+    /// Whether this error is about DPoP by nature, so its challenge is a `DPoP` one
+    /// whatever the request's scheme: a refused proof, a missing nonce, a bound token
+    /// presented as a bearer token.
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidDpopProof(_)
+                | Self::UseDpopNonce(_)
+                | Self::InvalidToken(Reason::SenderConstrained)
+        )
+    }
+
+    #[cfg(test)]
     fn challenge(&self, realm: Option<&str>) -> Option<String> {
+        self.challenge_with(realm, None)
+    }
+
+    /// The `WWW-Authenticate` value: a `Bearer` challenge, or a `DPoP` one (with
+    /// `algs`) when `dpop_algs` is given or the error is about DPoP.
+    fn challenge_with(&self, realm: Option<&str>, dpop_algs: Option<&str>) -> Option<String> {
+        let dpop_algs = dpop_algs.or(self.is_dpop().then_some(DEFAULT_DPOP_ALGS));
         let mut params = Vec::new();
         if let Some(realm) = realm {
             params.push(format!("realm=\"{}\"", quote(realm)));
         }
         match self {
             Self::MissingCredentials => {}
-            Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientScope(_) => {
+            Self::InvalidRequest(_)
+            | Self::InvalidToken(_)
+            | Self::InsufficientScope(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce(_)
+            | Self::ReauthenticationRequired => {
                 params.push(format!("error=\"{}\"", self.code()));
                 if let Some(d) = self.description() {
                     params.push(format!("error_description=\"{}\"", quote(d)));
@@ -160,10 +213,17 @@ impl Error {
             }
             _ => return None,
         }
+        let scheme = match dpop_algs {
+            Some(algs) => {
+                params.push(format!("algs=\"{}\"", quote(algs)));
+                "DPoP"
+            }
+            None => "Bearer",
+        };
         Some(if params.is_empty() {
-            "Bearer".to_owned()
+            scheme.to_owned()
         } else {
-            format!("Bearer {}", params.join(", "))
+            format!("{scheme} {}", params.join(", "))
         })
     }
 
@@ -182,6 +242,42 @@ impl Error {
 
     /// The response, with a `realm` in the challenge.
     pub fn into_response_with_realm(self, realm: Option<&str>) -> Response {
+        self.into_response_with(realm, None)
+    }
+
+    /// The response to a request that used DPoP (or to a route taking DPoP-bound
+    /// tokens): a `DPoP` challenge naming the algorithms `algs` (`"ES256 EdDSA"`).
+    pub fn into_dpop_response(self, realm: Option<&str>, algs: &str) -> Response {
+        self.into_response_with(realm, Some(algs))
+    }
+
+    /// The response of a token endpoint (login, refresh), where RFC 9449 sections 5
+    /// and 8 answer a refused proof `400` with `{"error":"invalid_dpop_proof"}` or
+    /// `{"error":"use_dpop_nonce"}` and a `DPoP-Nonce` header; every other error
+    /// answers as [`Error::into_response_with_realm`].
+    pub fn into_token_endpoint_response(self, realm: Option<&str>) -> Response {
+        if !matches!(self, Self::InvalidDpopProof(_) | Self::UseDpopNonce(_)) {
+            return self.into_response_with_realm(realm);
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.code().into());
+        if let Some(d) = self.description() {
+            body.insert("error_description".into(), d.into());
+        }
+        let mut response = (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::Value::Object(body)),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::UseDpopNonce(nonce) = &self {
+            set_nonce_header(headers, nonce);
+        }
+        response
+    }
+
+    fn into_response_with(self, realm: Option<&str>, dpop_algs: Option<&str>) -> Response {
         let status = self.status();
         let mut body = serde_json::Map::new();
         body.insert("error".into(), self.code().into());
@@ -194,10 +290,13 @@ impl Error {
         let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(challenge) = self.challenge(realm) {
+        if let Some(challenge) = self.challenge_with(realm, dpop_algs) {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 headers.insert(header::WWW_AUTHENTICATE, value);
             }
+        }
+        if let Self::UseDpopNonce(nonce) = &self {
+            set_nonce_header(headers, nonce);
         }
         if let Some(retry_after) = self.retry_after() {
             headers.insert(
@@ -206,6 +305,25 @@ impl Error {
             );
         }
         response
+    }
+}
+
+/// The `algs` of a `DPoP` challenge when the verifier's own are not at hand: the
+/// default allow-list (`token_jwt::dpop::DEFAULT_ALGORITHMS`, and `Ed25519`, RFC 9864's
+/// name of EdDSA on Ed25519).
+pub const DEFAULT_DPOP_ALGS: &str = "ES256 EdDSA Ed25519";
+
+/// `DPoP-Nonce: nonce`, readable by a browser client's script (CORS).
+fn set_nonce_header(headers: &mut axum::http::HeaderMap, nonce: &str) {
+    if nonce.is_empty() {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(nonce) {
+        headers.insert("dpop-nonce", value);
+        headers.append(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("DPoP-Nonce"),
+        );
     }
 }
 
@@ -272,6 +390,16 @@ impl From<token_policy::Error> for Error {
                 detail,
                 retry_after: None,
             } => return Self::KeySet(detail.clone()),
+            #[cfg(feature = "jwt")]
+            P::Dpop(d) => {
+                return match d {
+                    token_jwt::dpop::DpopError::NonceRequired
+                    | token_jwt::dpop::DpopError::NonceMismatch => {
+                        Self::UseDpopNonce(String::new())
+                    }
+                    other => Self::InvalidDpopProof(crate::dpop::description(other)),
+                };
+            }
             // The feed answers within its poll once Redis is back.
             P::RevocationStale { .. } => {
                 return Self::RevocationStale {

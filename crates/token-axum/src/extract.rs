@@ -15,18 +15,19 @@ use crate::layer::Credential;
 use crate::principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
 use crate::state::AuthState;
 
-/// An extractor's rejection: an [`Error`] answered with the state's realm.
+/// An extractor's rejection: an [`Error`] answered with the state's realm (and a
+/// `DPoP` challenge when the request used DPoP).
 #[derive(Debug)]
 pub struct Rejection {
     error: Error,
-    realm: Option<String>,
+    response: Box<Response>,
 }
 
 impl Rejection {
-    fn new(error: Error, state: &AuthState) -> Self {
+    fn new(error: Error, state: &AuthState, parts: &Parts) -> Self {
         Self {
+            response: Box::new(state.error_response(error.clone(), parts)),
             error,
-            realm: state.challenge_realm().map(str::to_owned),
         }
     }
 
@@ -43,7 +44,7 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.error.into_response_with_realm(self.realm.as_deref())
+        *self.response
     }
 }
 
@@ -60,7 +61,7 @@ async fn principal(
     }
     let result = state.authenticate(parts, accept).await;
     crate::layer::record(&result);
-    result.map_err(|e| Rejection::new(e, state))
+    result.map_err(|e| Rejection::new(e, state, parts))
 }
 
 /// An optional extractor's answer: `None` when the request carries no credential; an
@@ -84,10 +85,13 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = AuthState::from_ref(state);
         match principal(parts, &auth, &[Credential::AccessToken]).await? {
-            Principal::AccessToken(access) => access.typed().map_err(|e| Rejection::new(e, &auth)),
+            Principal::AccessToken(access) => {
+                access.typed().map_err(|e| Rejection::new(e, &auth, parts))
+            }
             _ => Err(Rejection::new(
                 Error::InvalidToken(token_core::Reason::WrongTokenType),
                 &auth,
+                parts,
             )),
         }
     }
@@ -124,6 +128,7 @@ where
             _ => Err(Rejection::new(
                 Error::InvalidToken(token_core::Reason::WrongTokenType),
                 &auth,
+                parts,
             )),
         }
     }
@@ -144,7 +149,7 @@ where
         // Only the cookie: an `Authorization` header is not a session.
         auth.session_from_cookie(parts)
             .await
-            .map_err(|e| Rejection::new(e, &auth))
+            .map_err(|e| Rejection::new(e, &auth, parts))
     }
 }
 

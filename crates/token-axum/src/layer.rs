@@ -17,7 +17,8 @@ use crate::state::AuthState;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Credential {
-    /// An access token in `Authorization: Bearer …` (PASETO or JWT, per the policy).
+    /// An access token in `Authorization: Bearer …` (PASETO or JWT, per the policy),
+    /// or a DPoP-bound one in `Authorization: DPoP …` with its proof.
     AccessToken,
     /// An API key in `Authorization: Bearer sk_…` or the configured API-key header.
     ApiKey,
@@ -163,10 +164,18 @@ where
             let (mut parts, body) = request.into_parts();
             match layer.check(&parts).await {
                 Ok(principal) => {
+                    #[cfg(feature = "jwt")]
+                    let nonce = layer.state.fresh_dpop_nonce(&parts);
                     parts.extensions.insert(principal);
-                    inner.call(Request::from_parts(parts, body)).await
+                    #[allow(unused_mut)]
+                    let mut response = inner.call(Request::from_parts(parts, body)).await?;
+                    #[cfg(feature = "jwt")]
+                    if let Some(nonce) = nonce {
+                        crate::dpop::set_nonce(response.headers_mut(), &nonce);
+                    }
+                    Ok(response)
                 }
-                Err(e) => Ok(e.into_response_with_realm(layer.state.challenge_realm())),
+                Err(e) => Ok(layer.state.error_response(e, &parts)),
             }
         })
     }

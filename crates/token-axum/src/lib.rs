@@ -4,7 +4,10 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod context;
 pub mod csrf;
+#[cfg(feature = "jwt")]
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod layer;
@@ -24,4 +27,4 @@ pub use extract::Rejection;
 pub use layer::{AuthLayer, AuthService, Credential};
 pub use oauth::OAuthEndpoints;
 pub use principal::{Access, Principal, VerifiedApiKey, VerifiedSession};
-pub use state::{AuthState, bearer_token};
+pub use state::{AuthState, bearer_token, dpop_token, uses_dpop_scheme};

@@ -61,7 +61,8 @@
 //! (`bearer`: an API key as a bearer credential; no registered method name says that),
 //! `revocation_endpoint_auth_methods_supported` (`none` and `bearer`) and
 //! `dpop_signing_alg_values_supported` (the service's DPoP allow-list: by default
-//! `token_jwt::dpop::SUPPORTED_ALGORITHMS`; with the `jwt` feature). URLs are built
+//! `token_jwt::dpop::DEFAULT_ALGORITHMS`, EdDSA also under RFC 9864's name `Ed25519`;
+//! with the `jwt` feature). URLs are built
 //! from the public base URL given to [`OAuthEndpoints::new`].
 
 use std::sync::Arc;
@@ -194,15 +195,12 @@ impl OAuthEndpoints {
         let doc = {
             let mut doc = doc;
             if let Value::Object(map) = &mut doc {
-                let algorithms: Vec<&str> = self
+                let algorithms = self
                     .inner
                     .service
                     .resource_verifier()
                     .dpop_verifier()
-                    .allowed_algorithms()
-                    .iter()
-                    .map(|a| a.name())
-                    .collect();
+                    .signing_alg_values_supported();
                 map.insert(
                     "dpop_signing_alg_values_supported".into(),
                     json!(algorithms),

@@ -104,6 +104,7 @@ impl Access<JsonObject> {
                     sid: c.custom.sid.clone(),
                     cnf: c.custom.cnf.clone(),
                     client_id: c.custom.client_id.clone(),
+                    fgp: c.custom.fgp.clone(),
                     session,
                 },
             },

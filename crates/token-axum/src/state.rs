@@ -45,6 +45,9 @@ struct Inner {
     key_set_max_age: Duration,
     jwks: Arc<str>,
     paseto_keys: Arc<str>,
+    #[cfg(feature = "jwt")]
+    dpop: Option<Arc<crate::dpop::DpopSettings>>,
+    fingerprint_cookie: Option<SessionCookie>,
 }
 
 impl fmt::Debug for AuthState {
@@ -114,6 +117,9 @@ impl AuthState {
                 key_set_max_age: DEFAULT_KEY_SET_MAX_AGE,
                 jwks: jwks.into(),
                 paseto_keys: paseto_keys.into(),
+                #[cfg(feature = "jwt")]
+                dpop: None,
+                fingerprint_cookie: None,
             }),
         }
     }
@@ -146,6 +152,142 @@ impl AuthState {
     pub fn key_set_max_age(mut self, max_age: Duration) -> Self {
         Arc::make_mut(&mut self.inner).key_set_max_age = max_age;
         self
+    }
+
+    /// Reads the fingerprint of bearer access tokens from `cookie` (see
+    /// [`token_policy::Policy::fingerprint_cookie`]): a token carrying a fingerprint
+    /// hash verifies only with the cookie whose hash it is. Without it, such tokens
+    /// are refused (`fingerprint cookie missing or not the token's`).
+    #[must_use]
+    pub fn fingerprint_cookie(mut self, cookie: SessionCookie) -> Self {
+        Arc::make_mut(&mut self.inner).fingerprint_cookie = Some(cookie);
+        self
+    }
+
+    /// The fingerprint cookie in use, if any.
+    pub fn fingerprint(&self) -> Option<&SessionCookie> {
+        self.inner.fingerprint_cookie.as_ref()
+    }
+
+    /// Accepts DPoP-bound access tokens (`Authorization: DPoP …` with a `DPoP`
+    /// proof, RFC 9449) as `settings` say: proofs name the configured public origin,
+    /// and server nonces are required when they say so. Without it, the `DPoP` scheme
+    /// is refused (`400`); bound tokens are refused as bearer tokens either way.
+    #[cfg(feature = "jwt")]
+    #[must_use]
+    pub fn dpop(mut self, settings: crate::dpop::DpopSettings) -> Self {
+        Arc::make_mut(&mut self.inner).dpop = Some(Arc::new(settings));
+        self
+    }
+
+    /// The DPoP settings, when DPoP is accepted.
+    #[cfg(feature = "jwt")]
+    pub fn dpop_settings(&self) -> Option<&crate::dpop::DpopSettings> {
+        self.inner.dpop.as_deref()
+    }
+
+    /// The verify side: the service's, or the verifier given.
+    pub fn resource_verifier(&self) -> &ResourceVerifier {
+        match &self.inner.tokens {
+            Tokens::Service(s) => s.resource_verifier(),
+            Tokens::Verifier(v) => v,
+        }
+    }
+
+    /// The algorithms DPoP proofs may use, by name (`ES256`, `EdDSA`): the
+    /// `dpop_signing_alg_values_supported` of the service's metadata.
+    #[cfg(feature = "jwt")]
+    pub fn dpop_signing_alg_values_supported(&self) -> Vec<&'static str> {
+        self.resource_verifier()
+            .dpop_verifier()
+            .signing_alg_values_supported()
+    }
+
+    /// The response to a refused request: a `DPoP` challenge (with the algorithms
+    /// accepted) when the request used the `DPoP` scheme or the error is about DPoP,
+    /// a `Bearer` one otherwise.
+    pub fn error_response(&self, error: Error, parts: &Parts) -> axum::response::Response {
+        let realm = self.challenge_realm();
+        #[cfg(feature = "jwt")]
+        if self.inner.dpop.is_some() && (error.is_dpop() || uses_dpop_scheme(parts)) {
+            let algs = self.dpop_signing_alg_values_supported().join(" ");
+            return error.into_dpop_response(realm, &algs);
+        }
+        let _ = parts;
+        error.into_response_with_realm(realm)
+    }
+
+    /// Checks the DPoP proof of a token request (login, refresh; RFC 9449 section 5)
+    /// and remembers its `jti`: `None` when the request has no `DPoP` header (the
+    /// tokens are then bearer tokens).
+    ///
+    /// # Errors
+    /// [`Error::InvalidDpopProof`] (also when DPoP is not enabled),
+    /// [`Error::UseDpopNonce`], [`Error::Unavailable`]; answer them with
+    /// [`Error::into_token_endpoint_response`].
+    #[cfg(feature = "jwt")]
+    pub async fn token_request_proof(
+        &self,
+        parts: &Parts,
+    ) -> Result<Option<token_jwt::dpop::VerifiedProof>> {
+        let Some(proof) = crate::dpop::proof_header(parts)? else {
+            return Ok(None);
+        };
+        let settings = self
+            .inner
+            .dpop
+            .as_ref()
+            .ok_or(Error::InvalidDpopProof("DPoP is not enabled here"))?;
+        let uri = settings.request_uri(parts);
+        let nonce = settings.expected_nonce(proof);
+        self.resource_verifier()
+            .accept_dpop_proof(
+                proof,
+                &token_jwt::dpop::DpopRequest {
+                    method: parts.method.as_str(),
+                    uri: &uri,
+                    access_token: None,
+                    nonce: nonce.as_deref(),
+                },
+            )
+            .await
+            .map(Some)
+            .map_err(|e| settings.policy_error(e))
+    }
+
+    /// The nonce to send with a successful answer to `parts` (a DPoP request whose
+    /// nonce is about to rotate), if any.
+    #[cfg(feature = "jwt")]
+    pub fn fresh_dpop_nonce(&self, parts: &Parts) -> Option<String> {
+        let settings = self.inner.dpop.as_ref()?;
+        let proof = crate::dpop::proof_header(parts).ok()??;
+        settings.fresh_nonce(token_jwt::dpop::unverified_nonce(proof).as_deref())
+    }
+
+    /// Verifies a DPoP-bound access token with the request's proof.
+    #[cfg(feature = "jwt")]
+    async fn verify_access_dpop(&self, token: &str, parts: &Parts) -> Result<Access<JsonObject>> {
+        let settings = self.inner.dpop.as_ref().ok_or(Error::InvalidRequest(
+            "the DPoP scheme is not accepted here",
+        ))?;
+        let proof = crate::dpop::proof_header(parts)?
+            .ok_or(Error::InvalidDpopProof("a DPoP proof header is required"))?;
+        let uri = settings.request_uri(parts);
+        let nonce = settings.expected_nonce(proof);
+        let line = token_policy::DpopRequestLine {
+            method: parts.method.as_str(),
+            uri: &uri,
+            nonce: nonce.as_deref(),
+        };
+        let verified = self
+            .resource_verifier()
+            .verify_access_dpop::<JsonObject>(token, proof, &line)
+            .await
+            .map_err(|e| settings.policy_error(e))?
+            .0;
+        let claims = verified.into_claims();
+        let scopes = scopes_of(&claims.custom.session);
+        Ok(Access::new(claims, scopes))
     }
 
     /// The token service, on the issuing side (`None` for [`AuthState::verify_only`]).
@@ -223,10 +365,23 @@ impl AuthState {
     /// [`Error::InvalidToken`] with the reason; [`Error::Unavailable`] when the
     /// revocation list cannot be read.
     pub async fn verify_access(&self, token: &str) -> Result<Access<JsonObject>> {
-        let verified = match &self.inner.tokens {
-            Tokens::Service(s) => s.verify_access::<JsonObject>(token).await?,
-            Tokens::Verifier(v) => v.verify_access::<JsonObject>(token).await?,
-        };
+        self.verify_access_with_fingerprint(token, None).await
+    }
+
+    /// Verifies an access token with the fingerprint cookie's value, when the request
+    /// carried one.
+    ///
+    /// # Errors
+    /// As [`AuthState::verify_access`]; `fingerprint cookie missing or not the token's`.
+    pub async fn verify_access_with_fingerprint(
+        &self,
+        token: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Access<JsonObject>> {
+        let verified = self
+            .resource_verifier()
+            .verify_access_with_fingerprint::<JsonObject>(token, fingerprint)
+            .await?;
         let claims = verified.into_claims();
         let scopes = scopes_of(&claims.custom.session);
         Ok(Access::new(claims, scopes))
@@ -265,6 +420,24 @@ impl AuthState {
     /// [`Error::MissingCredentials`], [`Error::InvalidRequest`], [`Error::InvalidToken`],
     /// [`Error::Unavailable`].
     pub async fn authenticate(&self, parts: &Parts, accept: &[Credential]) -> Result<Principal> {
+        if let Some(token) = dpop_token(parts)? {
+            if self.api_key_in_header(parts)?.is_some() {
+                return Err(Error::InvalidRequest("more than one credential"));
+            }
+            // API keys are bearer credentials; only access tokens are bound.
+            if self.is_api_key(token) || !accept.contains(&Credential::AccessToken) {
+                return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
+            }
+            #[cfg(feature = "jwt")]
+            return self
+                .verify_access_dpop(token, parts)
+                .await
+                .map(Principal::AccessToken);
+            #[cfg(not(feature = "jwt"))]
+            return Err(Error::InvalidRequest(
+                "the DPoP scheme is not accepted here",
+            ));
+        }
         let bearer = bearer_token(parts)?;
         let header_key = self.api_key_in_header(parts)?;
         let presented = match (bearer, header_key) {
@@ -280,10 +453,14 @@ impl AuthState {
             if !accept.contains(&kind) {
                 return Err(Error::InvalidToken(token_core::Reason::WrongTokenType));
             }
-            return match kind {
-                Credential::ApiKey => self.verify_api_key(token).await.map(Principal::ApiKey),
-                _ => self.verify_access(token).await.map(Principal::AccessToken),
-            };
+            if kind == Credential::ApiKey {
+                return self.verify_api_key(token).await.map(Principal::ApiKey);
+            }
+            let fingerprint = self.fingerprint_in_cookie(parts)?;
+            return self
+                .verify_access_with_fingerprint(token, fingerprint)
+                .await
+                .map(Principal::AccessToken);
         }
         if accept.contains(&Credential::Session) {
             if let Some(id) = self.session_in_cookie(parts)? {
@@ -331,6 +508,26 @@ impl AuthState {
         Ok(Some(key))
     }
 
+    /// The fingerprint cookie's value, when one is configured and sent.
+    fn fingerprint_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
+        let Some(cookie) = &self.inner.fingerprint_cookie else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for value in parts.headers.get_all(header::COOKIE) {
+            let Ok(text) = value.to_str() else {
+                continue;
+            };
+            if let Some(v) = cookie.read(text) {
+                if found.is_some() {
+                    return Err(Error::InvalidRequest("more than one fingerprint cookie"));
+                }
+                found = Some(v);
+            }
+        }
+        Ok(found.filter(|v| !v.is_empty()))
+    }
+
     pub(crate) fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
         let cookie = &self.inner.session_cookie;
         let mut found = None;
@@ -373,6 +570,24 @@ fn is_token68(s: &str) -> bool {
 /// or an empty token; [`Error::InvalidToken`] (`malformed`) for characters outside
 /// RFC 6750's `b64token`.
 pub fn bearer_token(parts: &Parts) -> Result<Option<&str>> {
+    scheme_token(parts, "bearer")
+}
+
+/// The token of `Authorization: DPoP <token>` (scheme case-insensitive); `None`
+/// without an `Authorization` header or with another scheme.
+///
+/// # Errors
+/// As [`bearer_token`].
+pub fn dpop_token(parts: &Parts) -> Result<Option<&str>> {
+    scheme_token(parts, "dpop")
+}
+
+/// Whether the request's `Authorization` header uses the `DPoP` scheme.
+pub fn uses_dpop_scheme(parts: &Parts) -> bool {
+    matches!(dpop_token(parts), Ok(Some(_)))
+}
+
+fn scheme_token<'a>(parts: &'a Parts, wanted: &str) -> Result<Option<&'a str>> {
     let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
     let value = match (values.next(), values.next()) {
         (None, _) => return Ok(None),
@@ -385,12 +600,16 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<&str>> {
         .to_str()
         .map_err(|_| Error::InvalidRequest("Authorization header is not visible ASCII"))?;
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    if !scheme.eq_ignore_ascii_case(wanted) {
         return Ok(None);
     }
     let token = rest.trim_matches(' ');
     if token.is_empty() {
-        return Err(Error::InvalidRequest("empty bearer token"));
+        return Err(Error::InvalidRequest(if wanted == "dpop" {
+            "empty DPoP token"
+        } else {
+            "empty bearer token"
+        }));
     }
     if !is_token68(token) {
         return Err(Error::InvalidToken(token_core::Reason::MalformedToken));

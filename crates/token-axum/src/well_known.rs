@@ -20,6 +20,42 @@ use crate::state::AuthState;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The path of the PASERK key set.
 pub const PASETO_KEYS_PATH: &str = "/.well-known/paseto-keys.json";
+/// The path of the protected-resource metadata (RFC 9728).
+pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+/// The metadata member naming the DPoP proof algorithms accepted (RFC 9449 section
+/// 5.1; RFC 9728 section 2).
+pub const DPOP_SIGNING_ALG_VALUES_SUPPORTED: &str = "dpop_signing_alg_values_supported";
+
+/// The metadata members about DPoP, to merge into any metadata document the service
+/// publishes (authorization-server or protected-resource metadata):
+/// `dpop_signing_alg_values_supported`, the allow-list of the verifier in force.
+#[cfg(feature = "jwt")]
+pub fn dpop_metadata(state: &AuthState) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    out.insert(
+        DPOP_SIGNING_ALG_VALUES_SUPPORTED.to_owned(),
+        state.dpop_signing_alg_values_supported().into(),
+    );
+    out
+}
+
+/// `GET /.well-known/oauth-protected-resource` (RFC 9728): how to present tokens
+/// here — in the `Authorization` header, DPoP-bound ones with a proof signed with one
+/// of `dpop_signing_alg_values_supported`.
+#[cfg(feature = "jwt")]
+pub async fn protected_resource(State(state): State<AuthState>) -> Response {
+    let mut doc = serde_json::Map::new();
+    if let Some(origin) = state.dpop_settings().map(crate::dpop::DpopSettings::origin) {
+        doc.insert("resource".into(), origin.into());
+    }
+    doc.insert("bearer_methods_supported".into(), vec!["header"].into());
+    doc.extend(dpop_metadata(&state));
+    document(
+        &state,
+        &serde_json::Value::Object(doc).to_string(),
+        "application/json",
+    )
+}
 
 fn document(state: &AuthState, body: &str, content_type: &'static str) -> Response {
     let mut response = body.to_owned().into_response();
@@ -44,14 +80,17 @@ pub async fn paseto_keys(State(state): State<AuthState>) -> Response {
     document(&state, &state.paseto_keys_json(), "application/json")
 }
 
-/// A router serving both key sets at their well-known paths, to merge into an
-/// application's router.
+/// A router serving both key sets at their well-known paths (and, with the `jwt`
+/// feature, the protected-resource metadata), to merge into an application's router.
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     AuthState: FromRef<S>,
 {
-    Router::new()
+    let router = Router::new()
         .route(JWKS_PATH, get(jwks))
-        .route(PASETO_KEYS_PATH, get(paseto_keys))
+        .route(PASETO_KEYS_PATH, get(paseto_keys));
+    #[cfg(feature = "jwt")]
+    let router = router.route(PROTECTED_RESOURCE_PATH, get(protected_resource));
+    router
 }

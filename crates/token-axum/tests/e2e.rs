@@ -192,9 +192,11 @@ fn forged_access(app: &App, subject: &str, audience: &str, issued_ago: Duration)
         sid: "forged".to_owned(),
         cnf: None,
         client_id: None,
+        fgp: None,
         session: UserClaims {
             role: "user".into(),
             scope: "profile".into(),
+            ctx: None,
         },
     })
     .issuer(auth_server::ISSUER)

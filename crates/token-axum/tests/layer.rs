@@ -660,6 +660,7 @@ async fn jwt_access_tokens_and_their_jwks() {
         sid: "s".to_owned(),
         cnf: None,
         client_id: None,
+        fgp: None,
         session: claims("profile"),
     })
     .issuer("https://auth.example")

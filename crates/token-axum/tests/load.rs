@@ -155,6 +155,7 @@ async fn refresh_phase(server: &TestServer, app: &App, duration: Duration) -> (P
     let claims = auth_server::UserClaims {
         role: "user".into(),
         scope: "profile".into(),
+        ctx: None,
     };
     // More racers than the grace window answers: every race ends in a replay.
     assert!(RACERS > 1 + auth_server::REFRESH_GRACE_REUSES as usize);

@@ -172,6 +172,7 @@ async fn login(f: &Fixture, user: &str) -> token_policy::LoginTokens {
 fn signed_for(f: &Fixture, audience: &str) -> String {
     let claims = Claims::new(AccessClaims {
         sid: "s".to_owned(),
+        fgp: None,
         cnf: None,
         client_id: None,
         session: json!({ "scope": "profile" }),
@@ -712,12 +713,12 @@ async fn the_metadata_names_the_endpoints_and_the_key_sets() {
     #[cfg(feature = "jwt")]
     assert_eq!(
         doc["dpop_signing_alg_values_supported"],
-        json!(token_jwt::dpop::supported_algorithm_names())
+        json!(token_jwt::dpop::DpopVerifier::new().signing_alg_values_supported())
     );
     #[cfg(feature = "jwt")]
     assert_eq!(
         doc["dpop_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA"])
+        json!(["ES256", "EdDSA", "Ed25519"])
     );
 
     // A verify-only state or a base URL that is no URL cannot make endpoints.
@@ -764,6 +765,7 @@ async fn dpop_bound_access_tokens_introspect_with_their_key_and_revoke() {
     let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
     let claims = Claims::new(AccessClaims {
         sid: "s".to_owned(),
+        fgp: None,
         cnf: Some(Confirmation {
             jkt: jkt.to_owned(),
         }),

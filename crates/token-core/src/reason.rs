@@ -92,11 +92,17 @@ pub enum Reason {
     UseDpopNonce,
     /// The token is bound to a key (DPoP) and came without a proof by that key.
     SenderConstrained,
+    /// The token is bound to a fingerprint cookie (the OWASP token-sidejacking
+    /// defence) and came without that cookie, or with another one.
+    FingerprintMismatch,
+    /// A sensitive action saw another client context (network, browser) than the one
+    /// the session started in: the user signs in again (a step-up challenge).
+    ReauthenticationRequired,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 40] = [
+    pub const ALL: [Reason; 42] = [
         Self::InvalidToken,
         Self::MalformedToken,
         Self::WrongTokenType,
@@ -137,6 +143,8 @@ impl Reason {
         Self::InvalidDpopProof,
         Self::UseDpopNonce,
         Self::SenderConstrained,
+        Self::FingerprintMismatch,
+        Self::ReauthenticationRequired,
     ];
 
     /// The fixed phrase: lower case, no punctuation at the end, never input.
@@ -182,6 +190,8 @@ impl Reason {
             Self::InvalidDpopProof => "invalid DPoP proof",
             Self::UseDpopNonce => "DPoP nonce required",
             Self::SenderConstrained => "bound to a key: a DPoP proof is required",
+            Self::FingerprintMismatch => "fingerprint cookie missing or not the token's",
+            Self::ReauthenticationRequired => "reauthentication required",
         }
     }
 

@@ -39,18 +39,14 @@ use crate::key::VerifyingKey;
 /// The longest proof read, in bytes.
 pub const MAX_PROOF_LEN: usize = 8 * 1024;
 
-/// The algorithms a [`DpopVerifier`] accepts by default: the asymmetric ones a client
-/// can hold a key for (never `none`, never HMAC). This is the list a server publishes
-/// as `dpop_signing_alg_values_supported` (RFC 9449 section 5.1).
-pub const SUPPORTED_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
-
-/// The names of [`SUPPORTED_ALGORITHMS`] (`ES256`, `EdDSA`), as metadata lists them.
-pub fn supported_algorithm_names() -> Vec<&'static str> {
-    SUPPORTED_ALGORITHMS.iter().map(|a| a.name()).collect()
-}
-
 /// The header `typ` of a proof.
 pub const DPOP_TYPE: &str = "dpop+jwt";
+
+/// The algorithms a [`DpopVerifier`] accepts by default: the asymmetric ones a client
+/// can hold a key for (never `none`, never HMAC), as published in
+/// `dpop_signing_alg_values_supported` (RFC 9449 section 5.1; see
+/// [`DpopVerifier::signing_alg_values_supported`]).
+pub const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::Es256, Algorithm::EdDsa];
 
 /// Private JWK members: a proof's `jwk` carrying one is refused.
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -158,7 +154,7 @@ pub struct DpopVerifier {
 impl Default for DpopVerifier {
     fn default() -> Self {
         Self {
-            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
             max_age: Duration::from_secs(60),
             max_ahead: Duration::from_secs(5),
         }
@@ -172,7 +168,13 @@ struct ProofHeader {
     alg: String,
     #[serde(default)]
     jwk: Option<Map<String, Value>>,
+    #[serde(default)]
+    crit: Option<Value>,
 }
+
+/// RFC 9864's fully-specified name of EdDSA on Ed25519, which clients written since
+/// (panva's `dpop`, for one) put in `alg`: accepted wherever EdDSA is.
+pub const ED25519_ALG: &str = "Ed25519";
 
 #[derive(Deserialize)]
 struct ProofClaims {
@@ -207,6 +209,17 @@ impl DpopVerifier {
     /// The algorithms accepted (for `dpop_signing_alg_values_supported`).
     pub fn allowed_algorithms(&self) -> &[Algorithm] {
         &self.algorithms
+    }
+
+    /// The names of the algorithms accepted, in order: the value of
+    /// `dpop_signing_alg_values_supported` in an authorization server's or a protected
+    /// resource's metadata, and of the `algs` parameter of a `DPoP` challenge.
+    pub fn signing_alg_values_supported(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.algorithms.iter().map(|a| a.name()).collect();
+        if self.algorithms.contains(&Algorithm::EdDsa) {
+            names.push(ED25519_ALG);
+        }
+        names
     }
 
     /// Accepts proofs made at most `max_age` ago and at most `max_ahead` in the future.
@@ -252,9 +265,14 @@ impl DpopVerifier {
         {
             return Err(DpopError::WrongType);
         }
-        let alg = Algorithm::from_name(&header.alg)
-            .filter(|a| self.algorithms.contains(a))
-            .ok_or(DpopError::AlgorithmNotAllowed)?;
+        let fully_specified = header.alg == ED25519_ALG;
+        let alg = if fully_specified {
+            Some(Algorithm::EdDsa)
+        } else {
+            Algorithm::from_name(&header.alg)
+        }
+        .filter(|a| self.algorithms.contains(a))
+        .ok_or(DpopError::AlgorithmNotAllowed)?;
         let jwk = header.jwk.ok_or(DpopError::MissingKey)?;
         if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
             return Err(DpopError::PrivateKey);
@@ -270,8 +288,7 @@ impl DpopVerifier {
         let key = VerifyingKey::from_jwk(alg, &Value::Object(public).to_string())
             .map_err(|_| DpopError::KeyMismatch)?;
         // The signature, then the claims (strictly typed).
-        let (_, payload) =
-            crate::hazmat::verify_jws(&key, proof).map_err(|_| DpopError::BadSignature)?;
+        let payload = signed_payload(&key, proof, fully_specified, header.crit.is_some())?;
         let claims = Claims::<ProofClaims>::from_json::<NumericDate>(&payload)
             .map_err(|_| DpopError::Malformed("claims are not the JSON they must be"))?;
         let jti = claims
@@ -320,6 +337,116 @@ impl DpopVerifier {
             iat,
         })
     }
+}
+
+/// The payload of `proof` once its signature verifies under `key`. RFC 9864's
+/// `Ed25519` name is checked here, on the same signing input, since the JWS layer pins
+/// `alg` to the key's name (`EdDSA`).
+fn signed_payload(
+    key: &VerifyingKey,
+    proof: &str,
+    fully_specified: bool,
+    has_crit: bool,
+) -> Result<Vec<u8>, DpopError> {
+    if !fully_specified {
+        return crate::hazmat::verify_jws(key, proof)
+            .map(|(_, payload)| payload)
+            .map_err(|_| DpopError::BadSignature);
+    }
+    if has_crit {
+        return Err(DpopError::Malformed("crit is not understood"));
+    }
+    let (input, signature) = proof
+        .rsplit_once('.')
+        .ok_or(DpopError::Malformed("not a compact JWS"))?;
+    let signature = b64::decode(signature).ok_or(DpopError::BadSignature)?;
+    key.verifier()
+        .verify(input.as_bytes(), &signature)
+        .map_err(|_| DpopError::BadSignature)?;
+    let payload = input.split('.').nth(1).unwrap_or_default();
+    b64::decode(payload).ok_or(DpopError::Malformed("payload is not base64url"))
+}
+
+/// The `nonce` claim of a proof, read **without verifying anything**: for a server
+/// that accepts several nonces (the current and the previous of a rotation) to pick
+/// the one to expect, which [`DpopVerifier::verify`] then checks with the rest.
+/// `None` when the proof is not readable or has no string `nonce`.
+pub fn unverified_nonce(proof: &str) -> Option<String> {
+    if proof.len() > MAX_PROOF_LEN {
+        return None;
+    }
+    let payload = b64::decode(proof.split('.').nth(1)?)?;
+    json::check_shape(&payload, 4, 64).ok()?;
+    let claims: Map<String, Value> = json::from_slice(&payload).ok()?;
+    match claims.get("nonce") {
+        Some(Value::String(n)) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// What a client puts in a proof (RFC 9449 section 4.2).
+#[derive(Clone, Copy, Debug)]
+pub struct ProofRequest<'a> {
+    /// The HTTP method of the request (`htm`).
+    pub method: &'a str,
+    /// The request URI (`htu`); a query and fragment are dropped.
+    pub uri: &'a str,
+    /// The access token the request carries, if any (its hash becomes `ath`).
+    pub access_token: Option<&'a str>,
+    /// The server's nonce, when it gave one.
+    pub nonce: Option<&'a str>,
+}
+
+/// Makes a DPoP proof as a client does: a compact JWS with `typ: dpop+jwt`, the
+/// public JWK of `key` (its public members only) in the header, a fresh random `jti`,
+/// `iat` = `now`, and `ath` when an access token is given. `key` must be an ES256 or
+/// EdDSA key (or another asymmetric algorithm the server allows).
+///
+/// # Errors
+/// [`crate::Error::InvalidKey`] for an HMAC or verify-only key;
+/// [`crate::Error::SigningFailed`]; randomness errors for the `jti`.
+pub fn make_proof(
+    key: &crate::SigningKey,
+    request: &ProofRequest<'_>,
+    now: Timestamp,
+) -> crate::Result<String> {
+    let mut jwk = Map::new();
+    for (name, value) in key.verifying_key().jwk_members() {
+        if ["kty", "crv", "x", "y", "n", "e"].contains(&name.as_str()) {
+            jwk.insert(name, value);
+        }
+    }
+    let header = serde_json::json!({
+        "typ": DPOP_TYPE,
+        "alg": key.algorithm().name(),
+        "jwk": Value::Object(jwk),
+    });
+    let mut jti = [0u8; 16];
+    getrandom::fill(&mut jti).map_err(|_| token_core::Error::RandomnessUnavailable)?;
+    let htu = request.uri.split(['?', '#']).next().unwrap_or_default();
+    let mut claims = Map::new();
+    claims.insert("jti".into(), Value::String(b64::encode(jti)));
+    claims.insert("htm".into(), Value::String(request.method.to_owned()));
+    claims.insert("htu".into(), Value::String(htu.to_owned()));
+    claims.insert("iat".into(), Value::from(now.unix_seconds()));
+    if let Some(token) = request.access_token {
+        claims.insert("ath".into(), Value::String(access_token_hash(token)));
+    }
+    if let Some(nonce) = request.nonce {
+        claims.insert("nonce".into(), Value::String(nonce.to_owned()));
+    }
+    let header = serde_json::to_vec(&header).map_err(|_| crate::Error::SigningFailed)?;
+    let payload = serde_json::to_vec(&claims).map_err(|_| crate::Error::SigningFailed)?;
+    let mut token = b64::encode(&header);
+    token.push('.');
+    token.push_str(&b64::encode(&payload));
+    let signature = key
+        .signer()
+        .sign(token.as_bytes())
+        .map_err(|_| crate::Error::SigningFailed)?;
+    token.push('.');
+    token.push_str(&b64::encode(&signature));
+    Ok(token)
 }
 
 /// The base64url SHA-256 of an access token: a proof's `ath`.
@@ -374,4 +501,106 @@ pub fn normalise_uri(uri: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_made_proof_verifies_and_reads_its_nonce() {
+        let now = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        for alg in DEFAULT_ALGORITHMS {
+            let key = crate::SigningKey::generate(alg).unwrap();
+            let request = ProofRequest {
+                method: "GET",
+                uri: "https://api.example/me?x=1",
+                access_token: Some("tok"),
+                nonce: Some("n-1"),
+            };
+            let proof = make_proof(&key, &request, now).unwrap();
+            assert_eq!(unverified_nonce(&proof).as_deref(), Some("n-1"));
+            let verified = DpopVerifier::new()
+                .verify(
+                    &proof,
+                    &DpopRequest {
+                        method: "GET",
+                        uri: "https://api.example/me",
+                        access_token: Some("tok"),
+                        nonce: Some("n-1"),
+                    },
+                    now,
+                )
+                .unwrap();
+            assert_eq!(verified.jkt, key.verifying_key().thumbprint());
+            // The header's jwk carries public members only.
+            assert!(!proof.split('.').next().is_some_and(|h| {
+                String::from_utf8(b64::decode(h).unwrap())
+                    .unwrap()
+                    .contains("\"d\"")
+            }));
+        }
+        assert_eq!(
+            DpopVerifier::new().signing_alg_values_supported(),
+            ["ES256", "EdDSA", "Ed25519"]
+        );
+        assert_eq!(unverified_nonce("a.b.c"), None);
+    }
+
+    #[test]
+    fn the_fully_specified_ed25519_name_is_accepted_as_eddsa() {
+        let now = Timestamp::from_unix_seconds(1_700_000_000).unwrap();
+        let sign = |key: &crate::SigningKey, alg: &str| {
+            let mut jwk = Map::new();
+            for (name, value) in key.verifying_key().jwk_members() {
+                if ["kty", "crv", "x", "y"].contains(&name.as_str()) {
+                    jwk.insert(name, value);
+                }
+            }
+            let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+            let claims = serde_json::json!({"jti": "j", "htm": "GET",
+                "htu": "https://a.example/", "iat": 1_700_000_000});
+            let input = format!(
+                "{}.{}",
+                b64::encode(header.to_string()),
+                b64::encode(claims.to_string())
+            );
+            let sig = key.signer().sign(input.as_bytes()).unwrap();
+            format!("{input}.{}", b64::encode(sig))
+        };
+        let request = DpopRequest {
+            method: "GET",
+            uri: "https://a.example/",
+            access_token: None,
+            nonce: None,
+        };
+        let ed = crate::SigningKey::generate(Algorithm::EdDsa).unwrap();
+        let proof = sign(&ed, ED25519_ALG);
+        let verified = DpopVerifier::new().verify(&proof, &request, now).unwrap();
+        assert_eq!(verified.jkt, ed.verifying_key().thumbprint());
+        // A flipped signature byte is still a bad signature.
+        let mut bad = proof.into_bytes();
+        let i = bad.len() - 10;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(
+            DpopVerifier::new().verify(&bad, &request, now),
+            Err(DpopError::BadSignature)
+        );
+        // Not an EC key under that name, and not where EdDSA is not allowed.
+        let ec = crate::SigningKey::generate(Algorithm::Es256).unwrap();
+        assert_eq!(
+            DpopVerifier::new().verify(&sign(&ec, ED25519_ALG), &request, now),
+            Err(DpopError::KeyMismatch)
+        );
+        assert_eq!(
+            DpopVerifier::new().algorithms([Algorithm::Es256]).verify(
+                &sign(&ed, ED25519_ALG),
+                &request,
+                now
+            ),
+            Err(DpopError::AlgorithmNotAllowed)
+        );
+    }
 }

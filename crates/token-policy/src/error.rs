@@ -137,6 +137,11 @@ pub enum Error {
     /// another key.
     #[error("the token is bound to a key: a DPoP proof by that key is required")]
     SenderConstrained,
+    /// The access token carries the hash of a fingerprint cookie (see
+    /// [`crate::Policy::fingerprint_cookie`]) and the request had no such cookie, or
+    /// one whose hash is not the token's: a token lifted without its cookie.
+    #[error("the token is bound to a fingerprint cookie that did not come with it")]
+    FingerprintMismatch,
     /// A DPoP proof failed one of its checks (RFC 9449 section 4.3), or was replayed.
     #[cfg(feature = "jwt")]
     #[error(transparent)]
@@ -197,6 +202,7 @@ impl Error {
             | Self::NotConfigured { .. } => Reason::PolicyViolation,
             Self::SensitiveClaim(_) => Reason::SensitiveClaim,
             Self::SenderConstrained => Reason::SenderConstrained,
+            Self::FingerprintMismatch => Reason::FingerprintMismatch,
             #[cfg(feature = "jwt")]
             Self::Dpop(e) => e.reason(),
             Self::Backend(_) | Self::BlocklistFull | Self::RevocationStale { .. } => {

@@ -29,6 +29,8 @@ pub use error::{Error, Result};
 pub use keys::{AccessKey, AccessVerifier, PaymentKey};
 pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
 pub use resource::{AccessKeySource, DpopRequestLine, JsonObject, ResourceVerifier};
-pub use service::{AccessClaims, Confirmation, LoginTokens, TokenService, TokenServiceBuilder};
+pub use service::{
+    AccessClaims, Confirmation, LoginTokens, TokenService, TokenServiceBuilder, fingerprint_hash,
+};
 #[cfg(feature = "jwt")]
 pub use services::{ServiceAuth, ServicePeers};

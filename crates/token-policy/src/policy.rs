@@ -165,6 +165,7 @@ pub struct Policy {
     service_limit: Duration,
     sensitive_claims: SensitiveClaims,
     overrides: Vec<Override>,
+    fingerprint_cookie: bool,
 }
 
 impl Policy {
@@ -184,6 +185,7 @@ impl Policy {
             service_limit: MAX_SERVICE_TTL,
             sensitive_claims: SensitiveClaims::default(),
             overrides: Vec::new(),
+            fingerprint_cookie: false,
         }
     }
 
@@ -363,6 +365,26 @@ impl Policy {
     ) -> Self {
         self.sensitive_claims = SensitiveClaims::new(names);
         self
+    }
+
+    /// Binds bearer access tokens to a fingerprint cookie (off by default): at each
+    /// login and refresh a random fingerprint is drawn
+    /// ([`crate::LoginTokens::fingerprint`], for a hardened `__Host-` `HttpOnly`
+    /// `Secure` `SameSite=Strict` cookie) and its SHA-256 goes into the access token
+    /// (claim `fgp`, hex), PASETO or JWT alike. Such a token verifies only with
+    /// the cookie ([`crate::TokenService::verify_access_with_fingerprint`]): one lifted
+    /// from a log or by a script, without the `HttpOnly` cookie, is refused. This is
+    /// OWASP's token-sidejacking defence for clients that hold no key; DPoP-bound
+    /// tokens carry no fingerprint (the key is the stronger binding).
+    #[must_use]
+    pub fn fingerprint_cookie(mut self, on: bool) -> Self {
+        self.fingerprint_cookie = on;
+        self
+    }
+
+    /// Whether bearer access tokens are bound to a fingerprint cookie.
+    pub fn fingerprint_binding(&self) -> bool {
+        self.fingerprint_cookie
     }
 
     /// The effective decision matrix.

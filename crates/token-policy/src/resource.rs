@@ -344,11 +344,38 @@ impl ResourceVerifier {
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
+        self.verify_access_with_fingerprint(bearer, None).await
+    }
+
+    /// Verifies a bearer access token as [`ResourceVerifier::verify_access`] does,
+    /// with the fingerprint cookie the request carried (`None` without one). A token
+    /// carrying a fingerprint hash (`fgp`, see [`crate::Policy::fingerprint_cookie`])
+    /// needs the cookie whose SHA-256 it is, compared in constant time; a token without
+    /// one ignores the cookie.
+    ///
+    /// # Errors
+    /// As [`ResourceVerifier::verify_access`]; [`Error::FingerprintMismatch`] for a
+    /// bound token without its cookie or with another.
+    pub async fn verify_access_with_fingerprint<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Verified<AccessClaims<T>>> {
         let result = async {
             let verified = self.verify_any(bearer).await?;
+            let claims = &verified.claims().custom;
             // A token bound to a key is useless without a proof by that key.
-            if verified.claims().custom.cnf.is_some() {
+            if claims.cnf.is_some() {
                 return Err(Error::SenderConstrained);
+            }
+            if let Some(expected) = &claims.fgp {
+                let presented = fingerprint.map(crate::service::fingerprint_hash);
+                let matches = presented.is_some_and(|p| {
+                    token_core::constant_time_eq(p.as_bytes(), expected.as_bytes())
+                });
+                if !matches {
+                    return Err(Error::FingerprintMismatch);
+                }
             }
             Ok(verified)
         }
@@ -494,6 +521,7 @@ impl ResourceVerifier {
                         sid,
                         cnf,
                         client_id,
+                        fgp,
                         session,
                     } = c;
                     serde_json::from_value(serde_json::Value::Object(session))
@@ -501,6 +529,7 @@ impl ResourceVerifier {
                             sid,
                             cnf,
                             client_id,
+                            fgp,
                             session,
                         })
                         .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))

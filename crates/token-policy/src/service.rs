@@ -46,6 +46,10 @@ pub struct AccessClaims<T> {
     /// application claim of this name is therefore not available to `T`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The hex SHA-256 of the fingerprint cookie the token is bound to (see
+    /// [`Policy::fingerprint_cookie`]). `None`: no fingerprint binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fgp: Option<String>,
     /// The application's claims (role, tenant, …): readable, so nothing secret.
     #[serde(flatten)]
     pub session: T,
@@ -72,6 +76,36 @@ pub struct LoginTokens {
     pub session_id: String,
     /// The user.
     pub subject: String,
+    /// The fingerprint the access token is bound to, when the policy binds bearer
+    /// tokens to one ([`Policy::fingerprint_cookie`]): the value of a hardened
+    /// `__Host-` `HttpOnly` `Secure` `SameSite=Strict` `Path=/` cookie, never readable
+    /// by scripts.
+    pub fingerprint: Option<SecretString>,
+}
+
+/// A fresh random fingerprint and the hash an access token carries.
+fn new_fingerprint() -> Result<(SecretString, String)> {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(raw.as_mut()).map_err(|_| token_core::Error::RandomnessUnavailable)?;
+    let value = zeroize::Zeroizing::new(hex(raw.as_ref()));
+    let hash = fingerprint_hash(&value);
+    Ok((SecretString::from(value.as_str()), hash))
+}
+
+/// The hex SHA-256 of a fingerprint: the `fgp` claim.
+pub fn fingerprint_hash(fingerprint: &str) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(fingerprint.as_bytes()))
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// The implicit assertion binding a payment token to its user.
@@ -430,7 +464,7 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
-        let token = self.sign_access(subject, sid, session, self.clock.now(), None)?;
+        let token = self.sign_access(subject, sid, session, self.clock.now(), None, None)?;
         telemetry::issued(Issued::Access);
         event!(debug, subject, sid, "access token issued");
         Ok(token)
@@ -454,6 +488,7 @@ impl TokenService {
         session: &T,
         issued_at: token_core::Timestamp,
         jkt: Option<&str>,
+        fgp: Option<&str>,
     ) -> Result<SecretString> {
         self.check_readable(session)?;
         let claims = Claims::new(AccessClaims {
@@ -466,6 +501,7 @@ impl TokenService {
                 .access_format()
                 .is_jwt()
                 .then(|| self.policy.client_id().to_owned()),
+            fgp: fgp.map(str::to_owned),
             session,
         })
         .issuer(self.policy.issuer())
@@ -526,6 +562,27 @@ impl TokenService {
         .await
     }
 
+    /// [`TokenService::login`] bound to the client key whose RFC 7638 thumbprint is
+    /// `jkt`, proven already: for a new session of a client whose bound token was just
+    /// verified with a proof (a password change under a DPoP-bound token), so it stays
+    /// bound. At a token endpoint, use [`TokenService::login_dpop`] with the request's
+    /// proof.
+    ///
+    /// # Errors
+    /// As [`TokenService::login`].
+    pub async fn login_bound_to_key<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        jkt: &str,
+    ) -> Result<LoginTokens> {
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, Some(jkt)),
+        )
+        .await
+    }
+
     async fn login_bound<T: Serialize>(
         &self,
         subject: &str,
@@ -540,7 +597,15 @@ impl TokenService {
         };
         telemetry::issued(Issued::Refresh);
         let issued_at = self.issue_time(subject).await?;
-        let access = self.sign_access(subject, &refresh.family_id, session, issued_at, jkt)?;
+        let fingerprint = self.fingerprint_for(jkt)?;
+        let access = self.sign_access(
+            subject,
+            &refresh.family_id,
+            session,
+            issued_at,
+            jkt,
+            fingerprint.as_ref().map(|(_, h)| h.as_str()),
+        )?;
         telemetry::issued(Issued::Access);
         event!(
             info,
@@ -554,6 +619,7 @@ impl TokenService {
             expires_in: self.policy.access_ttl(),
             session_id: refresh.family_id,
             subject: subject.to_owned(),
+            fingerprint: fingerprint.map(|(f, _)| f),
         })
     }
 
@@ -583,6 +649,32 @@ impl TokenService {
         token: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
         self.resource.introspect_access(token).await
+    }
+
+    /// Verifies a bearer access token as [`TokenService::verify_access`] does, with
+    /// the fingerprint cookie the request carried (`None` without one): a token bound
+    /// to a fingerprint ([`Policy::fingerprint_cookie`]) needs the cookie whose hash it
+    /// holds, compared in constant time.
+    ///
+    /// # Errors
+    /// As [`TokenService::verify_access`]; [`Error::FingerprintMismatch`].
+    pub async fn verify_access_with_fingerprint<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        self.resource
+            .verify_access_with_fingerprint(bearer, fingerprint)
+            .await
+    }
+
+    /// A fingerprint for a new bearer access token, when the policy binds them.
+    fn fingerprint_for(&self, jkt: Option<&str>) -> Result<Option<(SecretString, String)>> {
+        if self.policy.fingerprint_binding() && jkt.is_none() {
+            new_fingerprint().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// The verify side of this service's access tokens.
@@ -727,7 +819,15 @@ impl TokenService {
         }
         let claims = session(family.user_id.clone()).await;
         let issued_at = self.issue_time(&family.user_id).await?;
-        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at, jkt)?;
+        let fingerprint = self.fingerprint_for(jkt)?;
+        let access = self.sign_access(
+            &family.user_id,
+            &family.id,
+            &claims,
+            issued_at,
+            jkt,
+            fingerprint.as_ref().map(|(_, h)| h.as_str()),
+        )?;
         let rotated = match refresh.rotate(refresh_token).await {
             Ok(rotated) => rotated,
             Err(token_opaque::Error::ReuseDetected) => {
@@ -765,6 +865,7 @@ impl TokenService {
             expires_in: self.policy.access_ttl(),
             session_id: rotated.family_id,
             subject: rotated.user_id,
+            fingerprint: fingerprint.map(|(f, _)| f),
         })
     }
 

@@ -1,8 +1,8 @@
 //! `tokenctl`: the tessera command line.
 //!
 //! Keys (`keygen`, `key`, `jwks`, `keyset`), tokens (`issue`, `verify`, `inspect`), the
-//! policy (`explain`), API keys (`api-key`), the key table a fleet shares (`keys`) and the
-//! whole taxonomy end to end (`demo`).
+//! policy (`explain`), API keys (`api-key`), the key table a fleet shares (`keys`), DPoP
+//! proofs (`dpop`) and the whole taxonomy end to end (`demo`).
 //!
 //! Exit codes: 0 success; 1 token rejected, finding of severity error, or wrong key or
 //! password; 2 usage or input error. Every error is one line on stderr: text, or with
@@ -12,6 +12,7 @@
 
 mod api_key;
 mod demo;
+mod dpop;
 mod error;
 mod explain;
 mod inspect;
@@ -67,6 +68,8 @@ enum Command {
     Keys(keystore::Args),
     /// Run every token job end to end on the embedded default.
     Demo(demo::Args),
+    /// DPoP (RFC 9449): make a proof for a request, print a key's thumbprint.
+    Dpop(dpop::Args),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -83,6 +86,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::ApiKey(args) => api_key::run(&args, json),
         Command::Keys(args) => keystore::run(&args, json),
         Command::Demo(args) => demo::run(&args, json),
+        Command::Dpop(args) => dpop::run(&args, json),
     }
 }
 

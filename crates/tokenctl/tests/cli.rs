@@ -51,7 +51,7 @@ fn usage_errors_keep_claps_whole_message_and_point_to_the_commands_help() {
         (
             &[][..],
             "error: tokenctl needs a command: one of keygen, issue, verify, inspect, key, \
-             jwks, keyset, explain, api-key, keys, demo (see tokenctl --help)",
+             jwks, keyset, explain, api-key, keys, demo, dpop (see tokenctl --help)",
         ),
     ] {
         assert_eq!(tokenctl(args).fails(2), want, "{args:?}");

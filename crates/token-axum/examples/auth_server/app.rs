@@ -16,6 +16,10 @@ pub(crate) struct UserClaims {
     pub(crate) role: String,
     /// Space-separated scopes.
     pub(crate) scope: String,
+    /// The client context at login (`--context-check`): a keyed hash, see
+    /// `token_axum::context` (its claim name is `context::CONTEXT_CLAIM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ctx: Option<String>,
 }
 
 /// A payment, as the payment token carries it (encrypted).
@@ -69,6 +73,10 @@ pub(crate) struct App {
     pub(crate) keys: Option<Arc<KeyStore>>,
     pub(crate) auth: AuthState,
     pub(crate) cookie: RefreshCookie,
+    /// The fingerprint cookie (`--fingerprint-cookie`).
+    pub(crate) fingerprint: Option<RefreshCookie>,
+    /// The client-context check of sensitive routes (`--context-check`).
+    pub(crate) context: Option<ContextCheck>,
     pub(crate) users_by_name: HashMap<String, Arc<User>>,
     pub(crate) users_by_id: HashMap<String, Arc<User>>,
     /// Verified against when the name is unknown, so both cases cost the same.
@@ -85,13 +93,23 @@ impl App {
         self.users_by_name.get(name)
     }
 
-    /// The claims of a user's access tokens; `None` for an id that is no user (any
-    /// more): such a session is ended, never given a token.
-    pub(crate) fn claims_for(&self, user_id: &str) -> Option<UserClaims> {
-        self.users_by_id.contains_key(user_id).then(|| UserClaims {
+    /// The claims of a user's access tokens, with the client context of `parts` when
+    /// the context check is on; `None` for an id that is no user (any more): such a
+    /// session is ended, never given a token.
+    pub(crate) fn claims_for(
+        &self,
+        user_id: &str,
+        parts: Option<&Parts>,
+    ) -> Result<Option<UserClaims>, ApiError> {
+        let ctx = match (&self.context, parts) {
+            (Some(check), Some(parts)) => Some(check.context_of(parts)?),
+            _ => None,
+        };
+        Ok(self.users_by_id.contains_key(user_id).then(|| UserClaims {
             role: "user".into(),
             scope: USER_SCOPES.join(" "),
-        })
+            ctx,
+        }))
     }
 }
 
@@ -127,7 +145,7 @@ pub(crate) async fn build_with_limits(
         .config(config)
         .build()?;
     let refresh_lifetime = opaque.config().refresh.absolute_lifetime;
-    let policy = Policy::new(ISSUER, AUDIENCE);
+    let policy = Policy::new(ISSUER, AUDIENCE).fingerprint_cookie(options.fingerprint_cookie);
     // Verifiers may cache the key sets for this long: under half the publish-ahead
     // time, so every one has a new key before it signs.
     let mut key_set_max_age = token_axum::state::DEFAULT_KEY_SET_MAX_AGE;
@@ -185,22 +203,20 @@ pub(crate) async fn build_with_limits(
     if let Some(keys) = &keys {
         tokio::spawn(keys.clone().keep_installed(Arc::downgrade(&service)));
     }
-    let auth = AuthState::new(service.clone())
-        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
-        .realm(ISSUER)
-        .key_set_max_age(key_set_max_age);
-
+    let (auth, fingerprint, context) =
+        http_auth(&options, &service, key_set_max_age, refresh_lifetime)?;
     let (users_by_name, users_by_id) =
         load_users(&options.database_url, options.users, &service).await?;
     let (resets, reset_names) = tokio::sync::mpsc::channel(RESET_QUEUE);
     let dummy = random_hex(16)?;
     let dummy_hash = tokio::task::spawn_blocking(move || hash_password(dummy.as_bytes())).await??;
-
     let app = Arc::new(App {
         service,
         keys,
         auth,
         cookie: RefreshCookie::new(!options.insecure_cookies, refresh_lifetime)?,
+        fingerprint,
+        context,
         users_by_name,
         users_by_id,
         dummy_hash,
@@ -235,6 +251,64 @@ fn metrics_route(
         metrics = metrics.collect_with(move || keys.record_metrics());
     }
     Ok(metrics)
+}
+
+/// How credentials travel over HTTP: API keys in `x-api-key` too, the realm, the key
+/// sets' cache lifetime, and the bindings beyond bearer tokens the options ask for —
+/// DPoP (with its public origin and nonces), the fingerprint cookie, the context
+/// check.
+fn http_auth(
+    options: &Options,
+    service: &Arc<TokenService>,
+    key_set_max_age: Duration,
+    cookie_lifetime: Duration,
+) -> anyhow::Result<(AuthState, Option<RefreshCookie>, Option<ContextCheck>)> {
+    let mut auth = AuthState::new(service.clone())
+        .api_key_header(HeaderName::from_static(API_KEY_HEADER))
+        .realm(ISSUER)
+        .key_set_max_age(key_set_max_age);
+    if let Some(origin) = options
+        .public_origin
+        .as_ref()
+        .or(options.listen_origin.as_ref())
+    {
+        let mut dpop = DpopSettings::public_origin(origin).context("--public-origin")?;
+        if let Some(secret) = &options.dpop_nonce {
+            let nonces = if let Secret::Shared(secret) = secret {
+                DpopNonces::new(SecretBytes::from_slice(secret.expose_secret()))?
+            } else {
+                eprintln!(
+                    "warning: --dpop-nonce without a nonce secret: nonces are this \
+                     process's own, and other instances refuse them"
+                );
+                DpopNonces::random()?
+            };
+            dpop = dpop.require_nonces(nonces);
+        }
+        auth = auth.dpop(dpop);
+    }
+    let fingerprint = if options.fingerprint_cookie {
+        let cookie =
+            RefreshCookie::named("fingerprint", !options.insecure_cookies, cookie_lifetime)?;
+        auth = auth.fingerprint_cookie(cookie.cookie.clone());
+        Some(cookie)
+    } else {
+        None
+    };
+    let context = match &options.context_check {
+        Some(Secret::Shared(secret)) => Some(ContextCheck::new(SecretBytes::from_slice(
+            secret.expose_secret(),
+        ))?),
+        Some(Secret::ProcessOnly) => {
+            eprintln!(
+                "warning: --context-check without a context secret: contexts are hashed under \
+                 this process's own secret, and other instances see every one as changed"
+            );
+            Some(ContextCheck::random()?)
+        }
+        None => None,
+    };
+    Ok((auth, fingerprint, context))
 }
 
 /// The users of the configuration, each with the id the database keeps for it (see
@@ -291,6 +365,9 @@ fn routes(
 ) -> Router {
     let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
+    // Inside the auth layer: the client context of sensitive actions (a no-op without
+    // --context-check).
+    let sensitive = || axum::middleware::from_fn_with_state(app.clone(), context_guard);
     let router = Router::new()
         .route("/login", get(pages::login_form).post(login_any))
         .route("/account", get(pages::account))
@@ -313,11 +390,15 @@ fn routes(
         )
         .route(
             "/password",
-            post(change_password).route_layer(access("profile")),
+            post(change_password)
+                .route_layer(sensitive())
+                .route_layer(access("profile")),
         )
         .route(
             "/payments/token",
-            post(payment_token).route_layer(access("payments")),
+            post(payment_token)
+                .route_layer(sensitive())
+                .route_layer(access("payments")),
         )
         .route(
             "/payments/consume",
@@ -326,7 +407,7 @@ fn routes(
         .route(
             "/api-keys",
             get(list_api_keys)
-                .post(create_api_key)
+                .merge(post(create_api_key).route_layer(sensitive()))
                 .route_layer(access("api-keys")),
         )
         .route(
@@ -355,4 +436,23 @@ fn routes(
         router.layer(cors_layer(cors_origins))
     };
     log_requests(router)
+}
+
+/// The client-context check of a sensitive route (`--context-check`): the context the
+/// access token recorded at login must be this request's, or the answer is a step-up
+/// challenge (`401 reauthentication_required`). Runs after the auth layer.
+async fn context_guard(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(check) = &app.context else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    if let Err(e) = check.check_principal(&parts) {
+        return app.auth.error_response(e, &parts);
+    }
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }

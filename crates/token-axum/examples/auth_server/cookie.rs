@@ -15,10 +15,15 @@ pub(crate) struct RefreshCookie {
 
 impl RefreshCookie {
     pub(crate) fn new(secure: bool, max_age: Duration) -> anyhow::Result<Self> {
+        Self::named("refresh", secure, max_age)
+    }
+
+    /// A cookie of the same make under another name (`__Host-fingerprint`).
+    pub(crate) fn named(name: &str, secure: bool, max_age: Duration) -> anyhow::Result<Self> {
         let cookie = if secure {
-            SessionCookie::with_name("refresh")?
+            SessionCookie::with_name(name)?
         } else {
-            SessionCookie::dangerous_insecure("refresh")?
+            SessionCookie::dangerous_insecure(name)?
         };
         Ok(Self {
             cookie: cookie.same_site(SameSite::Strict),

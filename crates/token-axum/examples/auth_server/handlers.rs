@@ -9,20 +9,46 @@ pub(crate) struct LoginRequest {
     pub(crate) password: SecretString,
 }
 
-/// The access token as JSON and the refresh token as a cookie.
-pub(crate) fn token_response(app: &App, tokens: &LoginTokens) -> Response {
+/// The access token as JSON and the refresh token as a cookie; `"token_type": "DPoP"`
+/// for tokens bound to a key (`bound`), with a fresh `DPoP-Nonce` when the nonce in
+/// use is about to rotate.
+pub(crate) fn token_response(
+    app: &App,
+    tokens: &LoginTokens,
+    bound: bool,
+    parts: Option<&Parts>,
+) -> Response {
     let body = json!({
         "access_token": tokens.access.expose_secret(),
-        "token_type": "Bearer",
+        "token_type": if bound { "DPoP" } else { "Bearer" },
         "expires_in": tokens.expires_in.as_secs(),
     });
     let mut response = Json(body).into_response();
+    if let Some(nonce) = parts.and_then(|p| app.auth.fresh_dpop_nonce(p)) {
+        token_axum::dpop::set_nonce(response.headers_mut(), &nonce);
+    }
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(cookie) = app.cookie.set(&tokens.refresh) {
         headers.insert(header::SET_COOKIE, cookie);
     }
+    // The fingerprint of a bearer token, in its own hardened cookie.
+    if let (Some(jar), Some(fingerprint)) = (&app.fingerprint, &tokens.fingerprint) {
+        if let Some(cookie) = jar.set(fingerprint) {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
     response
+}
+
+/// Adds the headers that clear the refresh and fingerprint cookies.
+pub(crate) fn clear_cookies(app: &App, response: &mut Response) {
+    if let Some(clear) = app.cookie.clear() {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    if let Some(clear) = app.fingerprint.as_ref().and_then(RefreshCookie::clear) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
 }
 
 /// After "log out everywhere", access tokens issued up to the cut-off second are
@@ -49,13 +75,44 @@ pub(crate) async fn wait_past_cutoff(
     Ok(())
 }
 
+/// The DPoP proof of a token request, checked: `Ok(None)` without one, the
+/// token endpoint's `400` answer for a refused one.
+pub(crate) async fn token_request_proof(
+    app: &App,
+    parts: &Parts,
+) -> Result<Option<VerifiedProof>, Response> {
+    app.auth
+        .token_request_proof(parts)
+        .await
+        .map_err(|e| e.into_token_endpoint_response(Some(ISSUER)))
+}
+
 pub(crate) async fn login(
     State(AppState(app)): State<AppState>,
     peer: Result<ConnectInfo<SocketAddr>, ExtensionRejection>,
+    parts: Parts,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // The proof first: a client told to use a nonce retries without spending a
+    // password attempt.
+    let proof = match token_request_proof(&app, &parts).await {
+        Ok(proof) => proof,
+        Err(response) => return Ok(response),
+    };
     let user = authenticate(&app, peer, &request.username, request.password).await?;
-    Ok(token_response(&app, &start_session(&app, &user).await?))
+    let tokens = start_session(
+        &app,
+        &user,
+        proof.as_ref().map(|p| p.jkt.as_str()),
+        Some(&parts),
+    )
+    .await?;
+    Ok(token_response(
+        &app,
+        &tokens,
+        proof.is_some(),
+        proof.map(|_| &parts),
+    ))
 }
 
 /// `POST /login`: a form (the sign-in page) or JSON (the API), by `Content-Type`.
@@ -67,8 +124,11 @@ pub(crate) async fn login_any(
     if super::pages::is_form(request.headers()) {
         return super::pages::login_submit(state, peer, request).await;
     }
+    // The head stays for the DPoP proof.
+    let (parts, body) = request.into_parts();
+    let request = axum::extract::Request::from_parts(parts.clone(), body);
     match JsonBody::<LoginRequest>::from_request(request, &()).await {
-        Ok(body) => login(state, peer, body).await.into_response(),
+        Ok(body) => login(state, peer, parts, body).await.into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -138,20 +198,38 @@ pub(crate) async fn authenticate(
     Ok(user)
 }
 
-/// A new login session for `user`: an access token and a refresh family.
-pub(crate) async fn start_session(app: &App, user: &User) -> Result<LoginTokens, ApiError> {
+/// A new login session for `user`: an access token and a refresh family, bound to
+/// the client key `jkt` when given.
+pub(crate) async fn start_session(
+    app: &App,
+    user: &User,
+    jkt: Option<&str>,
+    parts: Option<&Parts>,
+) -> Result<LoginTokens, ApiError> {
     wait_past_cutoff(&app.service, &user.id).await?;
     let claims =
-        app.claims_for(&user.id)
+        app.claims_for(&user.id, parts)?
             .ok_or(ApiError::Auth(token_axum::Error::InvalidToken(
                 Reason::InvalidToken,
             )))?;
-    Ok(app.service.login(&user.id, &claims).await?)
+    Ok(match jkt {
+        Some(jkt) => {
+            app.service
+                .login_bound_to_key(&user.id, &claims, jkt)
+                .await?
+        }
+        None => app.service.login(&user.id, &claims).await?,
+    })
 }
 
 /// Rotates the refresh token `raw`, if its user still exists: the family of a user
 /// that is gone is revoked (`401 revoked`), never answered with a token.
-pub(crate) async fn refresh_session(app: &App, raw: &str) -> Result<LoginTokens, ApiError> {
+pub(crate) async fn refresh_session(
+    app: &App,
+    raw: &str,
+    proof: Option<&VerifiedProof>,
+    parts: Option<&Parts>,
+) -> Result<LoginTokens, ApiError> {
     let family = app
         .service
         .opaque()?
@@ -159,7 +237,10 @@ pub(crate) async fn refresh_session(app: &App, raw: &str) -> Result<LoginTokens,
         .family_of(raw)
         .await
         .map_err(token_axum::Error::from)?;
-    let Some(claims) = app.claims_for(&family.user_id) else {
+    // The context is re-recorded at each refresh (from the refresh request): the
+    // refresh token itself is guarded by rotation, reuse detection and, for DPoP
+    // clients, the key.
+    let Some(claims) = app.claims_for(&family.user_id, parts)? else {
         app.service
             .revoke_session(&family.user_id, &family.id)
             .await?;
@@ -167,22 +248,32 @@ pub(crate) async fn refresh_session(app: &App, raw: &str) -> Result<LoginTokens,
     };
     // A refresh token stays in its family, and a family with its user: the claims
     // looked up here are those of the user the rotation names.
-    Ok(app.service.refresh(raw, |_| claims).await?)
+    Ok(match proof {
+        Some(proof) => {
+            app.service
+                .refresh_dpop(raw, proof, |_| std::future::ready(claims))
+                .await?
+        }
+        None => app.service.refresh(raw, |_| claims).await?,
+    })
 }
 
-pub(crate) async fn refresh(State(AppState(app)): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(raw) = app.cookie.read(&headers) else {
+pub(crate) async fn refresh(State(AppState(app)): State<AppState>, parts: Parts) -> Response {
+    let headers = &parts.headers;
+    let Some(raw) = app.cookie.read(headers) else {
         return ApiError::Auth(token_axum::Error::MissingCredentials).into_response();
     };
-    match refresh_session(&app, raw).await {
-        Ok(tokens) => token_response(&app, &tokens),
+    let proof = match token_request_proof(&app, &parts).await {
+        Ok(proof) => proof,
+        Err(response) => return response,
+    };
+    match refresh_session(&app, raw, proof.as_ref(), Some(&parts)).await {
+        Ok(tokens) => token_response(&app, &tokens, proof.is_some(), proof.map(|_| &parts)),
         Err(error) => {
             let forget = matches!(&error, ApiError::Auth(token_axum::Error::InvalidToken(_)));
             let mut response = error.into_response();
             if forget {
-                if let Some(clear) = app.cookie.clear() {
-                    response.headers_mut().insert(header::SET_COOKIE, clear);
-                }
+                clear_cookies(&app, &mut response);
             }
             response
         }
@@ -211,7 +302,20 @@ pub(crate) async fn logout_any(
 }
 
 pub(crate) async fn logout(app: Arc<App>, parts: Parts) -> Result<Response, ApiError> {
-    let access = bearer_token(&parts)?;
+    // A bound token ends its session only with a proof by its key.
+    let access = match dpop_token(&parts)? {
+        Some(token) => {
+            if let Err(e) = app
+                .auth
+                .authenticate(&parts, &[Credential::AccessToken])
+                .await
+            {
+                return Ok(app.auth.error_response(e, &parts));
+            }
+            Some(token)
+        }
+        None => bearer_token(&parts)?,
+    };
     let refresh = app.cookie.read(&parts.headers);
     if access.is_none() && refresh.is_none() {
         return Err(token_axum::Error::MissingCredentials.into());
@@ -236,9 +340,7 @@ pub(crate) async fn logout(app: Arc<App>, parts: Parts) -> Result<Response, ApiE
         Err(e) => return Err(e.into()),
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Some(clear) = app.cookie.clear() {
-        response.headers_mut().insert(header::SET_COOKIE, clear);
-    }
+    clear_cookies(&app, &mut response);
     Ok(response)
 }
 
@@ -506,6 +608,7 @@ pub(crate) struct PasswordChange {
 pub(crate) async fn change_password(
     State(AppState(app)): State<AppState>,
     access: Access<UserClaims>,
+    parts: Parts,
     JsonBody(request): JsonBody<PasswordChange>,
 ) -> Result<Response, ApiError> {
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&request.new_password.expose_secret().len()) {
@@ -554,8 +657,15 @@ pub(crate) async fn change_password(
         .write()
         .unwrap_or_else(PoisonError::into_inner) = new_hash;
     app.service.logout_everywhere(&user.id).await?;
-    let tokens = start_session(&app, &user).await?;
-    Ok(token_response(&app, &tokens))
+    // A session bound to a key stays bound to it.
+    let jkt = access
+        .all_claims()
+        .custom
+        .cnf
+        .as_ref()
+        .map(|c| c.jkt.clone());
+    let tokens = start_session(&app, &user, jkt.as_deref(), Some(&parts)).await?;
+    Ok(token_response(&app, &tokens, jkt.is_some(), None))
 }
 
 /// `POST /logout-everywhere`: ends every login session of the caller's user, on every
@@ -570,8 +680,6 @@ pub(crate) async fn logout_everywhere(
         .logout_everywhere_keeping_api_keys(access.subject())
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Some(clear) = app.cookie.clear() {
-        response.headers_mut().insert(header::SET_COOKIE, clear);
-    }
+    clear_cookies(&app, &mut response);
     Ok(response)
 }

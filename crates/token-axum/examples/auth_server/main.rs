@@ -10,7 +10,9 @@
 //!     [--cors-origin https://app.example.com]... [--no-request-log] \
 //!     [--public-origin https://auth.example.com] \
 //!     [--kek-file PATH [--key-rotation-every 30d] [--key-publish-ahead 1h] \
-//!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s]
+//!      [--key-refresh-every 30s]] [--revocation-max-staleness 2s] \
+//!     [--dpop-nonce [--dpop-nonce-secret-file PATH]] [--fingerprint-cookie] \
+//!     [--context-check [--context-secret-file PATH]]
 //! ```
 //!
 //! `users.txt` holds one `name:password` a line (`#` comments and blank lines
@@ -48,6 +50,23 @@
 //! unless `--no-request-log`, with tessera's own events at `INFO` and above (logins,
 //! refresh rotations, reuse detections, revocations, key rotations: identifiers and
 //! reasons, never a credential or a key).
+//!
+//! DPoP (RFC 9449): `POST /login` and `POST /refresh` with a `DPoP` proof header issue
+//! tokens bound to the proof's key (`"token_type": "DPoP"`; the refresh family is
+//! bound too), and the protected routes take `Authorization: DPoP <token>` with a
+//! proof by that key; a bound token under `Bearer`, or without its key, is refused.
+//! Proofs name `--public-origin` (default: `http://` and the address listened on) and
+//! the path. `--dpop-nonce` requires server nonces,
+//! derived from `--dpop-nonce-secret-file` (shared by a fleet). The accepted proof
+//! algorithms are published at `/.well-known/oauth-protected-resource`
+//! (`dpop_signing_alg_values_supported`).
+//!
+//! `--fingerprint-cookie` binds bearer access tokens to a `__Host-fingerprint` cookie
+//! set at login and refresh (the token holds its SHA-256): a token lifted without the
+//! `HttpOnly` cookie is refused. `--context-check` records the client's `User-Agent`
+//! and network at login (keyed-hashed, in the access token) and compares them on
+//! `POST /payments/token`, `POST /api-keys` and `POST /password`: a change answers
+//! `401 {"error": "reauthentication_required"}`.
 //!
 //! Pages (see `pages.rs`): `GET /login` (a form posting to `POST /login`, which takes a
 //! form or JSON), `GET /account` (the signed-in browsers and the API keys, with
@@ -106,11 +125,16 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use token_axum::context::ContextCheck;
+use token_axum::dpop::{DpopNonces, DpopSettings};
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
 use token_axum::metrics::{MetricsRoute, Prometheus};
 use token_axum::serve::ServeLimits;
-use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
-use token_core::Reason;
+use token_axum::{
+    Access, AuthLayer, AuthState, Credential, Principal, bearer_token, dpop_token, well_known,
+};
+use token_core::{Reason, SecretBytes};
+use token_jwt::dpop::VerifiedProof;
 use token_opaque::{
     Environment, GracePolicy, NewApiKey, OneTimeKind, OpaqueTokens, SameSite, SessionCookie,
 };
@@ -148,7 +172,7 @@ pub(crate) use limits::{LoginGuard, LoginLimits};
 pub(crate) use mail::{Mailer, RESET_QUEUE, reset_worker};
 pub(crate) use passwords::{Argon2Memory, hash_password, password_matches, random_hex};
 pub(crate) use user_table::UserTable;
-pub(crate) use users::{Options, valid_username, warnings};
+pub(crate) use users::{Options, Secret, valid_username, warnings};
 // Names only the tests reach, as `auth_server::…`.
 #[allow(unused_imports)]
 pub(crate) use {
@@ -180,6 +204,7 @@ const MAX_USERS_FILE: u64 = 1024 * 1024;
 
 /// Command line.
 #[derive(Parser)]
+#[allow(clippy::struct_excessive_bools)] // on/off flags
 #[command(name = "auth_server", about = "tessera's reference auth service")]
 pub(crate) struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -262,13 +287,42 @@ pub(crate) struct Args {
     /// How often the key table is re-read (with --kek-file; default 30s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "kek_file")]
     pub(crate) key_refresh_every: Option<Duration>,
+    /// Requires DPoP server nonces (RFC 9449 section 8): a proof without a current
+    /// nonce is answered `use_dpop_nonce` with a `DPoP-Nonce` header.
+    #[arg(long)]
+    pub(crate) dpop_nonce: bool,
+    /// A file holding the secret DPoP nonces are derived from (at least 32 bytes;
+    /// the same file on every instance of a fleet, so each accepts the others'
+    /// nonces). Also read from the `TESSERA_DPOP_NONCE_SECRET_FILE` environment
+    /// variable. Without it, a random secret of this process only.
+    #[arg(long, value_name = "PATH", requires = "dpop_nonce")]
+    pub(crate) dpop_nonce_secret_file: Option<PathBuf>,
+    /// Binds bearer access tokens to a fingerprint cookie (OWASP token sidejacking):
+    /// login and refresh set `__Host-fingerprint` (`HttpOnly`, `Secure`,
+    /// `SameSite=Strict`, `Path=/`) and put its SHA-256 in the access token, which is
+    /// then refused without that cookie. For browser clients that hold no DPoP key.
+    #[arg(long)]
+    pub(crate) fingerprint_cookie: bool,
+    /// Checks the client context (User-Agent, IPv4 /24 or IPv6 /56 network) recorded
+    /// at login on the sensitive routes (`POST /payments/token`, `POST /api-keys`,
+    /// `POST /password`): a change answers `401 reauthentication_required`. Mobile
+    /// networks, proxies and browser updates trip it: see docs/SECURITY.md.
+    #[arg(long)]
+    pub(crate) context_check: bool,
+    /// A file holding the secret contexts are hashed under (at least 32 bytes; the
+    /// same on every instance). Also read from `TESSERA_CONTEXT_SECRET_FILE`. Without
+    /// it, a random secret of this process only.
+    #[arg(long, value_name = "PATH", requires = "context_check")]
+    pub(crate) context_secret_file: Option<PathBuf>,
     /// How long an instance may go without a confirmed sync of the revocation state
     /// before verification fails closed (with --redis-url; default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "redis_url")]
     pub(crate) revocation_max_staleness: Option<Duration>,
-    /// The origin browsers reach this service at (`https://auth.example.com`), behind a
-    /// reverse proxy: the pages' forms must come from it. Without it, the origin the
-    /// request's `Host` header names (`https://` unless `--insecure-cookies`).
+    /// The origin clients reach this service at (`https://auth.example.com`), behind a
+    /// reverse proxy: the pages' forms must come from it, and DPoP proofs name it and
+    /// the request's path. Without it, the pages take the origin the request's `Host`
+    /// header names (`https://` unless `--insecure-cookies`), and DPoP proofs name
+    /// `http://` and the address listened on (never `Host` or `X-Forwarded-*`).
     #[arg(long, value_name = "ORIGIN", value_parser = parse_origin_text)]
     pub(crate) public_origin: Option<String>,
 }
@@ -395,12 +449,13 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let addr = args.addr;
-    let options = Options::from_args(args)?;
+    let mut options = Options::from_args(args)?;
     let users = options.users.len();
-    let (router, app) = build(options).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    options.listen_origin = Some(format!("http://{}", listener.local_addr()?));
+    let (router, app) = build(options).await?;
     println!("auth_server listening on http://{}", listener.local_addr()?);
     if app.keys.is_none() {
         eprintln!(

@@ -22,8 +22,26 @@ pub(crate) struct Options {
     /// The public URL the OAuth metadata names (`--public-url`).
     pub(crate) public_url: String,
     /// The service's public origin (`--public-origin`): the origin its pages' forms must
-    /// come from. Without it, the origin the request's `Host` names.
+    /// come from, and what DPoP proofs name. Without it, the pages take the origin the
+    /// request's `Host` names, and DPoP proofs `listen_origin`.
     pub(crate) public_origin: Option<String>,
+    /// The origin of the address listened on (`http://127.0.0.1:8080`), set when the
+    /// listener is bound: what DPoP proofs name without `--public-origin`. Neither:
+    /// DPoP is not accepted.
+    pub(crate) listen_origin: Option<String>,
+    /// `--dpop-nonce`: server nonces under this secret.
+    pub(crate) dpop_nonce: Option<Secret>,
+    /// `--fingerprint-cookie`.
+    pub(crate) fingerprint_cookie: bool,
+    /// `--context-check`: contexts hashed under this secret.
+    pub(crate) context_check: Option<Secret>,
+}
+
+/// The secret of nonces or contexts: shared by the instances of a fleet (from a file),
+/// or drawn at random for this process only.
+pub(crate) enum Secret {
+    Shared(token_core::SecretBytes),
+    ProcessOnly,
 }
 
 /// The key table's settings.
@@ -52,6 +70,10 @@ impl Default for Options {
             public_origin: None,
             revocation_max_staleness: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
+            listen_origin: None,
+            dpop_nonce: None,
+            fingerprint_cookie: false,
+            context_check: None,
         }
     }
 }
@@ -92,8 +114,54 @@ impl Options {
                 .or_else(|| args.public_origin.clone())
                 .unwrap_or_else(|| format!("http://{}", args.addr)),
             public_origin: args.public_origin,
+            listen_origin: None,
+            dpop_nonce: if args.dpop_nonce {
+                Some(read_secret(
+                    args.dpop_nonce_secret_file,
+                    "TESSERA_DPOP_NONCE_SECRET_FILE",
+                    "DPoP nonce secret",
+                )?)
+            } else {
+                None
+            },
+            fingerprint_cookie: args.fingerprint_cookie,
+            context_check: if args.context_check {
+                Some(read_secret(
+                    args.context_secret_file,
+                    "TESSERA_CONTEXT_SECRET_FILE",
+                    "context secret",
+                )?)
+            } else {
+                None
+            },
         })
     }
+}
+
+/// A secret (`what`) from the file `path` or the file the variable `env` names: its
+/// content, surrounding whitespace trimmed, at least 32 bytes. A secret of this
+/// process only when neither is given.
+fn read_secret(path: Option<PathBuf>, env: &str, what: &str) -> anyhow::Result<Secret> {
+    let Some(path) = path.or_else(|| {
+        std::env::var_os(env)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }) else {
+        return Ok(Secret::ProcessOnly);
+    };
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(&path)
+            .with_context(|| format!("cannot read the {what} {}", path.display()))?,
+    );
+    let text = bytes.trim_ascii();
+    if text.len() < token_axum::dpop::MIN_NONCE_SECRET {
+        bail!(
+            "the {what} {} is shorter than {} bytes",
+            path.display(),
+            token_axum::dpop::MIN_NONCE_SECRET
+        );
+    }
+    Ok(Secret::Shared(token_core::SecretBytes::from_slice(text)))
 }
 
 /// What the command line should be warned about, on stderr.
