@@ -470,3 +470,79 @@ async fn a_new_key_is_shown_to_its_session_once() {
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn with_the_context_check_a_new_key_from_another_browser_asks_to_sign_in_again() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let origin = format!("http://localhost:{port}");
+    let (router, _) = auth_server::build(Options {
+        users: auth_server::parse_users(&format!("alice:{ALICE_PW}")).unwrap(),
+        public_origin: Some(origin.clone()),
+        context_check: Some(auth_server::Secret::ProcessOnly),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let site = Site {
+        server: TestServer::start_on(router, port).await,
+        origin,
+    };
+    let post = |path: &str, agent: &'static str, cookie: Option<String>, body: String| {
+        let mut request = http()
+            .post(site.url(path))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ORIGIN, &site.origin)
+            .header("user-agent", agent)
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let login = format!("username=alice&password={}", ALICE_PW.replace(' ', "+"));
+    let signed = post("/login", "Firefox/1", None, login.clone()).await;
+    let (value, _) = set_cookie(&signed, "__Host-session").unwrap();
+    let cookie = format!("__Host-session={value}");
+    let csrf = site.csrf(&cookie).await;
+
+    // The session's cookie from another browser: the key is not made, sign in again.
+    let body = format!("csrf={csrf}&name=stolen");
+    let refused = post(
+        "/account/api-keys",
+        "Chrome/2",
+        Some(cookie.clone()),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&refused, "__Host-new-key").is_none());
+    assert!(refused.text().await.unwrap().contains("sign in again"));
+    let page = site.account(&cookie).await.text().await.unwrap();
+    assert!(page.contains("id=\"no-api-keys\""));
+    // The browser it signed in with: done.
+    let made = post("/account/api-keys", "Firefox/1", Some(cookie.clone()), body).await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&made, "__Host-new-key").is_some());
+    // Signing in again from the new browser records its context.
+    let again = http()
+        .get(site.url("/login?again"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let signed = post("/login", "Chrome/2", Some(cookie.clone()), login).await;
+    let (value, _) = set_cookie(&signed, "__Host-session").unwrap();
+    let cookie = format!("__Host-session={value}");
+    let csrf = site.csrf(&cookie).await;
+    let made = post(
+        "/account/api-keys",
+        "Chrome/2",
+        Some(cookie),
+        format!("csrf={csrf}&name=second"),
+    )
+    .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+}

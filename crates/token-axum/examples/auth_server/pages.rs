@@ -287,6 +287,22 @@ fn refused(why: CrossSite) -> Response {
     )
 }
 
+/// The step-up answer of the context check: this browser's context is not the one it
+/// signed in with; signing in again records the new one.
+fn sign_in_again() -> Response {
+    page(
+        StatusCode::UNAUTHORIZED,
+        "Sign in again",
+        &format!(
+            "<h1>Sign in again</h1>\n{}\n<p><a href=\"/login?again\">Sign in again</a> to continue. Nothing was changed.</p>",
+            notice(
+                "error",
+                "Your browser or network changed since you signed in: this action needs you to sign in again."
+            )
+        ),
+    )
+}
+
 /// An error page for a failure that is not the user's (a database down, a limit).
 fn failure(error: ApiError) -> Response {
     let response = error.into_response();
@@ -363,9 +379,46 @@ async fn signed_form<T>(app: &App, request: Request) -> Result<(Signed, T), Resp
 where
     T: serde::de::DeserializeOwned + HasCsrf,
 {
+    checked_form(app, request, false).await
+}
+
+/// [`signed_form`] for a sensitive action (API-key creation): with `--context-check`,
+/// the browser's context (User-Agent and network) must be the one recorded at sign-in,
+/// or the answer asks to sign in again — never a silent pass.
+async fn sensitive_form<T>(app: &App, request: Request) -> Result<(Signed, T), Response>
+where
+    T: serde::de::DeserializeOwned + HasCsrf,
+{
+    checked_form(app, request, true).await
+}
+
+async fn checked_form<T>(
+    app: &App,
+    request: Request,
+    sensitive: bool,
+) -> Result<(Signed, T), Response>
+where
+    T: serde::de::DeserializeOwned + HasCsrf,
+{
     app.pages.same_origin(request.headers()).map_err(refused)?;
     let Some(signed) = Signed::from(app, request.headers()).await else {
         return Err(see_other("/login", []));
+    };
+    let request = match (&app.context, sensitive) {
+        (Some(check), true) => {
+            let (parts, body) = request.into_parts();
+            let recorded = signed
+                .session
+                .data
+                .get(CONTEXT_KEY)
+                .and_then(serde_json::Value::as_str);
+            match check.check(&parts, recorded) {
+                Ok(()) => Request::from_parts(parts, body),
+                Err(token_axum::Error::ReauthenticationRequired) => return Err(sign_in_again()),
+                Err(e) => return Err(failure(e.into())),
+            }
+        }
+        _ => request,
     };
     let body: T = form(request).await?;
     signed.csrf.check(body.csrf()).map_err(refused)?;
@@ -411,9 +464,11 @@ fn login_page(status: StatusCode, message: Option<&str>, username: &str) -> Resp
 /// `GET /login`.
 pub(crate) async fn login_form(
     State(AppState(app)): State<AppState>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    if Signed::from(&app, &headers).await.is_some() {
+    // `?again`: the step-up of the context check signs in again over a live session.
+    if uri.query() != Some("again") && Signed::from(&app, &headers).await.is_some() {
         return see_other("/account", []);
     }
     login_page(StatusCode::OK, None, "")
@@ -435,14 +490,10 @@ pub(crate) async fn login_submit(
     if let Err(why) = app.pages.same_origin(request.headers()) {
         return refused(why);
     }
-    let agent: String = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(MAX_AGENT)
-        .collect();
+    let (request, client) = match Client::of(&app, request) {
+        Ok(ok) => ok,
+        Err(e) => return failure(e),
+    };
     let previous = Pages::read(&app.pages.session, request.headers()).map(str::to_owned);
     let LoginForm { username, password } = match form(request).await {
         Ok(f) => f,
@@ -483,20 +534,55 @@ pub(crate) async fn login_submit(
             let _ = sessions.end(&previous).await;
         }
     }
-    match new_session(&app, &user, &agent).await {
+    match new_session(&app, &user, &client).await {
         Ok(cookie) => see_other("/account", cookie),
         Err(e) => failure(e),
     }
 }
 
+/// The session data's member holding the client context (with `--context-check`).
+const CONTEXT_KEY: &str = "ctx";
+
+/// What a session keeps of the browser that signs in: its `User-Agent` (to tell
+/// sessions apart on the page) and, with `--context-check`, its context's keyed hash.
+struct Client {
+    agent: String,
+    context: Option<String>,
+}
+
+impl Client {
+    fn of(app: &App, request: Request) -> Result<(Request, Self), ApiError> {
+        let (parts, body) = request.into_parts();
+        let agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(MAX_AGENT)
+            .collect();
+        let context = app
+            .context
+            .as_ref()
+            .map(|check| check.context_of(&parts))
+            .transpose()?;
+        Ok((Request::from_parts(parts, body), Self { agent, context }))
+    }
+}
+
 /// A new browser session for `user`, and its cookie.
-async fn new_session(app: &App, user: &User, agent: &str) -> Result<Option<HeaderValue>, ApiError> {
+async fn new_session(
+    app: &App,
+    user: &User,
+    client: &Client,
+) -> Result<Option<HeaderValue>, ApiError> {
     let csrf = CsrfToken::generate()
         .map_err(|e| ApiError::Auth(token_axum::Error::Internal(e.to_string())))?;
-    let created = app
-        .service
-        .create_session(&user.id, json!({ "csrf": csrf.as_str(), "agent": agent }))
-        .await?;
+    let mut data = json!({ "csrf": csrf.as_str(), "agent": client.agent });
+    if let (Some(ctx), serde_json::Value::Object(map)) = (&client.context, &mut data) {
+        map.insert(CONTEXT_KEY.into(), ctx.clone().into());
+    }
+    let created = app.service.create_session(&user.id, data).await?;
     let lifetime = app.service.opaque()?.config().sessions.absolute_lifetime;
     Ok(set_cookie(
         &app.pages.session,
@@ -765,14 +851,10 @@ pub(crate) async fn sign_out_others(
     State(AppState(app)): State<AppState>,
     request: Request,
 ) -> Response {
-    let agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(MAX_AGENT)
-        .collect::<String>();
+    let (request, client) = match Client::of(&app, request) {
+        Ok(ok) => ok,
+        Err(e) => return failure(e),
+    };
     let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
@@ -784,7 +866,7 @@ pub(crate) async fn sign_out_others(
     {
         return failure(e.into());
     }
-    match new_session(&app, &signed.user, &agent).await {
+    match new_session(&app, &signed.user, &client).await {
         Ok(cookie) => see_other("/account", cookie),
         Err(e) => failure(e),
     }
@@ -827,7 +909,7 @@ pub(crate) async fn create_key(
     State(AppState(app)): State<AppState>,
     request: Request,
 ) -> Response {
-    let (signed, form) = match signed_form::<Fields>(&app, request).await {
+    let (signed, form) = match sensitive_form::<Fields>(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -895,7 +977,7 @@ pub(crate) async fn roll_key(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match sensitive_form::<CsrfOnly>(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
