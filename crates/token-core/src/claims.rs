@@ -379,7 +379,8 @@ fn numeric_date_from_f64(v: f64, round_up: bool) -> Option<Timestamp> {
 
 impl TimeEncoding for Rfc3339 {
     fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339())
+        let ascii = t.rfc3339_ascii();
+        s.serialize_str(std::str::from_utf8(&ascii).map_err(serde::ser::Error::custom)?)
     }
 
     fn read<'de, D: Deserializer<'de>>(

@@ -4,14 +4,17 @@ use pasetors::keys::{
     AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey,
 };
 use pasetors::token::UntrustedToken;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pasetors::version4::{LocalToken, PublicToken};
 use pasetors::{Local, Public};
 use zeroize::Zeroizing;
 
+use crate::encoding::pae;
 use crate::error::{Error, Result};
 use crate::paserk::PaserkVersion;
 use crate::token::Parsed;
-use crate::version::{V4, Version};
+use crate::version::{V4, Version, finish_token};
 
 /// Maps a `pasetors` error to ours. Authenticity failures stay opaque.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(map)`
@@ -109,13 +112,39 @@ impl Version for V4 {
         Ok(trusted.payload().as_bytes().to_vec())
     }
 
+    /// PASETO v4.public sign (the specification's algorithm, as `pasetors` runs it, on
+    /// the same Ed25519 implementation): the signature over
+    /// `PAE("v4.public.", message, footer, implicit_assertion)`, then the token written
+    /// with the same base64url as the v3 and JWT paths (the token is public
+    /// content; no key is encoded here). Deterministic: the official vectors are
+    /// reproduced byte for byte (`tests/vectors.rs`).
     fn sign(
         key: &Self::SecretInner,
         message: &[u8],
         footer: &[u8],
         implicit_assertion: &[u8],
     ) -> Result<String> {
-        PublicToken::sign(key, message, Some(footer), Some(implicit_assertion)).map_err(map)
+        if message.is_empty() {
+            return Err(Error::Malformed("empty payload"));
+        }
+        let sk = ed25519_compact::SecretKey::from_slice(key.as_bytes())
+            .map_err(|_| Error::InvalidKey("not a valid v4 key"))?;
+        let m2 = pae(&[
+            Self::PUBLIC_HEADER.as_bytes(),
+            message,
+            footer,
+            implicit_assertion,
+        ]);
+        let sig = sk.sign(&m2, None);
+        let mut body = Vec::with_capacity(message.len() + sig.len());
+        body.extend_from_slice(message);
+        body.extend_from_slice(sig.as_ref());
+        let mut token = String::with_capacity(
+            Self::PUBLIC_HEADER.len() + (body.len() + footer.len()) * 4 / 3 + 8,
+        );
+        token.push_str(Self::PUBLIC_HEADER);
+        URL_SAFE_NO_PAD.encode_string(&body, &mut token);
+        Ok(finish_token(token, footer))
     }
 
     fn verify(
