@@ -343,8 +343,11 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
         e2e["load_average_before"].as_str().unwrap_or("?"),
         e2e["load_average_after"].as_str().unwrap_or("?"),
     )?;
-    writeln!(md, "| server | requests/s | p50 | p99 | ratio | goal |")?;
-    writeln!(md, "|---|---:|---:|---:|---:|---|")?;
+    writeln!(
+        md,
+        "| server | requests/s | p50 | p99 | server CPU per request | ratio | goal |"
+    )?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---|")?;
     for (i, r) in rows.iter().enumerate() {
         let ratio = r["ratio"].as_f64();
         let verdict = match ratio {
@@ -355,11 +358,12 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
         };
         writeln!(
             md,
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {} | {} |",
             r["name"].as_str().unwrap_or_default(),
             r["rps"].as_f64().unwrap_or_default(),
             r["p50_ms"].as_f64().unwrap_or_default(),
             r["p99_ms"].as_f64().unwrap_or_default(),
+            r["server_cpu_us_per_request"].as_f64().unwrap_or_default(),
             ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
             verdict,
         )?;
@@ -382,7 +386,8 @@ fn write_replica(md: &mut String, replica: &Value) -> Result {
         md,
         "\nRevocation replica at a million entries (`token-bench/benches/replica.rs`): {} \
          revocations written through `RedisBlocklist::revoke` in {} s; in a fresh process, \
-         the first full load took {} ms, a full resync {} ms (mean of {}); resident memory \
+         the first full load took {} ms, a full resync {} ms (mean of {}, {} failed), the \
+         index query alone {} ms (the feed's request timeout is {} ms); resident memory \
          +{:.0} MiB after the first load, +{:.0} MiB after the resyncs, peak +{:.0} MiB \
          (load average {} before, {} after).",
         m["entries"],
@@ -390,12 +395,26 @@ fn write_replica(md: &mut String, replica: &Value) -> Result {
         m["first_load_ms"],
         m["resync_ms"],
         replica["resyncs_timed"],
+        m["failed_loads"],
+        m["index_query_ms"],
+        m["feed_request_timeout_ms"],
         mib(&m["rss_after_first_load_bytes"]),
         mib(&m["rss_after_resyncs_bytes"]),
         mib(&m["peak_bytes"]),
         replica["load_average_before"].as_str().unwrap_or("?"),
         replica["load_average_after"].as_str().unwrap_or("?"),
     )?;
+    let t = &replica["redis_time"];
+    if !t.is_null() {
+        writeln!(
+            md,
+            "Redis's own time (`INFO commandstats`): {} µs per revocation script, {} µs per \
+             index query of a million entries, {} µs per feed read.",
+            t["revoke_script"]["usec_per_call"],
+            t["zrange"]["usec_per_call"],
+            t["xread"]["usec_per_call"],
+        )?;
+    }
     Ok(())
 }
 

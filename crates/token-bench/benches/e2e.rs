@@ -125,6 +125,9 @@ fn main() {
             _process: Process(child),
             latencies: Vec::new(),
             seconds: 0.0,
+            server_cpu: 0.0,
+            client_cpu: 0.0,
+            cpu_requests: 0.0,
         });
     }
     std::fs::remove_file(&users).unwrap();
@@ -146,6 +149,9 @@ fn main() {
             _process: Process(child),
             latencies: Vec::new(),
             seconds: 0.0,
+            server_cpu: 0.0,
+            client_cpu: 0.0,
+            cpu_requests: 0.0,
         },
     );
 
@@ -155,7 +161,14 @@ fn main() {
     );
     for _ in 0..ROUNDS {
         for target in &mut targets {
+            let pid = target._process.0.id();
+            let (server_before, client_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
             let latencies = rt.block_on(run(target.addr, &target.bearer, warm_up, measure));
+            target.server_cpu += cpu_seconds(pid) - server_before;
+            target.client_cpu += cpu_seconds(std::process::id()) - client_before;
+            // CPU time covers the warm-up too: count its requests by the same rate.
+            target.cpu_requests += latencies.len() as f64 * (warm_up + measure).as_secs_f64()
+                / measure.as_secs_f64();
             target.latencies.extend(latencies);
             target.seconds += measure.as_secs_f64();
         }
@@ -172,8 +185,11 @@ fn main() {
             t.latencies[i].as_secs_f64() * 1000.0
         };
         let ratio = rps / bare_rps;
+        let server_us = t.server_cpu / t.cpu_requests * 1e6;
+        let client_us = t.client_cpu / t.cpu_requests * 1e6;
         println!(
-            "{:<60} {:>9} requests {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  ratio {ratio:.3}",
+            "{:<60} {:>9} requests {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  ratio {ratio:.3}  \
+             server CPU {server_us:.1} µs/request, load generator {client_us:.1} µs/request",
             t.name,
             t.latencies.len(),
             rps,
@@ -188,6 +204,8 @@ fn main() {
             "p50_ms": (ms(0.5) * 1000.0).round() / 1000.0,
             "p99_ms": (ms(0.99) * 1000.0).round() / 1000.0,
             "ratio": (ratio * 1000.0).round() / 1000.0,
+            "server_cpu_us_per_request": (server_us * 10.0).round() / 10.0,
+            "client_cpu_us_per_request": (client_us * 10.0).round() / 10.0,
         }));
     }
     let summary = json!({
@@ -219,6 +237,11 @@ struct Target {
     _process: Process,
     latencies: Vec<Duration>,
     seconds: f64,
+    /// CPU seconds (user + system) the server and this process spent in the runs.
+    server_cpu: f64,
+    client_cpu: f64,
+    /// Requests answered in the runs, warm-ups included (estimated at the measured rate).
+    cpu_requests: f64,
 }
 
 /// A child process, killed when dropped (also when the bench fails).
@@ -246,6 +269,25 @@ fn times() -> (Duration, Duration) {
         Duration::from_secs_f64(seconds("--warm-up-time", 1.0)),
         Duration::from_secs_f64(seconds("--measurement-time", 5.0)),
     )
+}
+
+/// User and system CPU seconds of process `pid` so far (`/proc/<pid>/stat`, in clock
+/// ticks of 1/100 s, the Linux value of `_SC_CLK_TCK`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: the fields start after its closing parenthesis.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| fields[i].parse::<f64>().unwrap();
+    if std::env::var_os("TESSERA_E2E_SPLIT").is_some() {
+        eprintln!("pid {pid}: user {} system {}", ticks(11), ticks(12));
+    }
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn load_average() -> String {

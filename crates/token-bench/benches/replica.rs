@@ -9,7 +9,9 @@
 //!    fill is in its heap: the resident set (`VmRSS`) before `ReplicatedBlocklist::start`,
 //!    after it (the first full load), and after `RESYNCS` more full loads back to back
 //!    (`resync_every` zero), plus the peak (`VmHWM`); the time of the first load
-//!    (connection included) and the mean time of the later ones.
+//!    (connection included) and the mean time of the later ones; then the index query
+//!    alone, against the feed's one-request timeout (a load whose query takes longer
+//!    fails, and the replica cannot start).
 //! 3. Clean up: the run's index, feed and revocation keys are deleted.
 //!
 //! A full load is one `ZRANGE … BYSCORE WITHSCORES` of the index, parsed into the
@@ -74,7 +76,9 @@ fn main() {
     let salt = u64::from_le_bytes(salt);
     let prefix = format!("bench-replica-{salt:016x}:");
     let load_before = load_average();
+    let stats_before = rt.block_on(command_stats(&url));
     let fill = rt.block_on(fill(&url, &prefix, salt));
+    let stats_filled = rt.block_on(command_stats(&url));
     println!(
         "replica: {ENTRIES} revocations written through RedisBlocklist::revoke in {:.1} s \
          ({:.0}/s, {WRITERS} writers)",
@@ -88,7 +92,27 @@ fn main() {
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
+    let stats_measured = rt.block_on(command_stats(&url));
     let cleaned = rt.block_on(clean(&url, &prefix));
+    // Redis's own time per command (`INFO commandstats`), over the fill (the revoke
+    // script) and over the measuring process (the index and feed reads).
+    let per_call = |before: &Stats, after: &Stats, cmd: &str| {
+        let (c0, u0) = before.get(cmd).copied().unwrap_or_default();
+        let (c1, u1) = after.get(cmd).copied().unwrap_or_default();
+        let calls = c1.saturating_sub(c0);
+        json!({
+            "calls": calls,
+            "usec_per_call": if calls == 0 { 0.0 } else {
+                ((u1.saturating_sub(u0)) as f64 / calls as f64 * 10.0).round() / 10.0
+            },
+        })
+    };
+    let redis_time = json!({
+        "revoke_script": per_call(&stats_before, &stats_filled, "evalsha"),
+        "zrange": per_call(&stats_filled, &stats_measured, "zrange"),
+        "xread": per_call(&stats_filled, &stats_measured, "xread"),
+    });
+    println!("replica: Redis's own time per command: {redis_time}");
     assert!(out.status.success(), "the measuring process failed");
     let figures: Value = serde_json::from_slice(
         out.stdout
@@ -101,10 +125,14 @@ fn main() {
     let mib = |v: &Value| v.as_f64().unwrap_or_default() / (1024.0 * 1024.0);
     println!(
         "replica: first full load {:.0} ms (connection included), full resync {:.0} ms \
-         (mean of {RESYNCS}); resident +{:.0} MiB after the first load, +{:.0} MiB after \
+         (mean of {RESYNCS}, {} failed), the index query alone {:.0} ms (the feed's request \
+         timeout: {} ms); resident +{:.0} MiB after the first load, +{:.0} MiB after \
          {RESYNCS} resyncs, peak +{:.0} MiB ({} entries held); {cleaned} keys removed",
         figures["first_load_ms"].as_f64().unwrap_or_default(),
         figures["resync_ms"].as_f64().unwrap_or_default(),
+        figures["failed_loads"],
+        figures["index_query_ms"].as_f64().unwrap_or_default(),
+        figures["feed_request_timeout_ms"],
         mib(&figures["rss_after_first_load_bytes"]),
         mib(&figures["rss_after_resyncs_bytes"]),
         mib(&figures["peak_bytes"]),
@@ -118,6 +146,7 @@ fn main() {
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "measured": figures,
+        "redis_time": redis_time,
     });
     if let Some(dir) = std::env::var_os("TESSERA_BENCH_OUT") {
         let dir = std::path::PathBuf::from(dir);
@@ -219,11 +248,23 @@ async fn measure(url: &str, prefix: &str) -> Value {
         "the replica holds {} entries",
         status.entries
     );
-    // The feed task now loads the index back to back: count RESYNCS more.
+    // The feed task now loads the index back to back: count RESYNCS more, and any
+    // failed load (a failure would make the mean longer and must be told).
     let resyncs = status.resyncs;
     let timed_from = Instant::now();
     let deadline = timed_from + Duration::from_secs(600);
-    while replica.status().resyncs < resyncs + RESYNCS {
+    let mut failures = 0;
+    let mut failing = false;
+    loop {
+        let now = replica.status();
+        if now.resyncs >= resyncs + RESYNCS {
+            break;
+        }
+        if now.last_error.is_some() && !failing {
+            failures += 1;
+            eprintln!("replica: a full load failed: {:?}", now.last_error);
+        }
+        failing = now.last_error.is_some();
         assert!(Instant::now() < deadline, "the resyncs did not finish");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -231,14 +272,60 @@ async fn measure(url: &str, prefix: &str) -> Value {
     let (rss_after, peak) = memory();
     let entries = replica.status().entries;
     drop(replica);
+    // The index query alone, as the feed sends it (`RedisBlocklist` keeps the index at
+    // `{<prefix>}rev:index`), against the feed's default one-request timeout: how much
+    // of a full load is Redis and the transfer.
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let started = Instant::now();
+    let index: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(format!("{{{prefix}}}rev:index"))
+        .arg(format!("({}", SystemClock.now().unix_seconds()))
+        .arg("+inf")
+        .arg("BYSCORE")
+        .arg("WITHSCORES")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let query = started.elapsed();
+    assert_eq!(index.len(), usize::try_from(ENTRIES).unwrap());
     json!({
         "entries": entries,
         "first_load_ms": first_load.as_millis(),
         "resync_ms": resync.as_millis(),
+        "failed_loads": failures,
+        "index_query_ms": query.as_millis(),
+        "feed_request_timeout_ms": ReplicaOptions::default().timeout.as_millis(),
         "rss_after_first_load_bytes": rss_first.saturating_sub(rss_before),
         "rss_after_resyncs_bytes": rss_after.saturating_sub(rss_before),
         "peak_bytes": peak.saturating_sub(rss_before),
     })
+}
+
+/// `command → (calls, microseconds)` from `INFO commandstats`.
+type Stats = std::collections::HashMap<String, (u64, u64)>;
+
+async fn command_stats(url: &str) -> Stats {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // cmdstat_zrange:calls=4,usec=123,usec_per_call=30.75,rejected_calls=0,failed_calls=0
+    info.lines()
+        .filter_map(|line| {
+            let (name, fields) = line.trim().strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
+        })
+        .collect()
 }
 
 /// Deletes every key of the run (index, feed, revocations); how many.

@@ -10,6 +10,8 @@
 //! - One refresh rotation on SQLite (file, WAL) and on PostgreSQL, against the same
 //!   transaction (the same statements, in the same order, with the same locks) issued
 //!   by hand: `rusqlite` on SQLite, `sqlx` on PostgreSQL (the driver tessera uses there).
+//! - Rotation throughput on PostgreSQL: eight families rotated at once on eight pool
+//!   connections (no baseline; rotations per second = 8 ÷ the row's time).
 //!
 //! tessera's operations are driven with `block_on` on a current-thread runtime, the
 //! cheapest way to run one future to completion; in a server they run inside a task.
@@ -520,6 +522,70 @@ fn refresh_rotation_sqlite(c: &mut Criterion) {
     remove_db(&path);
 }
 
+/// Families rotated at once in the throughput group.
+const CONCURRENT: usize = 8;
+
+/// Throughput of one PostgreSQL primary: `CONCURRENT` families rotated at once, each on
+/// a pool connection of its own, one rotation per family per iteration (so a row's time
+/// is that of `CONCURRENT` rotations; rotations per second = `CONCURRENT` / time). Client
+/// and server share this machine's cores.
+fn concurrent_rotations_postgres(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    schema: &str,
+) {
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema)]);
+    let pool = rt
+        .block_on(
+            PgPoolOptions::new()
+                .max_connections(u32::try_from(CONCURRENT).unwrap())
+                .connect_with(options),
+        )
+        .unwrap();
+    let store = rt.block_on(PgStore::open(pool.clone())).unwrap();
+    let tokens = OpaqueTokens::new(Arc::new(store));
+    let mut current: Vec<secrecy::SecretString> = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..CONCURRENT {
+            out.push(
+                tokens
+                    .refresh()
+                    .issue(&format!("bench-concurrent-{i}"))
+                    .await
+                    .unwrap()
+                    .token,
+            );
+        }
+        out
+    });
+    let mut g = c.benchmark_group(format!(
+        "refresh rotation, PostgreSQL, {CONCURRENT} families at once"
+    ));
+    g.bench_function("tessera", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, token) in current.iter().enumerate() {
+                    let tokens = tokens.clone();
+                    let token = token.expose_secret().to_owned();
+                    set.spawn(async move {
+                        (i, tokens.refresh().rotate(&token).await.unwrap().token)
+                    });
+                }
+                while let Some(done) = set.join_next().await {
+                    let (i, token) = done.unwrap();
+                    current[i] = token;
+                }
+            });
+        });
+    });
+    g.finish();
+    rt.block_on(pool.close());
+}
+
 fn refresh_rotation_postgres(c: &mut Criterion) {
     const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
     let Some(url) = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty()) else {
@@ -543,6 +609,7 @@ fn refresh_rotation_postgres(c: &mut Criterion) {
         |chain| rt.block_on(raw_rotate_postgres(&pool, chain)),
     );
     rt.block_on(pool.close());
+    concurrent_rotations_postgres(c, &rt, &url, &schema);
     drop_postgres_schema(&rt, admin, &schema);
 }
 
