@@ -83,7 +83,9 @@ pub(crate) fn run(args: &Args) -> Result {
                 fs::remove_file(out.join(extra))?;
             }
         }
-        step("cargo build --release -p token-axum --example auth_server (for the end-to-end bench)");
+        step(
+            "cargo build --release -p token-axum --example auth_server (for the end-to-end bench)",
+        );
         exec(
             "build the reference service",
             cargo().args([

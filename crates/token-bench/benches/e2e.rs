@@ -95,12 +95,7 @@ fn main() {
     ) {
         (Some(db), Some(redis)) => configs.push((
             "reference service, PostgreSQL + Redis revocation replica",
-            vec![
-                "--database-url".into(),
-                db,
-                "--redis-url".into(),
-                redis,
-            ],
+            vec!["--database-url".into(), db, "--redis-url".into(), redis],
         )),
         _ => eprintln!(
             "!!! SKIPPED end to end GET /me on PostgreSQL + Redis: TESSERA_TEST_DATABASE_URL \
@@ -112,10 +107,15 @@ fn main() {
     let mut targets: Vec<Target> = Vec::new();
     for (name, extra) in configs {
         let mut cmd = Command::new(&server);
-        cmd.args(["--addr", "127.0.0.1:0", "--no-request-log", "--insecure-cookies"])
-            .arg("--demo-users-file")
-            .arg(&users)
-            .args(extra);
+        cmd.args([
+            "--addr",
+            "127.0.0.1:0",
+            "--no-request-log",
+            "--insecure-cookies",
+        ])
+        .arg("--demo-users-file")
+        .arg(&users)
+        .args(extra);
         let (child, addr) = spawn(cmd, "auth_server listening on http://");
         let token = rt.block_on(login(addr, &password));
         targets.push(Target {
@@ -162,13 +162,14 @@ fn main() {
     for _ in 0..ROUNDS {
         for target in &mut targets {
             let pid = target._process.0.id();
-            let (server_before, client_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+            let (server_before, client_before) =
+                (cpu_seconds(pid), cpu_seconds(std::process::id()));
             let latencies = rt.block_on(run(target.addr, &target.bearer, warm_up, measure));
             target.server_cpu += cpu_seconds(pid) - server_before;
             target.client_cpu += cpu_seconds(std::process::id()) - client_before;
             // CPU time covers the warm-up too: count its requests by the same rate.
-            target.cpu_requests += latencies.len() as f64 * (warm_up + measure).as_secs_f64()
-                / measure.as_secs_f64();
+            target.cpu_requests +=
+                latencies.len() as f64 * (warm_up + measure).as_secs_f64() / measure.as_secs_f64();
             target.latencies.extend(latencies);
             target.seconds += measure.as_secs_f64();
         }
@@ -492,7 +493,10 @@ fn bare_server(key_hex: &str) {
             .route("/me", get(bare_me))
             .with_state(pk);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("bare listening on http://{}", listener.local_addr().unwrap());
+        println!(
+            "bare listening on http://{}",
+            listener.local_addr().unwrap()
+        );
         axum::serve(listener, app).await.unwrap();
     });
 }

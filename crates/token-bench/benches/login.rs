@@ -102,7 +102,10 @@ fn login_postgres(c: &mut Criterion) {
     let mut g = c.benchmark_group("TokenService::login, PostgreSQL");
     g.sample_size(50);
     g.bench_function("tessera", |b| {
-        b.iter(|| rt.block_on(svc.login(black_box("user-42"), &claims)).unwrap());
+        b.iter(|| {
+            rt.block_on(svc.login(black_box("user-42"), &claims))
+                .unwrap()
+        });
     });
     g.finish();
     drop(svc);

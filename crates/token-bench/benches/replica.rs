@@ -178,7 +178,10 @@ async fn fill(url: &str, prefix: &str, salt: u64) -> Duration {
             .unwrap()
             .with_prefix(prefix),
     );
-    let expires = SystemClock.now().checked_add(Duration::from_secs(900)).unwrap();
+    let expires = SystemClock
+        .now()
+        .checked_add(Duration::from_secs(900))
+        .unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut writers = Vec::new();

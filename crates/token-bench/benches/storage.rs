@@ -247,7 +247,9 @@ fn api_key_verify_postgres_warm<R>(
             .await
             .unwrap();
         // The first verification reads the database and fills the cache.
-        svc.verify_api_key(created.key.expose_secret()).await.unwrap();
+        svc.verify_api_key(created.key.expose_secret())
+            .await
+            .unwrap();
         (svc, created.key)
     });
 
@@ -571,9 +573,9 @@ fn concurrent_rotations_postgres(
                 for (i, token) in current.iter().enumerate() {
                     let tokens = tokens.clone();
                     let token = token.expose_secret().to_owned();
-                    set.spawn(async move {
-                        (i, tokens.refresh().rotate(&token).await.unwrap().token)
-                    });
+                    set.spawn(
+                        async move { (i, tokens.refresh().rotate(&token).await.unwrap().token) },
+                    );
                 }
                 while let Some(done) = set.join_next().await {
                     let (i, token) = done.unwrap();

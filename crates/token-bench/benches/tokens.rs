@@ -621,10 +621,12 @@ fn verify_access_redis(c: &mut Criterion) {
             .await
             .unwrap()
             .with_prefix(prefix);
-        let replica =
-            token_policy::ReplicatedBlocklist::start(source, token_policy::ReplicaOptions::default())
-                .await
-                .unwrap();
+        let replica = token_policy::ReplicatedBlocklist::start(
+            source,
+            token_policy::ReplicaOptions::default(),
+        )
+        .await
+        .unwrap();
         token_policy::TokenService::builder(
             token_policy::Policy::new("https://auth.example", "api"),
             PublicIssuer::new(key),

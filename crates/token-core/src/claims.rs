@@ -954,12 +954,19 @@ mod tests {
         fn same<T: Serialize>(custom: T) {
             let c = Claims::new(custom).issuer("i").token_id("j");
             for (direct, general) in [
-                (c.to_json::<NumericDate>(), c.to_json_through_value::<NumericDate>()),
+                (
+                    c.to_json::<NumericDate>(),
+                    c.to_json_through_value::<NumericDate>(),
+                ),
                 (c.to_json::<Rfc3339>(), c.to_json_through_value::<Rfc3339>()),
             ] {
                 assert_eq!(
-                    direct.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
-                    general.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                    direct
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    general
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
                 );
             }
         }
@@ -1017,8 +1024,16 @@ mod tests {
             f_bytes: b"\x00\xff",
         });
         same(TooBig { n: u128::MAX });
-        same(Named([("b".to_owned(), 1), ("a".to_owned(), 2)].into_iter().collect()));
-        same([(3_u32, "x")].into_iter().collect::<std::collections::BTreeMap<_, _>>());
+        same(Named(
+            [("b".to_owned(), 1), ("a".to_owned(), 2)]
+                .into_iter()
+                .collect(),
+        ));
+        same(
+            [(3_u32, "x")]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        );
         same(std::collections::BTreeMap::<String, u8>::new());
         same(Some(Inner { role: "r" }));
         same(None::<Inner>);
@@ -1027,7 +1042,9 @@ mod tests {
         same(5_u8);
         same("text");
         same(vec![1, 2]);
-        let many: Map<String, Value> = (0..100).map(|i| (format!("k{i:03}"), Value::from(i))).collect();
+        let many: Map<String, Value> = (0..100)
+            .map(|i| (format!("k{i:03}"), Value::from(i)))
+            .collect();
         same(many);
     }
 

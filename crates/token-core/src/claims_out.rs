@@ -48,10 +48,7 @@ impl ser::Error for Fallback {
 
 /// Appends `custom`'s members to `out`, which holds a JSON object without its closing
 /// brace (`{` or `{"iss":…`). On [`Fallback`], `out` holds a partial write: discard it.
-pub(crate) fn append<T: Serialize + ?Sized>(
-    custom: &T,
-    out: &mut Vec<u8>,
-) -> Result<(), Fallback> {
+pub(crate) fn append<T: Serialize + ?Sized>(custom: &T, out: &mut Vec<u8>) -> Result<(), Fallback> {
     custom.serialize(Members {
         out,
         names: Vec::new(),

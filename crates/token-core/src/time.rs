@@ -85,8 +85,8 @@ impl Timestamp {
         let [i0, i1] = digits(secs_of_day / 60 % 60);
         let [s0, s1] = digits(secs_of_day % 60);
         [
-            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0,
-            s1, b'Z',
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1,
+            b'Z',
         ]
     }
 

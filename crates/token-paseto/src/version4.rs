@@ -1,13 +1,13 @@
 //! PASETO v4 on `pasetors`: Ed25519 for `public`, XChaCha20 + BLAKE2b for `local`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use pasetors::Local;
 use pasetors::keys::{
     AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate, SymmetricKey,
 };
 use pasetors::token::UntrustedToken;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use pasetors::version4::LocalToken;
-use pasetors::Local;
 use zeroize::Zeroizing;
 
 use crate::encoding::{b64_decode, pae, utf8};
@@ -161,22 +161,23 @@ impl Version for V4 {
         implicit_assertion: &[u8],
     ) -> Result<Vec<u8>> {
         let mut body = b64_decode(token.body, "payload is not base64url")?;
-        if body.len() <= SIGNATURE_LEN {
+        let Some(len) = body.len().checked_sub(SIGNATURE_LEN).filter(|len| *len > 0) else {
             return Err(Error::Malformed(
                 "v4.public payload shorter than a signature",
             ));
-        }
-        let sig = ed25519_compact::Signature::from_slice(&body.split_off(body.len() - SIGNATURE_LEN))
-            .map_err(|_| Error::invalid())?;
+        };
+        let (message, sig) = body.split_at(len);
+        let sig = ed25519_compact::Signature::from_slice(sig).map_err(|_| Error::invalid())?;
         let pk = ed25519_compact::PublicKey::from_slice(key.as_bytes())
             .map_err(|_| Error::InvalidKey("not a valid v4 key"))?;
         let m2 = pae(&[
             Self::PUBLIC_HEADER.as_bytes(),
-            &body,
+            message,
             &token.footer,
             implicit_assertion,
         ]);
         pk.verify(&m2, &sig).map_err(|_| Error::invalid())?;
+        body.truncate(len);
         utf8(body)
     }
 }
