@@ -360,12 +360,18 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
         };
         writeln!(
             md,
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {} | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} user, {:.1} kernel) | {} | {} |",
             r["name"].as_str().unwrap_or_default(),
             r["rps"].as_f64().unwrap_or_default(),
             r["p50_ms"].as_f64().unwrap_or_default(),
             r["p99_ms"].as_f64().unwrap_or_default(),
             r["server_cpu_us_per_request"].as_f64().unwrap_or_default(),
+            r["server_user_cpu_us_per_request"]
+                .as_f64()
+                .unwrap_or_default(),
+            r["server_kernel_cpu_us_per_request"]
+                .as_f64()
+                .unwrap_or_default(),
             ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
             verdict,
         )?;

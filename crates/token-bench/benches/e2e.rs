@@ -12,7 +12,9 @@
 //!   answer is read, on a current-thread runtime. Every answer must be `200`, or the run
 //!   fails. Runs alternate between the servers, `ROUNDS` times; each run warms up, then
 //!   measures for a fixed time. Requests per second and latency percentiles are over
-//!   all measured requests of a server.
+//!   all measured requests of a server; the CPU time each server process spent per
+//!   request (user and kernel, from `/proc/<pid>/stat`, warm-ups included) is reported
+//!   beside them, as the figure least disturbed by other load on the machine.
 //! - The reference service runs on SQLite (in memory) with the in-process revocation
 //!   list; with `TESSERA_TEST_DATABASE_URL` and `TESSERA_TEST_REDIS_URL` set it runs a
 //!   second time on PostgreSQL with the revocation state replicated from Redis.
@@ -31,9 +33,11 @@
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
+    clippy::too_many_lines,
     missing_docs
 )]
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -122,11 +126,11 @@ fn main() {
             name: name.to_owned(),
             addr,
             bearer: format!("Bearer {token}"),
-            _process: Process(child),
+            process: Process(child),
             latencies: Vec::new(),
             seconds: 0.0,
-            server_cpu: 0.0,
-            client_cpu: 0.0,
+            server_cpu: Cpu::default(),
+            client_cpu: Cpu::default(),
             cpu_requests: 0.0,
         });
     }
@@ -146,11 +150,11 @@ fn main() {
             name: "bare axum handler, raw Ed25519 verify only".into(),
             addr,
             bearer,
-            _process: Process(child),
+            process: Process(child),
             latencies: Vec::new(),
             seconds: 0.0,
-            server_cpu: 0.0,
-            client_cpu: 0.0,
+            server_cpu: Cpu::default(),
+            client_cpu: Cpu::default(),
             cpu_requests: 0.0,
         },
     );
@@ -161,7 +165,7 @@ fn main() {
     );
     for _ in 0..ROUNDS {
         for target in &mut targets {
-            let pid = target._process.0.id();
+            let pid = target.process.0.id();
             let (server_before, client_before) =
                 (cpu_seconds(pid), cpu_seconds(std::process::id()));
             let latencies = rt.block_on(run(target.addr, &target.bearer, warm_up, measure));
@@ -186,11 +190,17 @@ fn main() {
             t.latencies[i].as_secs_f64() * 1000.0
         };
         let ratio = rps / bare_rps;
-        let server_us = t.server_cpu / t.cpu_requests * 1e6;
-        let client_us = t.client_cpu / t.cpu_requests * 1e6;
+        let per_request = |s: f64| s / t.cpu_requests * 1e6;
+        let server_us = per_request(t.server_cpu.user + t.server_cpu.system);
+        let (server_user_us, server_system_us) = (
+            per_request(t.server_cpu.user),
+            per_request(t.server_cpu.system),
+        );
+        let client_us = per_request(t.client_cpu.user + t.client_cpu.system);
         println!(
             "{:<60} {:>9} requests {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  ratio {ratio:.3}  \
-             server CPU {server_us:.1} µs/request, load generator {client_us:.1} µs/request",
+             server CPU {server_us:.1} µs/request ({server_user_us:.1} user, \
+             {server_system_us:.1} kernel), load generator {client_us:.1} µs/request",
             t.name,
             t.latencies.len(),
             rps,
@@ -206,6 +216,8 @@ fn main() {
             "p99_ms": (ms(0.99) * 1000.0).round() / 1000.0,
             "ratio": (ratio * 1000.0).round() / 1000.0,
             "server_cpu_us_per_request": (server_us * 10.0).round() / 10.0,
+            "server_user_cpu_us_per_request": (server_user_us * 10.0).round() / 10.0,
+            "server_kernel_cpu_us_per_request": (server_system_us * 10.0).round() / 10.0,
             "client_cpu_us_per_request": (client_us * 10.0).round() / 10.0,
         }));
     }
@@ -235,12 +247,12 @@ struct Target {
     name: String,
     addr: SocketAddr,
     bearer: String,
-    _process: Process,
+    process: Process,
     latencies: Vec<Duration>,
     seconds: f64,
     /// CPU seconds (user + system) the server and this process spent in the runs.
-    server_cpu: f64,
-    client_cpu: f64,
+    server_cpu: Cpu,
+    client_cpu: Cpu,
     /// Requests answered in the runs, warm-ups included (estimated at the measured rate).
     cpu_requests: f64,
 }
@@ -272,9 +284,9 @@ fn times() -> (Duration, Duration) {
     )
 }
 
-/// User and system CPU seconds of process `pid` so far (`/proc/<pid>/stat`, in clock
+/// The CPU time of process `pid` so far (`/proc/<pid>/stat`, in clock
 /// ticks of 1/100 s, the Linux value of `_SC_CLK_TCK`).
-fn cpu_seconds(pid: u32) -> f64 {
+fn cpu_seconds(pid: u32) -> Cpu {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The command name may hold spaces: the fields start after its closing parenthesis.
     let fields: Vec<&str> = stat
@@ -285,10 +297,34 @@ fn cpu_seconds(pid: u32) -> f64 {
         .collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let ticks = |i: usize| fields[i].parse::<f64>().unwrap();
-    if std::env::var_os("TESSERA_E2E_SPLIT").is_some() {
-        eprintln!("pid {pid}: user {} system {}", ticks(11), ticks(12));
+    Cpu {
+        user: ticks(11) / 100.0,
+        system: ticks(12) / 100.0,
     }
-    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds in user space and in the kernel.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    system: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Cpu {
+    fn add_assign(&mut self, more: Self) {
+        self.user += more.user;
+        self.system += more.system;
+    }
 }
 
 fn load_average() -> String {
@@ -304,7 +340,10 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Starts `cmd`, waits (at most 60 s) for the line `<prefix><address>` on its stdout.

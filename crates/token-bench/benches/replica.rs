@@ -30,6 +30,7 @@
     clippy::print_stdout,
     clippy::print_stderr,
     clippy::cast_precision_loss,
+    clippy::indexing_slicing,
     missing_docs
 )]
 

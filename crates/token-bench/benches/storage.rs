@@ -186,8 +186,8 @@ fn postgres_schema(
     (admin, pool, schema)
 }
 
-fn drop_postgres_schema(rt: &tokio::runtime::Runtime, admin: sqlx::PgPool, schema: &str) {
-    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
+fn drop_postgres_schema(rt: &tokio::runtime::Runtime, admin: &sqlx::PgPool, schema: &str) {
+    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(admin))
         .unwrap();
     rt.block_on(admin.close());
 }
@@ -266,7 +266,7 @@ fn api_key_verify_postgres_warm<R>(
     g.finish();
     drop(svc);
     background.block_on(pool.close());
-    drop_postgres_schema(&background, admin, &schema);
+    drop_postgres_schema(&background, &admin, &schema);
     background.shutdown_background();
 }
 
@@ -612,7 +612,7 @@ fn refresh_rotation_postgres(c: &mut Criterion) {
     );
     rt.block_on(pool.close());
     concurrent_rotations_postgres(c, &rt, &url, &schema);
-    drop_postgres_schema(&rt, admin, &schema);
+    drop_postgres_schema(&rt, &admin, &schema);
 }
 
 criterion_group! {

@@ -160,7 +160,7 @@ impl Members<'_> {
     }
 }
 
-impl<'a> Serializer for Members<'a> {
+impl Serializer for Members<'_> {
     type Ok = ();
     type Error = Fallback;
     type SerializeSeq = Impossible<(), Fallback>;
