@@ -96,7 +96,7 @@ fn main() {
     let stats_measured = rt.block_on(command_stats(&url));
     let cleaned = rt.block_on(clean(&url, &prefix));
     // Redis's own time per command (`INFO commandstats`), over the fill (the revoke
-    // script) and over the measuring process (the index and feed reads).
+    // script) and over the measuring process (the index reads).
     let per_call = |before: &Stats, after: &Stats, cmd: &str| {
         let (c0, u0) = before.get(cmd).copied().unwrap_or_default();
         let (c1, u1) = after.get(cmd).copied().unwrap_or_default();
@@ -111,7 +111,6 @@ fn main() {
     let redis_time = json!({
         "revoke_script": per_call(&stats_before, &stats_filled, "evalsha"),
         "zrange": per_call(&stats_filled, &stats_measured, "zrange"),
-        "xread": per_call(&stats_filled, &stats_measured, "xread"),
     });
     println!("replica: Redis's own time per command: {redis_time}");
     assert!(out.status.success(), "the measuring process failed");
