@@ -78,6 +78,11 @@ pub(crate) fn run() -> Result {
              The advisory database needs network access, so `advisories` is never run here."
         );
     }
+    // PostgreSQL, Redis and the reference service of its own, broken under load:
+    // under five minutes in this cut.
+    step("fault-injection suite (cargo xtask faults --quick)");
+    crate::faults::run(&crate::faults::Args { quick: true })?;
+
     step("fuzz smoke (every target, committed seeds)");
     if available("cargo", &["fuzz", "--version"]) {
         let seconds = std::env::var("TESSERA_FUZZ_SMOKE_SECONDS")

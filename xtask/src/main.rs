@@ -5,10 +5,12 @@
 //! - `cargo xtask services up|down|status` — the integration-test services.
 //! - `cargo xtask fuzz <target> [--time S]` / `--all` — cargo-fuzz on the stable toolchain.
 //! - `cargo xtask bench [--quick]` — the criterion benchmarks.
+//! - `cargo xtask faults [--quick]` — the fault-injection suite (`target/faults/`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod ci;
+mod faults;
 mod fuzz;
 mod services;
 mod tidy;
@@ -38,6 +40,8 @@ enum Task {
     Fuzz(fuzz::Args),
     /// Run the criterion benchmarks.
     Bench(bench::Args),
+    /// The fault-injection suite: backends and the service broken under load.
+    Faults(faults::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Task::Services { action } => services::run(&action),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Faults(args) => faults::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -68,18 +68,18 @@ pub(crate) fn required() -> bool {
     std::env::var(REQUIRE).is_ok_and(|v| v == "1")
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
 }
 
 /// Finds PostgreSQL's server binaries: `pg_ctl` on PATH, else the newest
 /// `/usr/lib/postgresql/<N>/bin`.
-fn pg_bin_dir() -> Option<PathBuf> {
+pub(crate) fn pg_bin_dir() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("PATH") {
         for d in std::env::split_paths(&path) {
             if d.join("pg_ctl").is_file() && d.join("initdb").is_file() {
@@ -108,12 +108,12 @@ fn on_path(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn redis_bin() -> Option<PathBuf> {
+pub(crate) fn redis_bin() -> Option<PathBuf> {
     on_path("redis-server")
 }
 
 /// A command that runs as `postgres` when we are root.
-fn as_pg_user(program: &Path, root_user: bool) -> Command {
+pub(crate) fn as_pg_user(program: &Path, root_user: bool) -> Command {
     if root_user {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--"]).arg(program);
@@ -307,7 +307,7 @@ fn start_postgres(bin: &Path) -> Result<(PathBuf, PathBuf, u16)> {
     Ok((data, sockets, port))
 }
 
-fn chown_postgres(path: &Path) -> Result {
+pub(crate) fn chown_postgres(path: &Path) -> Result {
     output(
         Command::new("chown")
             .args(["-R", "postgres:postgres"])
@@ -316,7 +316,7 @@ fn chown_postgres(path: &Path) -> Result {
     Ok(())
 }
 
-fn postgres_can_write(path: &Path) -> bool {
+pub(crate) fn postgres_can_write(path: &Path) -> bool {
     Command::new("runuser")
         .args(["-u", "postgres", "--", "test", "-w"])
         .arg(path)
@@ -494,7 +494,7 @@ fn stop_cluster(ports: &[u16]) {
     }
 }
 
-fn redis_command(port: u16, command: &str) -> Result<String> {
+pub(crate) fn redis_command(port: u16, command: &str) -> Result<String> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     s.write_all(format!("{command}\r\n").as_bytes())?;
@@ -503,7 +503,7 @@ fn redis_command(port: u16, command: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned())
 }
 
-fn wait_for_port(port: u16, what: &str) -> Result {
+pub(crate) fn wait_for_port(port: u16, what: &str) -> Result {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
         if Instant::now() > deadline {

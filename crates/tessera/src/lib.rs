@@ -17,19 +17,30 @@
 )]
 #![cfg_attr(all(feature = "policy", feature = "sqlite"), doc = "```")]
 //!
-//! `examples/resource_server.rs` (features `axum`, `client`, `redis`): an API that
-//! only verifies (public keys fetched from the issuer; no signing key, no store). It
-//! serves until stopped, so it is compiled here, not run.
+//! `examples/resource_server.rs` (features `axum`, `client`, `redis`, `metrics`): an
+//! API that only verifies (public keys fetched from the issuer; no signing key, no
+//! store) and serves its metrics. It serves until stopped, so it is compiled here, not
+//! run.
 #![cfg_attr(
-    all(feature = "axum", feature = "client", feature = "redis"),
+    all(
+        feature = "axum",
+        feature = "client",
+        feature = "redis",
+        feature = "metrics"
+    ),
     doc = "```no_run"
 )]
 #![cfg_attr(
-    all(feature = "axum", feature = "client", feature = "redis"),
+    all(feature = "axum", feature = "client", feature = "redis", feature = "metrics"),
     doc = include_str!("../examples/resource_server.rs")
 )]
 #![cfg_attr(
-    all(feature = "axum", feature = "client", feature = "redis"),
+    all(
+        feature = "axum",
+        feature = "client",
+        feature = "redis",
+        feature = "metrics"
+    ),
     doc = "```"
 )]
 #![forbid(unsafe_code)]

@@ -2,6 +2,7 @@
 //! story told, and `resource_server` verifies the reference auth service's tokens
 //! holding no private key, side by side on loopback.
 #![allow(
+    clippy::float_cmp,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -46,7 +47,12 @@ fn refresh_replay_revokes_the_family() {
     assert!(out.contains("family:   revoked"), "{out}");
 }
 
-#[cfg(all(feature = "axum", feature = "client", feature = "redis"))]
+#[cfg(all(
+    feature = "axum",
+    feature = "client",
+    feature = "redis",
+    feature = "metrics"
+))]
 mod resource_server {
     use std::process::Stdio;
     use std::time::Duration;
@@ -157,6 +163,44 @@ mod resource_server {
         }
     }
 
+    /// The samples of `GET {api}/metrics`, by series (`name{labels}`), after checking
+    /// the content type; and the text.
+    async fn metrics(api: &str) -> (std::collections::HashMap<String, f64>, String) {
+        let r = http().get(format!("{api}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4");
+        let text = r.text().await.unwrap();
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').unwrap();
+                let value = if value == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    value.parse().unwrap()
+                };
+                (series.to_owned(), value)
+            })
+            .collect();
+        (samples, text)
+    }
+
+    fn verify_total(outcome: &str, reason: &str) -> String {
+        format!(
+            "tessera_verify_total{{credential=\"access_token\",outcome=\"{outcome}\",reason=\"{reason}\"}}"
+        )
+    }
+
+    /// The `error_description` of an RFC 6750 challenge.
+    fn description(challenge: &str) -> &str {
+        challenge
+            .split("error_description=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no error_description in {challenge}"))
+    }
+
     async fn stop(mut child: Child) -> std::process::ExitStatus {
         let pid = child.id().unwrap();
         let _ = std::process::Command::new("kill")
@@ -169,6 +213,7 @@ mod resource_server {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::too_many_lines)] // one story, told in order
     async fn a_resource_server_verifies_the_auth_services_tokens_with_public_keys_only() {
         let users = UsersFile::new();
         let redis = service_url(
@@ -225,8 +270,23 @@ mod resource_server {
         assert_eq!(r.status(), 401);
         let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        let bad_reason = description(&challenge).to_owned();
 
-        // With the issuer's revocation list, a logout reaches the resource server.
+        // Its metrics: one verification accepted, one refused for the reason the
+        // challenge gave, and the request without a token refused at the layer.
+        let (samples, text) = metrics(&api).await;
+        let get = |series: &str| samples.get(series).copied().unwrap_or(0.0);
+        assert_eq!(get(&verify_total("accepted", "none")), 1.0, "{text}");
+        assert_eq!(get(&verify_total("refused", &bad_reason)), 1.0, "{text}");
+        assert_eq!(
+            get("tessera_http_auth_total{outcome=\"refused\",reason=\"no credentials\"}"),
+            1.0,
+            "{text}"
+        );
+        assert!(!text.contains(&access), "the access token is in /metrics");
+
+        // With the issuer's revocation list, a logout reaches the resource server
+        // (its replica of the list, within the bound), and its lag is a gauge.
         if redis.is_some() {
             let r = http()
                 .post(format!("{auth}/logout"))
@@ -235,10 +295,23 @@ mod resource_server {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 204);
-            let r = whoami(&api, Some(&access)).await;
+            let start = std::time::Instant::now();
+            let r = loop {
+                let r = whoami(&api, Some(&access)).await;
+                if r.status() != 200 || start.elapsed() > Duration::from_secs(2) {
+                    break r;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
             assert_eq!(r.status(), 401);
             let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
             assert!(challenge.contains("revoked"), "{challenge}");
+            let (samples, text) = metrics(&api).await;
+            assert_eq!(samples[&verify_total("refused", "revoked")], 1.0, "{text}");
+            let lag = samples["tessera_revocation_lag_seconds"];
+            assert!((0.0..=2.0).contains(&lag), "lag {lag}\n{text}");
+            assert_eq!(samples["tessera_revocation_max_staleness_seconds"], 2.0);
+            assert!(samples["tessera_revocation_resyncs_total"] >= 1.0, "{text}");
         }
         assert!(stop(api_child).await.success(), "exit 0 on SIGTERM");
 

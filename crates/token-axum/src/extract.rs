@@ -58,10 +58,9 @@ async fn principal(
             return Ok(p.clone());
         }
     }
-    state
-        .authenticate(parts, accept)
-        .await
-        .map_err(|e| Rejection::new(e, state))
+    let result = state.authenticate(parts, accept).await;
+    crate::layer::record(&result);
+    result.map_err(|e| Rejection::new(e, state))
 }
 
 /// An optional extractor's answer: `None` when the request carries no credential; an

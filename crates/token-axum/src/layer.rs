@@ -27,6 +27,40 @@ pub enum Credential {
     Session,
 }
 
+impl Credential {
+    /// `access_token`, `api_key` or `session`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::ApiKey => "api_key",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// Records the authentication of one request: `tessera_http_auth_total` (feature
+/// `metrics`) and an event (feature `tracing`: `DEBUG` for a refusal, `WARN` when this
+/// side failed). The reason and the credential's kind only: never the credential.
+pub(crate) fn record(result: &Result<Principal, Error>) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_auth(result.as_ref().err().map(Error::reason));
+    #[cfg(feature = "tracing")]
+    match result {
+        Ok(principal) => tracing::trace!(
+            credential = principal.credential().as_str(),
+            "request authenticated"
+        ),
+        Err(e) if e.reason().is_unavailable() => tracing::warn!(
+            reason = e.reason().as_str(),
+            error = %e,
+            "request not authenticated: this side failed"
+        ),
+        Err(e) => tracing::debug!(reason = e.reason().as_str(), "request refused"),
+    }
+    #[cfg(not(any(feature = "metrics", feature = "tracing")))]
+    let _ = result;
+}
+
 /// A tower [`Layer`] that authenticates every request before the inner service sees
 /// it, checks the required scopes, and puts the [`Principal`] into the request
 /// extensions (where the extractors find it).
@@ -73,7 +107,14 @@ impl AuthLayer {
     ///
     /// # Errors
     /// As [`AuthState::authenticate`]; [`Error::InsufficientScope`].
+    /// Each call is counted in `tessera_http_auth_total` (feature `metrics`).
     pub async fn check(&self, parts: &axum::http::request::Parts) -> Result<Principal, Error> {
+        let result = self.authorize(parts).await;
+        record(&result);
+        result
+    }
+
+    async fn authorize(&self, parts: &axum::http::request::Parts) -> Result<Principal, Error> {
         let principal = self.state.authenticate(parts, &self.accept).await?;
         for scope in self.scopes.iter() {
             principal.require_scope(scope)?;

@@ -8,6 +8,8 @@ pub mod error;
 pub mod extract;
 pub mod layer;
 pub mod limit;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod principal;
 pub mod serve;
 pub mod state;

@@ -102,6 +102,7 @@ impl Access<JsonObject> {
                 jti: c.jti.clone(),
                 custom: AccessClaims {
                     sid: c.custom.sid.clone(),
+                    cnf: c.custom.cnf.clone(),
                     session,
                 },
             },

@@ -190,6 +190,7 @@ fn forged_access(app: &App, subject: &str, audience: &str, issued_ago: Duration)
     .unwrap();
     let claims = Claims::new(AccessClaims {
         sid: "forged".to_owned(),
+        cnf: None,
         session: UserClaims {
             role: "user".into(),
             scope: "profile".into(),

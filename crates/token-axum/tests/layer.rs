@@ -658,6 +658,7 @@ async fn jwt_access_tokens_and_their_jwks() {
     // A token signed before the rotation keeps verifying while its key is published.
     let early = token_core::Claims::new(token_policy::AccessClaims {
         sid: "s".to_owned(),
+        cnf: None,
         session: claims("profile"),
     })
     .issuer("https://auth.example")

@@ -86,11 +86,17 @@ pub enum Reason {
     Busy,
     /// A failure of this side, not of the token (randomness, configuration).
     Internal,
+    /// A DPoP proof (RFC 9449) failed one of its checks.
+    InvalidDpopProof,
+    /// The server requires a DPoP nonce and the proof carried none, or a stale one.
+    UseDpopNonce,
+    /// The token is bound to a key (DPoP) and came without a proof by that key.
+    SenderConstrained,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 37] = [
+    pub const ALL: [Reason; 40] = [
         Self::InvalidToken,
         Self::MalformedToken,
         Self::WrongTokenType,
@@ -128,6 +134,9 @@ impl Reason {
         Self::InvalidRequest,
         Self::Busy,
         Self::Internal,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
+        Self::SenderConstrained,
     ];
 
     /// The fixed phrase: lower case, no punctuation at the end, never input.
@@ -170,6 +179,9 @@ impl Reason {
             Self::InvalidRequest => "invalid request",
             Self::Busy => "busy",
             Self::Internal => "internal error",
+            Self::InvalidDpopProof => "invalid DPoP proof",
+            Self::UseDpopNonce => "DPoP nonce required",
+            Self::SenderConstrained => "bound to a key: a DPoP proof is required",
         }
     }
 

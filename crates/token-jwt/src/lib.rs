@@ -3,6 +3,7 @@
 
 mod algorithm;
 mod b64;
+pub mod dpop;
 mod eddsa;
 mod error;
 pub mod hazmat;

@@ -109,6 +109,24 @@ impl RefreshTokens {
     /// # Errors
     /// [`Error::InvalidInput`], [`Error::Database`].
     pub async fn issue(&self, user_id: &str) -> Result<IssuedRefresh> {
+        self.issue_family(user_id, None).await
+    }
+
+    /// [`RefreshTokens::issue`], the family bound to the client key whose RFC 7638
+    /// thumbprint is `jkt` (DPoP, RFC 9449): the family records it, and the caller must
+    /// have every rotation proved by that key (see [`RefreshFamilyRecord::jkt`]).
+    ///
+    /// # Errors
+    /// As [`RefreshTokens::issue`]; [`Error::InvalidInput`] for an empty or overlong
+    /// thumbprint.
+    pub async fn issue_bound(&self, user_id: &str, jkt: &str) -> Result<IssuedRefresh> {
+        if jkt.is_empty() || jkt.len() > 128 {
+            return Err(Error::InvalidInput("a key thumbprint is 1-128 bytes"));
+        }
+        self.issue_family(user_id, Some(jkt.to_owned())).await
+    }
+
+    async fn issue_family(&self, user_id: &str, jkt: Option<String>) -> Result<IssuedRefresh> {
         check_ident(
             user_id,
             "user id must be 1-256 bytes without control characters",
@@ -137,6 +155,7 @@ impl RefreshTokens {
             rotated_at: None,
             revoked_at: None,
             revoke_reason: None,
+            jkt,
         };
         self.inner
             .store

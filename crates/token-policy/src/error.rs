@@ -132,6 +132,15 @@ pub enum Error {
         /// The configured maximum staleness.
         bound: std::time::Duration,
     },
+    /// The token (or refresh family) is bound to a client key and came without a valid
+    /// proof by that key: a bound token presented as a bearer token, or a proof by
+    /// another key.
+    #[error("the token is bound to a key: a DPoP proof by that key is required")]
+    SenderConstrained,
+    /// A DPoP proof failed one of its checks (RFC 9449 section 4.3), or was replayed.
+    #[cfg(feature = "jwt")]
+    #[error(transparent)]
+    Dpop(#[from] token_jwt::dpop::DpopError),
     /// The key-encryption key cannot be read (never quotes the key).
     #[error("key-encryption key: {0}")]
     KeyEncryptionKey(String),
@@ -187,6 +196,9 @@ impl Error {
             | Self::KeyNotAllowed { .. }
             | Self::NotConfigured { .. } => Reason::PolicyViolation,
             Self::SensitiveClaim(_) => Reason::SensitiveClaim,
+            Self::SenderConstrained => Reason::SenderConstrained,
+            #[cfg(feature = "jwt")]
+            Self::Dpop(e) => e.reason(),
             Self::Backend(_) | Self::BlocklistFull | Self::RevocationStale { .. } => {
                 Reason::RevocationUnavailable
             }

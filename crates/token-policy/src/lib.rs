@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+pub mod telemetry;
 mod api_key_cache;
 pub mod blocklist;
 pub mod config;
@@ -26,7 +28,7 @@ pub use dual::{Counts, DualVerifier};
 pub use error::{Error, Result};
 pub use keys::{AccessKey, AccessVerifier, PaymentKey};
 pub use policy::{AccessFormat, Explanation, Job, PaymentFormat, Policy};
-pub use resource::{AccessKeySource, JsonObject, ResourceVerifier};
-pub use service::{AccessClaims, LoginTokens, TokenService, TokenServiceBuilder};
+pub use resource::{AccessKeySource, DpopRequestLine, JsonObject, ResourceVerifier};
+pub use service::{AccessClaims, Confirmation, LoginTokens, TokenService, TokenServiceBuilder};
 #[cfg(feature = "jwt")]
 pub use services::{ServiceAuth, ServicePeers};

@@ -23,6 +23,43 @@ use crate::keys::AccessVerifier;
 use crate::policy::{Job, MAX_ACCESS_TTL};
 use crate::service::AccessClaims;
 use crate::shared::Shared;
+use crate::telemetry;
+
+/// The request a DPoP proof must match, as the server saw it: the method and the
+/// absolute URI the client addressed (behind a proxy, built from the configured public
+/// origin), and the nonce the server expects when it requires one.
+#[derive(Clone, Copy, Debug)]
+pub struct DpopRequestLine<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The absolute request URI.
+    pub uri: &'a str,
+    /// The nonce the server expects, when it requires one.
+    pub nonce: Option<&'a str>,
+}
+
+/// How many proofs' `jti`s an in-process replay set holds per client key.
+#[cfg(feature = "jwt")]
+const DPOP_REPLAY_CAPACITY: usize = 100_000;
+
+/// The in-process set of proofs' `jti`s, bounded in total and per client key.
+#[cfg(feature = "jwt")]
+fn dpop_replay(clock: Arc<dyn Clock>) -> Arc<dyn Blocklist> {
+    Arc::new(
+        crate::blocklist::MemoryBlocklist::with_capacity(DPOP_REPLAY_CAPACITY, clock)
+            .single_use_per_subject(DPOP_REPLAY_CAPACITY),
+    )
+}
+
+#[cfg(feature = "jwt")]
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
 
 /// A JSON object: the claims of a token whose shape the verifier does not know.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -96,6 +133,12 @@ enum Keys {
 /// ```
 pub struct ResourceVerifier {
     keys: Keys,
+    /// DPoP proof rules.
+    #[cfg(feature = "jwt")]
+    dpop: token_jwt::dpop::DpopVerifier,
+    /// Proofs' `jti`s, when no revocation list is given to hold them.
+    #[cfg(feature = "jwt")]
+    dpop_replay: Arc<dyn Blocklist>,
     issuer: String,
     audience: String,
     max_lifetime: Duration,
@@ -159,6 +202,10 @@ impl ResourceVerifier {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             keys,
+            #[cfg(feature = "jwt")]
+            dpop: token_jwt::dpop::DpopVerifier::new(),
+            #[cfg(feature = "jwt")]
+            dpop_replay: dpop_replay(clock.clone()),
             validation: rules(&issuer, &audience, MAX_ACCESS_TTL, clock.clone()),
             issuer,
             audience,
@@ -246,6 +293,10 @@ impl ResourceVerifier {
     /// Reads time from `clock` (default: the system clock).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        #[cfg(feature = "jwt")]
+        {
+            self.dpop_replay = dpop_replay(clock.clone());
+        }
         self.clock = clock;
         self.rebuild()
     }
@@ -293,6 +344,122 @@ impl ResourceVerifier {
         &self,
         bearer: &str,
     ) -> Result<Verified<AccessClaims<T>>> {
+        let result = async {
+            let verified = self.verify_any(bearer).await?;
+            // A token bound to a key is useless without a proof by that key.
+            if verified.claims().custom.cnf.is_some() {
+                return Err(Error::SenderConstrained);
+            }
+            Ok(verified)
+        }
+        .await;
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
+    }
+
+    /// Verifies a DPoP-bound access token (`Authorization: DPoP …`) with its proof
+    /// (the `DPoP` header) for `request`: the proof passes every check of RFC 9449
+    /// section 4.3 (its `ath` the hash of this token), its `jti` was not seen before
+    /// within the window (the revocation list's single-use marks, shared by a fleet;
+    /// an in-process set without one), then the token as [`ResourceVerifier::verify_access`]
+    /// does, and its `cnf.jkt` must be the proof's key.
+    ///
+    /// # Errors
+    /// [`Error::Dpop`] for the proof (a replay is [`token_jwt::dpop::DpopError::Replayed`]);
+    /// [`Error::SenderConstrained`] for a token bound to another key or to none; as
+    /// [`ResourceVerifier::verify_access`] for the token.
+    #[cfg(feature = "jwt")]
+    pub async fn verify_access_dpop<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &DpopRequestLine<'_>,
+    ) -> Result<(Verified<AccessClaims<T>>, token_jwt::dpop::VerifiedProof)> {
+        let proof = self
+            .accept_dpop_proof(
+                proof,
+                &token_jwt::dpop::DpopRequest {
+                    method: request.method,
+                    uri: request.uri,
+                    access_token: Some(token),
+                    nonce: request.nonce,
+                },
+            )
+            .await?;
+        let result = match self.verify_any::<T>(token).await {
+            Ok(verified) => match &verified.claims().custom.cnf {
+                Some(cnf) if cnf.jkt == proof.jkt => Ok((verified, proof)),
+                _ => Err(Error::SenderConstrained),
+            },
+            Err(e) => Err(e),
+        };
+        telemetry::verified(
+            telemetry::Credential::AccessToken,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
+    }
+
+    /// Checks a DPoP proof for `request` and remembers its `jti` for the replay
+    /// window: the token endpoint's check (no access token yet), and the first half of
+    /// [`ResourceVerifier::verify_access_dpop`].
+    ///
+    /// # Errors
+    /// [`Error::Dpop`]; revocation-list errors for the replay check.
+    #[cfg(feature = "jwt")]
+    pub async fn accept_dpop_proof(
+        &self,
+        proof: &str,
+        request: &token_jwt::dpop::DpopRequest<'_>,
+    ) -> Result<token_jwt::dpop::VerifiedProof> {
+        let now = self.clock.now();
+        let verified = self.dpop.verify(proof, request, now)?;
+        let until = verified
+            .iat
+            .checked_add(self.dpop.replay_window() + Duration::from_secs(1))?;
+        let replay = self.blocklist.as_ref().unwrap_or(&self.dpop_replay);
+        // A proof's jti is unique for its key: marked under both, so one client's
+        // jti never burns another's, whatever its length.
+        let mark = {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::new()
+                .chain_update(verified.jkt.as_bytes())
+                .chain_update([0])
+                .chain_update(verified.jti.as_bytes())
+                .finalize();
+            format!("dpop:{}", hex(&digest))
+        };
+        if !replay
+            .consume(&format!("dpop:{}", verified.jkt), &mark, until)
+            .await?
+        {
+            return Err(token_jwt::dpop::DpopError::Replayed.into());
+        }
+        Ok(verified)
+    }
+
+    /// Uses `verifier` for DPoP proofs (default: ES256 and EdDSA, a 60-second window).
+    #[cfg(feature = "jwt")]
+    #[must_use]
+    pub fn dpop(mut self, verifier: token_jwt::dpop::DpopVerifier) -> Self {
+        self.dpop = verifier;
+        self
+    }
+
+    /// The DPoP proof rules in force (for `dpop_signing_alg_values_supported`).
+    #[cfg(feature = "jwt")]
+    pub fn dpop_verifier(&self) -> &token_jwt::dpop::DpopVerifier {
+        &self.dpop
+    }
+
+    /// Format, signature, claims and revocation, bound or not.
+    async fn verify_any<T: DeserializeOwned>(
+        &self,
+        bearer: &str,
+    ) -> Result<Verified<AccessClaims<T>>> {
         let verified = match &self.keys {
             Keys::Given(keys) => {
                 let keys = keys.load();
@@ -303,9 +470,9 @@ impl ResourceVerifier {
                 .verify(bearer, &self.validation)
                 .await?
                 .try_map_custom(|c| {
-                    let AccessClaims { sid, session } = c;
+                    let AccessClaims { sid, cnf, session } = c;
                     serde_json::from_value(serde_json::Value::Object(session))
-                        .map(|session| AccessClaims { sid, session })
+                        .map(|session| AccessClaims { sid, cnf, session })
                         .map_err(|e| token_core::Error::InvalidCustomClaims(e.to_string()))
                 })?,
         };

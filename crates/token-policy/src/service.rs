@@ -25,6 +25,7 @@ use crate::resource::{JsonObject, ResourceVerifier};
 #[cfg(feature = "jwt")]
 use crate::services::ServiceAuth;
 use crate::shared::Shared;
+use crate::telemetry::{self, Credential, Issued, Revoked};
 
 /// How long API-key changes are recorded when the service caches no keys (other
 /// processes sharing the blocklist may).
@@ -36,9 +37,20 @@ const DEFAULT_API_KEY_CHANGE_HORIZON: Duration = Duration::from_secs(600);
 pub struct AccessClaims<T> {
     /// The login session (refresh-token family) the token belongs to.
     pub sid: String,
+    /// The client key the token is bound to (DPoP, RFC 9449; RFC 7800 `cnf`): present
+    /// only with a proof by that key. `None`: a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The application's claims (role, tenant, …): readable, so nothing secret.
     #[serde(flatten)]
     pub session: T,
+}
+
+/// The key confirmation of a bound token (RFC 7800 `cnf`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the client's public key (RFC 9449 `jkt`).
+    pub jkt: String,
 }
 
 /// What a login or a refresh returns.
@@ -85,6 +97,9 @@ pub struct TokenService {
     services: Option<Shared<ServiceAuth>>,
     clock: Arc<dyn Clock>,
     api_key_cache: Option<ApiKeyCache>,
+    /// The latest `iat` this service has signed (Unix seconds): a clock stepped back
+    /// reads earlier than tokens already out, and revocations must cover those too.
+    issued_up_to: std::sync::atomic::AtomicI64,
 }
 
 /// The documents that publish the access keys: the JWK Set (JWT keys) or the PASERK
@@ -226,6 +241,7 @@ impl TokenServiceBuilder {
             api_key_cache: self
                 .api_key_cache
                 .and_then(|ttl| ApiKeyCache::new(ttl).ok()),
+            issued_up_to: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }
@@ -409,7 +425,10 @@ impl TokenService {
         sid: &str,
         session: &T,
     ) -> Result<SecretString> {
-        self.sign_access(subject, sid, session, self.clock.now())
+        let token = self.sign_access(subject, sid, session, self.clock.now(), None)?;
+        telemetry::issued(Issued::Access);
+        event!(debug, subject, sid, "access token issued");
+        Ok(token)
     }
 
     /// When a new access token of `subject` may be stamped as issued: now, or just
@@ -429,10 +448,14 @@ impl TokenService {
         sid: &str,
         session: &T,
         issued_at: token_core::Timestamp,
+        jkt: Option<&str>,
     ) -> Result<SecretString> {
         self.check_readable(session)?;
         let claims = Claims::new(AccessClaims {
             sid: sid.to_owned(),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
             session,
         })
         .issuer(self.policy.issuer())
@@ -440,7 +463,12 @@ impl TokenService {
         .audience(self.policy.audience())
         .random_token_id()?
         .valid_for(&token_core::FixedClock(issued_at), self.policy.access_ttl())?;
-        self.access.load().sign(&claims)
+        let token = self.access.load().sign(&claims)?;
+        self.issued_up_to.fetch_max(
+            issued_at.unix_seconds(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        Ok(token)
     }
 
     fn check_readable<T: Serialize>(&self, session: &T) -> Result<()> {
@@ -461,14 +489,55 @@ impl TokenService {
     /// # Errors
     /// [`Error::SensitiveClaim`]; store errors.
     pub async fn login<T: Serialize>(&self, subject: &str, session: &T) -> Result<LoginTokens> {
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, None),
+        )
+        .await
+    }
+
+    /// [`TokenService::login`] with a DPoP proof (RFC 9449) verified by
+    /// [`TokenService::accept_dpop_proof`]: the access token carries `cnf.jkt`, the
+    /// refresh family records the key, and both are useless without it.
+    ///
+    /// # Errors
+    /// As [`TokenService::login`].
+    #[cfg(feature = "jwt")]
+    pub async fn login_dpop<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        proof: &token_jwt::dpop::VerifiedProof,
+    ) -> Result<LoginTokens> {
+        telemetry::in_span(
+            span!("login", subject),
+            self.login_bound(subject, session, Some(&proof.jkt)),
+        )
+        .await
+    }
+
+    async fn login_bound<T: Serialize>(
+        &self,
+        subject: &str,
+        session: &T,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens> {
         self.check_readable(session)?;
-        let refresh = self
-            .opaque_for(Job::Refresh)?
-            .refresh()
-            .issue(subject)
-            .await?;
+        let refresh = self.opaque_for(Job::Refresh)?.refresh();
+        let refresh = match jkt {
+            Some(jkt) => refresh.issue_bound(subject, jkt).await?,
+            None => refresh.issue(subject).await?,
+        };
+        telemetry::issued(Issued::Refresh);
         let issued_at = self.issue_time(subject).await?;
-        let access = self.sign_access(subject, &refresh.family_id, session, issued_at)?;
+        let access = self.sign_access(subject, &refresh.family_id, session, issued_at, jkt)?;
+        telemetry::issued(Issued::Access);
+        event!(
+            info,
+            subject,
+            sid = refresh.family_id.as_str(),
+            "login: session started"
+        );
         Ok(LoginTokens {
             access,
             refresh: refresh.token,
@@ -498,10 +567,28 @@ impl TokenService {
         &self.resource
     }
 
-    /// Until when a session revocation must last: every access token minted before
-    /// now has expired by then.
+    /// The later of now and the latest `iat` this service signed: every access token
+    /// it minted was issued at or before it, even after the clock stepped back.
+    fn issued_before(&self) -> Result<token_core::Timestamp> {
+        let now = self.clock.now();
+        let latest = self.issued_up_to.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(if latest > now.unix_seconds() {
+            token_core::Timestamp::from_unix_seconds(latest)?
+        } else {
+            now
+        })
+    }
+
+    /// Until when a session revocation must last: every access token minted so far
+    /// is refused by then as expired — its expiry plus the leeway verification allows
+    /// (a revocation that ended at the bare expiry would let the token through again
+    /// for the leeway), counted from [`TokenService::issued_before`] so a clock stepped
+    /// back does not cut it short.
     fn access_horizon(&self) -> Result<token_core::Timestamp> {
-        Ok(self.clock.now().checked_add(self.policy.access_ttl())?)
+        Ok(self
+            .issued_before()?
+            .checked_add(self.policy.access_ttl())?
+            .checked_add(token_core::DEFAULT_LEEWAY)?)
     }
 
     /// Refresh: rotates `refresh_token` (a replay revokes the whole family, and every
@@ -542,19 +629,98 @@ impl TokenService {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
+        self.refresh_counted(refresh_token, session, None).await
+    }
+
+    /// [`TokenService::refresh_with`] with a DPoP proof verified by
+    /// [`TokenService::accept_dpop_proof`]: a bound family rotates only with a proof by
+    /// its key, and the new access token is bound to the proof's key.
+    ///
+    /// # Errors
+    /// As [`TokenService::refresh_with`]; [`Error::SenderConstrained`] when the family
+    /// is bound to another key.
+    #[cfg(feature = "jwt")]
+    pub async fn refresh_dpop<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        proof: &token_jwt::dpop::VerifiedProof,
+        session: F,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        self.refresh_counted(refresh_token, session, Some(&proof.jkt))
+            .await
+    }
+
+    async fn refresh_counted<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        session: F,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let result = telemetry::in_span(
+            span!("refresh"),
+            self.refresh_bound(refresh_token, session, jkt),
+        )
+        .await;
+        match &result {
+            Ok(_) => telemetry::refreshed(None),
+            Err(e) => {
+                let reason = e.reason();
+                telemetry::refreshed(Some(reason));
+                event!(debug, reason = reason.as_str(), "refresh refused");
+            }
+        }
+        result
+    }
+
+    async fn refresh_bound<T, F, Fut>(
+        &self,
+        refresh_token: &str,
+        session: F,
+        jkt: Option<&str>,
+    ) -> Result<LoginTokens>
+    where
+        T: Serialize,
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let refresh = self.opaque_for(Job::Refresh)?.refresh();
         let family = refresh.family_of(refresh_token).await?;
+        // A bound family rotates only with a proof by its key: a stolen refresh
+        // token is useless alone. Checked before anything is signed or rotated.
+        if let Some(bound) = &family.jkt {
+            if jkt != Some(bound.as_str()) {
+                return Err(Error::SenderConstrained);
+            }
+        }
         let claims = session(family.user_id.clone()).await;
         let issued_at = self.issue_time(&family.user_id).await?;
-        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at)?;
+        let access = self.sign_access(&family.user_id, &family.id, &claims, issued_at, jkt)?;
         let rotated = match refresh.rotate(refresh_token).await {
             Ok(rotated) => rotated,
             Err(token_opaque::Error::ReuseDetected) => {
                 // The store revoked the family; the access tokens it minted (the
                 // thief's included) end with it.
+                telemetry::reuse_detected();
+                event!(
+                    warn,
+                    subject = family.user_id.as_str(),
+                    sid = family.id.as_str(),
+                    "refresh token reuse detected: session revoked"
+                );
                 self.blocklist
                     .revoke_session(&family.id, self.access_horizon()?)
                     .await?;
+                telemetry::revoked(Revoked::Session);
                 return Err(token_opaque::Error::ReuseDetected.into());
             }
             Err(e) => return Err(e.into()),
@@ -562,6 +728,14 @@ impl TokenService {
         if rotated.family_id != family.id || rotated.user_id != family.user_id {
             return Err(token_opaque::Error::Integrity("a rotation changed families").into());
         }
+        telemetry::issued(Issued::Refresh);
+        telemetry::issued(Issued::Access);
+        event!(
+            info,
+            subject = rotated.user_id.as_str(),
+            sid = rotated.family_id.as_str(),
+            "refresh token rotated"
+        );
         Ok(LoginTokens {
             access,
             refresh: rotated.token,
@@ -569,6 +743,50 @@ impl TokenService {
             session_id: rotated.family_id,
             subject: rotated.user_id,
         })
+    }
+
+    /// Checks a DPoP proof at the token endpoint (login, refresh) and remembers its
+    /// `jti` (see [`ResourceVerifier::accept_dpop_proof`]); give the result to
+    /// [`TokenService::login_dpop`] or [`TokenService::refresh_dpop`].
+    ///
+    /// # Errors
+    /// [`Error::Dpop`]; revocation-list errors.
+    #[cfg(feature = "jwt")]
+    pub async fn accept_dpop_proof(
+        &self,
+        proof: &str,
+        request: &crate::DpopRequestLine<'_>,
+    ) -> Result<token_jwt::dpop::VerifiedProof> {
+        self.resource
+            .accept_dpop_proof(
+                proof,
+                &token_jwt::dpop::DpopRequest {
+                    method: request.method,
+                    uri: request.uri,
+                    access_token: None,
+                    nonce: request.nonce,
+                },
+            )
+            .await
+    }
+
+    /// Verifies a DPoP-bound access token with its proof (see
+    /// [`ResourceVerifier::verify_access_dpop`]).
+    ///
+    /// # Errors
+    /// As [`ResourceVerifier::verify_access_dpop`].
+    #[cfg(feature = "jwt")]
+    pub async fn verify_access_dpop<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        proof: &str,
+        request: &crate::DpopRequestLine<'_>,
+    ) -> Result<Verified<AccessClaims<T>>> {
+        Ok(self
+            .resource
+            .verify_access_dpop(token, proof, request)
+            .await?
+            .0)
     }
 
     /// Logout: ends the login session of `access` and the refresh family of `refresh`
@@ -584,6 +802,10 @@ impl TokenService {
     /// ([`Error::Backend`], [`Error::BlocklistFull`], the opaque crate's `Database`):
     /// the logout did not happen and may be retried.
     pub async fn logout(&self, access: &str, refresh: &str) -> Result<()> {
+        telemetry::in_span(span!("logout"), self.end_sessions(access, refresh)).await
+    }
+
+    async fn end_sessions(&self, access: &str, refresh: &str) -> Result<()> {
         let mut sessions: Vec<(String, String)> = Vec::with_capacity(2);
         if !access.is_empty() {
             match self.resource.authenticate::<JsonObject>(access) {
@@ -642,18 +864,26 @@ impl TokenService {
         self.blocklist
             .revoke_session(sid, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Session);
+        event!(info, subject, sid, "session revoked");
         match &self.opaque {
             Some(opaque) => Ok(opaque.refresh().revoke_family(subject, sid).await?),
             None => Ok(false),
         }
     }
 
-    /// Revokes one access token by id until `expires_at`.
+    /// Revokes one access token by id until `expires_at` (its expiry) and the leeway
+    /// verification allows past it.
     ///
     /// # Errors
     /// Blocklist errors.
     pub async fn revoke_access(&self, jti: &str, expires_at: token_core::Timestamp) -> Result<()> {
-        self.blocklist.revoke(jti, expires_at).await.map(drop)
+        // Kept through the leeway verification allows past the expiry.
+        let until = expires_at.checked_add(token_core::DEFAULT_LEEWAY)?;
+        self.blocklist.revoke(jti, until).await?;
+        telemetry::revoked(Revoked::Token);
+        event!(info, jti, "access token revoked");
+        Ok(())
     }
 
     /// Log out everywhere, for a credential change (password reset, compromise): every
@@ -679,10 +909,21 @@ impl TokenService {
     }
 
     async fn revoke_credentials(&self, subject: &str, api_keys: bool) -> Result<()> {
-        let now = self.clock.now();
+        telemetry::in_span(
+            span!("logout_everywhere", subject, api_keys),
+            self.revoke_subject(subject, api_keys),
+        )
+        .await
+    }
+
+    async fn revoke_subject(&self, subject: &str, api_keys: bool) -> Result<()> {
+        // Every token issued so far, even one stamped later than a clock stepped back.
+        let now = self.issued_before()?;
         self.blocklist
             .revoke_subject_before(subject, now, self.access_horizon()?)
             .await?;
+        telemetry::revoked(Revoked::Subject);
+        event!(info, subject, "every access token of the subject revoked");
         if let Some(opaque) = &self.opaque {
             opaque.revoke_user(subject).await?;
             if api_keys {
@@ -752,7 +993,15 @@ impl TokenService {
     /// # Errors
     /// Store errors.
     pub async fn issue_api_key(&self, new: NewApiKey) -> Result<CreatedApiKey> {
-        Ok(self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?)
+        let created = self.opaque_for(Job::ApiKey)?.api_keys().create(new).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner = created.info.owner_id.as_str(),
+            api_key_id = created.info.id.as_str(),
+            "API key issued"
+        );
+        Ok(created)
     }
 
     /// Verifies an API key.
@@ -761,6 +1010,12 @@ impl TokenService {
     /// [`Error::WrongTokenType`] for a token that is not an API key; the opaque crate's
     /// errors (malformed, checksum, unknown, revoked, expired).
     pub async fn verify_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
+        let result = self.check_api_key(raw).await;
+        telemetry::verified(Credential::ApiKey, result.as_ref().err().map(Error::reason));
+        result
+    }
+
+    async fn check_api_key(&self, raw: &str) -> Result<ApiKeyInfo> {
         let opaque = self.opaque_for(Job::ApiKey)?;
         let Some(cache) = &self.api_key_cache else {
             return Ok(opaque.api_keys().verify(raw).await?);
@@ -829,6 +1084,10 @@ impl TokenService {
             .revoke(owner, id)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        if revoked {
+            telemetry::revoked(Revoked::ApiKey);
+            event!(info, owner, api_key_id = id, "API key revoked");
+        }
         Ok(revoked)
     }
 
@@ -849,6 +1108,14 @@ impl TokenService {
             .roll(owner, id, overlap)
             .await?;
         self.api_key_changed(owner, Some(id)).await?;
+        telemetry::issued(Issued::ApiKey);
+        event!(
+            info,
+            owner,
+            api_key_id = id,
+            replaced_by = rolled.info.id.as_str(),
+            "API key rolled"
+        );
         Ok(rolled)
     }
 
@@ -898,7 +1165,15 @@ impl TokenService {
     /// # Errors
     /// The opaque crate's errors (malformed, unknown, expired, revoked).
     pub async fn load_session(&self, raw: &str) -> Result<Session> {
-        Ok(self.opaque_for(Job::Session)?.sessions().load(raw).await?)
+        let result = match self.opaque_for(Job::Session) {
+            Ok(opaque) => opaque.sessions().load(raw).await.map_err(Error::from),
+            Err(e) => Err(e),
+        };
+        telemetry::verified(
+            Credential::Session,
+            result.as_ref().err().map(Error::reason),
+        );
+        result
     }
 
     /// A service token for `target` (its own `aud`).

@@ -17,9 +17,7 @@ use token_opaque::format::Environment;
 use token_opaque::{NewApiKey, OpaqueStore, OpaqueTokens};
 use token_paseto::{PublicKeySet, dangerous_decode_parts};
 use token_policy::config::open_store;
-use token_policy::keystore::{
-    self, Kek, KeyJob, KeyPlan, KeySnapshot, KeyState, KeyStore, Schedule,
-};
+use token_policy::keystore::{self, Kek, KeyJob, KeyPlan, KeyState, KeyStore, Schedule};
 use token_policy::{Error, Policy, ResourceVerifier, TokenService};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -620,9 +618,4 @@ async fn the_plan_keeps_keys_published_long_enough() {
             .to_string()
             .contains("refresh-every")
     );
-}
-
-#[allow(dead_code)]
-fn _snapshot_is_debug(s: &KeySnapshot) -> String {
-    format!("{s:?}")
 }

@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 #[cfg(all(feature = "postgres", feature = "redis"))]
 use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
-use token_core::{ManualClock, Timestamp};
+use token_core::{Clock, ManualClock, Timestamp};
 use token_opaque::{Environment, NewApiKey, OpaqueTokens};
 use token_paseto::{LocalCipher, LocalKey, PublicIssuer, SecretKey, V4};
 #[cfg(feature = "redis")]
@@ -279,11 +279,11 @@ async fn revoking_a_session_or_logging_out_ends_its_access_tokens() {
             .unwrap_err();
         assert_eq!(err.reason(), "revoked", "{}: {err:?}", backend.name);
 
-        // The session entries die with the access tokens they revoke (Redis expires
-        // them on its own clock, after the same TTL; the injected clock moves the
-        // in-process list).
+        // The session entries die with the access tokens they revoke, once past their
+        // expiry and the verifier's leeway (Redis expires them on its own clock, after
+        // the same TTL; the injected clock moves the in-process list).
         if backend.redis.is_none() {
-            f.clock.advance(Duration::from_secs(15 * 60 + 1));
+            f.clock.advance(Duration::from_secs(15 * 60 + 60 + 1));
             assert!(
                 !f.svc
                     .blocklist()
@@ -555,4 +555,102 @@ async fn logout_with_the_wrong_kind_of_credential_is_an_error_that_revokes_nothi
         .logout("v4.public.garbage", "rt_garbage")
         .await
         .unwrap();
+}
+
+/// A service on the embedded default whose clock the test moves.
+async fn clocked() -> (TokenService, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at_system_now());
+    let store = open_store("sqlite::memory:").await.unwrap();
+    let opaque = OpaqueTokens::builder(store)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let svc = TokenService::builder(
+        Policy::new("https://auth.example", "api"),
+        PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
+    )
+    .opaque(opaque)
+    .clock(clock.clone())
+    .build();
+    (svc, clock)
+}
+
+#[tokio::test]
+async fn a_logged_out_token_stays_refused_through_the_verifiers_leeway() {
+    // Logged out at once: the session's revocation must outlive the token for as long
+    // as verification still accepts it, its expiry plus the leeway.
+    let (svc, clock) = clocked().await;
+    let t = svc.login("usr_leeway", &session()).await.unwrap();
+    svc.logout(t.access.expose_secret(), t.refresh.expose_secret())
+        .await
+        .unwrap();
+    for seconds in [0, svc.policy().access_ttl().as_secs(), 30, 29] {
+        clock.advance(Duration::from_secs(seconds));
+        assert!(
+            svc.verify_access::<Session>(t.access.expose_secret())
+                .await
+                .is_err(),
+            "a logged-out token was accepted again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_id_stays_refused_through_the_verifiers_leeway() {
+    let (svc, clock) = clocked().await;
+    let t = svc.login("usr_jti", &session()).await.unwrap();
+    let verified = svc
+        .verify_access::<Session>(t.access.expose_secret())
+        .await
+        .unwrap();
+    let claims = verified.claims();
+    svc.revoke_access(claims.jti.as_deref().unwrap(), claims.exp.unwrap())
+        .await
+        .unwrap();
+    clock.advance(svc.policy().access_ttl() + Duration::from_secs(30));
+    assert!(
+        svc.verify_access::<Session>(t.access.expose_secret())
+            .await
+            .is_err(),
+        "a token revoked by id was accepted within the leeway after its expiry"
+    );
+}
+
+#[tokio::test]
+async fn a_clock_stepped_back_does_not_shorten_a_logout() {
+    // A token issued, the clock stepped back ten minutes, the session logged out, the
+    // clock back where it was and on: the token stays refused until it expires.
+    let (svc, clock) = clocked().await;
+    let start = clock.now();
+    let t = svc.login("usr_back", &session()).await.unwrap();
+    clock.set(Timestamp::from_unix_seconds(start.unix_seconds() - 600).unwrap());
+    svc.logout(t.access.expose_secret(), t.refresh.expose_secret())
+        .await
+        .unwrap();
+    clock.set(start);
+    for _ in 0..16 {
+        clock.advance(Duration::from_secs(60));
+        assert!(
+            svc.verify_access::<Session>(t.access.expose_secret())
+                .await
+                .is_err(),
+            "a logged-out token was accepted again after a clock step"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_after_a_clock_step_back_ends_the_tokens_already_issued() {
+    let (svc, clock) = clocked().await;
+    let start = clock.now();
+    let t = svc.login("usr_everywhere", &session()).await.unwrap();
+    clock.set(Timestamp::from_unix_seconds(start.unix_seconds() - 300).unwrap());
+    svc.logout_everywhere("usr_everywhere").await.unwrap();
+    clock.set(start);
+    assert!(
+        svc.verify_access::<Session>(t.access.expose_secret())
+            .await
+            .is_err(),
+        "a token issued before log-out-everywhere (by a clock now behind) was accepted"
+    );
 }

@@ -160,6 +160,7 @@ pub(crate) async fn build_with_limits(
         ),
     };
     builder = builder.opaque(opaque);
+    let mut feed = None;
     if let Some(url) = &options.redis_url {
         let source = RedisBlocklist::connect(url)
             .await
@@ -168,12 +169,15 @@ pub(crate) async fn build_with_limits(
         if let Some(bound) = options.revocation_max_staleness {
             replica = replica.max_staleness(bound);
         }
-        let replica = ReplicatedBlocklist::start(source, replica)
-            .await
-            .context("cannot load the revocation state from Redis")?;
+        let started = Arc::new(
+            ReplicatedBlocklist::start(source, replica)
+                .await
+                .context("cannot load the revocation state from Redis")?,
+        );
         builder = builder
-            .blocklist(Arc::new(replica))
+            .blocklist(started.clone())
             .cache_api_keys(API_KEY_CACHE_TTL);
+        feed = Some(started);
     }
     let service = Arc::new(builder.build());
     if let Some(keys) = &keys {
@@ -204,7 +208,17 @@ pub(crate) async fn build_with_limits(
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
-    let router = routes(&app, options.cors_origins);
+    // `GET /metrics`: the process's counters, and the gauges read at each scrape (the
+    // revocation replica's lag, the key table's ages).
+    let mut metrics = MetricsRoute::new(Prometheus::install()?);
+    if let Some(replica) = feed {
+        metrics = metrics.collect_with(move || replica.record_metrics());
+    }
+    if let Some(keys) = app.keys.clone() {
+        metrics = metrics.collect_with(move || keys.record_metrics());
+    }
+
+    let router = routes(&app, options.cors_origins, metrics);
     Ok((router, app))
 }
 
@@ -252,8 +266,9 @@ async fn load_users(
     Ok((users_by_name, users_by_id))
 }
 
-/// The routes, their layers, and CORS for `cors_origins` (none: no CORS).
-fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>) -> Router {
+/// The routes (with `GET /metrics` from `metrics`), their layers, and CORS for
+/// `cors_origins` (none: no CORS).
+fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>, metrics: MetricsRoute) -> Router {
     let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
     let router = Router::new()
@@ -296,6 +311,7 @@ fn routes(app: &Arc<App>, cors_origins: Vec<HeaderValue>) -> Router {
         .route("/password-reset", post(password_reset))
         .route("/password-reset/confirm", post(password_reset_confirm))
         .merge(well_known::routes())
+        .merge(metrics.router())
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY))

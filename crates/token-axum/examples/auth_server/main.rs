@@ -44,7 +44,16 @@
 //! `--cors-origin ORIGIN` (repeatable) lets the pages of those origins call the service
 //! with credentials; without it no CORS header is sent. Each request is logged on
 //! stderr (method, route, status, latency; never a token, password, cookie or header)
-//! unless `--no-request-log`.
+//! unless `--no-request-log`, with tessera's own events at `INFO` and above (logins,
+//! refresh rotations, reuse detections, revocations, key rotations: identifiers and
+//! reasons, never a credential or a key).
+//!
+//! `GET /metrics` answers the Prometheus text format (`token_axum::metrics`): verify
+//! outcomes by reason (`tessera_verify_total`, `tessera_http_auth_total`), tokens
+//! issued, refresh rotations and reuse detections, revocations, and, read at each
+//! scrape, the revocation replica's lag (with `--redis-url`) and the key table's ages
+//! (with `--kek-file`). It takes no credential: keep it where only the scraper reaches
+//! it.
 //!
 //! `POST /login` is bounded (see [`LoginLimits`]): one password check per core at once
 //! (a login that waits more than a second for one gets `503` with `Retry-After`), and
@@ -81,6 +90,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use token_axum::limit::{ConcurrencyBound, FailureLimiter, address_key};
+use token_axum::metrics::{MetricsRoute, Prometheus};
 use token_axum::serve::ServeLimits;
 use token_axum::{Access, AuthLayer, AuthState, Credential, Principal, bearer_token, well_known};
 use token_core::Reason;

@@ -94,6 +94,7 @@ mod tests {
             rotated_at: Some(t(100)),
             revoked_at: None,
             revoke_reason: None,
+            jkt: None,
         }
     }
 

@@ -12,7 +12,7 @@
 pub const MIGRATIONS_TABLE: &str = "tessera_opaque_migrations";
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One migration.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "key table",
         sql: include_str!("../../migrations/sqlite/0002_keys.sql"),
     },
+    Migration {
+        version: 3,
+        description: "refresh family binding",
+        sql: include_str!("../../migrations/sqlite/0003_refresh_binding.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
@@ -55,6 +60,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         description: "key table",
         sql: include_str!("../../migrations/postgres/0002_keys.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "refresh family binding",
+        sql: include_str!("../../migrations/postgres/0003_refresh_binding.sql"),
     },
 ];
 

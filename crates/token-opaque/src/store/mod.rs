@@ -112,6 +112,9 @@ pub struct RefreshFamilyRecord {
     pub revoked_at: Option<Timestamp>,
     /// Why it was revoked (`logout`, `reuse`, `user`).
     pub revoke_reason: Option<String>,
+    /// The thumbprint (RFC 7638) of the client key the family is bound to (DPoP):
+    /// every rotation must prove possession of it. `None`: a bearer family.
+    pub jkt: Option<String>,
 }
 
 /// A refresh token to insert.

@@ -17,7 +17,7 @@ macro_rules! api_key_cols {
 macro_rules! family_cols {
     () => {
         "id, user_id, created_at, absolute_expires_at, idle_expires_at, current_token_id, \
-         rotated_at, revoked_at, revoke_reason"
+         rotated_at, revoked_at, revoke_reason, jkt"
     };
 }
 

@@ -53,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::keys::{AccessKey, PaymentKey};
 use crate::policy::{AccessFormat, PaymentFormat, Policy};
 use crate::service::TokenService;
+use crate::telemetry::{self, Trigger};
 
 /// How often instances re-read the key table by default.
 pub const DEFAULT_REFRESH_EVERY: Duration = Duration::from_secs(30);
@@ -553,6 +554,10 @@ pub struct KeyStore {
     plan: KeyPlan,
     clock: Arc<dyn Clock>,
     status: Mutex<RefreshStatus>,
+    /// The rows of the last read, their wrapped columns blanked: the key gauges'
+    /// source between reads.
+    #[cfg(feature = "metrics")]
+    last_read: Mutex<Vec<KeyRecord>>,
 }
 
 impl fmt::Debug for KeyStore {
@@ -664,6 +669,8 @@ impl KeyStore {
             plan,
             clock: Arc::new(SystemClock),
             status: Mutex::new(RefreshStatus::default()),
+            #[cfg(feature = "metrics")]
+            last_read: Mutex::new(Vec::new()),
         })
     }
 
@@ -719,8 +726,8 @@ impl KeyStore {
                 let retire = addition
                     .retire
                     .and_then(|(i, at)| rows.get(i).map(|r| (r.kid.clone(), at)));
-                if self
-                    .insert(
+                if let Some(kid) = self
+                    .seal_and_insert(
                         job,
                         kind,
                         addition.generation,
@@ -730,6 +737,17 @@ impl KeyStore {
                     .await?
                 {
                     added += 1;
+                    telemetry::key_added(job, Trigger::Schedule);
+                    event!(
+                        info,
+                        job = job.as_str(),
+                        kid = kid.as_str(),
+                        generation = addition.generation,
+                        activates_at = addition.activates_at.unix_seconds(),
+                        "key added"
+                    );
+                    #[cfg(not(feature = "tracing"))]
+                    let _ = kid;
                 }
             }
         }
@@ -743,6 +761,19 @@ impl KeyStore {
     /// # Errors
     /// [`Error::Config`] when the plan has no such job; as [`KeyStore::open`].
     pub async fn rotate_now(&self, job: KeyJob) -> Result<String> {
+        let kid =
+            telemetry::in_span(span!("rotate_key", job = job.as_str()), self.rotate(job)).await?;
+        telemetry::key_added(job, Trigger::Manual);
+        event!(
+            info,
+            job = job.as_str(),
+            kid = kid.as_str(),
+            "key rotated: now signing"
+        );
+        Ok(kid)
+    }
+
+    async fn rotate(&self, job: KeyJob) -> Result<String> {
         let (kind, schedule) = *self
             .plan
             .jobs
@@ -816,20 +847,6 @@ impl KeyStore {
             });
         }
         Ok(self.table()?.rewrap_keys(&rewrapped).await?)
-    }
-
-    async fn insert(
-        &self,
-        job: KeyJob,
-        kind: KeyKind,
-        generation: i64,
-        activates_at: Timestamp,
-        retire: Option<(String, Timestamp)>,
-    ) -> Result<bool> {
-        Ok(self
-            .seal_and_insert(job, kind, generation, activates_at, retire)
-            .await?
-            .is_some())
     }
 
     async fn seal_and_insert(
@@ -926,6 +943,8 @@ impl KeyStore {
     pub async fn snapshot(&self) -> Result<KeySnapshot> {
         let now = self.clock.now();
         let rows = self.table()?.key_records(&self.plan.namespace).await?;
+        #[cfg(feature = "metrics")]
+        self.remember(&rows, now);
         let jobs = by_job(&rows);
         let mut snapshot = KeySnapshot {
             access: None,
@@ -987,7 +1006,12 @@ impl KeyStore {
             let Some(service) = service.upgrade() else {
                 return;
             };
-            let outcome = self.refresh_into(&service).await;
+            let outcome = telemetry::in_span(
+                span!("refresh_keys", namespace = self.plan.namespace.as_str()),
+                self.refresh_into(&service),
+            )
+            .await;
+            telemetry::key_refresh(outcome.is_ok());
             let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
             match outcome {
                 Ok(at) => {
@@ -996,6 +1020,11 @@ impl KeyStore {
                     status.last_success = Some(at);
                 }
                 Err(e) => {
+                    event!(
+                        warn,
+                        error = %e,
+                        "the key table could not be re-read: the keys in force stay"
+                    );
                     status.failures += 1;
                     status.last_error = Some(e.to_string());
                 }
@@ -1013,6 +1042,59 @@ impl KeyStore {
         let at = snapshot.at;
         service.install_keys(snapshot)?;
         Ok(at)
+    }
+
+    /// Keeps the rows of a read, without their wrapped material, and sets the key
+    /// gauges from them.
+    #[cfg(feature = "metrics")]
+    fn remember(&self, rows: &[KeyRecord], now: Timestamp) {
+        let kept = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.wrapped_dek.clear();
+                r.sealed.clear();
+                r
+            })
+            .collect();
+        *self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = kept;
+        self.record_at(now);
+    }
+
+    /// Sets the key gauges (`tessera_keys`, `tessera_key_age_seconds`,
+    /// `tessera_key_signing_age_seconds`, by job and state) from the last read of the
+    /// table, at the current time: states and ages move on between reads. Call it
+    /// before each scrape (token-axum's `/metrics` route takes it as a collector); each
+    /// read of the table sets them too.
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        self.record_at(self.clock.now());
+    }
+
+    #[cfg(feature = "metrics")]
+    fn record_at(&self, now: Timestamp) {
+        let rows = self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut keys = Vec::with_capacity(rows.len());
+        for (job, rows) in by_job(&rows) {
+            let Ok(job) = KeyJob::parse(job) else {
+                continue;
+            };
+            let signer = schedule::signing(&rows, now);
+            keys.extend(rows.iter().map(|r| telemetry::KeyAge {
+                job,
+                state: schedule::state(r, signer, now),
+                created_at: r.created_at,
+                activates_at: r.activates_at,
+            }));
+        }
+        telemetry::key_table(self.plan.jobs.keys().copied(), &keys, now);
     }
 }
 

@@ -263,7 +263,7 @@ impl crate::store::OpaqueStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO opaque_refresh_families (",
             family_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, $7)"
         ))
         .bind(&family.id)
         .bind(&family.user_id)
@@ -271,6 +271,7 @@ impl crate::store::OpaqueStore for PgStore {
         .bind(family.absolute_expires_at.unix_seconds())
         .bind(family.idle_expires_at.unix_seconds())
         .bind(&token.id)
+        .bind(&family.jkt)
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -53,6 +53,7 @@ pub(super) fn family_from(row: &PgRow) -> Result<RefreshFamilyRecord> {
         rotated_at: ts_opt(row.try_get("rotated_at").map_err(db)?).map_err(db)?,
         revoked_at: ts_opt(row.try_get("revoked_at").map_err(db)?).map_err(db)?,
         revoke_reason: row.try_get("revoke_reason").map_err(db)?,
+        jkt: row.try_get("jkt").map_err(db)?,
     })
 }
 

@@ -423,7 +423,7 @@ impl crate::store::OpaqueStore for SqliteStore {
                 concat!(
                     "INSERT INTO opaque_refresh_families (",
                     family_cols!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL)"
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, ?7)"
                 ),
                 params![
                     family.id,
@@ -431,7 +431,8 @@ impl crate::store::OpaqueStore for SqliteStore {
                     family.created_at.unix_seconds(),
                     family.absolute_expires_at.unix_seconds(),
                     family.idle_expires_at.unix_seconds(),
-                    token.id
+                    token.id,
+                    family.jkt
                 ],
             )
             .map_err(db)?;

@@ -55,6 +55,7 @@ pub(super) fn family_from(row: &Row<'_>) -> Result<RefreshFamilyRecord> {
         rotated_at: ts_opt(row.get(6).map_err(db)?).map_err(db)?,
         revoked_at: ts_opt(row.get(7).map_err(db)?).map_err(db)?,
         revoke_reason: row.get(8).map_err(db)?,
+        jkt: row.get(9).map_err(db)?,
     })
 }
 
