@@ -576,12 +576,15 @@ impl<T: DeserializeOwned> Claims<T> {
     /// naming the registered claim that is present but not of its type;
     /// [`Error::InvalidCustomClaims`] if the rest does not fit `T`.
     pub fn from_json<E: TimeEncoding>(json: &[u8]) -> Result<Self> {
-        match crate::json::check(json) {
-            Ok(()) => {}
+        let text = match crate::json::utf8(json).and_then(|text| {
+            crate::json::check_str(text)?;
+            Ok(text)
+        }) {
+            Ok(text) => text,
             Err(Error::MalformedJson(e)) => return Err(Error::MalformedClaims(e)),
             Err(e) => return Err(e),
-        }
-        match serde_json::from_slice::<WireIn<T, E>>(json) {
+        };
+        match serde_json::from_str::<WireIn<T, E>>(text) {
             Ok(w) => Ok(Self {
                 iss: w.iss.into_option(),
                 sub: w.sub.into_option(),
