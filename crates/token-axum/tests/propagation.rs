@@ -183,8 +183,7 @@ fn per_mille(values: &[Duration], q: usize) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_second() {
-    let Some(redis) = service_url(REDIS_URL, "revocation propagation between two processes")
-    else {
+    let Some(redis) = service_url(REDIS_URL, "revocation propagation between two processes") else {
         return;
     };
     let dir = TempDir::new();
@@ -286,7 +285,10 @@ async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_secon
                 "B answered {status} for token {i}\n{}",
                 b.stderr.lock().unwrap()
             );
-            assert!(t.elapsed() < EACH, "logout {i} on A not refused on B in {EACH:?}");
+            assert!(
+                t.elapsed() < EACH,
+                "logout {i} on A not refused on B in {EACH:?}"
+            );
         }
         latencies.push(t.elapsed());
         assert!(

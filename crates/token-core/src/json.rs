@@ -192,7 +192,10 @@ impl<'de> Seen<'de> {
     const SMALL: usize = 12;
 
     fn contains(&self, name: &str) -> bool {
-        self.small.iter().map_while(Option::as_deref).any(|n| n == name)
+        self.small
+            .iter()
+            .map_while(Option::as_deref)
+            .any(|n| n == name)
             || self.large.contains(name)
     }
 

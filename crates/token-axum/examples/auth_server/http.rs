@@ -6,14 +6,12 @@ use std::sync::Arc;
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;
-use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use super::header;
-use super::{
-    API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, SocketAddr,
-};
+use super::{API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, SocketAddr};
 
 /// How long a browser may keep a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
