@@ -19,7 +19,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::print_stderr
+    clippy::print_stderr,
+    clippy::too_many_lines
 )]
 
 #[allow(dead_code, unused_imports, unreachable_pub)]

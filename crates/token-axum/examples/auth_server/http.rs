@@ -89,13 +89,9 @@ pub(crate) fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
         .max_age(PREFLIGHT_MAX_AGE)
 }
 
-/// The request log: one line per answered request at `INFO` (`WARN` for a `5xx`)
-/// through `tower-http`'s trace layer: the method, the route *template*
-/// (`/api-keys/{id}`, never the path as sent, nor its query), the client address, the
-/// status and the latency. No header (so no `Authorization`, no cookie), no body (so no
-/// password, no token) is ever logged; a request no route matches logs `route=-`.
-/// Applied with `Router::layer`, so it runs after routing and sees the route.
-pub(crate) fn request_log_layer() -> TraceLayer<
+/// The request log's layer: `tower-http`'s trace layer with this file's span and
+/// response line.
+pub(crate) type RequestLog = TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     fn(&Request<axum::body::Body>) -> tracing::Span,
     (),
@@ -103,7 +99,15 @@ pub(crate) fn request_log_layer() -> TraceLayer<
     (),
     (),
     (),
-> {
+>;
+
+/// The request log: one line per answered request at `INFO` (`WARN` for a `5xx`)
+/// through `tower-http`'s trace layer: the method, the route *template*
+/// (`/api-keys/{id}`, never the path as sent, nor its query), the client address, the
+/// status and the latency. No header (so no `Authorization`, no cookie), no body (so no
+/// password, no token) is ever logged; a request no route matches logs `route=-`.
+/// Applied with `Router::layer`, so it runs after routing and sees the route.
+pub(crate) fn request_log_layer() -> RequestLog {
     TraceLayer::new_for_http()
         .make_span_with(request_span as fn(&Request<axum::body::Body>) -> tracing::Span)
         .on_request(())
