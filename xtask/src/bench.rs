@@ -5,6 +5,12 @@
 //! Benchmark groups name their functions `tessera`, `baseline-<what>` and
 //! `peer-<what>`; criterion's `target/criterion/**/new/{benchmark,estimates}.json`
 //! are read back.
+//!
+//! Two benches are not criterion's: the end-to-end `GET /me` load test
+//! (`token-bench/benches/e2e.rs`, against the reference service this task builds
+//! first) and the replica at a million revocations (`token-bench/benches/replica.rs`).
+//! They write `target/bench/e2e.json` and `target/bench/replica.json`, which the
+//! summary and the report take in.
 
 // serde_json::Value indexing returns Null when absent; it cannot panic.
 #![allow(
@@ -21,7 +27,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::services;
-use crate::util::{Result, cargo, exec, root, step};
+use crate::util::{Result, cargo, exec, output, root, step};
 
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -44,10 +50,20 @@ const GOALS: &[(&str, f64)] = &[
     ("v3.local decrypt+validate", 1.5),
     ("JWT ES256 verify+validate", 1.10),
     ("JWT EdDSA verify+validate", 1.20),
+    ("TokenService::verify_access (Redis revocation)", 1.25),
     ("API-key verify, SQLite WAL, 1M keys", 2.0),
+    ("API-key verify, PostgreSQL, warm", 2.0),
     ("refresh rotation, SQLite WAL", 1.5),
     ("refresh rotation, PostgreSQL", 1.5),
+    ("v4.public sign", 1.15),
+    ("v4.local encrypt (implicit assertion)", 1.15),
+    ("JWT ES256 sign", 1.15),
+    ("JWT EdDSA sign", 1.15),
 ];
+
+/// The end-to-end goal: the reference service's `GET /me` throughput at least this
+/// share of the bare handler's (the bench writes it with its results too).
+const E2E_GOAL: f64 = 0.85;
 
 const START: &str = "<!-- xtask bench: start -->";
 const END: &str = "<!-- xtask bench: end -->";
@@ -61,10 +77,38 @@ pub(crate) fn run(args: &Args) -> Result {
         if previous.is_dir() {
             fs::remove_dir_all(&previous)?;
         }
+        let out = root().join("target").join("bench");
+        for extra in ["e2e.json", "replica.json"] {
+            if out.join(extra).is_file() {
+                fs::remove_file(out.join(extra))?;
+            }
+        }
+        step(
+            "cargo build --release -p token-axum --example auth_server (for the end-to-end bench)",
+        );
+        exec(
+            "build the reference service",
+            cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "token-axum",
+                "--example",
+                "auth_server",
+            ]),
+        )?;
+        let auth_server = target_dir()?
+            .join("release")
+            .join("examples")
+            .join("auth_server");
         let env = services::up()?;
         let mut cmd = cargo();
         cmd.args(["bench", "--workspace", "--bench", "*"])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            // Criterion writes where the summary reads, whatever the target directory.
+            .env("CRITERION_HOME", &previous)
+            .env("TESSERA_BENCH_OUT", &out)
+            .env("TESSERA_AUTH_SERVER", &auth_server);
         if args.quick {
             cmd.args(["--", "--warm-up-time", "0.5", "--measurement-time", "1.5"]);
         }
@@ -75,8 +119,21 @@ pub(crate) fn run(args: &Args) -> Result {
     }
     step("summary");
     let results = collect(&root().join("target").join("criterion"))?;
-    let summary = summarise(&results);
     let out = root().join("target").join("bench");
+    let extra = |name: &str| -> Result<Value> {
+        let path = out.join(name);
+        if path.is_file() {
+            Ok(serde_json::from_str(&fs::read_to_string(path)?)?)
+        } else {
+            Ok(Value::Null)
+        }
+    };
+    let (e2e, replica) = (extra("e2e.json")?, extra("replica.json")?);
+    let summary = json!({
+        "rows": summarise(&results),
+        "e2e": e2e,
+        "replica": replica,
+    });
     fs::create_dir_all(&out)?;
     fs::write(
         out.join("summary.json"),
@@ -85,6 +142,20 @@ pub(crate) fn run(args: &Args) -> Result {
     println!("wrote {}", out.join("summary.json").display());
     write_report(&summary)?;
     Ok(())
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or the workspace's `target/`).
+fn target_dir() -> Result<std::path::PathBuf> {
+    let meta: Value = serde_json::from_str(&output(cargo().args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+    ]))?)?;
+    meta["target_directory"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| "cargo metadata names no target directory".into())
 }
 
 /// `(group, function) -> mean ns per iteration`.
@@ -185,7 +256,7 @@ fn fmt_ns(ns: f64) -> String {
 }
 
 fn write_report(summary: &Value) -> Result {
-    let rows = summary.as_array().cloned().unwrap_or_default();
+    let rows = summary["rows"].as_array().cloned().unwrap_or_default();
     let mut md = String::new();
     writeln!(md, "{START}")?;
     writeln!(
@@ -219,6 +290,8 @@ fn write_report(summary: &Value) -> Result {
             verdict,
         )?;
     }
+    write_e2e(&mut md, &summary["e2e"])?;
+    write_replica(&mut md, &summary["replica"])?;
     let svg = chart(&rows);
     let docs = root().join("docs");
     fs::create_dir_all(&docs)?;
@@ -247,6 +320,108 @@ fn write_report(summary: &Value) -> Result {
     };
     fs::write(&path, updated)?;
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The end-to-end table: each server's requests per second and latency, and the
+/// reference service's ratio to the bare handler against [`E2E_GOAL`].
+fn write_e2e(md: &mut String, e2e: &Value) -> Result {
+    let Some(rows) = e2e["rows"].as_array() else {
+        writeln!(
+            md,
+            "\nEnd to end `GET /me`: not measured in this run (the reference service was not built)."
+        )?;
+        return Ok(());
+    };
+    writeln!(
+        md,
+        "\nEnd to end `GET /me` (`token-bench/benches/e2e.rs`): {} keep-alive connections from one \
+         load generator on loopback, {} runs per server alternating, each {} s after {} s of \
+         warm-up; load average {} before, {} after.\n",
+        e2e["connections"],
+        e2e["rounds"],
+        e2e["measure_seconds"],
+        e2e["warm_up_seconds"],
+        e2e["load_average_before"].as_str().unwrap_or("?"),
+        e2e["load_average_after"].as_str().unwrap_or("?"),
+    )?;
+    writeln!(
+        md,
+        "| server | requests/s | p50 | p99 | server CPU per request | ratio | goal |"
+    )?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---|")?;
+    for (i, r) in rows.iter().enumerate() {
+        let ratio = r["ratio"].as_f64();
+        let verdict = match ratio {
+            _ if i == 0 => "baseline".to_owned(),
+            Some(x) if x >= E2E_GOAL => format!("≥ {E2E_GOAL} ✓"),
+            Some(_) => format!("≥ {E2E_GOAL} ✗"),
+            None => String::new(),
+        };
+        writeln!(
+            md,
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs ({:.1} user, {:.1} kernel) | {} | {} |",
+            r["name"].as_str().unwrap_or_default(),
+            r["rps"].as_f64().unwrap_or_default(),
+            r["p50_ms"].as_f64().unwrap_or_default(),
+            r["p99_ms"].as_f64().unwrap_or_default(),
+            r["server_cpu_us_per_request"].as_f64().unwrap_or_default(),
+            r["server_user_cpu_us_per_request"]
+                .as_f64()
+                .unwrap_or_default(),
+            r["server_kernel_cpu_us_per_request"]
+                .as_f64()
+                .unwrap_or_default(),
+            ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
+            verdict,
+        )?;
+    }
+    Ok(())
+}
+
+/// The replica's memory and full-resync time at a million revocations.
+fn write_replica(md: &mut String, replica: &Value) -> Result {
+    let m = &replica["measured"];
+    if m.is_null() {
+        writeln!(
+            md,
+            "\nRevocation replica at a million entries: not measured in this run (no Redis)."
+        )?;
+        return Ok(());
+    }
+    let mib = |v: &Value| v.as_f64().unwrap_or_default() / (1024.0 * 1024.0);
+    writeln!(
+        md,
+        "\nRevocation replica at a million entries (`token-bench/benches/replica.rs`): {} \
+         revocations written through `RedisBlocklist::revoke` in {} s; in a fresh process, \
+         the first full load took {} ms, a full resync {} ms (mean of {}, {} failed), the \
+         index query alone {} ms (the feed's request timeout is {} ms); resident memory \
+         +{:.0} MiB after the first load, +{:.0} MiB after the resyncs, peak +{:.0} MiB \
+         (load average {} before, {} after).",
+        m["entries"],
+        replica["fill_seconds"],
+        m["first_load_ms"],
+        m["resync_ms"],
+        replica["resyncs_timed"],
+        m["failed_loads"],
+        m["index_query_ms"],
+        m["feed_request_timeout_ms"],
+        mib(&m["rss_after_first_load_bytes"]),
+        mib(&m["rss_after_resyncs_bytes"]),
+        mib(&m["peak_bytes"]),
+        replica["load_average_before"].as_str().unwrap_or("?"),
+        replica["load_average_after"].as_str().unwrap_or("?"),
+    )?;
+    let t = &replica["redis_time"];
+    if !t.is_null() {
+        writeln!(
+            md,
+            "Redis's own time (`INFO commandstats`): {} µs per revocation script, {:.0} ms \
+             per index query of a million entries.",
+            t["revoke_script"]["usec_per_call"],
+            t["zrange"]["usec_per_call"].as_f64().unwrap_or_default() / 1000.0,
+        )?;
+    }
     Ok(())
 }
 

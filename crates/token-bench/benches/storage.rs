@@ -3,14 +3,21 @@
 //!
 //! - API-key verification on SQLite (file, WAL) holding 1 000 000 keys, against a
 //!   prepared point lookup through `rusqlite` on the same table.
+//! - A warm API-key verification through `TokenService` on PostgreSQL (the in-process
+//!   cache of verified keys, the revocation state replicated from Redis), against the
+//!   same SQLite point lookup: the cache must cost no more than twice an in-process
+//!   database read.
 //! - One refresh rotation on SQLite (file, WAL) and on PostgreSQL, against the same
 //!   transaction (the same statements, in the same order, with the same locks) issued
 //!   by hand: `rusqlite` on SQLite, `sqlx` on PostgreSQL (the driver tessera uses there).
+//! - Rotation throughput on PostgreSQL: eight families rotated at once on eight pool
+//!   connections (no baseline; rotations per second = 8 ÷ the row's time).
 //!
 //! tessera's operations are driven with `block_on` on a current-thread runtime, the
 //! cheapest way to run one future to completion; in a server they run inside a task.
-//! The PostgreSQL group runs only when `TESSERA_TEST_DATABASE_URL` is set
-//! (`cargo xtask bench` starts the services).
+//! The PostgreSQL groups run only when `TESSERA_TEST_DATABASE_URL` (and, for the
+//! API-key group, `TESSERA_TEST_REDIS_URL`) is set (`cargo xtask bench` starts the
+//! services); each says so on stderr when skipped.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,12 +31,15 @@ use std::hint::black_box;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::ExposeSecret;
 use sha2::Digest;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use token_opaque::{Environment, NewApiKey, OpaqueStore, OpaqueTokens, PgStore, SqliteStore};
+use token_paseto::{PublicIssuer, SecretKey, V4};
+use token_policy::{Policy, RedisBlocklist, ReplicaOptions, ReplicatedBlocklist, TokenService};
 
 /// Keys in the table besides the one verified.
 const FILLER: u32 = 1_000_000;
@@ -87,6 +97,7 @@ fn api_key_verify(c: &mut Criterion) {
         .unwrap();
     let hash: [u8; 32] = sha2::Sha256::digest(raw.expose_secret().as_bytes()).into();
 
+    let baseline = || sqlite_point_lookup(&conn, &hash);
     let mut g = c.benchmark_group("API-key verify, SQLite WAL, 1M keys");
     g.bench_function("tessera", |b| {
         b.iter(|| {
@@ -95,37 +106,168 @@ fn api_key_verify(c: &mut Criterion) {
         });
     });
     g.bench_function("baseline-rusqlite-prepared-point-lookup", |b| {
-        b.iter(|| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, token_hash, pepper_id, kind, owner_id, name, scopes, created_at, \
-                     expires_at, last_used_at, revoked_at, replaced_by \
-                     FROM opaque_api_keys WHERE token_hash = ?1 AND kind = ?2",
-                )
-                .unwrap();
-            stmt.query_row((black_box(&hash[..]), "api_key_live"), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                    r.get::<_, Option<i64>>(10)?,
-                    r.get::<_, Option<String>>(11)?,
-                ))
-            })
-            .unwrap()
-        });
+        b.iter(baseline);
     });
     g.finish();
+    api_key_verify_postgres_warm(c, &rt, &baseline);
     drop(conn);
     drop(tokens);
     remove_db(&path);
+}
+
+/// The SQLite group's baseline: the prepared point lookup of one key among a million,
+/// every column read.
+fn sqlite_point_lookup(
+    conn: &rusqlite::Connection,
+    hash: &[u8; 32],
+) -> (
+    String,
+    Vec<u8>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+) {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, token_hash, pepper_id, kind, owner_id, name, scopes, created_at, \
+             expires_at, last_used_at, revoked_at, replaced_by \
+             FROM opaque_api_keys WHERE token_hash = ?1 AND kind = ?2",
+        )
+        .unwrap();
+    stmt.query_row((black_box(&hash[..]), "api_key_live"), |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+        ))
+    })
+    .unwrap()
+}
+
+/// A schema of its own on the test PostgreSQL, and a pool whose connections use it.
+fn postgres_schema(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+) -> (sqlx::PgPool, sqlx::PgPool, String) {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    let schema = format!("bench_{:016x}", u64::from_le_bytes(b));
+    let admin = rt
+        .block_on(PgPoolOptions::new().max_connections(1).connect(url))
+        .unwrap();
+    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
+        .unwrap();
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let pool = rt
+        .block_on(
+            PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options),
+        )
+        .unwrap();
+    (admin, pool, schema)
+}
+
+fn drop_postgres_schema(rt: &tokio::runtime::Runtime, admin: &sqlx::PgPool, schema: &str) {
+    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(admin))
+        .unwrap();
+    rt.block_on(admin.close());
+}
+
+/// API-key verification through `TokenService` on PostgreSQL with the in-process cache
+/// of verified keys (`cache_api_keys`) and the revocation state replicated from Redis:
+/// a warm verification reads no database and asks Redis nothing. Measured against the
+/// SQLite group's baseline (a raw in-process point lookup), in the same run. The
+/// replica's feed and the pool run on a worker thread of their own runtime; the
+/// measured calls are driven with `block_on` on the current-thread runtime, as in the
+/// SQLite group. Skipped, loudly, without `TESSERA_TEST_DATABASE_URL` and
+/// `TESSERA_TEST_REDIS_URL`.
+fn api_key_verify_postgres_warm<R>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    baseline: &dyn Fn() -> R,
+) {
+    const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
+    const REDIS_URL: &str = "TESSERA_TEST_REDIS_URL";
+    let var = |name: &str| std::env::var(name).ok().filter(|u| !u.is_empty());
+    let (Some(db), Some(redis)) = (var(DATABASE_URL), var(REDIS_URL)) else {
+        eprintln!(
+            "!!! SKIPPED API-key verify, PostgreSQL, warm: {DATABASE_URL} and {REDIS_URL} \
+             must both be set (`cargo xtask services up`)"
+        );
+        return;
+    };
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (admin, pool, schema) = postgres_schema(&background, &db);
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    let prefix = format!("bench-{:016x}:", u64::from_le_bytes(b));
+    let (svc, raw) = background.block_on(async {
+        let store = PgStore::open(pool.clone()).await.unwrap();
+        assert_eq!(store.backend(), "postgres");
+        let source = RedisBlocklist::connect(&redis)
+            .await
+            .unwrap()
+            .with_prefix(prefix);
+        let replica = ReplicatedBlocklist::start(source, ReplicaOptions::default())
+            .await
+            .unwrap();
+        let svc = TokenService::builder(
+            Policy::new("https://auth.example", "api"),
+            PublicIssuer::new(SecretKey::<V4>::generate().unwrap()),
+        )
+        .opaque(OpaqueTokens::new(Arc::new(store)))
+        .blocklist(Arc::new(replica))
+        .cache_api_keys(Duration::from_secs(300))
+        .build();
+        let created = svc
+            .issue_api_key(NewApiKey::new("owner", "bench", Environment::Live).scopes(["read"]))
+            .await
+            .unwrap();
+        // The first verification reads the database and fills the cache.
+        svc.verify_api_key(created.key.expose_secret())
+            .await
+            .unwrap();
+        (svc, created.key)
+    });
+
+    let mut g = c.benchmark_group("API-key verify, PostgreSQL, warm");
+    g.bench_function("tessera", |b| {
+        b.iter(|| {
+            rt.block_on(svc.verify_api_key(black_box(raw.expose_secret())))
+                .unwrap()
+        });
+    });
+    g.bench_function("baseline-rusqlite-prepared-point-lookup", |b| {
+        b.iter(baseline);
+    });
+    g.finish();
+    drop(svc);
+    background.block_on(pool.close());
+    drop_postgres_schema(&background, &admin, &schema);
+    background.shutdown_background();
 }
 
 /// A refresh chain driven by hand: the digest of the family's current token.
@@ -382,6 +524,70 @@ fn refresh_rotation_sqlite(c: &mut Criterion) {
     remove_db(&path);
 }
 
+/// Families rotated at once in the throughput group.
+const CONCURRENT: usize = 8;
+
+/// Throughput of one PostgreSQL primary: `CONCURRENT` families rotated at once, each on
+/// a pool connection of its own, one rotation per family per iteration (so a row's time
+/// is that of `CONCURRENT` rotations; rotations per second = `CONCURRENT` / time). Client
+/// and server share this machine's cores.
+fn concurrent_rotations_postgres(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    schema: &str,
+) {
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema)]);
+    let pool = rt
+        .block_on(
+            PgPoolOptions::new()
+                .max_connections(u32::try_from(CONCURRENT).unwrap())
+                .connect_with(options),
+        )
+        .unwrap();
+    let store = rt.block_on(PgStore::open(pool.clone())).unwrap();
+    let tokens = OpaqueTokens::new(Arc::new(store));
+    let mut current: Vec<secrecy::SecretString> = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..CONCURRENT {
+            out.push(
+                tokens
+                    .refresh()
+                    .issue(&format!("bench-concurrent-{i}"))
+                    .await
+                    .unwrap()
+                    .token,
+            );
+        }
+        out
+    });
+    let mut g = c.benchmark_group(format!(
+        "refresh rotation, PostgreSQL, {CONCURRENT} families at once"
+    ));
+    g.bench_function("tessera", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for (i, token) in current.iter().enumerate() {
+                    let tokens = tokens.clone();
+                    let token = token.expose_secret().to_owned();
+                    set.spawn(
+                        async move { (i, tokens.refresh().rotate(&token).await.unwrap().token) },
+                    );
+                }
+                while let Some(done) = set.join_next().await {
+                    let (i, token) = done.unwrap();
+                    current[i] = token;
+                }
+            });
+        });
+    });
+    g.finish();
+    rt.block_on(pool.close());
+}
+
 fn refresh_rotation_postgres(c: &mut Criterion) {
     const DATABASE_URL: &str = "TESSERA_TEST_DATABASE_URL";
     let Some(url) = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty()) else {
@@ -392,24 +598,7 @@ fn refresh_rotation_postgres(c: &mut Criterion) {
         return;
     };
     let rt = runtime();
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).unwrap();
-    let schema = format!("bench_{:016x}", u64::from_le_bytes(b));
-    let admin = rt
-        .block_on(PgPoolOptions::new().max_connections(1).connect(&url))
-        .unwrap();
-    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
-        .unwrap();
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let pool = rt
-        .block_on(
-            PgPoolOptions::new()
-                .max_connections(2)
-                .connect_with(options),
-        )
-        .unwrap();
+    let (admin, pool, schema) = postgres_schema(&rt, &url);
     let store = rt.block_on(PgStore::open(pool.clone())).unwrap();
     assert_eq!(store.backend(), "postgres");
     let tokens = OpaqueTokens::new(Arc::new(store));
@@ -422,9 +611,8 @@ fn refresh_rotation_postgres(c: &mut Criterion) {
         |chain| rt.block_on(raw_rotate_postgres(&pool, chain)),
     );
     rt.block_on(pool.close());
-    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
-        .unwrap();
-    rt.block_on(admin.close());
+    concurrent_rotations_postgres(c, &rt, &url, &schema);
+    drop_postgres_schema(&rt, &admin, &schema);
 }
 
 criterion_group! {

@@ -581,9 +581,98 @@ fn verify_access(c: &mut Criterion) {
     g.finish();
 }
 
+/// `verify_access` with the revocation state replicated from Redis
+/// ([`token_policy::ReplicatedBlocklist`]): answered from memory, no round trip. The
+/// replica's feed runs on a worker thread of its own runtime (it must keep confirming
+/// the sync, or verification fails closed); the measured calls are driven with
+/// `block_on` on a current-thread runtime, as in the in-process group. Skipped, loudly,
+/// when `TESSERA_TEST_REDIS_URL` is unset (`cargo xtask bench` starts Redis).
+fn verify_access_redis(c: &mut Criterion) {
+    const REDIS_URL: &str = "TESSERA_TEST_REDIS_URL";
+    let Some(url) = std::env::var(REDIS_URL).ok().filter(|u| !u.is_empty()) else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "!!! SKIPPED TokenService::verify_access (Redis revocation): {REDIS_URL} is \
+                 not set (`cargo xtask services up`)"
+            );
+        }
+        return;
+    };
+    let feed = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = SecretKey::<V4>::generate().unwrap();
+    let bytes = key.expose_secret_bytes();
+    let mut prefix = [0u8; 8];
+    getrandom::fill(&mut prefix).unwrap();
+    let prefix = format!("bench-{:016x}:", u64::from_le_bytes(prefix));
+    let svc = feed.block_on(async {
+        let store = token_policy::config::open_store("sqlite::memory:")
+            .await
+            .unwrap();
+        let source = token_policy::RedisBlocklist::connect(&url)
+            .await
+            .unwrap()
+            .with_prefix(prefix);
+        let replica = token_policy::ReplicatedBlocklist::start(
+            source,
+            token_policy::ReplicaOptions::default(),
+        )
+        .await
+        .unwrap();
+        token_policy::TokenService::builder(
+            token_policy::Policy::new("https://auth.example", "api"),
+            PublicIssuer::new(key),
+        )
+        .opaque(token_opaque::OpaqueTokens::new(store))
+        .blocklist(std::sync::Arc::new(replica))
+        .build()
+    });
+    let session = Session {
+        role: "admin".into(),
+        tenant: "acme-eu-1".into(),
+    };
+    let token = feed.block_on(async {
+        // A revoked token of another login, so the replica holds state.
+        let other = svc.login("user-7", &session).await.unwrap();
+        svc.logout(other.access.expose_secret(), other.refresh.expose_secret())
+            .await
+            .unwrap();
+        let login = svc.login("user-42", &session).await.unwrap();
+        login.access.expose_secret().to_owned()
+    });
+    let (body, footer) = parts(&token);
+    let (m, sig) = body.split_at(body.len() - 64);
+    let m2 = pae(&[b"v4.public.", m, &footer, b""]);
+    let pk = ed25519_compact::PublicKey::from_slice(&bytes[32..]).unwrap();
+    let sig = ed25519_compact::Signature::from_slice(sig).unwrap();
+
+    let mut g = c.benchmark_group("TokenService::verify_access (Redis revocation)");
+    g.bench_function("tessera", |b| {
+        b.iter(|| {
+            rt.block_on(svc.verify_access::<Session>(black_box(&token)))
+                .unwrap()
+        });
+    });
+    g.bench_function("baseline-ed25519-compact", |b| {
+        b.iter(|| pk.verify(black_box(&m2), &sig).unwrap());
+    });
+    g.finish();
+    drop(svc);
+    feed.shutdown_background();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = v4_public, v4_local, v3_public, v3_local, jwt_es256, jwt_eddsa, verify_access
+    targets = v4_public, v4_local, v3_public, v3_local, jwt_es256, jwt_eddsa, verify_access,
+        verify_access_redis
 }
 criterion_main!(benches);

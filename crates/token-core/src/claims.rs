@@ -379,7 +379,8 @@ fn numeric_date_from_f64(v: f64, round_up: bool) -> Option<Timestamp> {
 
 impl TimeEncoding for Rfc3339 {
     fn write<S: Serializer>(t: Timestamp, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339())
+        let ascii = t.rfc3339_ascii();
+        s.serialize_str(std::str::from_utf8(&ascii).map_err(serde::ser::Error::custom)?)
     }
 
     fn read<'de, D: Deserializer<'de>>(
@@ -455,9 +456,11 @@ impl<'de, X: Deserialize<'de>> Deserialize<'de> for Field<X> {
     }
 }
 
+/// The claims as written: the registered ones, then `C`'s members (the application's
+/// claims, or nothing).
 #[derive(Serialize)]
-#[serde(bound(serialize = ""))]
-struct WireOut<'a, E: TimeEncoding> {
+#[serde(bound(serialize = "C: Serialize"))]
+struct WireOut<'a, E: TimeEncoding, C> {
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -473,7 +476,7 @@ struct WireOut<'a, E: TimeEncoding> {
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<&'a str>,
     #[serde(flatten)]
-    custom: &'a Map<String, Value>,
+    custom: C,
 }
 
 #[derive(Deserialize)]
@@ -502,13 +505,32 @@ fn time<E>(t: Option<Timestamp>) -> Option<Time<E>> {
 }
 
 impl<T: Serialize> Claims<T> {
-    /// The claims as a JSON object, time claims in encoding `E`.
+    /// The claims as a JSON object, time claims in encoding `E`: the registered claims
+    /// in the order `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, then the
+    /// application's, in the order `T` serializes them.
     ///
     /// # Errors
     /// [`Error::CustomClaimsNotAnObject`] or [`Error::ReservedClaimName`] when `T` does not
     /// serialize to an object of non-registered names; [`Error::InvalidCustomClaims`] when
     /// `T`'s `Serialize` fails.
     pub fn to_json<E: TimeEncoding>(&self) -> Result<Vec<u8>> {
+        // The registered claims, then `T`'s members written straight after them; the
+        // general path below for whatever the direct one does not take (it gives up on
+        // anything the general path would refuse or rewrite, see `claims_out`).
+        let mut out = Vec::with_capacity(256);
+        serde_json::to_writer(&mut out, &self.wire::<E, ()>(()))
+            .map_err(|e| Error::InvalidCustomClaims(e.to_string()))?;
+        // `{…}`: the application's members go before the closing brace.
+        if out.pop() == Some(b'}') && crate::claims_out::append(&self.custom, &mut out).is_ok() {
+            out.push(b'}');
+            return Ok(out);
+        }
+        self.to_json_through_value::<E>()
+    }
+
+    /// [`Claims::to_json`] through a `serde_json::Value` of the application's claims:
+    /// the general path, for every shape of `T`.
+    fn to_json_through_value<E: TimeEncoding>(&self) -> Result<Vec<u8>> {
         let custom = match serde_json::to_value(&self.custom)
             .map_err(|e| Error::InvalidCustomClaims(e.to_string()))?
         {
@@ -522,7 +544,14 @@ impl<T: Serialize> Claims<T> {
         {
             return Err(Error::ReservedClaimName(k.clone()));
         }
-        let wire = WireOut::<E> {
+        serde_json::to_vec(&self.wire::<E, _>(&custom))
+            .map_err(|e| Error::InvalidCustomClaims(e.to_string()))
+    }
+}
+
+impl<T> Claims<T> {
+    fn wire<E: TimeEncoding, C>(&self, custom: C) -> WireOut<'_, E, C> {
+        WireOut {
             iss: self.iss.as_deref(),
             sub: self.sub.as_deref(),
             aud: self.aud.as_ref(),
@@ -530,9 +559,8 @@ impl<T: Serialize> Claims<T> {
             nbf: time(self.nbf),
             iat: time(self.iat),
             jti: self.jti.as_deref(),
-            custom: &custom,
-        };
-        serde_json::to_vec(&wire).map_err(|e| Error::InvalidCustomClaims(e.to_string()))
+            custom,
+        }
     }
 }
 
@@ -548,12 +576,15 @@ impl<T: DeserializeOwned> Claims<T> {
     /// naming the registered claim that is present but not of its type;
     /// [`Error::InvalidCustomClaims`] if the rest does not fit `T`.
     pub fn from_json<E: TimeEncoding>(json: &[u8]) -> Result<Self> {
-        match crate::json::check(json) {
-            Ok(()) => {}
+        let text = match crate::json::utf8(json).and_then(|text| {
+            crate::json::check_str(text)?;
+            Ok(text)
+        }) {
+            Ok(text) => text,
             Err(Error::MalformedJson(e)) => return Err(Error::MalformedClaims(e)),
             Err(e) => return Err(e),
-        }
-        match serde_json::from_slice::<WireIn<T, E>>(json) {
+        };
+        match serde_json::from_str::<WireIn<T, E>>(text) {
             Ok(w) => Ok(Self {
                 iss: w.iss.into_option(),
                 sub: w.sub.into_option(),
@@ -886,6 +917,140 @@ mod tests {
         );
     }
 
+    /// The application's claims are written in the order their type serializes them
+    /// (a struct's field order), straight after the registered ones; the general
+    /// path through a `serde_json::Map` sorted them unless `preserve_order` was on.
+    #[test]
+    fn custom_claims_keep_their_order() {
+        #[derive(Serialize)]
+        struct Unsorted {
+            zeta: u8,
+            alpha: &'static str,
+        }
+        let c = Claims::new(Unsorted {
+            zeta: 1,
+            alpha: "a",
+        })
+        .subject("u");
+        assert_eq!(
+            c.to_json::<NumericDate>().unwrap(),
+            br#"{"sub":"u","zeta":1,"alpha":"a"}"#.to_vec()
+        );
+        // Without registered claims, the first member follows the brace directly.
+        assert_eq!(
+            Claims::new(Unsorted {
+                zeta: 2,
+                alpha: "\"q\"",
+            })
+            .to_json::<Rfc3339>()
+            .unwrap(),
+            br#"{"zeta":2,"alpha":"\"q\""}"#.to_vec()
+        );
+    }
+
+    /// Every shape the direct writer does not take gives, through the general path,
+    /// exactly what it gave before: errors for reserved names and non-objects, one
+    /// member for a name written twice, names for integer keys, numbers as a
+    /// `serde_json::Value` holds them.
+    #[test]
+    fn direct_and_general_paths_agree_on_unusual_shapes() {
+        fn same<T: Serialize>(custom: T) {
+            let c = Claims::new(custom).issuer("i").token_id("j");
+            for (direct, general) in [
+                (
+                    c.to_json::<NumericDate>(),
+                    c.to_json_through_value::<NumericDate>(),
+                ),
+                (c.to_json::<Rfc3339>(), c.to_json_through_value::<Rfc3339>()),
+            ] {
+                assert_eq!(
+                    direct
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    general
+                        .as_ref()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                );
+            }
+        }
+        #[derive(Serialize)]
+        struct Inner {
+            role: &'static str,
+        }
+        #[derive(Serialize)]
+        struct Twice {
+            role: &'static str,
+            #[serde(flatten)]
+            inner: Inner,
+        }
+        #[derive(Serialize)]
+        struct Shadow {
+            role: &'static str,
+            exp: u64,
+        }
+        #[derive(Serialize)]
+        enum Variant {
+            Tagged { role: &'static str },
+            Newtype(u8),
+            Unit,
+        }
+        #[derive(Serialize)]
+        struct Numbers {
+            a_f32: f32,
+            b_big: u128,
+            c_small: i128,
+            d_nan: f64,
+            e_keys: std::collections::BTreeMap<u32, f32>,
+            f_bytes: &'static [u8],
+        }
+        #[derive(Serialize)]
+        struct TooBig {
+            n: u128,
+        }
+        #[derive(Serialize)]
+        struct Named(std::collections::BTreeMap<String, u8>);
+
+        same(Twice {
+            role: "a",
+            inner: Inner { role: "b" },
+        });
+        same(Shadow { role: "a", exp: 1 });
+        same(Variant::Tagged { role: "a" });
+        same(Variant::Newtype(1));
+        same(Variant::Unit);
+        same(Numbers {
+            a_f32: 0.1,
+            b_big: u128::from(u64::MAX),
+            c_small: -5,
+            d_nan: f64::NAN,
+            e_keys: [(7, 0.5_f32)].into_iter().collect(),
+            f_bytes: b"\x00\xff",
+        });
+        same(TooBig { n: u128::MAX });
+        same(Named(
+            [("b".to_owned(), 1), ("a".to_owned(), 2)]
+                .into_iter()
+                .collect(),
+        ));
+        same(
+            [(3_u32, "x")]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        );
+        same(std::collections::BTreeMap::<String, u8>::new());
+        same(Some(Inner { role: "r" }));
+        same(None::<Inner>);
+        same(());
+        same(NoCustomClaims {});
+        same(5_u8);
+        same("text");
+        same(vec![1, 2]);
+        let many: Map<String, Value> = (0..100)
+            .map(|i| (format!("k{i:03}"), Value::from(i)))
+            .collect();
+        same(many);
+    }
+
     #[test]
     fn unknown_claims_are_kept_in_a_map_and_ignored_otherwise() {
         let json = br#"{"sub":"u","x":1,"y":[true]}"#;
@@ -970,6 +1135,29 @@ mod tests {
                 })
         }
 
+        /// Arbitrary JSON values, nested a few levels, with names that may be
+        /// registered claim names.
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "\\PC{0,12}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::vec(
+                        (prop_oneof![Just("exp".to_owned()), "\\PC{0,6}"], inner),
+                        0..4
+                    )
+                    .prop_map(|v| Value::Object(v.into_iter().collect())),
+                ]
+            })
+        }
+
         proptest! {
             #[test]
             fn both_encodings_round_trip(c in arb_claims()) {
@@ -993,6 +1181,43 @@ mod tests {
                 prop_assert_eq!(c.exp.map(Timestamp::unix_seconds), Some(secs));
                 prop_assert_eq!(c.nbf.map(Timestamp::unix_seconds), Some(secs + 1));
                 prop_assert_eq!(c.iat.map(Timestamp::unix_seconds), Some(secs + 1));
+            }
+
+            /// The direct writer gives the general path's bytes, or gives way to it:
+            /// for a struct whose fields are in sorted order and for any map of
+            /// arbitrary JSON (the map's own order in both paths).
+            #[test]
+            fn direct_writer_matches_the_general_path(
+                c in arb_claims(),
+                extra in proptest::collection::vec(
+                    (prop_oneof![1 => Just("exp".to_owned()), 1 => Just("sub".to_owned()), 8 => "\\PC{0,8}"], arb_json()),
+                    0..6,
+                ),
+            ) {
+                // `App`'s fields are not in sorted order: the same JSON, and the
+                // registered claims byte for byte.
+                let parsed = |b: Result<Vec<u8>>| serde_json::from_slice::<Value>(&b.unwrap()).unwrap();
+                prop_assert_eq!(
+                    parsed(c.to_json::<NumericDate>()),
+                    parsed(c.to_json_through_value::<NumericDate>())
+                );
+                prop_assert_eq!(
+                    parsed(c.to_json::<Rfc3339>()),
+                    parsed(c.to_json_through_value::<Rfc3339>())
+                );
+                let bare = Claims {
+                    custom: NoCustomClaims {},
+                    iss: c.iss.clone(), sub: c.sub.clone(), aud: c.aud.clone(), exp: c.exp,
+                    nbf: c.nbf, iat: c.iat, jti: c.jti.clone(),
+                };
+                prop_assert_eq!(bare.to_json::<NumericDate>(), bare.to_json_through_value::<NumericDate>());
+                prop_assert_eq!(bare.to_json::<Rfc3339>(), bare.to_json_through_value::<Rfc3339>());
+                let m = Claims {
+                    custom: extra.into_iter().collect::<Map<String, Value>>(),
+                    iss: c.iss, sub: c.sub, aud: c.aud, exp: c.exp, nbf: c.nbf, iat: c.iat, jti: c.jti,
+                };
+                prop_assert_eq!(m.to_json::<NumericDate>(), m.to_json_through_value::<NumericDate>());
+                prop_assert_eq!(m.to_json::<Rfc3339>(), m.to_json_through_value::<Rfc3339>());
             }
 
             #[test]

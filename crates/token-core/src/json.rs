@@ -32,8 +32,20 @@ const MAX_ECHOED_NAME: usize = 64;
 /// [`Error::DuplicateMember`] naming the repeated member; [`Error::MalformedJson`] when
 /// `json` is not JSON.
 pub fn check(json: &[u8]) -> Result<()> {
+    check_str(utf8(json)?)
+}
+
+/// `json` as text: JSON is UTF-8, checked once here so the parses that follow read a
+/// `&str` and do not check each string again.
+pub(crate) fn utf8(json: &[u8]) -> Result<&str> {
+    std::str::from_utf8(json)
+        .map_err(|e| Error::MalformedJson(format!("not UTF-8 at byte {}", e.valid_up_to())))
+}
+
+/// [`check`] on text.
+pub(crate) fn check_str(json: &str) -> Result<()> {
     let mut duplicate = None;
-    let mut de = serde_json::Deserializer::from_slice(json);
+    let mut de = serde_json::Deserializer::from_str(json);
     let checked = Unique {
         duplicate: &mut duplicate,
     }
@@ -51,8 +63,9 @@ pub fn check(json: &[u8]) -> Result<()> {
 /// # Errors
 /// As [`check`]; [`Error::MalformedJson`] when the JSON does not fit `T`.
 pub fn from_slice<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
-    check(json)?;
-    serde_json::from_slice(json).map_err(|e| Error::MalformedJson(e.to_string()))
+    let text = utf8(json)?;
+    check_str(text)?;
+    serde_json::from_str(text).map_err(|e| Error::MalformedJson(e.to_string()))
 }
 
 /// Checks the nesting depth and the top-level width of a JSON text without parsing it:
@@ -152,7 +165,7 @@ impl<'de> de::Visitor<'de> for Unique<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        let mut seen: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        let mut seen = Seen::default();
         while let Some(name) = map.next_key_seed(Name)? {
             if seen.contains(&name) {
                 *self.duplicate = Some(echo(&name));
@@ -164,6 +177,35 @@ impl<'de> de::Visitor<'de> for Unique<'_> {
             seen.insert(name);
         }
         Ok(())
+    }
+}
+
+/// The names an object has had so far: the first [`Seen::SMALL`] on the stack, compared
+/// one by one (a claims set has about ten), the rest in an ordered set.
+#[derive(Default)]
+struct Seen<'de> {
+    small: [Option<Cow<'de, str>>; Seen::SMALL],
+    large: BTreeSet<Cow<'de, str>>,
+}
+
+impl<'de> Seen<'de> {
+    const SMALL: usize = 12;
+
+    fn contains(&self, name: &str) -> bool {
+        self.small
+            .iter()
+            .map_while(Option::as_deref)
+            .any(|n| n == name)
+            || self.large.contains(name)
+    }
+
+    fn insert(&mut self, name: Cow<'de, str>) {
+        match self.small.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(name),
+            None => {
+                self.large.insert(name);
+            }
+        }
     }
 }
 
@@ -243,6 +285,38 @@ mod tests {
         // The same name in sibling objects, or as a value, is fine.
         assert_eq!(dup(r#"{"a":{"k":1},"b":{"k":1},"k":"k"}"#), None);
         assert_eq!(dup(r#"[1,"a",null,true,-2,0.5,{}]"#), None);
+    }
+
+    #[test]
+    fn repeats_are_found_past_the_names_kept_on_the_stack() {
+        let members = |names: &[String]| {
+            let body: Vec<String> = names.iter().map(|n| format!("\"{n}\":0")).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        let many: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+        assert_eq!(dup(&members(&many)), None);
+        // A repeat of a name kept on the stack, of one kept in the set, and one of each
+        // side of the boundary.
+        for (first, again) in [(0, 39), (5, 11), (11, 12), (12, 39), (30, 31)] {
+            let mut names = many.clone();
+            names[again] = names[first].clone();
+            assert_eq!(
+                dup(&members(&names)).as_deref(),
+                Some(names[first].as_str()),
+                "{first} repeated at {again}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_malformed_json() {
+        for bad in [&b"{\"a\":\"\xff\"}"[..], b"\xef\xbb", b"{\"\xc3\":1}"] {
+            assert!(matches!(check(bad), Err(Error::MalformedJson(_))));
+            assert!(matches!(
+                from_slice::<serde_json::Value>(bad),
+                Err(Error::MalformedJson(_))
+            ));
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod claims;
+mod claims_out;
 pub mod error;
 pub mod format;
 pub mod json;

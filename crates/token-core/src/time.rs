@@ -69,15 +69,25 @@ impl Timestamp {
 
     /// The RFC 3339 form in UTC, `YYYY-MM-DDTHH:MM:SSZ` (what PASETO claims carry).
     pub fn to_rfc3339(self) -> String {
+        self.rfc3339_ascii().into_iter().map(char::from).collect()
+    }
+
+    /// [`Timestamp::to_rfc3339`] as its 20 ASCII bytes, without allocating (the form
+    /// written into every PASETO's claims, three times).
+    pub(crate) fn rfc3339_ascii(self) -> [u8; 20] {
         let days = self.0.div_euclid(86_400);
         let secs_of_day = self.0.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            secs_of_day / 3600,
-            secs_of_day / 60 % 60,
-            secs_of_day % 60
-        )
+        let [y0, y1, y2, y3] = digits(y);
+        let [m0, m1] = digits(m);
+        let [d0, d1] = digits(d);
+        let [h0, h1] = digits(secs_of_day / 3600);
+        let [i0, i1] = digits(secs_of_day / 60 % 60);
+        let [s0, s1] = digits(secs_of_day % 60);
+        [
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1,
+            b'Z',
+        ]
     }
 
     /// Parses an RFC 3339 `date-time` (section 5.6), strictly: `T` separator, a zone
@@ -227,6 +237,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The last `N` decimal digits of `n` (non-negative), zero-padded: a year of 1970–9999
+/// in 4, a month, day, hour, minute or second in 2.
+fn digits<const N: usize>(mut n: i64) -> [u8; N] {
+    let mut out = [b'0'; N];
+    for slot in out.iter_mut().rev() {
+        // A remainder of a non-negative number by 10: 0..=9.
+        *slot = b'0' + u8::try_from(n.rem_euclid(10)).unwrap_or(0);
+        n /= 10;
+    }
+    out
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -471,6 +493,21 @@ mod tests {
         fn rfc3339_round_trips(secs in 0..=MAX_UNIX_SECONDS) {
             let t = Timestamp::from_unix_seconds(secs).unwrap();
             prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Ok(t));
+        }
+
+        /// The digit-by-digit form is the `format!` one, field for field.
+        #[test]
+        fn rfc3339_digits_match_format(secs in 0..=MAX_UNIX_SECONDS) {
+            let t = Timestamp::from_unix_seconds(secs).unwrap();
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let s = secs.rem_euclid(86_400);
+            let formatted = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            );
+            prop_assert_eq!(t.to_rfc3339(), formatted);
         }
 
         #[test]

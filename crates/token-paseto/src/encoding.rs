@@ -30,6 +30,15 @@ pub(crate) fn pae(pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// An authenticated payload, refused unless it is UTF-8 (as the specification requires).
+pub(crate) fn utf8(payload: Vec<u8>) -> Result<Vec<u8>> {
+    if std::str::from_utf8(&payload).is_ok() {
+        Ok(payload)
+    } else {
+        Err(Error::Malformed("payload is not UTF-8"))
+    }
+}
+
 fn le64(n: usize) -> [u8; 8] {
     // usize fits in u64 on every supported target; clear the top bit as the spec says.
     (u64::try_from(n).unwrap_or(u64::MAX) & (u64::MAX >> 1)).to_le_bytes()

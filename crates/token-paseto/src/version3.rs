@@ -12,7 +12,7 @@ use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use sha2::Sha384;
 use zeroize::Zeroizing;
 
-use crate::encoding::{b64_decode, b64_encode, pae};
+use crate::encoding::{b64_decode, b64_encode, pae, utf8};
 use crate::error::{Error, Result};
 use crate::paserk::PaserkVersion;
 use crate::token::Parsed;
@@ -115,14 +115,6 @@ pub(crate) fn encrypt_with_nonce(
 }
 
 /// PASETO payloads are text (JSON): refuse anything else, as v4 does.
-fn utf8(payload: Vec<u8>) -> Result<Vec<u8>> {
-    if std::str::from_utf8(&payload).is_ok() {
-        Ok(payload)
-    } else {
-        Err(Error::Malformed("payload is not UTF-8"))
-    }
-}
-
 impl Version for V3 {
     const ID: token_core::PasetoVersion = token_core::PasetoVersion::V3;
     const PASERK: PaserkVersion = PaserkVersion::K3;

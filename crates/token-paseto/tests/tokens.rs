@@ -686,3 +686,52 @@ proptest! {
         let _ = cipher.decrypt::<Access>(&format!("v3.local.{s}"), b"", &v);
     }
 }
+
+/// A v4.public token is read from its one canonical encoding: the body with a
+/// non-zero unused trailing bit, or too short to hold a signature, is malformed before
+/// any signature check; a flipped byte of the message fails the signature.
+#[test]
+fn v4_public_bodies_are_canonical_and_signed() {
+    let key = SecretKey::<V4>::generate().unwrap();
+    let public = key.public_key().clone();
+    // 2 message bytes + 64 signature bytes: 66 = 3 × 22, no trailing bits; 3 bytes
+    // make 67, whose last character carries 2 bits and 4 unused ones.
+    let token = key.sign_raw(b"{\"}", b"", b"").unwrap();
+    let token = token.expose_secret();
+    assert_eq!(
+        public.verify_raw(token, &VerifyOptions::default()).unwrap(),
+        b"{\"}".to_vec()
+    );
+    let body = token.strip_prefix("v4.public.").unwrap();
+    let last = body.chars().last().unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let index = alphabet.find(last).unwrap();
+    // Same two data bits, an unused bit set.
+    let twin = alphabet.chars().nth(index | 1).unwrap();
+    assert_ne!(twin, last);
+    let non_canonical = format!("v4.public.{}{twin}", &body[..body.len() - 1]);
+    assert!(matches!(
+        public.verify_raw(&non_canonical, &VerifyOptions::default()),
+        Err(Error::Malformed(_))
+    ));
+    let short = format!(
+        "v4.public.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64])
+    );
+    assert!(matches!(
+        public.verify_raw(&short, &VerifyOptions::default()),
+        Err(Error::Malformed(_))
+    ));
+    let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    bytes[0] ^= 1;
+    let tampered = format!(
+        "v4.public.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes)
+    );
+    assert!(matches!(
+        public.verify_raw(&tampered, &VerifyOptions::default()),
+        Err(Error::Core(token_core::Error::InvalidToken))
+    ));
+}

@@ -427,15 +427,19 @@ fn routes(
         .merge(oauth)
         .merge(metrics.router())
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::map_response(json_errors))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState(app.clone()));
-    let router = if cors_origins.is_empty() {
-        router
-    } else {
-        router.layer(cors_layer(cors_origins))
-    };
-    log_requests(router)
+    let cors = (!cors_origins.is_empty()).then(|| cors_layer(cors_origins));
+    // One layer of the router's around every route: the request log outermost, then
+    // CORS, the body limit, and JSON errors nearest the handlers. Stacked here rather
+    // than by one `Router::layer` each, which would box (and clone, per request) every
+    // route once per layer.
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(request_log_layer())
+            .option_layer(cors)
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(axum::middleware::map_response(json_errors)),
+    )
 }
 
 /// The client-context check of a sensitive route (`--context-check`): the context the

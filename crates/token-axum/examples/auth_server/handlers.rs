@@ -487,7 +487,15 @@ pub(crate) async fn revoke_api_key(
     }
 }
 
-pub(crate) async fn me(State(AppState(app)): State<AppState>, principal: Principal) -> Response {
+pub(crate) async fn me(
+    State(AppState(app)): State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    // The route's auth layer put the principal in the request: read in place (the
+    // `Principal` extractor would clone it).
+    let Some(principal) = request.extensions().get::<Principal>() else {
+        return ApiError::Auth(token_axum::Error::MissingCredentials).into_response();
+    };
     let credential = match principal.credential() {
         Credential::ApiKey => "api_key",
         _ => "access_token",
@@ -495,13 +503,23 @@ pub(crate) async fn me(State(AppState(app)): State<AppState>, principal: Princip
     let username = app
         .users_by_id
         .get(principal.subject())
-        .map(|u| u.name.clone());
-    no_store(Json(json!({
-        "user_id": principal.subject(),
-        "username": username,
-        "credential": credential,
-        "scopes": &*principal.scopes(),
-    })))
+        .map(|u| u.name.as_str());
+    let scopes = principal.scopes();
+    no_store(Json(Me {
+        user_id: principal.subject(),
+        username,
+        credential,
+        scopes: &scopes,
+    }))
+}
+
+/// `GET /me`'s answer, written straight from the principal (no JSON tree built first).
+#[derive(Serialize)]
+struct Me<'a> {
+    user_id: &'a str,
+    username: Option<&'a str>,
+    credential: &'static str,
+    scopes: &'a [String],
 }
 
 #[derive(Deserialize)]

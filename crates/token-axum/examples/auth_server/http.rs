@@ -6,13 +6,12 @@ use std::sync::Arc;
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use super::header;
-use super::{
-    API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, Router, SocketAddr,
-};
+use super::{API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, SocketAddr};
 
 /// How long a browser may keep a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
@@ -90,21 +89,32 @@ pub(crate) fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
         .max_age(PREFLIGHT_MAX_AGE)
 }
 
-/// `router`, logging one line per answered request at `INFO` (`WARN` for a `5xx`)
+/// The request log's layer: `tower-http`'s trace layer with this file's span and
+/// response line.
+pub(crate) type RequestLog = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request<axum::body::Body>) -> tracing::Span,
+    (),
+    fn(&Response, Duration, &tracing::Span),
+    (),
+    (),
+    (),
+>;
+
+/// The request log: one line per answered request at `INFO` (`WARN` for a `5xx`)
 /// through `tower-http`'s trace layer: the method, the route *template*
 /// (`/api-keys/{id}`, never the path as sent, nor its query), the client address, the
 /// status and the latency. No header (so no `Authorization`, no cookie), no body (so no
 /// password, no token) is ever logged; a request no route matches logs `route=-`.
-pub(crate) fn log_requests(router: Router) -> Router {
-    router.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_request(())
-            .on_response(log_response)
-            .on_body_chunk(())
-            .on_eos(())
-            .on_failure(()),
-    )
+/// Applied with `Router::layer`, so it runs after routing and sees the route.
+pub(crate) fn request_log_layer() -> RequestLog {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request<axum::body::Body>) -> tracing::Span)
+        .on_request(())
+        .on_response(log_response as fn(&Response, Duration, &tracing::Span))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
@@ -112,16 +122,31 @@ fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("-", MatchedPath::as_str);
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    // Formatted only when the span is recorded: with `--no-request-log` nothing is.
+    let peer = Peer(
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip()),
+    );
     tracing::info_span!(
         "request",
         method = %request.method(),
         route = %route,
-        peer = %peer.as_deref().unwrap_or("-"),
+        peer = %peer,
     )
+}
+
+/// The client's address in the log, `-` when unknown.
+struct Peer(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 fn log_response(response: &Response, latency: Duration, _: &tracing::Span) {

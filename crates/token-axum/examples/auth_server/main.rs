@@ -167,7 +167,7 @@ pub(crate) use handlers::{
     logout_everywhere, me, password_reset, password_reset_confirm, payment_consume, payment_token,
     refresh, reset_password, revoke_api_key,
 };
-pub(crate) use http::{cors_layer, log_requests, parse_origin};
+pub(crate) use http::{cors_layer, parse_origin, request_log_layer};
 pub(crate) use limits::{LoginGuard, LoginLimits};
 pub(crate) use mail::{Mailer, RESET_QUEUE, reset_worker};
 pub(crate) use passwords::{Argon2Memory, hash_password, password_matches, random_hex};

@@ -177,7 +177,11 @@ pub struct ReplicaStatus {
 
 struct Shared {
     state: RwLock<State>,
-    confirmed: Mutex<Option<Instant>>,
+    /// When this replica was made: the origin of `confirmed`.
+    born: Instant,
+    /// The last confirmed sync, in nanoseconds after `born` plus one (zero: never).
+    /// An atomic, so the check every verification makes takes no lock.
+    confirmed: AtomicU64,
     resyncs: AtomicU64,
     applied: AtomicU64,
     last_error: Mutex<Option<String>>,
@@ -186,13 +190,13 @@ struct Shared {
 
 impl Shared {
     fn confirm(&self, sent: Instant) {
-        let mut c = self
-            .confirmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if c.is_none_or(|c| c < sent) {
-            *c = Some(sent);
-        }
+        let since = sent.saturating_duration_since(self.born).as_nanos();
+        let at = u64::try_from(since)
+            .unwrap_or(u64::MAX - 1)
+            .min(u64::MAX - 1)
+            + 1;
+        // Later confirmations only: a slow answer to an older request never moves it back.
+        self.confirmed.fetch_max(at, Ordering::AcqRel);
         *self
             .last_error
             .lock()
@@ -200,10 +204,13 @@ impl Shared {
     }
 
     fn lag(&self) -> Option<Duration> {
-        self.confirmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map(|c| c.elapsed())
+        match self.confirmed.load(Ordering::Acquire) {
+            0 => None,
+            at => {
+                let confirmed = self.born.checked_add(Duration::from_nanos(at - 1))?;
+                Some(Instant::now().saturating_duration_since(confirmed))
+            }
+        }
     }
 
     fn failed(&self, why: String) {
@@ -280,7 +287,8 @@ impl ReplicatedBlocklist {
         })?;
         let shared = Arc::new(Shared {
             state: RwLock::new(State::default()),
-            confirmed: Mutex::new(None),
+            born: Instant::now(),
+            confirmed: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             last_error: Mutex::new(None),
