@@ -15,7 +15,7 @@
 mod auth_server;
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -26,7 +26,7 @@ use token_core::test_support::{DATABASE_URL, service_url};
 use token_opaque::GracePolicy;
 
 use auth_server::{App, Options};
-use common::{PgSchema, TestServer, http, set_cookie, unique};
+use common::{PgSchema, Spawned, TestServer, http, set_cookie, unique};
 
 const ALICE_PW: &str = "correct horse battery";
 const BOB_PW: &str = "hunter2-but-longer";
@@ -920,71 +920,15 @@ async fn chunked_post(s: &Service, path: &str, body: &[u8]) -> String {
         .to_owned()
 }
 
-/// The example binary, built beside this test's directory.
-fn example_binary() -> std::path::PathBuf {
-    // target/<profile>/deps/frontend-… → target/<profile>/examples/auth_server
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .map(|d| {
-            d.join("examples")
-                .join(format!("auth_server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .unwrap();
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo build -p token-axum --example auth_server` first \
-         (`cargo test -p token-axum` builds it)",
-        bin.display()
-    );
-    bin
-}
-
-/// The binary with alice and bob and `args`; its base URL, and its stderr as it comes.
-async fn spawn_binary(
-    users: &std::path::Path,
-    args: &[&str],
-) -> (tokio::process::Child, String, Arc<Mutex<String>>) {
-    use tokio::io::AsyncBufReadExt as _;
-    let mut child = tokio::process::Command::new(example_binary())
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--demo-users-file",
-        ])
-        .arg(users)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    {
-        let stderr = stderr.clone();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut all = stderr.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
-    }
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the server did not start within a minute")
-        .unwrap()
-        .unwrap_or_default();
-    let base = line
-        .strip_prefix("auth_server listening on ")
-        .unwrap_or_else(|| panic!("{line:?}: {}", stderr.lock().unwrap()))
-        .to_owned();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base, stderr)
+/// The binary with alice and bob (from `users`), plain-HTTP cookies and `args`.
+async fn spawn_binary(users: &std::path::Path, args: &[&str]) -> Spawned {
+    let mut all: Vec<&std::ffi::OsStr> = vec![
+        "--insecure-cookies".as_ref(),
+        "--demo-users-file".as_ref(),
+        users.as_os_str(),
+    ];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    Spawned::start(all).await
 }
 
 /// A users file readable by its owner only, removed when dropped.
@@ -1019,7 +963,8 @@ impl Drop for UsersFile {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_logged_without_secrets() {
     let users = UsersFile::new();
-    let (mut child, base, stderr) = spawn_binary(&users.0, &[]).await;
+    let service = spawn_binary(&users.0, &[]).await;
+    let base = service.base.clone();
     let client = http();
     let url = |path: &str| format!("{base}{path}");
     let r = client
@@ -1087,13 +1032,13 @@ async fn requests_are_logged_without_secrets() {
     // The lines are written as the answers go out; give the last one a moment.
     let mut log = String::new();
     for _ in 0..100 {
-        log = stderr.lock().unwrap().clone();
+        log = service.stderr();
         if log.contains("route=/password ") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().await.unwrap();
+    service.stop().await;
     for (method, route, status) in [
         ("POST", "/login", 200),
         ("POST", "/login", 401),
@@ -1139,7 +1084,8 @@ async fn requests_are_logged_without_secrets() {
     }
 
     // --no-request-log: nothing per request.
-    let (mut child, base, stderr) = spawn_binary(&users.0, &["--no-request-log"]).await;
+    let service = spawn_binary(&users.0, &["--no-request-log"]).await;
+    let base = service.base.clone();
     let r = client
         .post(format!("{base}/login"))
         .json(&json!({ "username": "alice", "password": ALICE_PW }))
@@ -1148,8 +1094,7 @@ async fn requests_are_logged_without_secrets() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    child.kill().await.unwrap();
-    let log = stderr.lock().unwrap().clone();
+    let log = service.stop().await;
     assert!(!log.contains("route="), "{log}");
 }
 

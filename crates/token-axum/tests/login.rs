@@ -36,7 +36,7 @@ use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
 
 use auth_server::{App, LoginLimits, Mailer, Options};
-use common::{TestServer, unique};
+use common::{Spawned, TestServer, example_binary, unique};
 
 const ALICE_PW: &str = "correct horse battery";
 const BOB_PW: &str = "hunter2-but-longer";
@@ -285,96 +285,10 @@ async fn the_users_file_takes_lines_comments_and_reports_bad_lines_by_number() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The example binary, built beside this test's directory.
-fn example_binary() -> std::path::PathBuf {
-    // target/<profile>/deps/login-… → target/<profile>/examples/auth_server
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .map(|d| {
-            d.join("examples")
-                .join(format!("auth_server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .unwrap();
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo build -p token-axum --example auth_server` first \
-         (`cargo test -p token-axum` builds it)",
-        bin.display()
-    );
-    bin
-}
-
-/// The binary, started with `args`: the process, its base URL once it listens, and its
-/// stderr so far (read all along, so a chatty server never blocks on a full pipe).
-async fn spawn_server(
-    args: &[&str],
-) -> (
-    tokio::process::Child,
-    String,
-    Arc<Mutex<String>>,
-    tokio::task::JoinHandle<()>,
-) {
-    use tokio::io::AsyncBufReadExt as _;
-    let mut child = tokio::process::Command::new(example_binary())
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let stderr = stderr.clone();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut all = stderr.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        })
-    };
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the server did not start within a minute")
-        .unwrap();
-    let Some(base) = line
-        .as_deref()
-        .and_then(|l| l.strip_prefix("auth_server listening on "))
-    else {
-        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
-        panic!(
-            "the server did not start: {line:?}\n{}",
-            stderr.lock().unwrap()
-        );
-    };
-    // Keep reading stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base.to_owned(), stderr, reader)
-}
-
-/// Stops the server; everything it wrote on stderr.
-async fn stderr_of(
-    mut child: tokio::process::Child,
-    stderr: Arc<Mutex<String>>,
-    reader: tokio::task::JoinHandle<()>,
-) -> String {
-    child.start_kill().unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
-    stderr.lock().unwrap().clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_users_flag_warns_on_stderr_and_a_bad_users_file_stops_the_start() {
-    let (child, _, stderr, reader) =
-        spawn_server(&["--demo-users", &format!("alice:{ALICE_PW}")]).await;
-    let stderr = stderr_of(child, stderr, reader).await;
+    let service = Spawned::start(["--demo-users", &format!("alice:{ALICE_PW}")]).await;
+    let stderr = service.stop().await;
     assert!(
         stderr.contains("warning: --demo-users puts passwords in the process list"),
         "{stderr}"
@@ -511,13 +425,13 @@ async fn a_flood_of_wrong_passwords_keeps_the_servers_peak_memory_bounded() {
             .write_all(format!("# flood test\nalice:{ALICE_PW}\nbob:{BOB_PW}\n").as_bytes())
             .unwrap();
     }
-    let (child, base, stderr, reader) = spawn_server(&[
+    let service = Spawned::start([
         "--demo-users-file",
         users.to_str().unwrap(),
         "--insecure-cookies",
     ])
     .await;
-    let pid = child.id().unwrap();
+    let (pid, base) = (service.pid(), service.base.clone());
     let before = memory_of(pid).unwrap();
 
     // Samples the server's memory until the floods are over (VmHWM is the peak since
@@ -588,7 +502,7 @@ async fn a_flood_of_wrong_passwords_keeps_the_servers_peak_memory_bounded() {
         "the second flood grew the peak RSS by {} MiB",
         mib(peak_second - peak_first)
     );
-    let stderr = stderr_of(child, stderr, reader).await;
+    let stderr = service.stop().await;
     // No warning but the one every start without --kek-file prints.
     assert!(
         stderr

@@ -28,8 +28,7 @@
 mod auth_server;
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -38,7 +37,7 @@ use token_core::test_support::{DATABASE_URL, REDIS_URL, service_url};
 use token_policy::keystore::Kek;
 
 use auth_server::{KeyOptions, Options};
-use common::{PgSchema, http, unique};
+use common::{PgSchema, Spawned, http, unique};
 
 const PASSWORD: &str = "correct horse battery";
 /// Revocations measured.
@@ -83,97 +82,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The example binary, built beside this test's directory.
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/propagation-… → target/<profile>/examples/auth_server
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| {
-            d.join("examples")
-                .join(format!("auth_server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .unwrap();
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo build -p token-axum --example auth_server` first \
-         (`cargo test -p token-axum` builds it)",
-        bin.display()
-    );
-    bin
-}
-
-/// A reference service in a process of its own, killed when dropped.
-struct Service {
-    child: tokio::process::Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Service {
-    async fn spawn(args: &[&std::ffi::OsStr]) -> Self {
-        use tokio::io::AsyncBufReadExt as _;
-        let mut child = tokio::process::Command::new(example_binary())
-            .args(["--addr", "127.0.0.1:0", "--no-request-log"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        // Read stderr all along, so a chatty service never blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let stderr = stderr.clone();
-            let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-            tokio::spawn(async move {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut all = stderr.lock().unwrap();
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-            });
-        }
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("the service did not start within a minute")
-            .unwrap();
-        let Some(base) = line
-            .as_deref()
-            .and_then(|l| l.strip_prefix("auth_server listening on "))
-        else {
-            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            panic!(
-                "the service did not start: {line:?}\n{}",
-                stderr.lock().unwrap()
-            );
-        };
-        let base = base.to_owned();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            child,
-            base,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
 }
 
@@ -243,9 +151,10 @@ async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_secon
         "--revocation-max-staleness".as_ref(),
         bound.as_ref(),
         "--insecure-cookies".as_ref(),
+        "--no-request-log".as_ref(),
     ];
-    let a = Service::spawn(&args).await;
-    let b = Service::spawn(&args).await;
+    let a = Spawned::start(&args).await;
+    let b = Spawned::start(&args).await;
     assert_ne!(a.pid(), b.pid());
     assert_ne!(a.pid(), std::process::id());
     let (to_a, to_b) = (http(), http());
@@ -261,7 +170,7 @@ async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_secon
             before,
             StatusCode::OK,
             "token {i} refused on B before its logout\n{}",
-            b.stderr.lock().unwrap()
+            b.stderr()
         );
         let t = Instant::now();
         let r = to_a
@@ -274,7 +183,7 @@ async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_secon
             r.status(),
             StatusCode::NO_CONTENT,
             "logout {i} on A\n{}",
-            a.stderr.lock().unwrap()
+            a.stderr()
         );
         logouts.push(t.elapsed());
         loop {
@@ -286,7 +195,7 @@ async fn a_thousand_logouts_on_one_process_are_refused_by_another_within_a_secon
                 status,
                 StatusCode::OK,
                 "B answered {status} for token {i}\n{}",
-                b.stderr.lock().unwrap()
+                b.stderr()
             );
             assert!(
                 t.elapsed() < EACH,

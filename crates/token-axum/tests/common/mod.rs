@@ -161,3 +161,111 @@ pub fn set_cookie<'a>(response: &'a reqwest::Response, name: &str) -> Option<(&'
             (n == name).then_some((value, v))
         })
 }
+
+/// The reference service's binary (`examples/auth_server`), built beside the test's
+/// directory: `target/<profile>/deps/<test>-…` → `target/<profile>/examples/auth_server`.
+pub fn example_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| {
+            d.join("examples")
+                .join(format!("auth_server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build -p token-axum --example auth_server` first \
+         (`cargo test -p token-axum` builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// The reference service in a process of its own, listening on a loopback port it
+/// picks, killed when dropped. Its stdout and stderr are read all along, so a chatty
+/// service never blocks on a full pipe.
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    pub base: String,
+    stderr: Arc<std::sync::Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Spawned {
+    /// Starts the binary with `--addr 127.0.0.1:0` and `args`, and waits (at most a
+    /// minute) for its "listening" line; a start that fails panics with its stderr.
+    pub async fn start<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(example_binary())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let stderr = stderr.clone();
+            let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut all = stderr.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            })
+        };
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the service did not start within a minute")
+            .unwrap();
+        let Some(base) = line
+            .as_deref()
+            .and_then(|l| l.strip_prefix("auth_server listening on "))
+            .map(str::to_owned)
+        else {
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+            panic!(
+                "the service did not start: {line:?}\n{}",
+                stderr.lock().unwrap()
+            );
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            base,
+            stderr,
+            reader,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// What the service wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Kills the service; everything it wrote on stderr.
+    pub async fn stop(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.reader).await;
+        self.stderr()
+    }
+}
