@@ -184,3 +184,16 @@ where
         none_if_absent(<Self as FromRequestParts<S>>::from_request_parts(parts, state).await)
     }
 }
+
+/// Whether the request's body is a form (`Content-Type:
+/// application/x-www-form-urlencoded`, parameters such as `charset` allowed).
+pub fn is_form_urlencoded(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}

@@ -390,16 +390,7 @@ struct TokenForm {
 }
 
 fn read_form(parts: &Parts, body: &Bytes) -> Result<TokenForm> {
-    let form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form {
+    if !crate::extract::is_form_urlencoded(&parts.headers) {
         return Err(Error::InvalidRequest(
             "the body must be application/x-www-form-urlencoded",
         ));

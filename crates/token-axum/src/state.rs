@@ -515,36 +515,18 @@ impl AuthState {
         let Some(cookie) = &self.inner.fingerprint_cookie else {
             return Ok(None);
         };
-        let mut found = None;
-        for value in parts.headers.get_all(header::COOKIE) {
-            let Ok(text) = value.to_str() else {
-                continue;
-            };
-            if let Some(v) = cookie.read(text) {
-                if found.is_some() {
-                    return Err(Error::InvalidRequest("more than one fingerprint cookie"));
-                }
-                found = Some(v);
-            }
-        }
-        Ok(found.filter(|v| !v.is_empty()))
+        Ok(
+            one_cookie(cookie, parts, "more than one fingerprint cookie")?
+                .filter(|v| !v.is_empty()),
+        )
     }
 
     pub(crate) fn session_in_cookie<'a>(&self, parts: &'a Parts) -> Result<Option<&'a str>> {
-        let cookie = &self.inner.session_cookie;
-        let mut found = None;
-        for value in parts.headers.get_all(header::COOKIE) {
-            let Ok(text) = value.to_str() else {
-                continue;
-            };
-            if let Some(id) = cookie.read(text) {
-                if found.is_some() {
-                    return Err(Error::InvalidRequest("more than one session cookie"));
-                }
-                found = Some(id);
-            }
-        }
-        match found {
+        match one_cookie(
+            &self.inner.session_cookie,
+            parts,
+            "more than one session cookie",
+        )? {
             Some("") => Ok(None),
             Some(id) if !is_token68(id) => {
                 Err(Error::InvalidToken(token_core::Reason::MalformedToken))
@@ -552,6 +534,28 @@ impl AuthState {
             other => Ok(other),
         }
     }
+}
+
+/// The value of `cookie` in the request's `Cookie` headers; sent twice (another one
+/// planted by a sibling domain, say) is [`Error::InvalidRequest`] with `duplicate`.
+fn one_cookie<'a>(
+    cookie: &SessionCookie,
+    parts: &'a Parts,
+    duplicate: &'static str,
+) -> Result<Option<&'a str>> {
+    let mut found = None;
+    for value in parts.headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else {
+            continue;
+        };
+        if let Some(v) = cookie.read(text) {
+            if found.is_some() {
+                return Err(Error::InvalidRequest(duplicate));
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
 }
 
 /// RFC 6750 `b64token` characters, bounded by the longest token this project accepts.

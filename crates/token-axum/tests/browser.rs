@@ -521,7 +521,6 @@ async fn every_page_passes_the_accessibility_rules_and_is_photographed() {
         browser.refresh().await;
         browser.resize(1100, 1500).await;
         check("account", &browser).await;
-        assert_eq!(checked.len(), 7);
         eprintln!("screenshots in {}", dir.display());
         browser.quit().await;
         other.quit().await;

@@ -114,11 +114,9 @@ async fn post(
     bearer: Option<&str>,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let mut request = http()
         .post(server.url(path))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -127,18 +125,6 @@ async fn post(
         request = request.bearer_auth(bearer);
     }
     request.send().await.unwrap()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 async fn introspect(f: &Fixture, token: &str) -> Value {

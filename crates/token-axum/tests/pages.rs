@@ -32,8 +32,18 @@ struct Site {
     origin: String,
 }
 
+/// alice's sign-in form.
+fn login_form() -> String {
+    format!("username=alice&password={}", ALICE_PW.replace(' ', "+"))
+}
+
 impl Site {
     async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    /// alice on `options`, reached at `http://localhost:PORT` (its public origin).
+    async fn start_with(options: Options) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
@@ -41,7 +51,7 @@ impl Site {
         let (router, _) = auth_server::build(Options {
             users: auth_server::parse_users(&format!("alice:{ALICE_PW}")).unwrap(),
             public_origin: Some(origin.clone()),
-            ..Options::default()
+            ..options
         })
         .await
         .unwrap();
@@ -79,12 +89,7 @@ impl Site {
     /// Signs alice in through the form: the session cookie (`name=value`).
     async fn sign_in(&self) -> String {
         let response = self
-            .post_form(
-                "/login",
-                Some(&self.origin),
-                None,
-                &format!("username=alice&password={}", ALICE_PW.replace(' ', "+")),
-            )
+            .post_form("/login", Some(&self.origin), None, &login_form())
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let (value, _) = set_cookie(&response, "__Host-session").unwrap();
@@ -104,7 +109,7 @@ impl Site {
     async fn csrf(&self, cookie: &str) -> String {
         let page = self.account(cookie).await.text().await.unwrap();
         let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-        page[at..at + 43].to_owned()
+        page[at..at + 64].to_owned()
     }
 }
 
@@ -161,12 +166,7 @@ async fn pages_are_not_cached_not_framed_and_run_no_inline_script() {
 async fn the_session_cookie_is_host_only_secure_http_only_and_same_site() {
     let site = Site::start().await;
     let response = site
-        .post_form(
-            "/login",
-            Some(&site.origin),
-            None,
-            &format!("username=alice&password={}", ALICE_PW.replace(' ', "+")),
-        )
+        .post_form("/login", Some(&site.origin), None, &login_form())
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/account");
@@ -473,22 +473,11 @@ async fn a_new_key_is_shown_to_its_session_once() {
 
 #[tokio::test]
 async fn with_the_context_check_a_new_key_from_another_browser_asks_to_sign_in_again() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let origin = format!("http://localhost:{port}");
-    let (router, _) = auth_server::build(Options {
-        users: auth_server::parse_users(&format!("alice:{ALICE_PW}")).unwrap(),
-        public_origin: Some(origin.clone()),
+    let site = Site::start_with(Options {
         context_check: Some(auth_server::Secret::ProcessOnly),
         ..Options::default()
     })
-    .await
-    .unwrap();
-    let site = Site {
-        server: TestServer::start_on(router, port).await,
-        origin,
-    };
+    .await;
     let post = |path: &str, agent: &'static str, cookie: Option<String>, body: String| {
         let mut request = http()
             .post(site.url(path))
@@ -501,7 +490,7 @@ async fn with_the_context_check_a_new_key_from_another_browser_asks_to_sign_in_a
         }
         async move { request.send().await.unwrap() }
     };
-    let login = format!("username=alice&password={}", ALICE_PW.replace(' ', "+"));
+    let login = login_form();
     let signed = post("/login", "Firefox/1", None, login.clone()).await;
     let (value, _) = set_cookie(&signed, "__Host-session").unwrap();
     let cookie = format!("__Host-session={value}");

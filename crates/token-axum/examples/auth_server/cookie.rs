@@ -48,11 +48,16 @@ impl RefreshCookie {
     }
 
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        self.cookie.read_all(
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
+        value_of(&self.cookie, headers)
     }
+}
+
+/// The value of `cookie` in the request's `Cookie` headers.
+pub(crate) fn value_of<'a>(cookie: &SessionCookie, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie.read_all(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }

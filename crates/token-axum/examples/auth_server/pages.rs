@@ -109,28 +109,10 @@ impl Pages {
             Some(_) => Err(CrossSite::FetchMetadata),
         }
     }
-
-    fn read<'a>(cookie: &SessionCookie, headers: &'a HeaderMap) -> Option<&'a str> {
-        cookie.read_all(
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
-    }
 }
 
 /// Whether the body is a form (`application/x-www-form-urlencoded`).
-pub(crate) fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
+pub(crate) use token_axum::extract::is_form_urlencoded as is_form;
 
 /// HTML-escapes text for an element or a quoted attribute.
 fn esc(text: &str) -> String {
@@ -328,19 +310,50 @@ fn failure(error: ApiError) -> Response {
     page
 }
 
-/// A form body of type `T` (at most the service's body limit).
-async fn form<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Response> {
-    if !is_form(request.headers()) {
-        return Err(failure(ApiError::UnsupportedMediaType));
+/// A form's fields in order, repeats kept (`scope=a&scope=b`).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    /// The body's fields (at most the service's body limit).
+    async fn read(request: Request) -> Result<Self, Response> {
+        if !is_form(request.headers()) {
+            return Err(failure(ApiError::UnsupportedMediaType));
+        }
+        let bytes = Bytes::from_request(request, &())
+            .await
+            .map_err(|_| failure(ApiError::PayloadTooLarge))?;
+        Ok(Self(form_urlencoded::parse(&bytes).into_owned().collect()))
     }
-    let bytes = Bytes::from_request(request, &())
-        .await
-        .map_err(|_| failure(ApiError::PayloadTooLarge))?;
-    serde_urlencoded::from_bytes(&bytes)
-        .map_err(|_| failure(ApiError::BadRequest("the form is not what this page sends")))
+
+    /// The first value of `name`.
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, or an empty one.
+    fn text(&self, name: &str) -> String {
+        self.one(name).unwrap_or_default().to_owned()
+    }
+
+    /// The first value of `name`, as a secret.
+    fn secret(&self, name: &str) -> SecretString {
+        SecretString::from(self.text(name))
+    }
+
+    /// Every value of `name`.
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }
 
-/// The signed-in browser: its session, the raw id (from the cookie), its user.
+/// The signed-in browser: its session, its user, the session's CSRF token.
 struct Signed {
     session: token_opaque::Session,
     user: Arc<User>,
@@ -350,7 +363,7 @@ struct Signed {
 impl Signed {
     /// The session the cookie names, if live and its user still exists.
     async fn from(app: &App, headers: &HeaderMap) -> Option<Self> {
-        let raw = Pages::read(&app.pages.session, headers)?;
+        let raw = super::cookie::value_of(&app.pages.session, headers)?;
         let session = app.service.load_session(raw).await.ok()?;
         let user = app.users_by_id.get(&session.user_id).cloned()?;
         let csrf = session
@@ -375,31 +388,22 @@ impl Signed {
 
 /// A state-changing form of a signed-in browser: the origin rule, then the session,
 /// then the form's CSRF token. `Err` is the answer to give (refused, or to sign-in).
-async fn signed_form<T>(app: &App, request: Request) -> Result<(Signed, T), Response>
-where
-    T: serde::de::DeserializeOwned + HasCsrf,
-{
+async fn signed_form(app: &App, request: Request) -> Result<(Signed, Fields), Response> {
     checked_form(app, request, false).await
 }
 
 /// [`signed_form`] for a sensitive action (API-key creation): with `--context-check`,
 /// the browser's context (User-Agent and network) must be the one recorded at sign-in,
 /// or the answer asks to sign in again — never a silent pass.
-async fn sensitive_form<T>(app: &App, request: Request) -> Result<(Signed, T), Response>
-where
-    T: serde::de::DeserializeOwned + HasCsrf,
-{
+async fn sensitive_form(app: &App, request: Request) -> Result<(Signed, Fields), Response> {
     checked_form(app, request, true).await
 }
 
-async fn checked_form<T>(
+async fn checked_form(
     app: &App,
     request: Request,
     sensitive: bool,
-) -> Result<(Signed, T), Response>
-where
-    T: serde::de::DeserializeOwned + HasCsrf,
-{
+) -> Result<(Signed, Fields), Response> {
     app.pages.same_origin(request.headers()).map_err(refused)?;
     let Some(signed) = Signed::from(app, request.headers()).await else {
         return Err(see_other("/login", []));
@@ -420,24 +424,9 @@ where
         }
         _ => request,
     };
-    let body: T = form(request).await?;
-    signed.csrf.check(body.csrf()).map_err(refused)?;
+    let body = Fields::read(request).await?;
+    signed.csrf.check(body.one("csrf")).map_err(refused)?;
     Ok((signed, body))
-}
-
-trait HasCsrf {
-    fn csrf(&self) -> Option<&str>;
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    csrf: Option<String>,
-}
-
-impl HasCsrf for CsrfOnly {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
 }
 
 // ---------------------------------------------------------------- sign-in
@@ -474,12 +463,6 @@ pub(crate) async fn login_form(
     login_page(StatusCode::OK, None, "")
 }
 
-#[derive(Deserialize)]
-struct LoginForm {
-    username: String,
-    password: SecretString,
-}
-
 /// `POST /login` with a form: a new session and `303` to `/account`, or the form again
 /// with one message for every wrong name or password.
 pub(crate) async fn login_submit(
@@ -494,9 +477,10 @@ pub(crate) async fn login_submit(
         Ok(ok) => ok,
         Err(e) => return failure(e),
     };
-    let previous = Pages::read(&app.pages.session, request.headers()).map(str::to_owned);
-    let LoginForm { username, password } = match form(request).await {
-        Ok(f) => f,
+    let previous =
+        super::cookie::value_of(&app.pages.session, request.headers()).map(str::to_owned);
+    let (username, password) = match Fields::read(request).await {
+        Ok(f) => (f.text("username"), f.secret("password")),
         Err(response) => return response,
     };
     let user = match authenticate(&app, peer, &username, password).await {
@@ -593,25 +577,33 @@ async fn new_session(
 
 /// `POST /logout` with a form: ends this browser's session.
 pub(crate) async fn logout_submit(app: Arc<App>, request: Request) -> Response {
-    let raw = Pages::read(&app.pages.session, request.headers()).map(str::to_owned);
-    let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match signed_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    let ended = match (app.service.opaque(), raw) {
-        (Ok(opaque), Some(raw)) => opaque
+    let handle = signed.session.handle.clone();
+    sign_out(&app, &signed, &handle).await
+}
+
+/// Ends the session `handle` of the signed-in user: `303` to the sign-in page when it
+/// is this browser's own (its cookie deleted), else back to the account page.
+async fn sign_out(app: &App, signed: &Signed, handle: &str) -> Response {
+    let ended = match app.service.opaque() {
+        Ok(opaque) => opaque
             .sessions()
-            .end(&raw)
+            .revoke(&signed.user.id, handle)
             .await
             .map_err(token_axum::Error::from),
-        (Err(e), _) => Err(token_axum::Error::from(e)),
-        (Ok(_), None) => Ok(()),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = ended {
         return failure(e.into());
     }
-    drop(signed);
-    see_other("/login", clear_cookie(&app.pages.session))
+    if handle == signed.session.handle {
+        see_other("/login", clear_cookie(&app.pages.session))
+    } else {
+        see_other("/account", [])
+    }
 }
 
 // ---------------------------------------------------------------- the account page
@@ -632,7 +624,7 @@ pub(crate) async fn account(State(AppState(app)): State<AppState>, headers: Head
     };
     // The new key, if one is waiting: consumed (single use) and its cookie deleted.
     let mut new_key = None;
-    let flash = Pages::read(&app.pages.new_key, &headers);
+    let flash = super::cookie::value_of(&app.pages.new_key, &headers);
     if let Some(sealed) = flash {
         if let Ok(notice) = app
             .service
@@ -822,26 +814,11 @@ pub(crate) async fn end_session(
     Path(handle): Path<String>,
     request: Request,
 ) -> Response {
-    let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match signed_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
-    let ended = match app.service.opaque() {
-        Ok(opaque) => opaque
-            .sessions()
-            .revoke(&signed.user.id, &handle)
-            .await
-            .map_err(token_axum::Error::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = ended {
-        return failure(e.into());
-    }
-    if handle == signed.session.handle {
-        see_other("/login", clear_cookie(&app.pages.session))
-    } else {
-        see_other("/account", [])
-    }
+    sign_out(&app, &signed, &handle).await
 }
 
 /// `POST /account/sign-out-others`: every other credential of the user's sessions ends
@@ -855,7 +832,7 @@ pub(crate) async fn sign_out_others(
         Ok(ok) => ok,
         Err(e) => return failure(e),
     };
-    let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match signed_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -872,34 +849,6 @@ pub(crate) async fn sign_out_others(
     }
 }
 
-/// A form's fields in order, repeats kept (`scope=a&scope=b`).
-#[derive(Deserialize)]
-#[serde(transparent)]
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn one(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-impl HasCsrf for Fields {
-    fn csrf(&self) -> Option<&str> {
-        self.one("csrf")
-    }
-}
-
 /// The scopes a key made on the account page may hold (never `api-keys`: a key does
 /// not make keys).
 const PAGE_KEY_SCOPES: [&str; 2] = ["profile", "payments"];
@@ -909,7 +858,7 @@ pub(crate) async fn create_key(
     State(AppState(app)): State<AppState>,
     request: Request,
 ) -> Response {
-    let (signed, form) = match sensitive_form::<Fields>(&app, request).await {
+    let (signed, form) = match sensitive_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -957,7 +906,7 @@ pub(crate) async fn revoke_key(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (signed, _) = match signed_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match signed_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -977,7 +926,7 @@ pub(crate) async fn roll_key(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (signed, _) = match sensitive_form::<CsrfOnly>(&app, request).await {
+    let (signed, _) = match sensitive_form(&app, request).await {
         Ok(ok) => ok,
         Err(response) => return response,
     };
@@ -1017,11 +966,6 @@ pub(crate) async fn reset_form() -> Response {
     reset_page(None)
 }
 
-#[derive(Deserialize)]
-struct ResetForm {
-    username: String,
-}
-
 /// `POST /reset`: the same answer whether the name is an account or not.
 pub(crate) async fn reset_submit(
     State(AppState(app)): State<AppState>,
@@ -1030,8 +974,8 @@ pub(crate) async fn reset_submit(
     if let Err(why) = app.pages.same_origin(request.headers()) {
         return refused(why);
     }
-    let ResetForm { username } = match form(request).await {
-        Ok(f) => f,
+    let username = match Fields::read(request).await {
+        Ok(f) => f.text("username"),
         Err(response) => return response,
     };
     if username.is_empty() || username.len() > 256 {
@@ -1069,12 +1013,6 @@ pub(crate) async fn confirm_form() -> Response {
     confirm_page(StatusCode::OK, None)
 }
 
-#[derive(Deserialize)]
-struct ConfirmForm {
-    token: SecretString,
-    new_password: SecretString,
-}
-
 /// `POST /reset/confirm`: the token is spent, the password changed, every credential of
 /// the account ends (as `POST /password-reset/confirm`).
 pub(crate) async fn confirm_submit(
@@ -1084,11 +1022,8 @@ pub(crate) async fn confirm_submit(
     if let Err(why) = app.pages.same_origin(request.headers()) {
         return refused(why);
     }
-    let ConfirmForm {
-        token,
-        new_password,
-    } = match form(request).await {
-        Ok(f) => f,
+    let (token, new_password) = match Fields::read(request).await {
+        Ok(f) => (f.secret("token"), f.secret("new_password")),
         Err(response) => return response,
     };
     match reset_password(&app, &token, new_password).await {
