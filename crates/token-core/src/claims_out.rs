@@ -160,6 +160,76 @@ impl Members<'_> {
     }
 }
 
+/// The `Serializer` methods both serializers below refuse with [`Fallback`]: scalars
+/// where an object is wanted, sequences and enum variants (the generic path handles
+/// them).
+macro_rules! refuse_the_rest {
+    () => {
+        refuse_the_rest!(@scalars
+            serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+            serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+            serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_char: char);
+        fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+        ) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_newtype_variant<V: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &V,
+        ) -> Result<(), Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Fallback> {
+            Err(Fallback)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Fallback> {
+            Err(Fallback)
+        }
+    };
+    (@scalars $($name:ident: $t:ty),*) => {
+        $(
+            fn $name(self, _: $t) -> Result<(), Fallback> {
+                Err(Fallback)
+            }
+        )*
+    };
+}
+
 impl Serializer for Members<'_> {
     type Ok = ();
     type Error = Fallback;
@@ -203,96 +273,10 @@ impl Serializer for Members<'_> {
         Ok(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_char(self, _: char) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
     fn serialize_str(self, _: &str) -> Result<(), Fallback> {
         Err(Fallback)
     }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_newtype_variant<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &V,
-    ) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Fallback> {
-        Err(Fallback)
-    }
+    refuse_the_rest!();
 }
 
 impl SerializeStruct for Members<'_> {
@@ -356,45 +340,6 @@ impl Serializer for KeyName<'_, '_> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_char(self, _: char) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
     fn serialize_none(self) -> Result<(), Fallback> {
         Err(Fallback)
     }
@@ -407,45 +352,6 @@ impl Serializer for KeyName<'_, '_> {
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
         Err(Fallback)
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_newtype_variant<V: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &V,
-    ) -> Result<(), Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Fallback> {
-        Err(Fallback)
-    }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
         Err(Fallback)
     }
@@ -456,13 +362,5 @@ impl Serializer for KeyName<'_, '_> {
     ) -> Result<Self::SerializeStruct, Fallback> {
         Err(Fallback)
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Fallback> {
-        Err(Fallback)
-    }
+    refuse_the_rest!();
 }
