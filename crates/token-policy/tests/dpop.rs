@@ -89,6 +89,24 @@ fn role() -> Value {
     json!({"role": "user"})
 }
 
+/// `client`'s proof at the token endpoint, accepted, and the bound login it makes for
+/// `usr_1`.
+async fn bound_login(
+    svc: &TokenService,
+    client: &Client,
+    now: i64,
+) -> (token_jwt::dpop::VerifiedProof, token_policy::LoginTokens) {
+    let proof = svc
+        .accept_dpop_proof(
+            &client.proof("POST", TOKEN_URI, None, now),
+            &line("POST", TOKEN_URI),
+        )
+        .await
+        .unwrap();
+    let tokens = svc.login_dpop("usr_1", &role(), &proof).await.unwrap();
+    (proof, tokens)
+}
+
 #[tokio::test]
 async fn a_bound_access_token_needs_a_proof_by_its_key() {
     let clock = Arc::new(ManualClock::at_system_now());
@@ -97,14 +115,7 @@ async fn a_bound_access_token_needs_a_proof_by_its_key() {
     let alice = Client::new();
     let thief = Client::new();
 
-    let proof = svc
-        .accept_dpop_proof(
-            &alice.proof("POST", TOKEN_URI, None, now),
-            &line("POST", TOKEN_URI),
-        )
-        .await
-        .unwrap();
-    let tokens = svc.login_dpop("usr_1", &role(), &proof).await.unwrap();
+    let (proof, tokens) = bound_login(&svc, &alice, now).await;
     let access = tokens.access.expose_secret();
 
     // With a proof by its key: accepted, and the claims say which key.
@@ -185,14 +196,7 @@ async fn a_bound_refresh_token_rotates_only_with_its_key() {
     let svc = service(clock.clone(), None).await;
     let alice = Client::new();
     let thief = Client::new();
-    let proof = svc
-        .accept_dpop_proof(
-            &alice.proof("POST", TOKEN_URI, None, now),
-            &line("POST", TOKEN_URI),
-        )
-        .await
-        .unwrap();
-    let tokens = svc.login_dpop("usr_1", &role(), &proof).await.unwrap();
+    let (proof, tokens) = bound_login(&svc, &alice, now).await;
     let refresh = tokens.refresh.expose_secret();
 
     // Stolen refresh token: without a proof, with the thief's proof. The family
@@ -280,14 +284,7 @@ async fn introspection_sees_a_bound_token_with_its_key() {
     let now = clock.now().unix_seconds();
     let svc = service(clock.clone(), None).await;
     let alice = Client::new();
-    let proof = svc
-        .accept_dpop_proof(
-            &alice.proof("POST", TOKEN_URI, None, now),
-            &line("POST", TOKEN_URI),
-        )
-        .await
-        .unwrap();
-    let tokens = svc.login_dpop("usr_1", &role(), &proof).await.unwrap();
+    let (proof, tokens) = bound_login(&svc, &alice, now).await;
     let access = tokens.access.expose_secret();
     let seen = svc.introspect_access::<Value>(access).await.unwrap();
     assert_eq!(seen.claims().custom.cnf.as_ref().unwrap().jkt, proof.jkt);
