@@ -562,16 +562,35 @@ fn verify_access(c: &mut Criterion) {
     };
     let login = rt.block_on(svc.login("user-42", &session)).unwrap();
     let token = login.access.expose_secret().to_owned();
-    let (body, footer) = parts(&token);
+    verify_access_group(
+        c,
+        "TokenService::verify_access (in-process blocklist)",
+        &rt,
+        &svc,
+        &token,
+        &bytes[32..],
+    );
+}
+
+/// A `verify_access` group: `svc` verifying `token`, beside the raw Ed25519 verify of
+/// the same token's pre-authentication encoding under `public_key`.
+fn verify_access_group(
+    c: &mut Criterion,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    svc: &token_policy::TokenService,
+    token: &str,
+    public_key: &[u8],
+) {
+    let (body, footer) = parts(token);
     let (m, sig) = body.split_at(body.len() - 64);
     let m2 = pae(&[b"v4.public.", m, &footer, b""]);
-    let pk = ed25519_compact::PublicKey::from_slice(&bytes[32..]).unwrap();
+    let pk = ed25519_compact::PublicKey::from_slice(public_key).unwrap();
     let sig = ed25519_compact::Signature::from_slice(sig).unwrap();
-
-    let mut g = c.benchmark_group("TokenService::verify_access (in-process blocklist)");
+    let mut g = c.benchmark_group(name);
     g.bench_function("tessera", |b| {
         b.iter(|| {
-            rt.block_on(svc.verify_access::<Session>(black_box(&token)))
+            rt.block_on(svc.verify_access::<Session>(black_box(token)))
                 .unwrap()
         });
     });
@@ -648,23 +667,14 @@ fn verify_access_redis(c: &mut Criterion) {
         let login = svc.login("user-42", &session).await.unwrap();
         login.access.expose_secret().to_owned()
     });
-    let (body, footer) = parts(&token);
-    let (m, sig) = body.split_at(body.len() - 64);
-    let m2 = pae(&[b"v4.public.", m, &footer, b""]);
-    let pk = ed25519_compact::PublicKey::from_slice(&bytes[32..]).unwrap();
-    let sig = ed25519_compact::Signature::from_slice(sig).unwrap();
-
-    let mut g = c.benchmark_group("TokenService::verify_access (Redis revocation)");
-    g.bench_function("tessera", |b| {
-        b.iter(|| {
-            rt.block_on(svc.verify_access::<Session>(black_box(&token)))
-                .unwrap()
-        });
-    });
-    g.bench_function("baseline-ed25519-compact", |b| {
-        b.iter(|| pk.verify(black_box(&m2), &sig).unwrap());
-    });
-    g.finish();
+    verify_access_group(
+        c,
+        "TokenService::verify_access (Redis revocation)",
+        &rt,
+        &svc,
+        &token,
+        &bytes[32..],
+    );
     drop(svc);
     feed.shutdown_background();
 }
