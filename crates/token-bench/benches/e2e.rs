@@ -12,7 +12,10 @@
 //!   answer is read, on a current-thread runtime. Every answer must be `200`, or the run
 //!   fails. Runs alternate between the servers, `ROUNDS` times; each run warms up, then
 //!   measures for a fixed time. Requests per second and latency percentiles are over
-//!   all measured requests of a server; the CPU time each server process spent per
+//!   all measured requests of a server. A server's ratio is the median, over the
+//!   rounds, of its requests per second over the bare handler's in the same round
+//!   (runs next to each other in time, so a slow spell of the machine counts against
+//!   both sides of a ratio, not one); the CPU time each server process spent per
 //!   request (user and kernel, from `/proc/<pid>/stat`, warm-ups included) is reported
 //!   beside them, as the figure least disturbed by other load on the machine.
 //! - The reference service runs on SQLite (in memory) with the in-process revocation
@@ -58,7 +61,7 @@ use serde_json::{Value, json};
 /// Keep-alive connections of the load generator.
 const CONNECTIONS: usize = 16;
 /// Runs per server, alternating.
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 5;
 /// The smallest acceptable ratio of the reference service's throughput to the bare
 /// handler's.
 const GOAL: f64 = 0.85;
@@ -128,6 +131,7 @@ fn main() {
             bearer: format!("Bearer {token}"),
             process: Process(child),
             latencies: Vec::new(),
+            round_rps: Vec::new(),
             seconds: 0.0,
             server_cpu: Cpu::default(),
             client_cpu: Cpu::default(),
@@ -152,6 +156,7 @@ fn main() {
             bearer,
             process: Process(child),
             latencies: Vec::new(),
+            round_rps: Vec::new(),
             seconds: 0.0,
             server_cpu: Cpu::default(),
             client_cpu: Cpu::default(),
@@ -174,13 +179,16 @@ fn main() {
             // CPU time covers the warm-up too: count its requests by the same rate.
             target.cpu_requests +=
                 latencies.len() as f64 * (warm_up + measure).as_secs_f64() / measure.as_secs_f64();
+            target
+                .round_rps
+                .push(latencies.len() as f64 / measure.as_secs_f64());
             target.latencies.extend(latencies);
             target.seconds += measure.as_secs_f64();
         }
     }
     let load_after = load_average();
 
-    let bare_rps = targets[0].latencies.len() as f64 / targets[0].seconds;
+    let bare_rounds = targets[0].round_rps.clone();
     let mut rows = Vec::new();
     for t in &mut targets {
         t.latencies.sort_unstable();
@@ -189,7 +197,13 @@ fn main() {
             let i = ((t.latencies.len() as f64 - 1.0) * q).round() as usize;
             t.latencies[i].as_secs_f64() * 1000.0
         };
-        let ratio = rps / bare_rps;
+        let round_ratios: Vec<f64> = t
+            .round_rps
+            .iter()
+            .zip(&bare_rounds)
+            .map(|(own, bare)| own / bare)
+            .collect();
+        let ratio = median(&mut round_ratios.clone());
         let per_request = |s: f64| s / t.cpu_requests * 1e6;
         let server_us = per_request(t.server_cpu.user + t.server_cpu.system);
         let (server_user_us, server_system_us) = (
@@ -215,6 +229,7 @@ fn main() {
             "p50_ms": (ms(0.5) * 1000.0).round() / 1000.0,
             "p99_ms": (ms(0.99) * 1000.0).round() / 1000.0,
             "ratio": (ratio * 1000.0).round() / 1000.0,
+            "round_ratios": round_ratios.iter().map(|r| (r * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
             "server_cpu_us_per_request": (server_us * 10.0).round() / 10.0,
             "server_user_cpu_us_per_request": (server_user_us * 10.0).round() / 10.0,
             "server_kernel_cpu_us_per_request": (server_system_us * 10.0).round() / 10.0,
@@ -249,12 +264,29 @@ struct Target {
     bearer: String,
     process: Process,
     latencies: Vec<Duration>,
+    /// Requests per second in each round.
+    round_rps: Vec<f64>,
     seconds: f64,
     /// CPU seconds (user + system) the server and this process spent in the runs.
     server_cpu: Cpu,
     client_cpu: Cpu,
     /// Requests answered in the runs, warm-ups included (estimated at the measured rate).
     cpu_requests: f64,
+}
+
+/// The median of `values` (sorted in place); the mean of the middle two for an even
+/// count.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    }
 }
 
 /// A child process, killed when dropped (also when the bench fails).

@@ -170,6 +170,9 @@ pub fn footer_kid(
     if footer.len() > MAX_FOOTER_LEN {
         return Err(Error::InvalidFooter("longer than 2048 bytes"));
     }
+    if let Some(id) = plain_kid(footer) {
+        return checked_kid(id, version, purpose).map(Some);
+    }
     if !is_json_footer(footer) {
         return Ok(None);
     }
@@ -190,19 +193,41 @@ pub fn footer_kid(
             "a JSON footer must be an object, not an array",
         ));
     };
-    let kid = match members.remove("kid") {
-        None => return Ok(None),
-        Some(Value::String(kid)) => {
-            KeyId::new(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?
-        }
-        Some(_) => return Err(Error::InvalidFooter("`kid` is not a string")),
-    };
+    match members.remove("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => checked_kid(&kid, version, purpose).map(Some),
+        Some(_) => Err(Error::InvalidFooter("`kid` is not a string")),
+    }
+}
+
+/// The id of the footer `{"kid":"…"}` with nothing else in it, no white space and no
+/// escape: the footer this library writes, read without a JSON parse. `None` for any
+/// other footer, which the JSON parse reads (to the same id when it holds one).
+fn plain_kid(footer: &[u8]) -> Option<&str> {
+    let id = footer
+        .strip_prefix(br#"{"kid":""#)?
+        .strip_suffix(br#""}"#)?;
+    // Visible ASCII without `"` or `\`: the JSON string's text is the id itself.
+    if id
+        .iter()
+        .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        std::str::from_utf8(id).ok()
+    } else {
+        None
+    }
+}
+
+/// The key id `kid` of a footer, refused when it is not a valid id or is a PASERK id
+/// of another version or purpose.
+fn checked_kid(kid: &str, version: PasetoVersion, purpose: PasetoPurpose) -> Result<KeyId> {
+    let kid = KeyId::new(kid).map_err(|_| Error::InvalidFooter("`kid` is not a valid key id"))?;
     if is_paserk_id(kid.as_str()) && !kid.as_str().starts_with(id_prefix(version, purpose)) {
         return Err(Error::InvalidFooter(
             "`kid` is not a key id of this version and purpose",
         ));
     }
-    Ok(Some(kid))
+    Ok(kid)
 }
 
 /// [`footer_kid`], and a PASERK id in it must be `own_id`: what an issuer holding the
@@ -394,6 +419,35 @@ mod tests {
             Some("k4.pid.abc")
         );
         assert_eq!(kid(br#"{"other":1}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn the_plain_footer_reads_as_the_json_parse_does() {
+        // `{"kid":"…"}` is read without the parse; with a space after the colon the
+        // same footer goes through the parse: both must agree, errors included.
+        for id in [
+            "k4.pid.abc",
+            "k3.pid.abc",
+            "k4.lid.abc",
+            "my-key",
+            "",
+            "a\\u0041",
+            "a\\\"b",
+            "with space",
+            "é",
+            &"x".repeat(300),
+        ] {
+            let plain = format!(r#"{{"kid":"{id}"}}"#);
+            let parsed = format!(r#"{{"kid": "{id}"}}"#);
+            assert_eq!(
+                format!("{:?}", kid(plain.as_bytes())),
+                format!("{:?}", kid(parsed.as_bytes())),
+                "{plain}"
+            );
+        }
+        assert!(plain_kid(br#"{"kid":"k4.pid.abc"}"#).is_some());
+        assert!(plain_kid(br#"{"kid":"a\"b"}"#).is_none());
+        assert!(plain_kid(br#"{"kid":"k4.pid.abc","x":1}"#).is_none());
     }
 
     #[test]

@@ -233,7 +233,13 @@ pub(crate) async fn build_with_limits(
 
     let metrics = metrics_route(feed, app.keys.clone())?;
     let oauth = oauth::routes(&app, &options.public_url)?;
-    let router = routes(&app, options.cors_origins, metrics, oauth);
+    let router = routes(
+        &app,
+        options.cors_origins,
+        options.request_log,
+        metrics,
+        oauth,
+    );
     Ok((router, app))
 }
 
@@ -356,10 +362,12 @@ async fn load_users(
 }
 
 /// The routes (with `GET /metrics` from `metrics` and the OAuth endpoints `oauth`),
-/// their layers, and CORS for `cors_origins` (none: no CORS).
+/// their layers, CORS for `cors_origins` (none: no CORS), and the request log when
+/// `request_log`.
 fn routes(
     app: &Arc<App>,
     cors_origins: Vec<HeaderValue>,
+    request_log: bool,
     metrics: MetricsRoute,
     oauth: Router<AppState>,
 ) -> Router {
@@ -429,16 +437,16 @@ fn routes(
         .fallback(|| async { ApiError::NotFound })
         .with_state(AppState(app.clone()));
     let cors = (!cors_origins.is_empty()).then(|| cors_layer(cors_origins));
-    // One layer of the router's around every route: the request log outermost, then
-    // CORS, the body limit, and JSON errors nearest the handlers. Stacked here rather
-    // than by one `Router::layer` each, which would box (and clone, per request) every
-    // route once per layer.
+    // One layer of the router's around every route: the request log (when on)
+    // outermost, then CORS, the body limit, and JSON errors nearest the handlers.
+    // Stacked here rather than by one `Router::layer` each, which would box (and clone,
+    // per request) every route once per layer.
     router.layer(
         tower::ServiceBuilder::new()
-            .layer(request_log_layer())
+            .option_layer(request_log.then(request_log_layer))
             .option_layer(cors)
             .layer(DefaultBodyLimit::max(MAX_BODY))
-            .layer(axum::middleware::map_response(json_errors)),
+            .map_response(json_errors as fn(Response) -> Response),
     )
 }
 

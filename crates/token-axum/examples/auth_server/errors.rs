@@ -7,7 +7,7 @@ use super::{
 /// Every error answer is JSON (or a page's HTML): what the handlers and the auth layer answer already is,
 /// and the rest — extractor rejections (a path that is not UTF-8), `405` — is rewritten
 /// here as `{"error": …}` with its status and headers kept.
-pub(crate) async fn json_errors(response: Response) -> Response {
+pub(crate) fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;
+use tower::layer::util::{Identity, Stack};
+use tower::util::MapResponseLayer;
+use tower_http::classify::{NeverClassifyEos, ServerErrorsFailureClass};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{ResponseBody, TraceLayer};
 
 use super::header;
 use super::{API_KEY_HEADER, ConnectInfo, Duration, HeaderName, HeaderValue, Method, SocketAddr};
@@ -90,31 +93,48 @@ pub(crate) fn cors_layer(origins: Vec<HeaderValue>) -> CorsLayer {
 }
 
 /// The request log's layer: `tower-http`'s trace layer with this file's span and
-/// response line.
-pub(crate) type RequestLog = TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    fn(&Request<axum::body::Body>) -> tracing::Span,
-    (),
-    fn(&Response, Duration, &tracing::Span),
-    (),
-    (),
-    (),
+/// response line, its responses' body turned back into axum's (so the stack has one
+/// response type with the log and without it).
+pub(crate) type RequestLog = Stack<
+    TraceLayer<
+        SharedClassifier<ServerErrorsAsFailures>,
+        fn(&Request<axum::body::Body>) -> tracing::Span,
+        (),
+        fn(&Response, Duration, &tracing::Span),
+        (),
+        (),
+        (),
+    >,
+    Stack<MapResponseLayer<fn(Response<LoggedBody>) -> Response>, Identity>,
 >;
+
+/// The body of a response through the trace layer.
+type LoggedBody =
+    ResponseBody<axum::body::Body, NeverClassifyEos<ServerErrorsFailureClass>, (), (), ()>;
 
 /// The request log: one line per answered request at `INFO` (`WARN` for a `5xx`)
 /// through `tower-http`'s trace layer: the method, the route *template*
 /// (`/api-keys/{id}`, never the path as sent, nor its query), the client address, the
 /// status and the latency. No header (so no `Authorization`, no cookie), no body (so no
 /// password, no token) is ever logged; a request no route matches logs `route=-`.
-/// Applied with `Router::layer`, so it runs after routing and sees the route.
+/// Applied with `Router::layer`, after routing, so it sees the route.
 pub(crate) fn request_log_layer() -> RequestLog {
-    TraceLayer::new_for_http()
-        .make_span_with(request_span as fn(&Request<axum::body::Body>) -> tracing::Span)
-        .on_request(())
-        .on_response(log_response as fn(&Response, Duration, &tracing::Span))
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(())
+    tower::ServiceBuilder::new()
+        .map_response(axum_body as fn(Response<LoggedBody>) -> Response)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span as fn(&Request<axum::body::Body>) -> tracing::Span)
+                .on_request(())
+                .on_response(log_response as fn(&Response, Duration, &tracing::Span))
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .into_inner()
+}
+
+fn axum_body(response: Response<LoggedBody>) -> Response {
+    response.map(axum::body::Body::new)
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {

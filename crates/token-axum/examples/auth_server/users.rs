@@ -35,6 +35,9 @@ pub(crate) struct Options {
     pub(crate) fingerprint_cookie: bool,
     /// `--context-check`: contexts hashed under this secret.
     pub(crate) context_check: Option<Secret>,
+    /// A log line for each request (off with `--no-request-log`): without it, the
+    /// request-log layer is not in the stack at all.
+    pub(crate) request_log: bool,
 }
 
 /// The secret of nonces or contexts: shared by the instances of a fleet (from a file),
@@ -74,6 +77,7 @@ impl Default for Options {
             dpop_nonce: None,
             fingerprint_cookie: false,
             context_check: None,
+            request_log: true,
         }
     }
 }
@@ -134,6 +138,7 @@ impl Options {
             } else {
                 None
             },
+            request_log: !args.no_request_log,
         })
     }
 }
