@@ -180,24 +180,14 @@ pub(crate) async fn build_with_limits(
         ),
     };
     builder = builder.opaque(opaque);
-    let mut feed = None;
-    if let Some(url) = &options.redis_url {
-        let source = RedisBlocklist::connect(url)
-            .await
-            .context("cannot connect to Redis")?;
-        let mut replica = ReplicaOptions::default();
-        if let Some(bound) = options.revocation_max_staleness {
-            replica = replica.max_staleness(bound);
-        }
-        let started = Arc::new(
-            ReplicatedBlocklist::start(source, replica)
-                .await
-                .context("cannot load the revocation state from Redis")?,
-        );
+    let feed = match &options.redis_url {
+        Some(url) => Some(start_replica(url, options.revocation_max_staleness).await?),
+        None => None,
+    };
+    if let Some(replica) = &feed {
         builder = builder
-            .blocklist(started.clone())
+            .blocklist(replica.clone())
             .cache_api_keys(API_KEY_CACHE_TTL);
-        feed = Some(started);
     }
     let service = Arc::new(builder.build());
     if let Some(keys) = &keys {
@@ -231,16 +221,34 @@ pub(crate) async fn build_with_limits(
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
-    let metrics = metrics_route(feed, app.keys.clone())?;
-    let oauth = oauth::routes(&app, &options.public_url)?;
-    let router = routes(
-        &app,
-        options.cors_origins,
-        options.request_log,
-        metrics,
-        oauth,
+    let extra = (
+        metrics_route(feed, app.keys.clone())?,
+        oauth::routes(&app, &options.public_url)?,
     );
-    Ok((router, app))
+    Ok((
+        routes(&app, options.cors_origins, options.request_log, extra),
+        app,
+    ))
+}
+
+/// The revocation replica fed by the Redis at `url`, failing closed past `max_staleness`
+/// (the replica's default without it).
+async fn start_replica(
+    url: &str,
+    max_staleness: Option<Duration>,
+) -> anyhow::Result<Arc<ReplicatedBlocklist>> {
+    let source = RedisBlocklist::connect(url)
+        .await
+        .context("cannot connect to Redis")?;
+    let mut replica = ReplicaOptions::default();
+    if let Some(bound) = max_staleness {
+        replica = replica.max_staleness(bound);
+    }
+    Ok(Arc::new(
+        ReplicatedBlocklist::start(source, replica)
+            .await
+            .context("cannot load the revocation state from Redis")?,
+    ))
 }
 
 /// `GET /metrics`: the process's counters, and the gauges read at each scrape (the
@@ -361,15 +369,14 @@ async fn load_users(
     Ok((users_by_name, users_by_id))
 }
 
-/// The routes (with `GET /metrics` from `metrics` and the OAuth endpoints `oauth`),
+/// The routes (with `GET /metrics` and the OAuth endpoints, the two `extra` routers),
 /// their layers, CORS for `cors_origins` (none: no CORS), and the request log when
 /// `request_log`.
 fn routes(
     app: &Arc<App>,
     cors_origins: Vec<HeaderValue>,
     request_log: bool,
-    metrics: MetricsRoute,
-    oauth: Router<AppState>,
+    (metrics, oauth): (MetricsRoute, Router<AppState>),
 ) -> Router {
     let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);
