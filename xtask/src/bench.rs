@@ -286,7 +286,9 @@ fn write_report(summary: &Value) -> Result {
                 .as_f64()
                 .map(fmt_ns)
                 .unwrap_or_default(),
-            ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
+            ratio
+                .map(|x| format!("{x:.2}{}", round_range(&r["round_ratios"])))
+                .unwrap_or_default(),
             verdict,
         )?;
     }
@@ -337,7 +339,10 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
         md,
         "\nEnd to end `GET /me` (`token-bench/benches/e2e.rs`): {} keep-alive connections from one \
          load generator on loopback, {} runs per server alternating, each {} s after {} s of \
-         warm-up; load average {} before, {} after.\n",
+         warm-up; load average {} before, {} after. A server's ratio is the median, over \
+         the runs, of its requests/s over the bare handler's in the same round (the \
+         rounds' lowest and highest in brackets); requests/s and latencies are over all \
+         runs.\n",
         e2e["connections"],
         e2e["rounds"],
         e2e["measure_seconds"],
@@ -377,6 +382,25 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
         )?;
     }
     Ok(())
+}
+
+/// ` (lowest–highest)` of a row's per-round ratios, or nothing without them (a
+/// single round, or a result file from before they were recorded).
+fn round_range(rounds: &Value) -> String {
+    let values: Vec<f64> = rounds
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let (Some(low), Some(high)) = (
+        values.iter().copied().reduce(f64::min),
+        values.iter().copied().reduce(f64::max),
+    ) else {
+        return String::new();
+    };
+    if values.len() < 2 || high - low < 0.005 {
+        return String::new();
+    }
+    format!(" ({low:.2}–{high:.2})")
 }
 
 /// The replica's memory and full-resync time at a million revocations.
