@@ -286,9 +286,7 @@ fn write_report(summary: &Value) -> Result {
                 .as_f64()
                 .map(fmt_ns)
                 .unwrap_or_default(),
-            ratio
-                .map(|x| format!("{x:.2}{}", round_range(&r["round_ratios"])))
-                .unwrap_or_default(),
+            ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
             verdict,
         )?;
     }
@@ -377,26 +375,24 @@ fn write_e2e(md: &mut String, e2e: &Value) -> Result {
             r["server_kernel_cpu_us_per_request"]
                 .as_f64()
                 .unwrap_or_default(),
-            ratio.map(|x| format!("{x:.2}")).unwrap_or_default(),
+            ratio
+                .map(|x| format!("{x:.2}{}", round_range(&r["round_ratios"])))
+                .unwrap_or_default(),
             verdict,
         )?;
     }
     Ok(())
 }
 
-/// ` (lowest–highest)` of a row's per-round ratios, or nothing without them (a
-/// single round, or a result file from before they were recorded).
+/// ` (lowest–highest)` of a row's per-round ratios; nothing for the bare handler's
+/// (all 1), a single round, or a result file from before they were recorded.
 fn round_range(rounds: &Value) -> String {
     let values: Vec<f64> = rounds
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
-    let (Some(low), Some(high)) = (
-        values.iter().copied().reduce(f64::min),
-        values.iter().copied().reduce(f64::max),
-    ) else {
-        return String::new();
-    };
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if values.len() < 2 || high - low < 0.005 {
         return String::new();
     }

@@ -203,7 +203,7 @@ fn main() {
             .zip(&bare_rounds)
             .map(|(own, bare)| own / bare)
             .collect();
-        let ratio = median(&mut round_ratios.clone());
+        let ratio = median(&round_ratios);
         let per_request = |s: f64| s / t.cpu_requests * 1e6;
         let server_us = per_request(t.server_cpu.user + t.server_cpu.system);
         let (server_user_us, server_system_us) = (
@@ -274,9 +274,9 @@ struct Target {
     cpu_requests: f64,
 }
 
-/// The median of `values` (sorted in place); the mean of the middle two for an even
-/// count.
-fn median(values: &mut [f64]) -> f64 {
+/// The median of `values`; the mean of the middle two for an even count.
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {

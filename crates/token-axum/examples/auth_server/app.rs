@@ -221,14 +221,11 @@ pub(crate) async fn build_with_limits(
     });
     tokio::spawn(reset_worker(Arc::downgrade(&app), reset_names));
 
-    let extra = (
-        metrics_route(feed, app.keys.clone())?,
-        oauth::routes(&app, &options.public_url)?,
-    );
-    Ok((
-        routes(&app, options.cors_origins, options.request_log, extra),
-        app,
-    ))
+    let metrics = metrics_route(feed, app.keys.clone())?;
+    let oauth = oauth::routes(&app, &options.public_url)?;
+    let log = options.request_log;
+    let router = routes(&app, options.cors_origins, log, metrics, oauth);
+    Ok((router, app))
 }
 
 /// The revocation replica fed by the Redis at `url`, failing closed past `max_staleness`
@@ -369,14 +366,15 @@ async fn load_users(
     Ok((users_by_name, users_by_id))
 }
 
-/// The routes (with `GET /metrics` and the OAuth endpoints, the two `extra` routers),
+/// The routes (with `GET /metrics` from `metrics` and the OAuth endpoints `oauth`),
 /// their layers, CORS for `cors_origins` (none: no CORS), and the request log when
 /// `request_log`.
 fn routes(
     app: &Arc<App>,
     cors_origins: Vec<HeaderValue>,
     request_log: bool,
-    (metrics, oauth): (MetricsRoute, Router<AppState>),
+    metrics: MetricsRoute,
+    oauth: Router<AppState>,
 ) -> Router {
     let auth = &app.auth;
     let access = |scope: &str| AuthLayer::new(auth.clone()).require_scope(scope);

@@ -8,8 +8,9 @@ use axum::http::Request;
 use axum::response::Response;
 use tower::layer::util::{Identity, Stack};
 use tower::util::MapResponseLayer;
-use tower_http::classify::{NeverClassifyEos, ServerErrorsFailureClass};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::classify::{
+    NeverClassifyEos, ServerErrorsAsFailures, ServerErrorsFailureClass, SharedClassifier,
+};
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::{ResponseBody, TraceLayer};
 
